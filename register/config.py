@@ -1,0 +1,85 @@
+"""One Settings object, read from `REGISTER_*` environment variables and validated at startup."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    prod = "prod"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTER_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.dev
+    data_dir: Path = Path(".register")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: a SQLite file in data_dir. PostgreSQL: postgresql+psycopg://...",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Operator token. If unset, one is generated, kept in data_dir and printed."
+    )
+    # Key material. If unset, a key file in data_dir (mode 0600) is used, created on first start.
+    encryption_keys: SecretStr | None = Field(
+        default=None, description='JSON {"<version>": "<base64 32 bytes>", ...}; the highest version encrypts.'
+    )
+    blind_index_key: SecretStr | None = Field(default=None, description="base64 of 32 bytes")
+    accept_test_identities: bool = Field(
+        default=False,
+        description="Accept official test ranges of national identity numbers (NO month+80, FI 900-999).",
+    )
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg3(cls, v: str | None) -> str | None:
+        if v and v.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + v.split("://", 1)[1]
+        return v
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'register.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.data_dir
+
+    def resolved_admin_token(self) -> str:
+        """The operator token: from env, else from data_dir/admin-token, else newly generated there."""
+        if self.admin_token is not None:
+            return self.admin_token.get_secret_value()
+        path = self.ensure_data_dir() / "admin-token"
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(32)
+        write_private_file(path, token + "\n")
+        return token
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create a file readable only by its owner (0600), atomically, never widening an existing one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

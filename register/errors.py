@@ -1,0 +1,110 @@
+"""The register's error tree.
+
+Every refusal the register makes is a `RegisterError` with a stable machine-readable `code`, an HTTP
+status and a human title; the API renders it as RFC 9457 problem+json. Domain and service code raise
+these without knowing about HTTP frameworks. Messages never contain a national identity number.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RegisterError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # a subclass may refine its code per instance
+        self.errors = errors
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class Unauthenticated(RegisterError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(RegisterError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed for this role"
+
+
+class ConsentRequired(Forbidden):
+    """Refused for want of a valid consent; `code` says which: consent_missing, consent_expired, ..."""
+
+    code = "consent_missing"
+    title = "No valid consent"
+
+
+class NotFound(RegisterError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Gone(RegisterError):
+    status = 410
+    code = "retracted"
+    title = "Retracted"
+
+
+class Conflict(RegisterError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class StaleUpdate(Conflict):
+    code = "stale_update"
+    title = "Older than the stored state"
+
+
+class PreconditionFailed(RegisterError):
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(RegisterError):
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class InvalidInput(RegisterError):
+    """Semantically invalid input that passed schema validation (422)."""
+
+    status = 422
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class InvalidNationalIdentity(InvalidInput):
+    code = "invalid_national_id"
+    title = "Invalid national identity number"
+
+
+class TooManyRequests(RegisterError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(RegisterError):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"

@@ -1,0 +1,111 @@
+"""Dependencies: the request's transaction, the caller, and each route's declared policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from register.config import Settings
+from register.crypto.fields import FieldCipher
+from register.domain.permission import Permission, Principal
+from register.errors import Forbidden, RegisterError, Unauthenticated
+from register.services.institutions import authenticate_token
+from register.storage.types import utcnow
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    cipher: FieldCipher
+    admin_token: str
+    clock: Callable[[], datetime] = utcnow
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.register
+
+
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request owns the transaction: commit when the handler returns, roll back when it raises.
+
+    Declared with scope="function" so the commit happens before the response is sent: a client that
+    sees 2xx knows its write is durable. An error marked `commit=True` (a refusal that must still leave
+    its access event) commits what was flushed before re-raising.
+    """
+    state: AppState = request.app.state.register
+    session = state.sessions()
+    try:
+        yield session
+        session.commit()
+    except RegisterError as exc:
+        if getattr(exc, "commit", False):
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="Operator-issued institution token, or the operator's admin token")
+
+
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
+    state: AppState = request.app.state.register
+    principal = authenticate_token(session, credentials.credentials, admin_token=state.admin_token)
+    if principal is None:
+        raise Unauthenticated("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
+    request.scope["state"]["actor"] = principal.actor
+    return principal
+
+
+class Authorize:
+    """A route's policy: the caller must hold `permission`. The route-matrix test finds these."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __call__(self, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.can(self.permission):
+            raise Forbidden(f"the {principal.role.value} role may not {self.permission.value}")
+        return principal
+
+
+class Public:
+    """The explicit policy of a route anyone may call."""
+
+    def __call__(self) -> None:
+        return None
+
+
+def policy(permission: Permission) -> type[Principal]:
+    return Annotated[Principal, Depends(Authorize(permission))]  # type: ignore[return-value]
+
+
+CanCreateInstitutions = policy(Permission.institutions_create)
+CanReadInstitutions = policy(Permission.institutions_read)
+CanReadObligations = policy(Permission.obligations_read)
+CanWriteObligations = policy(Permission.obligations_write)

@@ -1,0 +1,159 @@
+"""`register`: the operator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from register.config import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from register.storage.migrate import upgrade
+
+    upgrade(_settings().resolved_database_url, args.revision)
+    print(f"database at {args.revision}", file=sys.stderr)
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    from register.storage.migrate import downgrade
+
+    downgrade(_settings().resolved_database_url, args.revision)
+    return 0
+
+
+def cmd_institutions_add(args: argparse.Namespace) -> int:
+    from register.domain.permission import Role
+    from register.services.institutions import create_institution
+    from register.storage.db import make_engine, make_sessionmaker
+    from register.storage.types import utcnow
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    with make_sessionmaker(engine).begin() as session:
+        inst, token = create_institution(
+            session, name=args.name, role=Role(args.role), org_number=args.org_number, country=args.country,
+            now=utcnow(),
+        )
+        out = {"id": inst.id, "name": inst.name, "role": inst.role, "token": token}
+    engine.dispose()
+    print(json.dumps(out, indent=2))
+    print("The token is shown once: the register keeps only its hash.", file=sys.stderr)
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int, banner: str | None = None) -> int:
+    import uvicorn
+
+    from register.logs import configure_logging
+    from register.main import create_app
+
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    print(f"\nThe register is listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)", file=sys.stderr)
+    if banner:
+        print(banner, file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    banner = None
+    if settings.admin_token is None:
+        banner = f"Admin token (kept in {settings.data_dir / 'admin-token'}): {settings.resolved_admin_token()}"
+    return _serve(settings, args.host, args.port, banner)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Migrate, load demo data on first start, print tokens and example requests, then serve."""
+    from register.crypto.fields import FieldCipher
+    from register.crypto.keys import load_keys
+    from register.demo import load_demo_info, seed_demo
+    from register.storage.db import make_engine, make_sessionmaker
+    from register.storage.migrate import upgrade
+
+    settings = _settings()
+    url = settings.resolved_database_url
+    upgrade(url)
+    info = load_demo_info(settings)
+    if info is None:
+        print("Loading demo data (first start)...", file=sys.stderr)
+        engine = make_engine(url, pool_size=1)
+        with make_sessionmaker(engine).begin() as session:
+            info = seed_demo(session, FieldCipher(load_keys(settings)), settings, persons=args.persons)
+        engine.dispose()
+    base = f"http://{args.host}:{args.port}"
+    lender = info.institutions["nordbank"]["token"]
+    lines = [
+        "",
+        "=== Demo register ===",
+        f"Admin token:      {settings.resolved_admin_token()}",
+        *(f"{v['role']:<10} {v['name']:<28} token: {v['token']}" for v in info.institutions.values()),
+        "",
+        "Try:",
+        f"  curl -s -H 'Authorization: Bearer {lender}' '{base}/v1/obligations?limit=2'",
+        f"  curl -s -X PUT -H 'Authorization: Bearer {lender}' -H 'Content-Type: application/json' \\",
+        f"       {base}/v1/obligations/LOAN-1 -d '{_example_body(info.persons[0])}'",
+        f"  curl -s -H 'Authorization: Bearer {settings.resolved_admin_token()}' {base}/v1/institutions",
+    ]
+    return _serve(settings, args.host, args.port, "\n".join(lines))
+
+
+def _example_body(national_id: str) -> str:
+    return json.dumps({
+        "kind": "instalment_loan", "currency": "SEK", "balance": 4500000, "original_amount": 5000000,
+        "monthly_payment": 120000, "interest_rate_bp": 790, "status": "current",
+        "debtors": [{"country": "SE", "national_id": national_id, "role": "primary"}],
+        "registration_consent": {"reference": "AGR-1", "given_at": "2026-01-10T09:00:00Z", "method": "e_signature"},
+        "as_of": "2026-11-01T00:00:00Z",
+    }, separators=(",", ":"))  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="register", description="The register: operator commands.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="migrate, load demo data on first start, then serve")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--persons", type=int, default=300)
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="migrate to a revision (default head)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+    down = db.add_parser("downgrade", help="migrate down to a revision")
+    down.add_argument("revision")
+    down.set_defaults(func=cmd_db_downgrade)
+
+    inst = sub.add_parser("institutions", help="institutions").add_subparsers(dest="inst_command", required=True)
+    add = inst.add_parser("add", help="register an institution and print its token once")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["lender", "collector", "regulator"])
+    add.add_argument("--org-number", default=None)
+    add.add_argument("--country", default=None)
+    add.set_defaults(func=cmd_institutions_add)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

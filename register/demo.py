@@ -1,0 +1,139 @@
+"""Demo data: a handful of institutions and a few hundred synthetic consumers with believable debts.
+
+Everything goes through the same services as the API. Identity numbers are generated with valid check
+digits (python-stdnum rules), never real people's. Tokens are kept in `<data_dir>/demo.json` (0600) so
+that `make run` can print them again on every start.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from register.config import Settings, write_private_file
+from register.crypto.fields import FieldCipher
+from register.domain.identity import generate_national_id
+from register.domain.obligation import ObligationReport
+from register.domain.permission import Principal, Role
+from register.services.institutions import create_institution
+from register.services.obligations import report_obligation
+
+DEMO_INSTITUTIONS = [
+    ("nordbank", "Nordbank AB", Role.lender, "556000-0001"),
+    ("snabblan", "Snabblån Sverige AB", Role.lender, "556000-0002"),
+    ("kortbolaget", "Kortbolaget AB", Role.lender, "556000-0003"),
+    ("inkasso", "Trygg Inkasso AB", Role.collector, "556000-0004"),
+    ("regulator", "Finansinspektionen (demo)", Role.regulator, "202100-0005"),
+]
+
+
+@dataclass
+class DemoInfo:
+    institutions: dict[str, dict[str, str]]
+    persons: list[str]  # generated demo identity numbers (synthetic), for the walk-through
+
+    def to_json(self) -> str:
+        return json.dumps({"institutions": self.institutions, "persons": self.persons}, indent=2)
+
+
+def demo_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo.json"
+
+
+def load_demo_info(settings: Settings) -> DemoInfo | None:
+    path = demo_file(settings)
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    return DemoInfo(institutions=doc["institutions"], persons=doc["persons"])
+
+
+def _report(kind: str, debtors: list[dict[str, str]], as_of: datetime, rng: random.Random, **kw: Any) -> ObligationReport:
+    doc: dict[str, Any] = {
+        "kind": kind,
+        "debtors": debtors,
+        "currency": "SEK",
+        "status": "current",
+        "registration_consent": {"reference": f"AGR-{rng.randrange(10**8):08d}", "given_at": as_of - timedelta(days=400), "method": "e_signature"},
+        "as_of": as_of,
+    }
+    doc.update(kw)
+    return ObligationReport.model_validate(doc)
+
+
+def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, *, persons: int = 300, seed: int = 2026) -> DemoInfo:
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    insts: dict[str, dict[str, str]] = {}
+    principals: dict[str, Principal] = {}
+    for key, name, role, org in DEMO_INSTITUTIONS:
+        inst, token = create_institution(session, name=name, role=role, org_number=org, country="SE", now=now)
+        insts[key] = {"id": inst.id, "name": name, "role": role.value, "token": token}
+        principals[key] = Principal(role=role, name=name, institution_id=inst.id)
+
+    numbers = [generate_national_id("SE", rng) for _ in range(persons)]
+    n = 0
+
+    def put(lender: str, report: ObligationReport) -> None:
+        nonlocal n
+        n += 1
+        report_obligation(
+            session, cipher, principal=principals[lender], external_ref=f"{lender.upper()}-{n:06d}", report=report,
+            now=now, allow_test_ids=True,
+        )
+
+    def debtor(i: int, role: str = "primary") -> dict[str, str]:
+        return {"country": "SE", "national_id": numbers[i], "role": role}
+
+    for i in range(persons):
+        as_of = now - timedelta(days=rng.choice([0, 1, 2, 3, 7, 40]))
+        opened = date.today() - timedelta(days=rng.randrange(60, 3000))
+        if rng.random() < 0.55:  # an unsecured instalment loan
+            principal = rng.choice([30_000, 50_000, 100_000, 150_000, 250_000]) * 100
+            balance = int(principal * rng.uniform(0.2, 0.95))
+            late = rng.random() < 0.12
+            put(rng.choice(["nordbank", "snabblan"]), _report(
+                "instalment_loan", [debtor(i)], as_of, rng, original_amount=principal, balance=balance,
+                monthly_payment=max(50_000, principal // 60), interest_rate_bp=rng.choice([590, 890, 1290, 1990]),
+                opened_on=opened, matures_on=opened + timedelta(days=365 * 5),
+                status="overdue" if late else "current", overdue_amount=(principal // 60) * 2 if late else 0,
+                days_past_due=rng.choice([35, 62, 91]) if late else 0))
+        if rng.random() < 0.5:  # a credit card; some unused, some maxed out and late
+            limit = rng.choice([10_000, 20_000, 30_000, 50_000]) * 100
+            used = rng.choice([0, 0.3, 0.8, 1.0])
+            late = used == 1.0 and rng.random() < 0.5
+            put("kortbolaget", _report(
+                "credit_card", [debtor(i)], as_of, rng, credit_limit=limit, balance=int(limit * used),
+                monthly_payment=int(limit * used * 0.03), interest_rate_bp=2290, opened_on=opened,
+                status="overdue" if late else "current", overdue_amount=int(limit * 0.06) if late else 0,
+                days_past_due=45 if late else 0))
+        if i + 1 < persons and i % 10 == 0:  # a joint mortgage, and on some a parent's guarantee
+            debtors = [debtor(i), debtor(i + 1, "co_debtor")]
+            if i + 2 < persons and i % 20 == 0:
+                debtors.append(debtor(i + 2, "guarantor"))
+            amount = rng.choice([1_500_000, 2_500_000, 3_200_000]) * 100
+            put("nordbank", _report(
+                "mortgage", debtors, as_of, rng, original_amount=amount, balance=int(amount * 0.85),
+                monthly_payment=amount // 300, interest_rate_bp=389, opened_on=opened,
+                matures_on=opened + timedelta(days=365 * 40)))
+        if i % 25 == 7:  # a defaulted loan, and the collector's claim that collects it (counted once)
+            lender_ref_n = n + 1
+            put("snabblan", _report(
+                "instalment_loan", [debtor(i)], as_of, rng, original_amount=4_000_000, balance=3_600_000,
+                monthly_payment=0, status="in_collection", overdue_amount=3_600_000, days_past_due=190,
+                opened_on=opened))
+            put("inkasso", _report(
+                "collection_claim", [debtor(i)], as_of, rng, original_amount=3_600_000, balance=3_950_000,
+                status=rng.choice(["in_collection", "payment_plan"]), overdue_amount=3_950_000, days_past_due=190,
+                original_creditor="Snabblån Sverige AB",
+                collects={"institution_id": insts["snabblan"]["id"], "external_ref": f"SNABBLAN-{lender_ref_n:06d}"}))
+    info = DemoInfo(institutions=insts, persons=numbers[:10])
+    settings.ensure_data_dir()
+    write_private_file(demo_file(settings), info.to_json() + "\n")
+    return info

@@ -1,0 +1,138 @@
+"""What an obligation is, and the rules a reported state must satisfy before it is accepted."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+
+from register.domain.currency import is_currency
+from register.domain.types import (
+    CountryCode,
+    ExternalRef,
+    IsoDate,
+    Money,
+    NonNegInt,
+    ShortText,
+    Timestamp,
+    UUIDStr,
+)
+from register.errors import InvalidInput
+
+
+class Kind(StrEnum):
+    buy_now_pay_later = "buy_now_pay_later"
+    collection_claim = "collection_claim"
+    credit_card = "credit_card"
+    instalment_loan = "instalment_loan"
+    mortgage = "mortgage"
+    other = "other"
+    overdraft = "overdraft"
+    revolving_credit = "revolving_credit"
+    student_loan = "student_loan"
+    vehicle_loan = "vehicle_loan"
+
+
+REVOLVING_KINDS = frozenset({Kind.credit_card, Kind.revolving_credit, Kind.overdraft})
+
+
+class DebtorRole(StrEnum):
+    co_debtor = "co_debtor"
+    guarantor = "guarantor"
+    primary = "primary"
+
+
+class Status(StrEnum):
+    closed = "closed"
+    current = "current"
+    enforcement = "enforcement"
+    in_collection = "in_collection"
+    overdue = "overdue"
+    payment_plan = "payment_plan"
+    written_off = "written_off"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DebtorIn(StrictModel):
+    country: CountryCode = Field(examples=["SE"])
+    national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="National identity number in any common spelling; validated, never stored in plain text."
+    )
+    role: DebtorRole
+
+
+class CollectsRef(StrictModel):
+    """The obligation a collection claim collects, as its original reporter knows it."""
+
+    institution_id: UUIDStr
+    external_ref: ExternalRef
+
+
+class RegistrationConsent(StrictModel):
+    """The debtor's consent to registration, as the reporter recorded it."""
+
+    reference: ShortText
+    given_at: Timestamp
+    method: Annotated[StrictStr, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$")] = Field(
+        examples=["e_signature"]
+    )
+
+
+class ObligationReport(StrictModel):
+    """The state of one debt, as its reporter knows it at `as_of`."""
+
+    kind: Kind
+    debtors: list[DebtorIn] = Field(min_length=1, max_length=10)
+    currency: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["SEK"])
+    original_amount: Money | None = None
+    balance: Money
+    credit_limit: Money | None = None
+    monthly_payment: Money | None = None
+    interest_rate_bp: Annotated[NonNegInt, Field(le=100_000)] | None = Field(
+        default=None, description="Nominal rate in hundredths of a percent: 10.20 % is 1020."
+    )
+    opened_on: IsoDate | None = None
+    matures_on: IsoDate | None = None
+    status: Status
+    overdue_amount: Money = 0
+    days_past_due: NonNegInt = 0
+    original_creditor: ShortText | None = None
+    collects: CollectsRef | None = None
+    registration_consent: RegistrationConsent
+    as_of: Timestamp = Field(description="The reporter's time of this state; an older one than stored is refused.")
+
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_report(report: ObligationReport, *, now: datetime) -> None:
+    """Cross-field rules. Raises InvalidInput listing every violation, with its JSON location."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    if not is_currency(report.currency):
+        problems.append((("currency",), "not an ISO 4217 currency code"))
+    primaries = [i for i, d in enumerate(report.debtors) if d.role is DebtorRole.primary]
+    if len(primaries) != 1:
+        problems.append((("debtors",), f"exactly one debtor must be primary, found {len(primaries)}"))
+    if report.kind in REVOLVING_KINDS and report.credit_limit is None:
+        problems.append((("credit_limit",), f"required for {report.kind.value}"))
+    if report.collects is not None and report.kind is not Kind.collection_claim:
+        problems.append((("collects",), "only a collection_claim can collect another obligation"))
+    if report.opened_on and report.matures_on and report.matures_on < report.opened_on:
+        problems.append((("matures_on",), "before opened_on"))
+    if report.status is Status.closed and (report.balance or report.overdue_amount):
+        problems.append((("status",), "a closed obligation has balance and overdue_amount 0"))
+    if report.as_of > now + MAX_CLOCK_SKEW:
+        problems.append((("as_of",), "in the future"))
+    if report.registration_consent.given_at > now + MAX_CLOCK_SKEW:
+        problems.append((("registration_consent", "given_at"), "in the future"))
+    if problems:
+        raise InvalidInput(
+            "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems),
+            code="invalid_obligation",
+            errors=[{"loc": ["body", *loc], "msg": msg} for loc, msg in problems],
+        )

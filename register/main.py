@@ -1,0 +1,42 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from register.api.deps import AppState
+from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
+from register.api.problems import install_problem_handlers
+from register.api.routes import health, institutions, obligations
+from register.config import Settings
+from register.crypto.fields import FieldCipher
+from register.crypto.keys import KeyProvider, load_keys
+from register.storage.db import make_engine, make_sessionmaker
+
+DESCRIPTION = """
+An open national debt register. Lenders and collectors report the debts they hold; a lender asks,
+with the person's consent, for that person's total exposure; every access is recorded.
+
+Errors are RFC 9457 `application/problem+json` with a stable `code`. Amounts are integers in minor
+units with an ISO 4217 currency. National identity numbers are never returned whole.
+"""
+
+
+def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.resolved_database_url)
+    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION)
+    app.state.register = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        cipher=FieldCipher(keys or load_keys(settings)),
+        admin_token=settings.resolved_admin_token(),
+    )
+    app.state.metrics = Metrics()
+    install_problem_handlers(app)
+    for module in (health, institutions, obligations):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

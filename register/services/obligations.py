@@ -1,0 +1,327 @@
+"""Reporting use cases: create or update, retract, read and list an institution's obligations.
+
+Each use case authorises, loads, decides, and only flushes: the request's transaction commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from register.crypto.fields import FieldCipher
+from register.domain.obligation import ObligationReport, check_report
+from register.domain.permission import Principal
+from register.errors import Gone, InvalidInput, NotFound, PreconditionFailed, StaleUpdate
+from register.services import identities
+from register.storage import obligations as store
+from register.storage.models import Obligation, ObligationDebtor, ObligationVersion
+from register.storage.persons import get_persons
+
+REPORTED_FIELDS = (
+    "kind", "currency", "original_amount", "balance", "credit_limit", "monthly_payment", "interest_rate_bp",
+    "opened_on", "matures_on", "status", "overdue_amount", "days_past_due", "original_creditor",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DebtorView:
+    country: str
+    role: str
+    national_id_masked: str
+
+
+@dataclass(frozen=True)
+class ObligationView:
+    obligation: Obligation
+    debtors: list[DebtorView]
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.obligation)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    view: ObligationView
+    created: bool
+    changed: bool
+
+
+def etag_of(ob: Obligation) -> str:
+    return f'"{ob.id}.{ob.version}"'
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def state_of(ob: Obligation, debtors: list[tuple[str, str]]) -> dict[str, Any]:
+    """The whole reported state as JSON, with persons by id: what a version records."""
+    state = {f: _jsonable(getattr(ob, f)) for f in REPORTED_FIELDS}
+    state["collects"] = (
+        {"institution_id": ob.collects_institution_id, "external_ref": ob.collects_external_ref}
+        if ob.collects_institution_id
+        else None
+    )
+    state["registration_consent"] = ob.registration_consent
+    state["debtors"] = [{"person_id": p, "role": r} for p, r in sorted(debtors)]
+    state["as_of"] = ob.as_of.isoformat()
+    return state
+
+
+def _apply(ob: Obligation, report: ObligationReport) -> None:
+    for f in REPORTED_FIELDS:
+        value = getattr(report, f)
+        setattr(ob, f, value.value if hasattr(value, "value") else value)
+    ob.collects_institution_id = report.collects.institution_id if report.collects else None
+    ob.collects_external_ref = report.collects.external_ref if report.collects else None
+    ob.registration_consent = report.registration_consent.model_dump(mode="json")
+    ob.as_of = report.as_of
+
+
+def report_obligation(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    external_ref: str,
+    report: ObligationReport,
+    now: datetime,
+    allow_test_ids: bool,
+    request_id: str | None = None,
+    if_match: str | None = None,
+) -> ReportOutcome:
+    """Create or update the obligation this institution knows as `external_ref`.
+
+    An update older than the stored `as_of` is refused (409). The same `as_of` with the same content is
+    an idempotent repeat (200, no new version); with other content it is refused as stale too, since
+    two different states cannot both be true at one instant.
+    """
+    assert principal.institution_id is not None
+    check_report(report, now=now)
+    nids = identities.parse_debtor_identities(report.debtors, allow_test=allow_test_ids)
+    debtors = [
+        (identities.resolve_person(session, cipher, nid).id, d.role.value)
+        for nid, d in zip(nids, report.debtors, strict=True)
+    ]
+
+    ob = store.get_obligation(
+        session, institution_id=principal.institution_id, external_ref=external_ref, for_update=True
+    )
+    if ob is None:
+        if if_match is not None and if_match != "*":
+            raise PreconditionFailed("If-Match given for an obligation that does not exist")
+        ob = Obligation(
+            id=str(uuid.uuid4()),
+            institution_id=principal.institution_id,
+            external_ref=external_ref,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        _apply(ob, report)
+        if store.insert_obligation(session, ob):
+            store.replace_debtors(session, ob.id, debtors)
+            _record_version(session, ob, debtors, change="created", now=now, request_id=request_id)
+            return ReportOutcome(view=view_of(session, cipher, ob), created=True, changed=True)
+        # A concurrent request created it first: continue as an update of that row.
+        ob = store.get_obligation(
+            session, institution_id=principal.institution_id, external_ref=external_ref, for_update=True
+        )
+        assert ob is not None
+
+    if if_match is not None and if_match not in ("*", etag_of(ob)):
+        raise PreconditionFailed(f"the obligation has changed: its ETag is now {etag_of(ob)}")
+    current = state_of(ob, [(d.person_id, d.role) for d in store.debtors_by_obligation(session, [ob.id])[ob.id]])
+    if report.as_of < ob.as_of:
+        raise StaleUpdate(f"as_of {report.as_of.isoformat()} is older than the stored {ob.as_of.isoformat()}")
+
+    candidate = Obligation(**{f: getattr(ob, f) for f in Obligation.model_fields})
+    _apply(candidate, report)
+    proposed = state_of(candidate, debtors)
+    if ob.retracted_at is not None:
+        # A retried PUT from before the retraction must not quietly undo it: only a newer state reinstates.
+        if report.as_of == ob.as_of:
+            raise StaleUpdate("the obligation was retracted; report a newer as_of to reinstate it")
+    elif proposed == current:
+        return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=False)
+    elif report.as_of == ob.as_of:
+        raise StaleUpdate("a different state was already reported with this as_of")
+
+    _apply(ob, report)
+    ob.version += 1
+    ob.updated_at = now
+    change = "reinstated" if ob.retracted_at is not None else "updated"
+    ob.retracted_at = None
+    ob.retraction_reason = None
+    session.flush()
+    store.replace_debtors(session, ob.id, debtors)
+    _record_version(session, ob, debtors, change=change, now=now, request_id=request_id)
+    return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=True)
+
+
+def _record_version(
+    session: Session,
+    ob: Obligation,
+    debtors: list[tuple[str, str]],
+    *,
+    change: str,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    state = state_of(ob, debtors)
+    if ob.retracted_at is not None:
+        state["retraction_reason"] = ob.retraction_reason
+    store.add_version(
+        session,
+        ObligationVersion(
+            obligation_id=ob.id,
+            version=ob.version,
+            change=change,
+            institution_id=ob.institution_id,
+            request_id=request_id,
+            recorded_at=now,
+            as_of=ob.as_of,
+            state=state,
+        ),
+    )
+
+
+def _own(session: Session, principal: Principal, external_ref: str, *, for_update: bool = False) -> Obligation:
+    """The caller's own obligation. Another institution's is indistinguishable from a missing one (404)."""
+    assert principal.institution_id is not None
+    ob = store.get_obligation(
+        session, institution_id=principal.institution_id, external_ref=external_ref, for_update=for_update
+    )
+    if ob is None:
+        raise NotFound(f"no obligation {external_ref!r} reported by this institution")
+    return ob
+
+
+def get_obligation(session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str) -> ObligationView:
+    ob = _own(session, principal, external_ref)
+    if ob.retracted_at is not None:
+        raise Gone(f"obligation {external_ref!r} was retracted at {ob.retracted_at.isoformat()}")
+    return view_of(session, cipher, ob)
+
+
+@dataclass(frozen=True)
+class VersionView:
+    version: ObligationVersion
+    debtors: list[DebtorView]
+
+
+def obligation_history(
+    session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str
+) -> list[VersionView]:
+    """Every accepted version of the caller's own obligation, oldest first (retracted ones included)."""
+    ob = _own(session, principal, external_ref)
+    versions = store.list_versions(session, ob.id)
+    person_ids = {d["person_id"] for v in versions for d in v.state["debtors"]}
+    persons = get_persons(session, person_ids)
+    masks = {pid: identities.masked(cipher, p) for pid, p in persons.items()}
+    return [
+        VersionView(
+            version=v,
+            debtors=[
+                DebtorView(country=persons[d["person_id"]].country, role=d["role"], national_id_masked=masks[d["person_id"]])
+                for d in v.state["debtors"]
+            ],
+        )
+        for v in versions
+    ]
+
+
+def retract_obligation(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    external_ref: str,
+    reason: str,
+    now: datetime,
+    request_id: str | None = None,
+    if_match: str | None = None,
+) -> ObligationView:
+    """Withdraw a report made in error: excluded from every later answer, kept in the history."""
+    ob = _own(session, principal, external_ref, for_update=True)
+    if ob.retracted_at is not None:
+        raise Gone(f"obligation {external_ref!r} was already retracted at {ob.retracted_at.isoformat()}")
+    if if_match is not None and if_match not in ("*", etag_of(ob)):
+        raise PreconditionFailed(f"the obligation has changed: its ETag is now {etag_of(ob)}")
+    ob.retracted_at = now
+    ob.retraction_reason = reason
+    ob.version += 1
+    ob.updated_at = now
+    session.flush()
+    debtors = [(d.person_id, d.role) for d in store.debtors_by_obligation(session, [ob.id])[ob.id]]
+    _record_version(session, ob, debtors, change="retracted", now=now, request_id=request_id)
+    return view_of(session, cipher, ob)
+
+
+def view_of(session: Session, cipher: FieldCipher, ob: Obligation) -> ObligationView:
+    return views_of(session, cipher, [ob])[0]
+
+
+def views_of(session: Session, cipher: FieldCipher, obs: list[Obligation]) -> list[ObligationView]:
+    by_ob = store.debtors_by_obligation(session, [o.id for o in obs])
+    persons = get_persons(session, {d.person_id for ds in by_ob.values() for d in ds})
+    masks = {pid: identities.masked(cipher, p) for pid, p in persons.items()}
+
+    def debtor_views(ds: list[ObligationDebtor]) -> list[DebtorView]:
+        order = {"primary": 0, "co_debtor": 1, "guarantor": 2}
+        return [
+            DebtorView(country=persons[d.person_id].country, role=d.role, national_id_masked=masks[d.person_id])
+            for d in sorted(ds, key=lambda d: (order.get(d.role, 9), d.person_id))
+        ]
+
+    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id])) for o in obs]
+
+
+# --- cursor pagination -------------------------------------------------------------------------
+
+MAX_PAGE = 1000
+
+
+def encode_cursor(ob: Obligation) -> str:
+    raw = json.dumps({"u": ob.updated_at.isoformat(), "i": ob.id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        doc = json.loads(raw)
+        return datetime.fromisoformat(doc["u"]), str(doc["i"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("cursor is not one this API returned", code="invalid_cursor") from None
+
+
+def list_obligations(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    status: str | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ObligationView], str | None]:
+    assert principal.institution_id is not None
+    after = decode_cursor(cursor) if cursor else None
+    rows = store.list_obligations(
+        session,
+        institution_id=principal.institution_id,
+        status=status,
+        updated_since=updated_since,
+        after=after,
+        limit=limit + 1,
+    )
+    page, more = rows[:limit], len(rows) > limit
+    return views_of(session, cipher, page), (encode_cursor(page[-1]) if more else None)

@@ -1,0 +1,134 @@
+"""Tables. Every table is created by an Alembic migration; `alembic check` keeps these in step.
+
+No column holds a national identity in plain text: `persons` keeps it as AES-GCM ciphertext bound to
+its row and a keyed blind index for lookups; every other table refers to `persons.id`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from register.storage.types import UTCDateTime
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(BigInteger, nullable=nullable))
+
+
+class Institution(SQLModel, table=True):
+    __tablename__ = "institutions"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    role: str = Field(sa_column=Column(String(20), nullable=False))
+    org_number: str | None = Field(default=None, sa_column=Column(String(40)))
+    country: str | None = Field(default=None, sa_column=Column(String(2)))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = _utc()
+
+
+class Person(SQLModel, table=True):
+    """A natural person, known to the register only by ciphertext and blind index."""
+
+    __tablename__ = "persons"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    country: str = Field(sa_column=Column(String(2), nullable=False))
+    blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    national_id_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _utc()
+
+
+class Obligation(SQLModel, table=True):
+    """The current state of one debt as one institution knows it."""
+
+    __tablename__ = "obligations"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "external_ref", name="uq_obligations_institution_ref"),
+        Index("ix_obligations_institution_updated", "institution_id", "updated_at", "id"),
+        Index("ix_obligations_collects", "collects_institution_id", "collects_external_ref"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    external_ref: str = Field(sa_column=Column(String(200), nullable=False))
+    kind: str = Field(sa_column=Column(String(30), nullable=False))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    original_amount: int | None = _money()
+    balance: int = _money(nullable=False)
+    credit_limit: int | None = _money()
+    monthly_payment: int | None = _money()
+    interest_rate_bp: int | None = Field(default=None, sa_column=Column(Integer))
+    opened_on: date | None = Field(default=None, sa_column=Column(Date))
+    matures_on: date | None = Field(default=None, sa_column=Column(Date))
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    overdue_amount: int = _money(nullable=False)
+    days_past_due: int = Field(sa_column=Column(Integer, nullable=False))
+    original_creditor: str | None = Field(default=None, sa_column=Column(String(200)))
+    collects_institution_id: str | None = Field(default=None, sa_column=Column(String(36)))
+    collects_external_ref: str | None = Field(default=None, sa_column=Column(String(200)))
+    registration_consent: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    as_of: datetime = _utc()
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    retracted_at: datetime | None = _utc(nullable=True)
+    retraction_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ObligationDebtor(SQLModel, table=True):
+    __tablename__ = "obligation_debtors"
+    __table_args__ = (Index("ix_obligation_debtors_person", "person_id"),)
+
+    obligation_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("obligations.id", ondelete="CASCADE"), primary_key=True)
+    )
+    person_id: str = Field(sa_column=Column(String(36), ForeignKey("persons.id"), primary_key=True))
+    role: str = Field(sa_column=Column(String(20), nullable=False))
+
+
+class ObligationVersion(SQLModel, table=True):
+    """Every accepted change, kept: who changed what, when, and the whole state it produced."""
+
+    __tablename__ = "obligation_versions"
+    __table_args__ = (UniqueConstraint("obligation_id", "version", name="uq_obligation_versions_version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    obligation_id: str = Field(sa_column=Column(String(36), ForeignKey("obligations.id"), nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    change: str = Field(sa_column=Column(String(20), nullable=False))  # created | updated | retracted
+    institution_id: str = Field(sa_column=Column(String(36), nullable=False))
+    request_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    recorded_at: datetime = _utc()
+    as_of: datetime = _utc()
+    state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -7,7 +7,7 @@ import importlib.util
 import pathlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from register.audit import merkle as M

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=False,
         description="Accept official test ranges of national identity numbers (NO month+80, FI 900-999).",
     )
+    idp_keys: Path | None = Field(
+        default=None, description="JWKS file of trusted identity providers' keys (each JWK with kid and iss)"
+    )
+    audience: str = Field(default="register", description="The `aud` consumer ID tokens must carry")
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 

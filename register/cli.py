@@ -49,6 +49,26 @@ def cmd_institutions_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dev_idp_token(args: argparse.Namespace) -> int:
+    """Sign a consumer ID token with the development identity provider (trusted only in REGISTER_ENV=dev)."""
+    from register.config import Environment
+    from register.crypto.dev_idp import DevIdentityProvider
+    from register.domain.identity import InvalidNationalId, parse_national_id
+
+    settings = _settings()
+    if settings.env is not Environment.dev:
+        print("the development identity provider is only trusted in REGISTER_ENV=dev", file=sys.stderr)
+        return 2
+    try:
+        parse_national_id(args.country, args.national_id, allow_test=settings.accept_test_identities)
+    except InvalidNationalId as exc:
+        print(f"not a valid {args.country} identity number: {exc.reason}", file=sys.stderr)
+        return 2
+    idp = DevIdentityProvider.load_or_create(settings.ensure_data_dir())
+    print(idp.issue(country=args.country, national_id=args.national_id, audience=settings.audience, ttl=args.ttl))
+    return 0
+
+
 def _serve(settings: Settings, host: str, port: int, banner: str | None = None) -> int:
     import uvicorn
 
@@ -147,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--org-number", default=None)
     add.add_argument("--country", default=None)
     add.set_defaults(func=cmd_institutions_add)
+
+    idp = sub.add_parser("dev-idp", help="the development identity provider").add_subparsers(
+        dest="idp_command", required=True
+    )
+    tok = idp.add_parser("token", help="print a signed consumer ID token")
+    tok.add_argument("--country", required=True)
+    tok.add_argument("--national-id", required=True)
+    tok.add_argument("--ttl", type=int, default=600, help="seconds (default 600)")
+    tok.set_defaults(func=cmd_dev_idp_token)
     return p
 
 

@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from register.api.deps import AppState
 from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from register.api.problems import install_problem_handlers
-from register.api.routes import health, institutions, obligations
-from register.config import Settings
+from register.api.routes import audit, consents, exposure, health, institutions, me, obligations
+from register.config import Environment, Settings
+from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
+from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
 from register.crypto.keys import KeyProvider, load_keys
 from register.storage.db import make_engine, make_sessionmaker
 
@@ -22,6 +24,14 @@ units with an ISO 4217 currency. National identity numbers are never returned wh
 """
 
 
+def trusted_id_keys(settings: Settings) -> list[TrustedKey]:
+    """The configured providers' keys, plus the development provider's only when REGISTER_ENV=dev."""
+    keys = load_jwks(settings.idp_keys) if settings.idp_keys else []
+    if settings.env is Environment.dev:
+        keys.append(DevIdentityProvider.load_or_create(settings.ensure_data_dir()).trusted_key())
+    return keys
+
+
 def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url)
@@ -32,10 +42,11 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         sessions=make_sessionmaker(engine),
         cipher=FieldCipher(keys or load_keys(settings)),
         admin_token=settings.resolved_admin_token(),
+        id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience),
     )
     app.state.metrics = Metrics()
     install_problem_handlers(app)
-    for module in (health, institutions, obligations):
+    for module in (health, institutions, obligations, consents, exposure, me, audit):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

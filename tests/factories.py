@@ -60,3 +60,42 @@ def obligation_body(**overrides: Any) -> dict[str, Any]:
 
 def new_ref() -> str:
     return f"LOAN-{uuid.uuid4().hex[:10]}"
+
+
+def consumer_headers(data_dir, country: str, nid: str, *, ttl: int = 600, audience: str = "register") -> dict[str, str]:
+    """A consumer signed in through the development identity provider the test app trusts."""
+    from register.crypto.dev_idp import DevIdentityProvider
+
+    token = DevIdentityProvider.load_or_create(data_dir).issue(country=country, national_id=nid, audience=audience,
+                                                               ttl=ttl)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def in_days(days: float, *, now=None) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return ((now or datetime.now(UTC)) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def grant(client: TestClient, consumer: dict[str, str], institution_id: str, purpose: str = "credit_application",
+          days: float = 30) -> str:
+    r = client.post("/v1/consents", json={"institution_id": institution_id, "purpose": purpose,
+                                          "expires_at": in_days(days)}, headers=consumer)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+@dataclass
+class Person:
+    country: str
+    nid: str
+    headers: dict[str, str]
+
+
+def make_person(client_or_none, data_dir, country: str = "SE") -> Person:
+    nid = national_id(country)
+    return Person(country=country, nid=nid, headers=consumer_headers(data_dir, country, nid))
+
+
+def debtor(person: Person, role: str = "primary") -> dict[str, str]:
+    return {"country": person.country, "national_id": person.nid, "role": role}

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.config import Settings
 from register.crypto.fields import FieldCipher
-from register.domain.permission import Permission, Principal
+from register.crypto.idtoken import IdTokenError, IdTokenVerifier
+from register.domain.identity import InvalidNationalId, parse_national_id
+from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
 from register.services.institutions import authenticate_token
 from register.storage.types import utcnow
@@ -27,6 +29,7 @@ class AppState:
     sessions: sessionmaker[Session]
     cipher: FieldCipher
     admin_token: str
+    id_tokens: IdTokenVerifier
     clock: Callable[[], datetime] = utcnow
 
 
@@ -75,11 +78,29 @@ def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
     state: AppState = request.app.state.register
-    principal = authenticate_token(session, credentials.credentials, admin_token=state.admin_token)
+    token = credentials.credentials
+    if token.count(".") == 2:
+        principal = _consumer(state, token)
+    else:
+        principal = authenticate_token(session, token, admin_token=state.admin_token)
     if principal is None:
         raise Unauthenticated("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
     request.scope["state"]["actor"] = principal.actor
     return principal
+
+
+def _consumer(state: AppState, token: str) -> Principal:
+    """A person signed in through a trusted identity provider; `sub` is their national identity number."""
+    try:
+        claims = state.id_tokens.verify(token)
+        nid = parse_national_id(claims.country, claims.subject, allow_test=state.settings.accept_test_identities)
+    except IdTokenError as exc:
+        raise Unauthenticated(str(exc), code="invalid_id_token", headers={"WWW-Authenticate": "Bearer"}) from None
+    except InvalidNationalId:
+        raise Unauthenticated("the token's subject is not a valid national identity number",
+                              code="invalid_id_token", headers={"WWW-Authenticate": "Bearer"}) from None
+    return Principal(role=Role.consumer, name="consumer", national_id=nid,
+                     subject=state.cipher.blind_index(nid.blind_index_input()))
 
 
 class Authorize:
@@ -109,3 +130,10 @@ CanCreateInstitutions = policy(Permission.institutions_create)
 CanReadInstitutions = policy(Permission.institutions_read)
 CanReadObligations = policy(Permission.obligations_read)
 CanWriteObligations = policy(Permission.obligations_write)
+CanReadAudit = policy(Permission.audit_read)
+CanAttestConsents = policy(Permission.consents_attest)
+CanGrantConsents = policy(Permission.consents_grant)
+CanReadConsents = policy(Permission.consents_read)
+CanRevokeConsents = policy(Permission.consents_revoke)
+CanQueryExposure = policy(Permission.exposure_query)
+CanReadOwnData = policy(Permission.me_read)

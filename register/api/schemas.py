@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
+from register.domain.consent import Purpose
 from register.domain.obligation import CollectsRef, StrictModel
 from register.domain.permission import Role
-from register.domain.types import CountryCode
+from register.domain.types import CountryCode, ShortText, Timestamp, UUIDStr
 from register.services.obligations import ObligationView, VersionView
 
 
@@ -38,6 +39,11 @@ class InstitutionCreated(BaseModel):
 
 class InstitutionsPublic(BaseModel):
     items: list[InstitutionPublic]
+
+
+class DebtorSubject(BaseModel):
+    country: str
+    national_id_masked: str = Field(examples=["19880320-****"])
 
 
 class DebtorPublic(BaseModel):
@@ -115,3 +121,159 @@ class ObligationHistory(BaseModel):
 class ObligationsPublic(BaseModel):
     items: list[ObligationPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+# --- consent -------------------------------------------------------------------------------------
+
+
+class ConsentCreate(StrictModel):
+    institution_id: UUIDStr
+    purpose: Purpose
+    expires_at: Timestamp = Field(description="At most 90 days ahead")
+
+
+class ConsentEvidence(StrictModel):
+    method: Annotated[StrictStr, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$")] = Field(
+        examples=["signed_application"]
+    )
+    reference: ShortText
+    signed_at: Timestamp
+    document_sha256: Annotated[StrictStr, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class AttestedConsentCreate(StrictModel):
+    country: CountryCode
+    national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
+    purpose: Purpose
+    expires_at: Timestamp
+    evidence: ConsentEvidence
+
+
+class ConsentPublic(BaseModel):
+    id: str
+    institution_id: str
+    institution_name: str | None = None
+    purpose: str
+    source: str = Field(description="consumer (given in the register) or attested (recorded by the institution)")
+    attested: bool
+    evidence: dict[str, Any] | None = None
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    active: bool
+    subject: DebtorSubject | None = Field(default=None, description="Shown to institutions, masked")
+
+
+class ConsentsPublic(BaseModel):
+    items: list[ConsentPublic]
+
+
+# --- exposure ------------------------------------------------------------------------------------
+
+
+class ExposureRequest(StrictModel):
+    country: CountryCode
+    national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
+    purpose: Purpose
+    consent_id: UUIDStr
+
+
+class TotalsPublic(BaseModel):
+    balance: int
+    credit_limit: int
+    unused_credit: int
+    monthly_payments: int
+    overdue_amount: int
+    obligations: int
+    creditors: int
+
+
+class CreditorPublic(BaseModel):
+    id: str
+    name: str
+
+
+class ExposureLinePublic(BaseModel):
+    id: str = Field(description="Opaque id of the obligation line")
+    creditor: CreditorPublic
+    kind: str
+    role: str = Field(description="This person's role: primary, co_debtor or guarantor")
+    joint: bool = Field(description="More than one person owes it")
+    currency: str
+    balance: int
+    credit_limit: int | None
+    monthly_payment: int | None
+    overdue_amount: int
+    status: str
+    days_past_due: int
+    as_of: datetime
+    stale: bool = Field(description="Not updated for more than 35 days")
+    disputed: bool
+    counted: bool = Field(description="False when a collection claim already counts this debt, or it is closed")
+    collects: str | None = Field(description="For a collection claim: the id of the line it collects")
+    collected_by: str | None = Field(description="The id of the collection claim that counts this debt")
+
+
+class CollectionsPublic(BaseModel):
+    count: int
+    amount: dict[str, int]
+
+
+class ExposurePublic(BaseModel):
+    exposure_id: str = Field(description="Identifies exactly this answer, kept for complaints")
+    subject: DebtorSubject
+    as_of: datetime
+    purpose: str
+    consent_id: str
+    consent_source: str
+    totals: dict[str, TotalsPublic] = Field(description="Own debt per currency (primary and co-debtor)")
+    by_kind: dict[str, dict[str, TotalsPublic]]
+    contingent: dict[str, TotalsPublic] = Field(description="Guarantees, counted apart from own debt")
+    collections: CollectionsPublic
+    obligations: list[ExposureLinePublic]
+
+
+class MyObligationsPublic(BaseModel):
+    subject: DebtorSubject
+    as_of: datetime
+    totals: dict[str, TotalsPublic]
+    by_kind: dict[str, dict[str, TotalsPublic]]
+    contingent: dict[str, TotalsPublic]
+    collections: CollectionsPublic
+    obligations: list[ExposureLinePublic]
+
+
+# --- access events -------------------------------------------------------------------------------
+
+
+class AccessEventPublic(BaseModel):
+    id: str
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_name: str | None = None
+    actor_role: str
+    action: str
+    purpose: str | None
+    consent_id: str | None
+    outcome: str = Field(description="granted or refused for queries, ok for other actions")
+    reason: str | None = Field(description="The refusal's code")
+    request_id: str | None
+    details: dict[str, Any] | None = None
+
+
+class AccessEventsPublic(BaseModel):
+    items: list[AccessEventPublic]
+    next_cursor: str | None = None
+
+
+class EventSearch(StrictModel):
+    country: CountryCode
+    national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
+    institution_id: UUIDStr | None = None
+    action: Annotated[StrictStr, StringConstraints(max_length=60)] | None = None
+    outcome: Annotated[StrictStr, StringConstraints(max_length=20)] | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    cursor: Annotated[StrictStr, StringConstraints(max_length=512)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 100

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from register.domain.identity import NationalId
+
 
 class Role(StrEnum):
     admin = "admin"
@@ -18,35 +20,54 @@ INSTITUTION_ROLES = (Role.lender, Role.collector, Role.regulator)
 
 
 class Permission(StrEnum):
+    audit_read = "audit:read"
+    consents_attest = "consents:attest"
+    consents_grant = "consents:grant"
+    consents_read = "consents:read"
+    consents_revoke = "consents:revoke"
+    exposure_query = "exposure:query"
     institutions_create = "institutions:create"
     institutions_read = "institutions:read"
+    me_read = "me:read"
     obligations_read = "obligations:read"
     obligations_write = "obligations:write"
 
 
-_REPORTER = frozenset({Permission.obligations_read, Permission.obligations_write})
+_REPORTER = frozenset({
+    Permission.consents_attest, Permission.consents_read, Permission.exposure_query,
+    Permission.obligations_read, Permission.obligations_write,
+})  # fmt: skip
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset({Permission.institutions_create, Permission.institutions_read}),
     Role.collector: _REPORTER,
-    Role.consumer: frozenset(),
+    Role.consumer: frozenset({
+        Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.me_read,
+    }),  # fmt: skip
     Role.lender: _REPORTER,
-    Role.regulator: frozenset({Permission.institutions_read}),
+    Role.regulator: frozenset({Permission.audit_read, Permission.institutions_read}),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller. `institution_id` is set for institutions, `person_id` for consumers."""
+    """The authenticated caller: an institution (`institution_id`), a consumer (`national_id`, `subject`) or the operator."""
 
     role: Role
     name: str
     institution_id: str | None = None
-    person_id: str | None = None
+    national_id: NationalId | None = None  # consumers only; its repr is masked
+    subject: bytes | None = None  # consumers only: their blind index
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]
 
     @property
     def actor(self) -> str:
-        return self.institution_id or self.person_id or self.role.value
+        return self.institution_id or self.role.value
+
+    @property
+    def actor_type(self) -> str:
+        if self.institution_id:
+            return "institution"
+        return "consumer" if self.role is Role.consumer else "admin"

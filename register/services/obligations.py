@@ -5,8 +5,6 @@ Each use case authorises, loads, decides, and only flushes: the request's transa
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +15,10 @@ from sqlalchemy.orm import Session
 from register.crypto.fields import FieldCipher
 from register.domain.obligation import ObligationReport, check_report
 from register.domain.permission import Principal
-from register.errors import Gone, InvalidInput, NotFound, PreconditionFailed, StaleUpdate
+from register.errors import Gone, NotFound, PreconditionFailed, StaleUpdate
 from register.services import identities
+from register.services.paging import MAX_PAGE, decode_cursor, encode_cursor
+from register.services.events import record_event
 from register.storage import obligations as store
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion
 from register.storage.persons import get_persons
@@ -106,10 +106,9 @@ def report_obligation(
     assert principal.institution_id is not None
     check_report(report, now=now)
     nids = identities.parse_debtor_identities(report.debtors, allow_test=allow_test_ids)
-    debtors = [
-        (identities.resolve_person(session, cipher, nid).id, d.role.value)
-        for nid, d in zip(nids, report.debtors, strict=True)
-    ]
+    persons = [identities.resolve_person(session, cipher, nid) for nid in nids]
+    debtors = [(p.id, d.role.value) for p, d in zip(persons, report.debtors, strict=True)]
+    primary = next(p for p, d in zip(persons, report.debtors, strict=True) if d.role.value == "primary")
 
     ob = store.get_obligation(
         session, institution_id=principal.institution_id, external_ref=external_ref, for_update=True
@@ -129,6 +128,7 @@ def report_obligation(
         if store.insert_obligation(session, ob):
             store.replace_debtors(session, ob.id, debtors)
             _record_version(session, ob, debtors, change="created", now=now, request_id=request_id)
+            _record_change(session, principal, ob, "created", primary.blind_index, now=now, request_id=request_id)
             return ReportOutcome(view=view_of(session, cipher, ob), created=True, changed=True)
         # A concurrent request created it first: continue as an update of that row.
         ob = store.get_obligation(
@@ -163,7 +163,19 @@ def report_obligation(
     session.flush()
     store.replace_debtors(session, ob.id, debtors)
     _record_version(session, ob, debtors, change=change, now=now, request_id=request_id)
+    _record_change(session, principal, ob, change, primary.blind_index, now=now, request_id=request_id)
     return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=True)
+
+
+def _record_change(
+    session: Session, principal: Principal, ob: Obligation, change: str, subject: bytes | None, *,
+    now: datetime, request_id: str | None,
+) -> None:
+    """The access-log entry for a reporting change; its subject is the primary debtor."""
+    record_event(
+        session, principal=principal, action=f"obligation:{change}", now=now, subject=subject,
+        request_id=request_id, details={"obligation_id": ob.id, "external_ref": ob.external_ref, "version": ob.version},
+    )
 
 
 def _record_version(
@@ -260,8 +272,12 @@ def retract_obligation(
     ob.version += 1
     ob.updated_at = now
     session.flush()
-    debtors = [(d.person_id, d.role) for d in store.debtors_by_obligation(session, [ob.id])[ob.id]]
+    rows = store.debtors_by_obligation(session, [ob.id])[ob.id]
+    debtors = [(d.person_id, d.role) for d in rows]
     _record_version(session, ob, debtors, change="retracted", now=now, request_id=request_id)
+    primary = get_persons(session, {d.person_id for d in rows if d.role == "primary"})
+    subject = next(iter(primary.values())).blind_index if primary else None
+    _record_change(session, principal, ob, "retracted", subject, now=now, request_id=request_id)
     return view_of(session, cipher, ob)
 
 
@@ -282,25 +298,6 @@ def views_of(session: Session, cipher: FieldCipher, obs: list[Obligation]) -> li
         ]
 
     return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id])) for o in obs]
-
-
-# --- cursor pagination -------------------------------------------------------------------------
-
-MAX_PAGE = 1000
-
-
-def encode_cursor(ob: Obligation) -> str:
-    raw = json.dumps({"u": ob.updated_at.isoformat(), "i": ob.id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        doc = json.loads(raw)
-        return datetime.fromisoformat(doc["u"]), str(doc["i"])
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput("cursor is not one this API returned", code="invalid_cursor") from None
 
 
 def list_obligations(
@@ -324,4 +321,4 @@ def list_obligations(
         limit=limit + 1,
     )
     page, more = rows[:limit], len(rows) > limit
-    return views_of(session, cipher, page), (encode_cursor(page[-1]) if more else None)
+    return views_of(session, cipher, page), (encode_cursor(page[-1].updated_at, page[-1].id) if more else None)

@@ -24,4 +24,4 @@ def names_by_id(session: Session, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     rows = session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {i: n for i, n in rows}

@@ -132,3 +132,70 @@ class ObligationVersion(SQLModel, table=True):
     recorded_at: datetime = _utc()
     as_of: datetime = _utc()
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Consent(SQLModel, table=True):
+    """A person's permission for one institution to look, for one purpose, until a time."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("ix_consents_person", "person_id", "granted_at"),
+        Index("ix_consents_institution", "institution_id", "granted_at"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    person_id: str = Field(sa_column=Column(String(36), ForeignKey("persons.id"), nullable=False))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    purpose: str = Field(sa_column=Column(String(40), nullable=False))
+    source: str = Field(sa_column=Column(String(20), nullable=False))  # consumer | attested
+    evidence: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    granted_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
+class AccessEvent(SQLModel, table=True):
+    """One look or one change: who, what, about whom (blind index only), why, and the outcome.
+
+    Rows are never updated or deleted: triggers refuse it on both databases.
+    """
+
+    __tablename__ = "access_events"
+    __table_args__ = (
+        Index("ix_access_events_subject", "subject", "occurred_at"),
+        Index("ix_access_events_actor", "actor_id", "occurred_at"),
+        Index("ix_access_events_time", "occurred_at", "id"),
+    )
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    id: str = Field(sa_column=Column(String(36), nullable=False, unique=True))
+    occurred_at: datetime = _utc()
+    actor_type: str = Field(sa_column=Column(String(20), nullable=False))  # institution | consumer | admin
+    actor_id: str | None = Field(default=None, sa_column=Column(String(36)))
+    actor_role: str = Field(sa_column=Column(String(20), nullable=False))
+    action: str = Field(sa_column=Column(String(60), nullable=False))
+    subject: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32)))
+    purpose: str | None = Field(default=None, sa_column=Column(String(40)))
+    consent_id: str | None = Field(default=None, sa_column=Column(String(36)))
+    outcome: str = Field(sa_column=Column(String(20), nullable=False))  # granted | refused | ok
+    reason: str | None = Field(default=None, sa_column=Column(String(60)))
+    request_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class ExposureRecord(SQLModel, table=True):
+    """Exactly what an exposure answer said, so it can be reproduced for a complaint."""
+
+    __tablename__ = "exposures"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    event_id: str = Field(sa_column=Column(String(36), nullable=False))
+    institution_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
+    person_id: str = Field(sa_column=Column(String(36), nullable=False))
+    consent_id: str = Field(sa_column=Column(String(36), nullable=False))
+    created_at: datetime = _utc()
+    response_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
+
+from register.api.deps import (
+    AppState, CanAttestConsents, CanGrantConsents, CanReadConsents, CanRevokeConsents, SessionDep, StateDep,
+)
+from register.api.schemas import AttestedConsentCreate, ConsentCreate, ConsentPublic, ConsentsPublic, DebtorSubject
+from register.domain.permission import Role
+from register.services import consents as svc
+from register.services import identities, me
+from register.storage.institutions import names_by_id
+from register.storage.models import Consent
+from register.storage.persons import get_persons
+
+router = APIRouter(prefix="/v1/consents", tags=["consents"])
+ConsentId = Annotated[str, Path(max_length=36, description="The consent's id")]
+
+
+def consent_public(c: Consent, *, now, name: str | None = None, subject: DebtorSubject | None = None) -> ConsentPublic:
+    return ConsentPublic(
+        id=c.id, institution_id=c.institution_id, institution_name=name, purpose=c.purpose, source=c.source,
+        attested=c.source == "attested", evidence=c.evidence, granted_at=c.granted_at, expires_at=c.expires_at,
+        revoked_at=c.revoked_at, active=c.revoked_at is None and c.expires_at > now, subject=subject,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic)
+def post_consent(body: ConsentCreate, request: Request, session: SessionDep, state: StateDep, principal: CanGrantConsents):
+    """The signed-in person lets one institution look at their debts, for one purpose, until `expires_at`
+    (at most 90 days)."""
+    now = state.clock()
+    c = svc.grant_consent(session, state.cipher, principal=principal, institution_id=body.institution_id,
+                          purpose=body.purpose, expires_at=body.expires_at, now=now,
+                          request_id=request.state.request_id)
+    return consent_public(c, now=now, name=names_by_id(session, {c.institution_id}).get(c.institution_id))
+
+
+@router.post("/attested", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic)
+def post_attested_consent(
+    body: AttestedConsentCreate, request: Request, session: SessionDep, state: StateDep, principal: CanAttestConsents
+):
+    """Record a consent this institution collected itself (e.g. a signed credit application), with its
+    evidence. It is marked attested everywhere, and the person can see and revoke it."""
+    now = state.clock()
+    nid = identities.parse_identity(body.country, body.national_id,
+                                    allow_test=state.settings.accept_test_identities, loc=("body", "national_id"))
+    c = svc.attest_consent(session, state.cipher, principal=principal, nid=nid, purpose=body.purpose,
+                           expires_at=body.expires_at, evidence=body.evidence.model_dump(mode="json"), now=now,
+                           request_id=request.state.request_id)
+    return consent_public(c, now=now, name=principal.name,
+                          subject=DebtorSubject(country=nid.country, national_id_masked=nid.masked()))
+
+
+@router.get("", response_model=ConsentsPublic)
+def list_consents(request: Request, session: SessionDep, state: StateDep, principal: CanReadConsents):
+    """A person sees their own consents; a lender or collector sees those granted to it, identities masked."""
+    now = state.clock()
+    if principal.role is Role.consumer:
+        rows = me.my_consents(session, state.cipher, principal=principal, now=now, request_id=request.state.request_id)
+        return ConsentsPublic(items=[consent_public(c, now=now, name=n) for c, n in rows])
+    return ConsentsPublic(items=_for_institution(session, state, principal, now))
+
+
+def _for_institution(session, state: AppState, principal, now) -> list[ConsentPublic]:
+    consents = svc.consents_granted_to(session, principal=principal)
+    persons = get_persons(session, {c.person_id for c in consents})
+    subjects = {pid: DebtorSubject(country=p.country, national_id_masked=identities.masked(state.cipher, p))
+                for pid, p in persons.items()}  # fmt: skip
+    return [consent_public(c, now=now, name=principal.name, subject=subjects[c.person_id]) for c in consents]
+
+
+@router.delete("/{consent_id}", response_model=ConsentPublic)
+def delete_consent(consent_id: ConsentId, request: Request, session: SessionDep, state: StateDep, principal: CanRevokeConsents):
+    """Revoke a consent at once (the person it names only). Revoking twice is harmless."""
+    now = state.clock()
+    c = svc.revoke_consent(session, state.cipher, principal=principal, consent_id=consent_id, now=now,
+                           request_id=request.state.request_id)
+    return consent_public(c, now=now, name=names_by_id(session, {c.institution_id}).get(c.institution_id))

@@ -1,0 +1,49 @@
+"""The regulator's view of the access log. Reading it is itself recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from register.crypto.fields import FieldCipher
+from register.domain.permission import Principal
+from register.services import identities
+from register.services.events import record_event
+from register.services.paging import decode_cursor, encode_cursor
+from register.storage.events import EventFilter, list_events
+from register.storage.institutions import names_by_id
+from register.storage.models import AccessEvent
+
+
+def search_events(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    flt: EventFilter,
+    identity: tuple[str, str] | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+    request_id: str | None,
+    allow_test_ids: bool,
+) -> tuple[list[tuple[AccessEvent, str | None]], str | None]:
+    """A page of events in time order. `identity` (country, number) narrows to one person, by blind index."""
+    subject = None
+    if identity is not None:
+        nid = identities.parse_identity(*identity, allow_test=allow_test_ids, loc=("body", "national_id"))
+        subject = identities.blind_index(cipher, nid)
+        flt = EventFilter(**{**vars(flt), "subject": subject})
+    after = decode_cursor(cursor) if cursor else None
+    rows = list_events(session, flt, after=after, limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    names = names_by_id(session, {e.actor_id for e in page if e.actor_id})
+    record_event(
+        session, principal=principal, action="regulator:events:search" if subject else "regulator:events:read",
+        now=now, subject=subject, request_id=request_id,
+        details={k: v for k, v in {"institution_id": flt.institution_id, "action": flt.action,
+                                   "outcome": flt.outcome}.items() if v},
+    )  # fmt: skip
+    next_cursor = encode_cursor(page[-1].occurred_at, page[-1].id) if more else None
+    return [(e, names.get(e.actor_id) if e.actor_id else None) for e in page], next_cursor

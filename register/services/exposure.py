@@ -1,0 +1,112 @@
+"""The lender's question: with this person's consent, what do they owe?
+
+Order of work: validate the identity, check the consent (before any debt is looked up), then load,
+compute, record the answer, and write the access event, all in one transaction. A refusal writes its
+access event too and is then raised with `commit=True`, so a refused query leaves the same trace as a
+granted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from register.crypto.fields import FieldCipher
+from register.domain.consent import ConsentFacts, Purpose, check_consent
+from register.domain.exposure import Line, compute_exposure
+from register.domain.permission import Principal
+from register.errors import ConsentRequired, InvalidNationalIdentity
+from register.services import identities
+from register.services.events import record_event
+from register.storage.consents import get_consent
+from register.storage.exposure import add_exposure_record, debt_rows_for_person
+from register.storage.models import ExposureRecord
+
+
+def canonical_json(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_iso).encode()
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(type(value).__name__)
+
+
+def lines_for_person(session: Session, person_id: str) -> list[Line]:
+    return [
+        Line(
+            obligation_id=ob.id, institution_id=ob.institution_id, creditor_name=creditor, external_ref=ob.external_ref,
+            kind=ob.kind, role=role, own_debtors=own, currency=ob.currency, balance=ob.balance,
+            credit_limit=ob.credit_limit, monthly_payment=ob.monthly_payment, overdue_amount=ob.overdue_amount,
+            days_past_due=ob.days_past_due, status=ob.status, as_of=ob.as_of,
+            collects=(ob.collects_institution_id, ob.collects_external_ref) if ob.collects_institution_id else None,
+        )  # fmt: skip
+        for ob, role, creditor, own in debt_rows_for_person(session, person_id)
+    ]
+
+
+def query_exposure(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    country: str,
+    national_id: str,
+    purpose: Purpose,
+    consent_id: str,
+    now: datetime,
+    request_id: str | None,
+    allow_test_ids: bool,
+) -> dict[str, Any]:
+    assert principal.institution_id is not None
+    event = {"principal": principal, "action": "exposure:query", "now": now, "purpose": purpose.value,
+             "consent_id": consent_id, "request_id": request_id}  # fmt: skip
+    try:
+        nid = identities.parse_identity(country, national_id, allow_test=allow_test_ids,
+                                        loc=("body", "national_id"))
+    except InvalidNationalIdentity as exc:
+        record_event(session, outcome="refused", reason=exc.code, **event)
+        exc.commit = True  # type: ignore[attr-defined]
+        raise
+    subject = identities.blind_index(cipher, nid)
+    person = identities.find_person(session, cipher, nid)
+    consent = get_consent(session, consent_id)
+    facts = (
+        ConsentFacts(institution_id=consent.institution_id, person_id=consent.person_id, purpose=consent.purpose,
+                     expires_at=consent.expires_at, revoked_at=consent.revoked_at)
+        if consent is not None else None
+    )  # fmt: skip
+    try:
+        check_consent(facts, institution_id=principal.institution_id,
+                      person_id=person.id if person else None, purpose=purpose.value, now=now)
+    except ConsentRequired as exc:
+        record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
+        exc.commit = True  # type: ignore[attr-defined]
+        raise
+    assert person is not None and consent is not None
+
+    computed = compute_exposure(lines_for_person(session, person.id), now=now)
+    exposure_id = str(uuid.uuid4())
+    answer: dict[str, Any] = {
+        "exposure_id": exposure_id,
+        "subject": {"country": nid.country, "national_id_masked": nid.masked()},
+        "as_of": now,
+        "purpose": purpose.value,
+        "consent_id": consent.id,
+        "consent_source": consent.source,
+        **computed,
+    }
+    answer = json.loads(canonical_json(answer))
+    ev = record_event(session, outcome="granted", subject=subject, details={"exposure_id": exposure_id}, **event)
+    add_exposure_record(session, ExposureRecord(
+        id=exposure_id, event_id=ev.id, institution_id=principal.institution_id, person_id=person.id,
+        consent_id=consent.id, created_at=now, response_sha256=hashlib.sha256(canonical_json(answer)).hexdigest(),
+        response=answer,
+    ))  # fmt: skip
+    return answer

@@ -1,0 +1,58 @@
+"""The person's own view: their debts, who looked at them, their consents. Each read is itself an event."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from register.crypto.fields import FieldCipher
+from register.domain.exposure import compute_exposure
+from register.domain.permission import Principal
+from register.services import identities
+from register.services.events import record_event
+from register.services.exposure import canonical_json, lines_for_person
+from register.storage import consents as consent_store
+from register.storage.events import EventFilter, list_events
+from register.storage.institutions import names_by_id
+from register.storage.models import AccessEvent, Consent
+
+
+def my_obligations(
+    session: Session, cipher: FieldCipher, *, principal: Principal, now: datetime, request_id: str | None
+) -> dict[str, Any]:
+    """Every debt naming me (own, joint, guaranteed, closed), with totals computed as a lender sees them."""
+    assert principal.national_id is not None
+    person = identities.find_person(session, cipher, principal.national_id)
+    lines = lines_for_person(session, person.id) if person else []
+    doc = compute_exposure(lines, now=now, include_closed=True)
+    record_event(session, principal=principal, action="consumer:obligations:read", now=now, request_id=request_id)
+    doc = {"subject": {"country": principal.national_id.country, "national_id_masked": principal.national_id.masked()},
+           "as_of": now, **doc}  # fmt: skip
+    return json.loads(canonical_json(doc))
+
+
+def my_access_log(
+    session: Session, cipher: FieldCipher, *, principal: Principal, now: datetime, request_id: str | None,
+    limit: int = 500,
+) -> list[tuple[AccessEvent, str | None]]:
+    """Every event about me made by someone else (institutions, regulators), newest first, with names."""
+    assert principal.subject is not None
+    events = list_events(session, EventFilter(subject=principal.subject), after=None, limit=limit, newest_first=True)
+    events = [e for e in events if e.actor_type != "consumer"]
+    names = names_by_id(session, {e.actor_id for e in events if e.actor_id})
+    record_event(session, principal=principal, action="consumer:access_log:read", now=now, request_id=request_id)
+    return [(e, names.get(e.actor_id) if e.actor_id else None) for e in events]
+
+
+def my_consents(
+    session: Session, cipher: FieldCipher, *, principal: Principal, now: datetime, request_id: str | None
+) -> list[tuple[Consent, str]]:
+    assert principal.national_id is not None
+    person = identities.find_person(session, cipher, principal.national_id)
+    consents = consent_store.consents_of_person(session, person.id) if person else []
+    names = names_by_id(session, {c.institution_id for c in consents})
+    record_event(session, principal=principal, action="consumer:consents:read", now=now, request_id=request_id)
+    return [(c, names.get(c.institution_id, "")) for c in consents]

@@ -1,0 +1,56 @@
+"""SQL for the access log. Inserts only: the table refuses updates and deletes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from register.storage.models import AccessEvent
+
+
+def add_event(session: Session, event: AccessEvent) -> AccessEvent:
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    institution_id: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    subject: bytes | None = None
+    exclude_actor_id: str | None = None
+
+
+def list_events(
+    session: Session, flt: EventFilter, *, after: tuple[datetime, str] | None, limit: int, newest_first: bool = False
+) -> list[AccessEvent]:
+    stmt = select(AccessEvent)
+    if flt.institution_id is not None:
+        stmt = stmt.where(AccessEvent.actor_id == flt.institution_id)
+    if flt.action is not None:
+        stmt = stmt.where(AccessEvent.action == flt.action)
+    if flt.outcome is not None:
+        stmt = stmt.where(AccessEvent.outcome == flt.outcome)
+    if flt.since is not None:
+        stmt = stmt.where(AccessEvent.occurred_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(AccessEvent.occurred_at < flt.until)
+    if flt.subject is not None:
+        stmt = stmt.where(AccessEvent.subject == flt.subject)
+    if flt.exclude_actor_id is not None:
+        stmt = stmt.where(or_(AccessEvent.actor_id.is_(None), AccessEvent.actor_id != flt.exclude_actor_id))
+    if after is not None:
+        ts, eid = after
+        if newest_first:
+            stmt = stmt.where(or_(AccessEvent.occurred_at < ts, and_(AccessEvent.occurred_at == ts, AccessEvent.id < eid)))
+        else:
+            stmt = stmt.where(or_(AccessEvent.occurred_at > ts, and_(AccessEvent.occurred_at == ts, AccessEvent.id > eid)))
+    order = (AccessEvent.occurred_at.desc(), AccessEvent.id.desc()) if newest_first else (AccessEvent.occurred_at, AccessEvent.id)
+    return list(session.execute(stmt.order_by(*order).limit(limit)).scalars())

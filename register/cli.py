@@ -69,6 +69,73 @@ def cmd_dev_idp_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_context():  # noqa: ANN202
+    from register.crypto.log_key import load_log_key
+    from register.services.translog import TransparencyLog
+    from register.storage.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    tlog = TransparencyLog(load_log_key(settings), origin=settings.log_origin,
+                           max_merge_delay=settings.max_merge_delay_seconds,
+                           checkpoint_interval=settings.checkpoint_interval_seconds)
+    return engine, make_sessionmaker(engine), tlog
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Recompute every leaf, the tree, every node and every checkpoint; exit 1 on the first mismatch."""
+    from register.services.log_check import verify_log
+
+    engine, sessions, tlog = _log_context()
+    try:
+        with sessions() as session:
+            report = verify_log(session, tlog)
+    finally:
+        engine.dispose()
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not report.ok:
+        print(f"FAILED: {report.problems[0]}")
+        for problem in report.problems[1:10]:
+            print(f"  also: {problem}")
+        return 1
+    print(f"ok: {report.leaves} leaves re-encoded from their events, {report.nodes_checked} subtree nodes and "
+          f"{report.checkpoints} signed checkpoints verified")
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    """Integrate pending events now and sign a checkpoint."""
+    from register.services.translog import latest
+
+    engine, sessions, tlog = _log_context()
+    try:
+        n = tlog.run_once(sessions, force_checkpoint=True)
+        with sessions() as session:
+            cp = latest(session)
+    finally:
+        engine.dispose()
+    print(f"integrated {n} events", file=sys.stderr)
+    print(cp.note, end="")
+    return 0
+
+
+def cmd_log_integrator(args: argparse.Namespace) -> int:
+    """Run the integrator as its own process (instead of the server's background thread)."""
+    import time
+
+    engine, sessions, tlog = _log_context()
+    print(f"integrating every {args.interval} s; Ctrl-C to stop", file=sys.stderr)
+    try:
+        while True:
+            tlog.run_once(sessions)
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        engine.dispose()
+
+
 def _serve(settings: Settings, host: str, port: int, banner: str | None = None) -> int:
     import uvicorn
 
@@ -176,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--national-id", required=True)
     tok.add_argument("--ttl", type=int, default=600, help="seconds (default 600)")
     tok.set_defaults(func=cmd_dev_idp_token)
+
+    audit = sub.add_parser("audit", help="the verifiable access log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    av = audit.add_parser("verify", help="recompute every leaf, node and checkpoint; exit 1 on a mismatch")
+    av.set_defaults(func=cmd_audit_verify)
+    ac = audit.add_parser("checkpoint", help="integrate pending events and sign a checkpoint now")
+    ac.set_defaults(func=cmd_audit_checkpoint)
+    ai = audit.add_parser("integrate", help="run the log integrator as its own process")
+    ai.add_argument("--interval", type=float, default=1.0)
+    ai.set_defaults(func=cmd_log_integrator)
     return p
 
 

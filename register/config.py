@@ -42,6 +42,13 @@ class Settings(BaseSettings):
         default=None, description="JWKS file of trusted identity providers' keys (each JWK with kid and iss)"
     )
     audience: str = Field(default="register", description="The `aud` consumer ID tokens must carry")
+    log_key: SecretStr | None = Field(default=None, description="base64 of the log's Ed25519 seed (32 bytes)")
+    log_origin: str = Field(default="register.local/access-log", pattern=r"^[^\s+]+$",
+                            description="The log's name: first line of every checkpoint, name of its key")
+    log_integrator: bool = Field(default=True, description="Integrate events into the tree in a background thread")
+    log_interval_seconds: float = Field(default=1.0, gt=0, description="How often the integrator runs")
+    checkpoint_interval_seconds: float = Field(default=5.0, gt=0, description="A new checkpoint at most this often")
+    max_merge_delay_seconds: int = Field(default=10, gt=0, description="Promised in receipts")
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 

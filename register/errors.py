@@ -22,8 +22,11 @@ class RegisterError(Exception):
         code: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.detail = detail or self.title
+        self.extra = extra or {}  # more members for the problem body (e.g. an access receipt)
+        self.commit = False  # True: keep what was flushed (a refusal's own access event) before re-raising
         if code is not None:
             self.code = code  # type: ignore[misc]  # a subclass may refine its code per instance
         self.errors = errors

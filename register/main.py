@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from register.api.deps import AppState
@@ -13,6 +16,8 @@ from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
 from register.crypto.keys import KeyProvider, load_keys
+from register.crypto.log_key import load_log_key
+from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
 
 DESCRIPTION = """
@@ -35,11 +40,29 @@ def trusted_id_keys(settings: Settings) -> list[TrustedKey]:
 def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url)
-    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION)
+    sessions = make_sessionmaker(engine)
+    tlog = TransparencyLog(
+        load_log_key(settings), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
+        checkpoint_interval=settings.checkpoint_interval_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
+        if integrator:
+            integrator.start()
+        try:
+            yield
+        finally:
+            if integrator:
+                integrator.stop()
+
+    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.register = AppState(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
+        tlog=tlog,
         cipher=FieldCipher(keys or load_keys(settings)),
         admin_token=settings.resolved_admin_token(),
         id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience),

@@ -19,6 +19,7 @@ from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
 from register.services.institutions import authenticate_token
+from register.services.translog import TransparencyLog
 from register.storage.types import utcnow
 
 
@@ -30,6 +31,7 @@ class AppState:
     cipher: FieldCipher
     admin_token: str
     id_tokens: IdTokenVerifier
+    tlog: TransparencyLog
     clock: Callable[[], datetime] = utcnow
 
 
@@ -53,7 +55,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
         session.commit()
     except RegisterError as exc:
-        if getattr(exc, "commit", False):
+        if exc.commit:
             session.commit()
         else:
             session.rollback()
@@ -131,6 +133,7 @@ CanReadInstitutions = policy(Permission.institutions_read)
 CanReadObligations = policy(Permission.obligations_read)
 CanWriteObligations = policy(Permission.obligations_write)
 CanReadAudit = policy(Permission.audit_read)
+CanReadLog = policy(Permission.log_read)
 CanAttestConsents = policy(Permission.consents_attest)
 CanGrantConsents = policy(Permission.consents_grant)
 CanReadConsents = policy(Permission.consents_read)

@@ -57,7 +57,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _register_error(request: Request, exc: RegisterError) -> JSONResponse:
         return problem_response(
             exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=exc.headers,
-            request_id=_rid(request),
+            request_id=_rid(request), extra=exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -231,6 +231,33 @@ class ExposurePublic(BaseModel):
     contingent: dict[str, TotalsPublic] = Field(description="Guarantees, counted apart from own debt")
     collections: CollectionsPublic
     obligations: list[ExposureLinePublic]
+    receipt: ReceiptPublic
+
+
+class ReceiptPublic(BaseModel):
+    """A signed promise, like a certificate transparency SCT, that the access event will be in the log
+    within `max_merge_delay_seconds`. Whoever holds it can ask for its inclusion proof by leaf hash."""
+
+    event_id: str
+    leaf_hash: str = Field(description="base64 SHA-256 leaf hash of the event")
+    occurred_at: str
+    max_merge_delay_seconds: int
+    note: str = Field(description="Signed note (log key) over the lines: origin/receipt, event_id, leaf_hash, "
+                                  "Timestamp: <unix s>, Max-Merge-Delay: <s>")
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class ProblemWithReceipt(Problem):
+    receipt: ReceiptPublic | None = None
 
 
 class MyObligationsPublic(BaseModel):
@@ -260,6 +287,7 @@ class AccessEventPublic(BaseModel):
     reason: str | None = Field(description="The refusal's code")
     request_id: str | None
     details: dict[str, Any] | None = None
+    leaf_index: int | None = Field(default=None, description="Its place in the verifiable log, once integrated")
 
 
 class AccessEventsPublic(BaseModel):
@@ -277,3 +305,52 @@ class EventSearch(StrictModel):
     until: Timestamp | None = None
     cursor: Annotated[StrictStr, StringConstraints(max_length=512)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 100
+
+
+# --- the transparency log ------------------------------------------------------------------------
+
+
+class LogKeyPublic(BaseModel):
+    origin: str
+    vkey: str = Field(description="C2SP verifier key: <origin>+<key id hex>+<base64(0x01 || public key)>")
+    algorithm: str
+    public_key: str = Field(description="base64 Ed25519 public key")
+    max_merge_delay_seconds: int
+
+
+class CheckpointPublic(BaseModel):
+    size: int
+    root_hash: str = Field(description="base64")
+    timestamp: int = Field(description="Unix seconds")
+    note: str = Field(description="The signed checkpoint (C2SP signed note); trust this, not the other fields")
+
+
+class CheckpointsPublic(BaseModel):
+    items: list[CheckpointPublic]
+
+
+class InclusionProofPublic(BaseModel):
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class ConsistencyProofPublic(BaseModel):
+    first: int
+    second: int
+    proof: list[str]
+
+
+class LeavesPublic(BaseModel):
+    start: int
+    end: int = Field(description="Exclusive; may be less than asked")
+    leaves: list[str] = Field(description="base64 of each leaf's canonical bytes")
+
+
+class EventProofPublic(BaseModel):
+    event_id: str
+    leaf_index: int
+    leaf: str = Field(description="base64 of the leaf bytes: the canonical JSON of the event")
+    inclusion: InclusionProofPublic
+    checkpoint: CheckpointPublic

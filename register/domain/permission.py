@@ -28,13 +28,14 @@ class Permission(StrEnum):
     exposure_query = "exposure:query"
     institutions_create = "institutions:create"
     institutions_read = "institutions:read"
+    log_read = "log:read"
     me_read = "me:read"
     obligations_read = "obligations:read"
     obligations_write = "obligations:write"
 
 
 _REPORTER = frozenset({
-    Permission.consents_attest, Permission.consents_read, Permission.exposure_query,
+    Permission.consents_attest, Permission.consents_read, Permission.exposure_query, Permission.log_read,
     Permission.obligations_read, Permission.obligations_write,
 })  # fmt: skip
 
@@ -42,10 +43,11 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset({Permission.institutions_create, Permission.institutions_read}),
     Role.collector: _REPORTER,
     Role.consumer: frozenset({
-        Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.me_read,
+        Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.log_read,
+        Permission.me_read,
     }),  # fmt: skip
     Role.lender: _REPORTER,
-    Role.regulator: frozenset({Permission.audit_read, Permission.institutions_read}),
+    Role.regulator: frozenset({Permission.audit_read, Permission.institutions_read, Permission.log_read}),
 }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from register.domain.permission import Principal
 from register.storage.events import add_event
+from register.storage.log import queue_event
 from register.storage.models import AccessEvent
 
 
@@ -29,7 +30,7 @@ def record_event(
 ) -> AccessEvent:
     """Add one event. It commits with the request's transaction or not at all: if it cannot be written,
     the request fails and returns nothing."""
-    return add_event(
+    event = add_event(
         session,
         AccessEvent(
             id=str(uuid.uuid4()),
@@ -47,3 +48,6 @@ def record_event(
             details=details,
         ),
     )
+    assert event.seq is not None
+    queue_event(session, event.seq)  # for the transparency log's integrator, in this same transaction
+    return event

@@ -23,6 +23,7 @@ from register.domain.permission import Principal
 from register.errors import ConsentRequired, InvalidNationalIdentity
 from register.services import identities
 from register.services.events import record_event
+from register.services.translog import TransparencyLog
 from register.storage.consents import get_consent
 from register.storage.exposure import add_exposure_record, debt_rows_for_person
 from register.storage.models import ExposureRecord
@@ -63,6 +64,7 @@ def query_exposure(
     now: datetime,
     request_id: str | None,
     allow_test_ids: bool,
+    tlog: TransparencyLog,
 ) -> dict[str, Any]:
     assert principal.institution_id is not None
     event = {"principal": principal, "action": "exposure:query", "now": now, "purpose": purpose.value,
@@ -71,8 +73,8 @@ def query_exposure(
         nid = identities.parse_identity(country, national_id, allow_test=allow_test_ids,
                                         loc=("body", "national_id"))
     except InvalidNationalIdentity as exc:
-        record_event(session, outcome="refused", reason=exc.code, **event)
-        exc.commit = True  # type: ignore[attr-defined]
+        ev = record_event(session, outcome="refused", reason=exc.code, **event)
+        exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
         raise
     subject = identities.blind_index(cipher, nid)
     person = identities.find_person(session, cipher, nid)
@@ -86,8 +88,8 @@ def query_exposure(
         check_consent(facts, institution_id=principal.institution_id,
                       person_id=person.id if person else None, purpose=purpose.value, now=now)
     except ConsentRequired as exc:
-        record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
-        exc.commit = True  # type: ignore[attr-defined]
+        ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
+        exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
         raise
     assert person is not None and consent is not None
 
@@ -109,4 +111,5 @@ def query_exposure(
         consent_id=consent.id, created_at=now, response_sha256=hashlib.sha256(canonical_json(answer)).hexdigest(),
         response=answer,
     ))  # fmt: skip
-    return answer
+    # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
+    return {**answer, "receipt": tlog.receipt(ev)}

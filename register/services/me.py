@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from typing import Any
@@ -11,11 +12,14 @@ from sqlalchemy.orm import Session
 from register.crypto.fields import FieldCipher
 from register.domain.exposure import compute_exposure
 from register.domain.permission import Principal
-from register.services import identities
+from register.audit.leaf import encode_leaf
+from register.errors import Conflict, NotFound
+from register.services import identities, translog
 from register.services.events import record_event
 from register.services.exposure import canonical_json, lines_for_person
 from register.storage import consents as consent_store
 from register.storage.events import EventFilter, list_events
+from register.storage.log import event_by_id, leaf_indexes_for
 from register.storage.institutions import names_by_id
 from register.storage.models import AccessEvent, Consent
 
@@ -37,14 +41,32 @@ def my_obligations(
 def my_access_log(
     session: Session, cipher: FieldCipher, *, principal: Principal, now: datetime, request_id: str | None,
     limit: int = 500,
-) -> list[tuple[AccessEvent, str | None]]:
-    """Every event about me made by someone else (institutions, regulators), newest first, with names."""
+) -> list[tuple[AccessEvent, str | None, int | None]]:
+    """Every event about me made by someone else (institutions, regulators), newest first, with names and
+    each event's leaf index in the verifiable log (None until integrated)."""
     assert principal.subject is not None
     events = list_events(session, EventFilter(subject=principal.subject), after=None, limit=limit, newest_first=True)
     events = [e for e in events if e.actor_type != "consumer"]
     names = names_by_id(session, {e.actor_id for e in events if e.actor_id})
+    leaves = leaf_indexes_for(session, [e.seq for e in events if e.seq is not None])
     record_event(session, principal=principal, action="consumer:access_log:read", now=now, request_id=request_id)
-    return [(e, names.get(e.actor_id) if e.actor_id else None) for e in events]
+    return [(e, names.get(e.actor_id) if e.actor_id else None, leaves.get(e.seq)) for e in events]
+
+
+def my_event_proof(session: Session, *, principal: Principal, event_id: str) -> dict[str, Any]:
+    """The inclusion proof of one event about me against the latest checkpoint. Another person's event is
+    404, exactly like a missing one."""
+    event = event_by_id(session, event_id)
+    if event is None or event.subject is None or event.subject != principal.subject:
+        raise NotFound("no access event about you with that id")
+    cp = translog.latest(session)
+    index = leaf_indexes_for(session, [event.seq]).get(event.seq) if event.seq is not None else None
+    if index is None or index >= cp.size:
+        raise Conflict("the event is not in a signed checkpoint yet; ask again after the merge delay",
+                       code="not_yet_integrated")
+    proof = translog.inclusion(session, leaf_index=index, leaf_hash=None, tree_size=cp.size)
+    leaf = base64.b64encode(encode_leaf(event)).decode()
+    return {"event_id": event.id, "leaf_index": index, "leaf": leaf, "inclusion": proof, "checkpoint": cp.as_json()}
 
 
 def my_consents(

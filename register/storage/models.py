@@ -199,3 +199,49 @@ class ExposureRecord(SQLModel, table=True):
     created_at: datetime = _utc()
     response_sha256: str = Field(sa_column=Column(String(64), nullable=False))
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class LogPending(SQLModel, table=True):
+    """Events written but not yet integrated into the tree: a small queue, filled in the event's own
+    transaction and drained by the integrator."""
+
+    __tablename__ = "log_pending"
+
+    event_seq: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False))
+
+
+class LogLeaf(SQLModel, table=True):
+    """Leaf `leaf_index` of the tree is the access event `event_seq`. Append-only."""
+
+    __tablename__ = "log_leaves"
+
+    leaf_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    event_seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    integrated_at: datetime = _utc()
+
+
+class LogNode(SQLModel, table=True):
+    """A complete subtree: level L, index i covers leaves [i*2^L, (i+1)*2^L). Append-only."""
+
+    __tablename__ = "log_nodes"
+
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+
+
+class LogCheckpoint(SQLModel, table=True):
+    """A signed tree head, as published. Append-only."""
+
+    __tablename__ = "log_checkpoints"
+    __table_args__ = (Index("ix_log_checkpoints_size", "size"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from register.api.deps import CanReadAudit, SessionDep, StateDep
+from register.api.deps import CanReadAudit, CanReadLog, Public, SessionDep, StateDep
 from register.api.routes.me import event_public
-from register.api.schemas import AccessEventsPublic, EventSearch
+from register.api.schemas import (
+    AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
+    InclusionProofPublic, LeavesPublic, LogKeyPublic,
+)
+from register.errors import InvalidInput
+from register.services import translog
+from register.services.events import record_event
+from register.storage import log as log_store
 from register.domain.types import Timestamp, UUIDStr
 from register.services.audit_events import search_events
 from register.services.paging import MAX_PAGE
@@ -50,3 +59,86 @@ def search(body: EventSearch, request: Request, session: SessionDep, state: Stat
         allow_test_ids=state.settings.accept_test_identities,
     )
     return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
+
+
+# --- the transparency log -------------------------------------------------------------------------
+
+
+def _b64_hash(value: str, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidInput(f"{name} must be the base64 of 32 bytes", code="invalid_hash")
+    return raw
+
+
+@router.get("/log-key", response_model=LogKeyPublic, dependencies=[Depends(Public())])
+def log_key(state: StateDep):
+    """The log's public key, to pin in a verifier. Open to anyone."""
+    return state.tlog.key_info()
+
+
+@router.get("/checkpoint", response_model=CheckpointPublic)
+def checkpoint(session: SessionDep, _: CanReadLog):
+    """The latest signed checkpoint (tree size, root hash, time) as a C2SP signed note."""
+    return translog.latest(session).as_json()
+
+
+@router.post("/checkpoints", response_model=CheckpointPublic)
+def make_checkpoint(session: SessionDep, state: StateDep, _: CanReadAudit):
+    """Integrate what is pending and sign a checkpoint now (on demand)."""
+    state.tlog.integrate_and_checkpoint(session)
+    return translog.latest(session).as_json()
+
+
+@router.get("/checkpoints", response_model=CheckpointsPublic)
+def checkpoints(
+    session: SessionDep,
+    _: CanReadLog,
+    since: Annotated[int, Query(ge=0, description="Only checkpoints of at least this tree size")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+):
+    """Signed checkpoints in the order they were made."""
+    rows = log_store.checkpoints_since(session, since, limit)
+    return {"items": [translog.CheckpointView.of(cp).as_json() for cp in rows]}
+
+
+@router.get("/proof/inclusion", response_model=InclusionProofPublic)
+def inclusion_proof(
+    session: SessionDep,
+    _: CanReadLog,
+    tree_size: Annotated[int, Query(ge=1)],
+    leaf_index: Annotated[int | None, Query(ge=0)] = None,
+    leaf_hash: Annotated[str | None, Query(max_length=64, description="base64; e.g. from a receipt")] = None,
+):
+    """An RFC 9162 inclusion proof for a leaf, by index or by leaf hash, in the tree of `tree_size`."""
+    if (leaf_index is None) == (leaf_hash is None):
+        raise InvalidInput("give exactly one of leaf_index and leaf_hash", code="invalid_query")
+    return translog.inclusion(session, leaf_index=leaf_index, tree_size=tree_size,
+                              leaf_hash=_b64_hash(leaf_hash, "leaf_hash") if leaf_hash else None)
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProofPublic)
+def consistency_proof(
+    session: SessionDep, _: CanReadLog, first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
+):
+    """An RFC 9162 consistency proof that the tree of size `second` extends the tree of size `first`."""
+    return translog.consistency(session, first=first, second=second)
+
+
+@router.get("/leaves", response_model=LeavesPublic)
+def get_leaves(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    principal: CanReadAudit,
+    start: Annotated[int, Query(ge=0)],
+    end: Annotated[int, Query(ge=0, description="Exclusive; at most 1000 leaves per call")],
+):
+    """Raw leaf bytes (base64), re-encoded from the stored events, so that any change to an event shows."""
+    out = translog.leaves(session, start=start, end=end)
+    record_event(session, principal=principal, action="regulator:leaves:read", now=state.clock(),
+                 request_id=request.state.request_id, details={"start": out["start"], "end": out["end"]})
+    return out

@@ -3,13 +3,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from register.api.deps import CanQueryExposure, SessionDep, StateDep
-from register.api.schemas import ExposurePublic, ExposureRequest
+from register.api.schemas import ExposurePublic, ExposureRequest, ProblemWithReceipt
 from register.services.exposure import query_exposure
 
 router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
 
 
-@router.post("", response_model=ExposurePublic)
+@router.post(
+    "",
+    response_model=ExposurePublic,
+    responses={403: {"model": ProblemWithReceipt, "description": "No valid consent; the refusal carries a receipt"}},
+)
 def post_exposure(body: ExposureRequest, request: Request, session: SessionDep, state: StateDep, principal: CanQueryExposure):
     """A person's total exposure, for a lender holding their active consent for this purpose. Refused
     with 403 (consent_missing, consent_expired, consent_revoked, consent_mismatch) otherwise. Granted or
@@ -17,5 +21,5 @@ def post_exposure(body: ExposureRequest, request: Request, session: SessionDep, 
     return query_exposure(
         session, state.cipher, principal=principal, country=body.country, national_id=body.national_id,
         purpose=body.purpose, consent_id=body.consent_id, now=state.clock(), request_id=request.state.request_id,
-        allow_test_ids=state.settings.accept_test_identities,
+        allow_test_ids=state.settings.accept_test_identities, tlog=state.tlog,
     )

@@ -1,0 +1,144 @@
+"""The operator's check of the log: recompute every leaf from its stored event, the tree from the leaves,
+every stored subtree node, and every checkpoint's root and signature. Streaming: O(log n) memory for the
+tree, one page of leaves at a time. Failures carry evidence (index, expected, actual).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from register.audit import merkle
+from register.audit.note import Checkpoint, NoteError, NoteVerifier
+
+
+@dataclass(frozen=True)
+class Problem:
+    what: str
+    leaf_index: int | None = None
+    expected: str | None = None
+    actual: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.what]
+        if self.leaf_index is not None:
+            parts.insert(0, f"leaf {self.leaf_index}:")
+        if self.expected is not None:
+            parts.append(f"expected {self.expected}")
+        if self.actual is not None:
+            parts.append(f"actual {self.actual}")
+        return " ".join(parts)
+
+
+@dataclass
+class Report:
+    leaves: int = 0
+    checkpoints: int = 0
+    nodes_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _b64(h: bytes | None) -> str:
+    return base64.b64encode(h).decode() if h is not None else "(none)"
+
+
+class CompactRange:
+    """The right edge of a Merkle tree being built leaf by leaf: O(log n) hashes. `append` returns the
+    complete subtree nodes ((level, index), hash) that the new leaf finishes, leaf included."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[bytes] = []  # hashes of the perfect subtrees, largest first
+
+    def append(self, leaf_hash: bytes) -> list[tuple[tuple[int, int], bytes]]:
+        made = [((0, self.size), leaf_hash)]
+        h, level, n = leaf_hash, 0, self.size
+        while n & 1:
+            h = merkle.node_hash(self._stack.pop(), h)
+            level += 1
+            n >>= 1
+            made.append(((level, n), h))
+        self._stack.append(h)
+        self.size += 1
+        return made
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return merkle.EMPTY_ROOT
+        h = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            h = merkle.node_hash(left, h)
+        return h
+
+
+@dataclass(frozen=True)
+class LeafRecord:
+    leaf_index: int
+    stored_hash: bytes
+    event_bytes: bytes | None  # the event re-encoded now; None if the event row is gone
+
+
+def check_log(
+    pages: Iterable[list[LeafRecord]],
+    checkpoints: list[tuple[str, int, bytes]],  # (note text, size, root stored beside it)
+    verifier: NoteVerifier,
+    node_pages: Iterable[dict[tuple[int, int], bytes]] | None = None,
+) -> Report:
+    """Walk the leaves in order. `node_pages[i]` holds the stored nodes the i-th page of leaves completes."""
+    report = Report()
+    tree = CompactRange()
+    by_size: dict[int, list[tuple[str, bytes]]] = {}
+    for note, size, root in checkpoints:
+        by_size.setdefault(size, []).append((note, root))
+
+    def check_checkpoints_at(size: int) -> None:
+        for note, stored_root in by_size.pop(size, []):
+            report.checkpoints += 1
+            try:
+                cp = Checkpoint.parse_body(verifier.open(note.encode()))
+            except NoteError as exc:
+                report.problems.append(Problem(f"checkpoint at size {size} does not verify with the log key: {exc}"))
+                continue
+            computed = tree.root()
+            if cp.size != size or cp.root_hash != stored_root:
+                report.problems.append(Problem(f"checkpoint at size {size}: the signed note disagrees with its row"))
+            if cp.root_hash != computed:
+                report.problems.append(Problem(f"checkpoint at size {size}: root does not match the leaves",
+                                               expected=_b64(cp.root_hash), actual=_b64(computed)))
+
+    check_checkpoints_at(0)
+    node_iter = iter(node_pages) if node_pages is not None else None
+    for page in pages:
+        stored_nodes = next(node_iter, {}) if node_iter is not None else {}
+        for rec in page:
+            if rec.leaf_index != tree.size:
+                report.problems.append(Problem("leaf indexes are not dense", rec.leaf_index,
+                                               expected=str(tree.size), actual=str(rec.leaf_index)))
+                return report
+            if rec.event_bytes is None:
+                report.problems.append(Problem("its access event is missing", rec.leaf_index,
+                                               expected=_b64(rec.stored_hash)))
+            else:
+                recomputed = merkle.leaf_hash(rec.event_bytes)
+                if recomputed != rec.stored_hash:
+                    report.problems.append(Problem("the stored event no longer encodes to the leaf the tree holds",
+                                                   rec.leaf_index, expected=_b64(rec.stored_hash),
+                                                   actual=_b64(recomputed)))
+            for node_id, h in tree.append(rec.stored_hash):
+                if node_id in stored_nodes:
+                    report.nodes_checked += 1
+                    if stored_nodes[node_id] != h:
+                        report.problems.append(Problem(f"stored node {node_id} does not match the leaves",
+                                                       rec.leaf_index, expected=_b64(h),
+                                                       actual=_b64(stored_nodes[node_id])))
+            report.leaves = tree.size
+            check_checkpoints_at(tree.size)
+    for size in sorted(by_size):
+        report.problems.append(Problem(f"checkpoint at size {size} is beyond the end of the log ({tree.size} leaves)"))
+    return report

@@ -1,0 +1,47 @@
+"""The leaf: one access event, as canonical bytes.
+
+Definition: a leaf is the RFC 8785 (JCS) canonical JSON of the event's fields below. Every value is a
+string, an integer, null, or an object of those (`details`), for which JCS is exactly: keys sorted,
+no insignificant whitespace, UTF-8, strings escaped as JSON requires. Times are RFC 3339 UTC with
+exactly six fractional digits and `Z`; the subject is the lowercase hex of its blind index. The stored
+event row re-encodes to exactly these bytes: `register audit verify` relies on it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+LEAF_VERSION = 1
+FIELDS = (
+    "id", "occurred_at", "actor_type", "actor_id", "actor_role", "action", "subject", "purpose",
+    "consent_id", "outcome", "reason", "request_id", "details",
+)  # fmt: skip
+
+
+class EventLike(Protocol):
+    id: str
+    occurred_at: datetime
+    subject: bytes | None
+    details: dict[str, Any] | None
+
+
+def format_time(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def leaf_fields(event: EventLike) -> dict[str, Any]:
+    doc: dict[str, Any] = {f: getattr(event, f) for f in FIELDS}
+    doc["occurred_at"] = format_time(event.occurred_at)
+    doc["subject"] = event.subject.hex() if event.subject is not None else None
+    doc["v"] = LEAF_VERSION
+    return doc
+
+
+def canonical(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def encode_leaf(event: EventLike) -> bytes:
+    return canonical(leaf_fields(event))

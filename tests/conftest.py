@@ -87,6 +87,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
+    """Test settings. The log integrator thread is off: tests integrate explicitly, so they are deterministic."""
+    overrides.setdefault("log_integrator", False)
     return Settings(database_url=database_url, data_dir=data_dir, admin_token=ADMIN_TOKEN, **overrides)
 
 

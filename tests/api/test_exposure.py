@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from register.services.exposure import canonical_json
 from register.storage.models import AccessEvent, ExposureRecord
 from tests.factories import (
     debtor, grant, in_days, make_institution, make_person, new_ref, obligation_body,
@@ -176,7 +177,9 @@ class TestAnswer:
         doc = query(client, lender, person, cid).json()
         with app.state.register.sessions() as s:
             record = s.get(ExposureRecord, doc["exposure_id"])
-            assert record is not None and record.response == doc and record.consent_id == cid
+            answer = {k: v for k, v in doc.items() if k != "receipt"}  # the receipt covers the event, not the answer
+            assert record is not None and record.response == answer and record.consent_id == cid
+            assert record.response_sha256 == hashlib.sha256(canonical_json(answer)).hexdigest()
 
     def test_stale_line_is_marked(self, client, data_dir, lender):
         person = make_person(client, data_dir)

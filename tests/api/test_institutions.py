@@ -6,7 +6,7 @@ from tests.factories import make_institution
 class TestInstitutions:
     def test_admin_creates_and_token_works(self, client, admin_headers):
         lender = make_institution(client, admin_headers, "lender", org_number="556677-8899", country="SE")
-        assert len(lender.token) >= 43  # 32 random bytes, base64url
+        assert lender.token.startswith("rgt_") and len(lender.token) >= 4 + 43  # 32 random bytes, base64url
         assert client.get("/v1/obligations", headers=lender.headers).status_code == 200
 
     def test_token_is_not_listed(self, client, admin_headers):

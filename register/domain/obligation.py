@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from register.domain.types import (
     Timestamp,
     UUIDStr,
 )
-from register.errors import InvalidInput
+from register.errors import InvalidInput, StaleUpdate
 
 
 class Kind(StrEnum):
@@ -136,3 +137,42 @@ def check_report(report: ObligationReport, *, now: datetime) -> None:
             code="invalid_obligation",
             errors=[{"loc": ["body", *loc], "msg": msg} for loc, msg in problems],
         )
+
+
+class Verdict(StrEnum):
+    created = "created"
+    reinstated = "reinstated"
+    unchanged = "unchanged"
+    updated = "updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the decision needs to know of the stored obligation."""
+
+    as_of: datetime
+    state_hash: str | None
+    retracted: bool
+
+
+def decide(stored: Stored | None, *, as_of: datetime, state_hash: str) -> Verdict:
+    """The one rule for every report, single or batch: the newest `as_of` wins.
+
+    An older `as_of` is stale. The same `as_of` with the same state is an idempotent repeat; with
+    another state it is stale too (two different states cannot both be true at one instant). A retracted
+    obligation comes back only with a strictly newer `as_of`, so a retried old report cannot undo a
+    retraction.
+    """
+    if stored is None:
+        return Verdict.created
+    if as_of < stored.as_of:
+        raise StaleUpdate(f"as_of {as_of.isoformat()} is older than the stored {stored.as_of.isoformat()}")
+    if stored.retracted:
+        if as_of == stored.as_of:
+            raise StaleUpdate("the obligation was retracted; report a newer as_of to reinstate it")
+        return Verdict.reinstated
+    if state_hash == stored.state_hash:
+        return Verdict.unchanged
+    if as_of == stored.as_of:
+        raise StaleUpdate("a different state was already reported with this as_of")
+    return Verdict.updated

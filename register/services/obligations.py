@@ -5,6 +5,8 @@ Each use case authorises, loads, decides, and only flushes: the request's transa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from register.crypto.fields import FieldCipher
-from register.domain.obligation import ObligationReport, check_report
+from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
 from register.domain.permission import Principal
-from register.errors import Gone, NotFound, PreconditionFailed, StaleUpdate
+from register.errors import Gone, NotFound, PreconditionFailed
 from register.services import identities
 from register.services.paging import MAX_PAGE, decode_cursor, encode_cursor
 from register.services.events import record_event
@@ -75,6 +77,14 @@ def state_of(ob: Obligation, debtors: list[tuple[str, str]]) -> dict[str, Any]:
     return state
 
 
+def state_hash(state: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(state)).hexdigest()
+
+
+def canonical(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _apply(ob: Obligation, report: ObligationReport) -> None:
     for f in REPORTED_FIELDS:
         value = getattr(report, f)
@@ -125,6 +135,7 @@ def report_obligation(
             updated_at=now,
         )
         _apply(ob, report)
+        ob.state_hash = state_hash(state_of(ob, debtors))
         if store.insert_obligation(session, ob):
             store.replace_debtors(session, ob.id, debtors)
             _record_version(session, ob, debtors, change="created", now=now, request_id=request_id)
@@ -138,32 +149,27 @@ def report_obligation(
 
     if if_match is not None and if_match not in ("*", etag_of(ob)):
         raise PreconditionFailed(f"the obligation has changed: its ETag is now {etag_of(ob)}")
-    current = state_of(ob, [(d.person_id, d.role) for d in store.debtors_by_obligation(session, [ob.id])[ob.id]])
-    if report.as_of < ob.as_of:
-        raise StaleUpdate(f"as_of {report.as_of.isoformat()} is older than the stored {ob.as_of.isoformat()}")
-
     candidate = Obligation(**{f: getattr(ob, f) for f in Obligation.model_fields})
     _apply(candidate, report)
-    proposed = state_of(candidate, debtors)
-    if ob.retracted_at is not None:
-        # A retried PUT from before the retraction must not quietly undo it: only a newer state reinstates.
-        if report.as_of == ob.as_of:
-            raise StaleUpdate("the obligation was retracted; report a newer as_of to reinstate it")
-    elif proposed == current:
+    new_hash = state_hash(state_of(candidate, debtors))
+    if ob.state_hash is None:  # written before state hashes existed: hash what is stored
+        current = [(d.person_id, d.role) for d in store.debtors_by_obligation(session, [ob.id])[ob.id]]
+        ob.state_hash = state_hash(state_of(ob, current))
+    verdict = decide(Stored(as_of=ob.as_of, state_hash=ob.state_hash, retracted=ob.retracted_at is not None),
+                     as_of=report.as_of, state_hash=new_hash)
+    if verdict is Verdict.unchanged:
         return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=False)
-    elif report.as_of == ob.as_of:
-        raise StaleUpdate("a different state was already reported with this as_of")
 
     _apply(ob, report)
     ob.version += 1
     ob.updated_at = now
-    change = "reinstated" if ob.retracted_at is not None else "updated"
+    ob.state_hash = new_hash
     ob.retracted_at = None
     ob.retraction_reason = None
     session.flush()
     store.replace_debtors(session, ob.id, debtors)
-    _record_version(session, ob, debtors, change=change, now=now, request_id=request_id)
-    _record_change(session, principal, ob, change, primary.blind_index, now=now, request_id=request_id)
+    _record_version(session, ob, debtors, change=verdict.value, now=now, request_id=request_id)
+    _record_change(session, principal, ob, verdict.value, primary.blind_index, now=now, request_id=request_id)
     return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=True)
 
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     log_interval_seconds: float = Field(default=1.0, gt=0, description="How often the integrator runs")
     checkpoint_interval_seconds: float = Field(default=5.0, gt=0, description="A new checkpoint at most this often")
     max_merge_delay_seconds: int = Field(default=10, gt=0, description="Promised in receipts")
+    report_worker: bool = Field(default=True, description="Process batch reports in a background thread")
+    report_stale_seconds: float = Field(default=30.0, gt=0,
+                                        description="A report processing without a heartbeat this long is resumed")
+    max_report_bytes: int = Field(default=20 * 1024**3, description="Largest batch report body")
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from register.api.deps import AppState
 from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from register.api.problems import install_problem_handlers
-from register.api.routes import audit, consents, exposure, health, institutions, me, obligations
+from register.api.routes import audit, consents, exposure, health, institutions, me, obligations, reports
 from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
 from register.crypto.keys import KeyProvider, load_keys
 from register.crypto.log_key import load_log_key
+from register.services.reports import ReportWorker
 from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
 
@@ -46,16 +48,25 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         checkpoint_interval=settings.checkpoint_interval_seconds,
     )
 
+    cipher = FieldCipher(keys or load_keys(settings))
+    worker = (
+        ReportWorker(sessions, cipher, allow_test=settings.accept_test_identities,
+                     stale=timedelta(seconds=settings.report_stale_seconds))
+        if settings.report_worker else None
+    )  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
-        if integrator:
-            integrator.start()
+        for background in (integrator, worker):
+            if background:
+                background.start()
         try:
             yield
         finally:
-            if integrator:
-                integrator.stop()
+            for background in (worker, integrator):
+                if background:
+                    background.stop()
 
     app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.register = AppState(
@@ -63,14 +74,15 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         engine=engine,
         sessions=sessions,
         tlog=tlog,
-        cipher=FieldCipher(keys or load_keys(settings)),
+        cipher=cipher,
+        report_worker=worker,
         admin_token=settings.resolved_admin_token(),
         id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience),
     )
     app.state.metrics = Metrics()
     install_problem_handlers(app)
-    for module in (health, institutions, obligations, consents, exposure, me, audit):
+    for module in (health, institutions, obligations, reports, consents, exposure, me, audit):
         app.include_router(module.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",))
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -87,8 +87,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
-    """Test settings. The log integrator thread is off: tests integrate explicitly, so they are deterministic."""
+    """Test settings. The log integrator and report worker threads are off: tests run them explicitly,
+    so they are deterministic."""
     overrides.setdefault("log_integrator", False)
+    overrides.setdefault("report_worker", False)
     return Settings(database_url=database_url, data_dir=data_dir, admin_token=ADMIN_TOKEN, **overrides)
 
 

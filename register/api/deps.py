@@ -19,6 +19,7 @@ from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
 from register.services.institutions import authenticate_token
+from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
 from register.storage.types import utcnow
 
@@ -32,6 +33,7 @@ class AppState:
     admin_token: str
     id_tokens: IdTokenVerifier
     tlog: TransparencyLog
+    report_worker: ReportWorker | None = None
     clock: Callable[[], datetime] = utcnow
 
 

@@ -354,3 +354,23 @@ class EventProofPublic(BaseModel):
     leaf: str = Field(description="base64 of the leaf bytes: the canonical JSON of the event")
     inclusion: InclusionProofPublic
     checkpoint: CheckpointPublic
+
+
+class ReportPublic(BaseModel):
+    id: str
+    status: str = Field(description="received, processing, done or failed")
+    mode: str
+    format: str
+    received_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    bytes: int
+    lines_read: int
+    accepted: int = Field(description="Lines that created or changed an obligation")
+    unchanged: int = Field(description="Lines identical to what was stored (idempotent repeats)")
+    rejected: int = Field(description="Lines refused; see /errors")
+    unreported: int = Field(description="Snapshot mode: obligations missing from the file, now no longer reported")
+    progress: float = Field(description="0..1, by bytes processed")
+    lines_per_second: float | None
+    elapsed_seconds: float | None
+    error: str | None

@@ -104,6 +104,9 @@ class Obligation(SQLModel, table=True):
     updated_at: datetime = _utc()
     retracted_at: datetime | None = _utc(nullable=True)
     retraction_reason: str | None = Field(default=None, sa_column=Column(Text))
+    # SHA-256 of the canonical reported state (debtors by person id): tells an identical repeat from a
+    # change without loading the stored state. Null for rows written before it existed.
+    state_hash: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
 class ObligationDebtor(SQLModel, table=True):
@@ -245,3 +248,65 @@ class LogCheckpoint(SQLModel, table=True):
     root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
     note: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Report(SQLModel, table=True):
+    """A batch report: a file of obligation lines, stored durably (encrypted) before it is accepted,
+    then processed in the background in committed batches, resumable after a crash."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "idempotency_key", name="uq_reports_idempotency"),
+        Index("ix_reports_status", "status", "received_at"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    status: str = Field(sa_column=Column(String(20), nullable=False))  # received | processing | done | failed
+    mode: str = Field(sa_column=Column(String(10), nullable=False))  # delta | snapshot
+    format: str = Field(sa_column=Column(String(10), nullable=False))  # ndjson | csv
+    idempotency_key: str | None = Field(default=None, sa_column=Column(String(200)))
+    body_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    body_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chunks: int = Field(sa_column=Column(Integer, nullable=False))
+    lines_read: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    bytes_read: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    accepted: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    unchanged: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    rejected: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    unreported: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    received_at: datetime = _utc()
+    started_at: datetime | None = _utc(nullable=True)
+    finished_at: datetime | None = _utc(nullable=True)
+    heartbeat_at: datetime | None = _utc(nullable=True)
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+
+
+class ReportChunk(SQLModel, table=True):
+    """Up to 1 MiB of a report's body, zlib-compressed then AES-GCM encrypted bound to (report, index):
+    the body holds identity numbers in plain text, so it is never stored as it came."""
+
+    __tablename__ = "report_chunks"
+
+    report_id: str = Field(sa_column=Column(String(36), ForeignKey("reports.id"), primary_key=True))
+    idx: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ReportError(SQLModel, table=True):
+    __tablename__ = "report_errors"
+
+    report_id: str = Field(sa_column=Column(String(36), ForeignKey("reports.id"), primary_key=True))
+    line: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    code: str = Field(sa_column=Column(String(40), nullable=False))
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ReportRef(SQLModel, table=True):
+    """The external_refs a snapshot report named, to find what it left out."""
+
+    __tablename__ = "report_refs"
+
+    report_id: str = Field(sa_column=Column(String(36), ForeignKey("reports.id"), primary_key=True))
+    external_ref: str = Field(sa_column=Column(String(200), primary_key=True))

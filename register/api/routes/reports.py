@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from register.api.deps import CanReadObligations, CanWriteObligations, SessionDep, StateDep
+from register.api.schemas import ReportPublic
+from register.errors import PayloadTooLarge
+from register.services import reports as svc
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+ReportId = Annotated[str, Path(max_length=36)]
+
+BODY_DOC = {
+    "required": True,
+    "description": "One obligation per line: NDJSON (each line a PUT body plus `external_ref`) or CSV with a "
+                   "header row (see SPEC.md). Any size; streamed.",
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}},
+}  # fmt: skip
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ReportPublic,
+    responses={200: {"model": ReportPublic, "description": "The same Idempotency-Key and body: the first report"}},
+    openapi_extra={"requestBody": BODY_DOC},
+)
+async def post_report(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    state: StateDep,
+    principal: CanWriteObligations,
+    mode: Literal["delta", "snapshot"] = "delta",
+    format: Literal["ndjson", "csv"] | None = None,  # noqa: A002 - the query parameter's name
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+):
+    """Upload a batch report of any size. It is stored durably (encrypted) before the 202 and processed in
+    the background: follow it at `GET /v1/reports/{id}`. `mode=snapshot` also marks this institution's
+    obligations missing from the file as no longer reported."""
+    fmt = format or ("csv" if "csv" in request.headers.get("content-type", "") else "ndjson")
+    limit = state.settings.max_report_bytes
+
+    async def body():
+        seen = 0
+        async for piece in request.stream():
+            seen += len(piece)
+            if seen > limit:
+                raise PayloadTooLarge(f"reports are limited to {limit} bytes")
+            yield piece
+
+    try:
+        report = await svc.receive_report(
+            session, state.cipher, principal=principal, body=body(), mode=mode, fmt=fmt,
+            idempotency_key=idempotency_key, now=state.clock(), request_id=request.state.request_id,
+            run_sync=run_in_threadpool,
+        )
+    except svc.SameReport as same:
+        response.status_code = 200
+        report = await run_in_threadpool(svc.get_report, session, principal=principal, report_id=same.report_id)
+    response.headers["Location"] = f"/v1/reports/{report.id}"
+    if state.report_worker is not None:
+        state.report_worker.wake()
+    return svc.report_summary(report)
+
+
+@router.get("/{report_id}", response_model=ReportPublic)
+def get_report(report_id: ReportId, session: SessionDep, principal: CanReadObligations):
+    """A report's status (received, processing, done, failed), lines read, accepted, unchanged, rejected,
+    progress and timing. Another institution's report is 404."""
+    return svc.report_summary(svc.get_report(session, principal=principal, report_id=report_id))
+
+
+@router.get("/{report_id}/errors", responses={200: {"content": {"application/x-ndjson": {}}}})
+def get_report_errors(report_id: ReportId, session: SessionDep, state: StateDep, principal: CanReadObligations):
+    """Every rejected line as NDJSON `{line, code, detail}` (lines numbered from 1), streamed."""
+    svc.get_report(session, principal=principal, report_id=report_id)
+
+    def lines():
+        for e in svc.iter_errors(state.sessions, report_id):
+            yield json.dumps({"line": e.line, "code": e.code, "detail": e.detail}, ensure_ascii=False) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -1,0 +1,250 @@
+"""Applying many report lines at once: the batch path behind `POST /v1/reports` and `register seed`.
+
+The rules are the single report's (validation, identity checks, encryption, `decide`): only the
+writing is set-based. Per batch: resolve every person with one query (creating the missing ones),
+lock the batch's existing obligations, decide each line, then write new obligations, updates, debtors
+and versions in bulk: PostgreSQL COPY (updates through a staging table and one UPDATE ... FROM),
+SQLite executemany. The caller commits the batch with its progress, atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from psycopg.types.json import Json
+from pydantic import ValidationError
+from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from register.crypto.fields import FieldCipher
+from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
+from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
+from register.domain.types import ExternalRef
+from register.errors import RegisterError, StaleUpdate
+from register.services.identities import COLUMN, TABLE
+from register.services.obligations import REPORTED_FIELDS, state_hash, state_of
+from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
+
+MAX_LINE_BYTES = 64 * 1024
+
+
+class ReportLine(ObligationReport):
+    """One line of a batch report: an obligation report plus the reporter's reference."""
+
+    external_ref: ExternalRef
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    line: int
+    ref: str
+    report: ReportLine
+    nids: tuple[NationalId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    code: str
+    detail: str
+    ref: str | None = None
+
+
+@functools.lru_cache(maxsize=200_000)
+def _nid(country: str, raw: str, allow_test: bool) -> NationalId | str:
+    try:
+        return parse_national_id(country, raw, allow_test=allow_test)
+    except InvalidNationalId as exc:
+        return exc.reason
+
+
+def _validation_detail(exc: ValidationError) -> str:
+    # Never echo the input: it may hold an identity number.
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+
+
+def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_test: bool) -> Parsed | LineError:
+    """Validate one line (raw JSON bytes or an already-decoded dict, e.g. from CSV) like a single report."""
+    ref = doc.get("external_ref") if isinstance(doc, dict) else None
+    try:
+        report = ReportLine.model_validate_json(doc) if isinstance(doc, bytes) else ReportLine.model_validate(doc)
+    except ValidationError as exc:
+        return LineError(line, "validation_error", _validation_detail(exc), ref if isinstance(ref, str) else None)
+    try:
+        check_report(report, now=now)
+    except RegisterError as exc:
+        return LineError(line, exc.code, exc.detail, report.external_ref)
+    nids: list[NationalId] = []
+    for i, d in enumerate(report.debtors):
+        parsed = _nid(d.country, d.national_id, allow_test)
+        if isinstance(parsed, str):
+            return LineError(line, "invalid_national_id",
+                             f"debtors.{i}.national_id is not a valid {d.country} identity number: {parsed}",
+                             report.external_ref)
+        if parsed in nids:
+            return LineError(line, "duplicate_debtor", f"debtors.{i} is the same person as another debtor",
+                             report.external_ref)
+        nids.append(parsed)
+    return Parsed(line, report.external_ref, report, tuple(nids))
+
+
+def fields_of(report: ObligationReport) -> dict[str, Any]:
+    """The obligation columns a report sets (as `services.obligations._apply` sets them)."""
+    out = {f: (v.value if hasattr(v, "value") else v) for f in REPORTED_FIELDS for v in [getattr(report, f)]}
+    out["collects_institution_id"] = report.collects.institution_id if report.collects else None
+    out["collects_external_ref"] = report.collects.external_ref if report.collects else None
+    out["registration_consent"] = report.registration_consent.model_dump(mode="json")
+    out["as_of"] = report.as_of
+    return out
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+
+def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId], now: datetime) -> dict[NationalId, str]:
+    by_index = {cipher.blind_index(n.blind_index_input()): n for n in nids}
+    found: dict[NationalId, str] = {}
+    keys = list(by_index)
+    for i in range(0, len(keys), 1000):
+        rows = session.execute(select(Person.id, Person.blind_index).where(Person.blind_index.in_(keys[i : i + 1000])))
+        for pid, bidx in rows:
+            found[by_index[bytes(bidx)]] = pid
+    new_rows = []
+    for bidx, nid in by_index.items():
+        if nid not in found:
+            pid = str(uuid.uuid4())
+            enc = cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid)
+            new_rows.append({"id": pid, "country": nid.country, "blind_index": bidx, "national_id_enc": enc,
+                             "created_at": now})
+            found[nid] = pid
+    if new_rows:
+        _bulk_insert(session, Person.__table__, new_rows)
+    return found
+
+
+def apply_batch(
+    session: Session, cipher: FieldCipher, *, institution_id: str, lines: Sequence[Parsed], now: datetime,
+    source: str,
+) -> BatchResult:
+    """Apply lines with distinct external_refs in one transaction (the caller's)."""
+    result = BatchResult()
+    if not lines:
+        return result
+    persons = _resolve_persons(session, cipher, {n for p in lines for n in p.nids}, now)
+    refs = [p.ref for p in lines]
+    stored: dict[str, Any] = {}
+    for i in range(0, len(refs), 1000):
+        stmt = (select(Obligation.id, Obligation.external_ref, Obligation.as_of, Obligation.state_hash,
+                       Obligation.retracted_at, Obligation.version)
+                .where(Obligation.institution_id == institution_id, Obligation.external_ref.in_(refs[i : i + 1000]))
+                .with_for_update())  # fmt: skip
+        for row in session.execute(stmt):
+            stored[row.external_ref] = row
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    debtor_rows: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    replaced: list[str] = []
+    for p in lines:
+        fields = fields_of(p.report)
+        debtors = [(persons[n], d.role.value) for n, d in zip(p.nids, p.report.debtors, strict=True)]
+        state = state_of(SimpleNamespace(**fields), debtors)
+        h = state_hash(state)
+        old = stored.get(p.ref)
+        try:
+            verdict = decide(Stored(old.as_of, old.state_hash, old.retracted_at is not None) if old else None,
+                             as_of=p.report.as_of, state_hash=h)
+        except StaleUpdate as exc:
+            result.errors.append(LineError(p.line, exc.code, exc.detail, p.ref))
+            continue
+        if verdict is Verdict.unchanged:
+            result.unchanged += 1
+            continue
+        if old is None:
+            oid, version = str(uuid.uuid4()), 1
+            inserts.append({**fields, "id": oid, "institution_id": institution_id, "external_ref": p.ref,
+                            "version": 1, "created_at": now, "updated_at": now, "state_hash": h,
+                            "retracted_at": None, "retraction_reason": None})
+            result.created += 1
+        else:
+            oid, version = old.id, old.version + 1
+            updates.append({**fields, "id": oid, "version": version, "updated_at": now, "state_hash": h})
+            replaced.append(oid)
+            result.updated += 1
+        debtor_rows += [{"obligation_id": oid, "person_id": pid, "role": role} for pid, role in debtors]
+        versions.append({"obligation_id": oid, "version": version, "change": verdict.value,
+                         "institution_id": institution_id, "request_id": source, "recorded_at": now,
+                         "as_of": p.report.as_of, "state": state})
+
+    if inserts:
+        _bulk_insert(session, Obligation.__table__, inserts)
+    if updates:
+        _bulk_update_obligations(session, updates)
+    for i in range(0, len(replaced), 1000):
+        session.execute(delete(ObligationDebtor).where(ObligationDebtor.obligation_id.in_(replaced[i : i + 1000])))
+    if debtor_rows:
+        _bulk_insert(session, ObligationDebtor.__table__, debtor_rows)
+    if versions:
+        _bulk_insert(session, ObligationVersion.__table__, versions)
+    return result
+
+
+# --- the fastest path each database offers ---------------------------------------------------------
+
+UPDATE_COLUMNS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "registration_consent",
+                  "as_of", "version", "updated_at", "state_hash")  # fmt: skip
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _json_cols(table) -> set[str]:  # noqa: ANN001
+    return {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+
+
+def _bulk_insert(session: Session, table, rows: list[dict[str, Any]]) -> None:  # noqa: ANN001
+    if not _is_pg(session):
+        session.execute(insert(table), rows)
+        return
+    cols = list(rows[0])
+    jsons = _json_cols(table) & set(cols)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row([Json(r[c]) if c in jsons and r[c] is not None else r[c] for c in cols])
+
+
+def _bulk_update_obligations(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Set the reported columns of many obligations (retractions cleared): one UPDATE ... FROM a COPYed
+    staging table on PostgreSQL, executemany on SQLite."""
+    if not _is_pg(session):
+        stmt = (update(Obligation.__table__)
+                .where(Obligation.__table__.c.id == bindparam("b_id"))
+                .values(**{c: bindparam(f"b_{c}") for c in UPDATE_COLUMNS}, retracted_at=None, retraction_reason=None))
+        session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+        return
+    cols = ["id", *UPDATE_COLUMNS]
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS stage_obligations ON COMMIT DELETE ROWS AS "
+                         f"SELECT {', '.join(cols)} FROM obligations WITH NO DATA"))
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY stage_obligations ({', '.join(cols)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row([Json(r[c]) if c == "registration_consent" else r[c] for c in cols])
+    sets = ", ".join(f"{c} = s.{c}" for c in UPDATE_COLUMNS)
+    session.execute(text(f"UPDATE obligations o SET {sets}, retracted_at = NULL, retraction_reason = NULL "
+                         "FROM stage_obligations s WHERE o.id = s.id"))
+    session.execute(text("DELETE FROM stage_obligations"))
+

@@ -1,0 +1,473 @@
+"""Batch reports: receive a file durably, then process it in the background, resumably.
+
+Receiving: the body is streamed in 1 MiB chunks, each zlib-compressed and AES-GCM encrypted (bound to
+report id and chunk index), into `report_chunks`, in one transaction with the `reports` row and its
+access event; only after that commit does the client get 202. Memory stays at one chunk.
+
+Processing: lines are read back chunk by chunk, validated like single reports, and applied in batches
+(services.bulk). Each batch commits together with the report's progress (`lines_read` and counters), so
+a crash loses at most the uncommitted batch, and a restart resumes after the last committed line: no
+accepted line is lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import threading
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from register.crypto.fields import FieldCipher
+from register.domain.permission import Principal
+from register.errors import Conflict, InvalidInput, NotFound
+from register.services.bulk import MAX_LINE_BYTES, LineError, Parsed, apply_batch, parse_doc
+from register.services.events import record_event
+from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
+from register.storage.types import utcnow
+
+log = logging.getLogger("register.reports")
+CHUNK = 1024 * 1024
+BATCH = 2000
+STALE_HEARTBEAT = timedelta(seconds=60)
+
+
+class SameReport(Exception):
+    """An idempotent repeat: the first report stands."""
+
+    def __init__(self, report_id: str) -> None:
+        self.report_id = report_id
+
+
+# --- receiving ---------------------------------------------------------------------------------------
+
+
+async def receive_report(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    body: AsyncIterator[bytes],
+    mode: str,
+    fmt: str,
+    idempotency_key: str | None,
+    now: datetime,
+    request_id: str | None,
+    run_sync,  # noqa: ANN001 - starlette.concurrency.run_in_threadpool: DB work off the event loop
+) -> Report:
+    assert principal.institution_id is not None
+    existing = None
+    if idempotency_key is not None:
+        existing = await run_sync(_by_key, session, principal.institution_id, idempotency_key)
+    report_id = str(uuid.uuid4())
+    digest = hashlib.sha256()
+    size = 0
+    idx = 0
+    buf = bytearray()
+
+    async def flush(n: int) -> None:
+        """Store the first n bytes of the buffer as the next chunk."""
+        nonlocal idx, buf
+        data = cipher.encrypt(zlib.compress(bytes(buf[:n]), 1), table="report_chunks", column="data",
+                              row_id=f"{report_id}:{idx}")
+        await run_sync(session.execute, insert(ReportChunk), [{"report_id": report_id, "idx": idx, "data": data}])
+        idx += 1
+        del buf[:n]
+
+    if existing is None:
+        await run_sync(_insert_report, session, Report(
+            id=report_id, institution_id=principal.institution_id, status="receiving", mode=mode, format=fmt,
+            idempotency_key=idempotency_key, body_sha256="", body_bytes=0, chunks=0, received_at=now,
+        ))  # fmt: skip
+    async for piece in body:
+        digest.update(piece)
+        size += len(piece)
+        if existing is not None:
+            continue  # only hashing, to compare with the first upload
+        buf += piece
+        while len(buf) >= CHUNK:  # however the body arrives, chunks are at most 1 MiB
+            await flush(CHUNK)
+    if existing is not None:
+        if existing.body_sha256 == digest.hexdigest():
+            raise SameReport(existing.id)
+        raise Conflict("this Idempotency-Key was used for a different body", code="idempotency_conflict")
+    if buf:
+        await flush(len(buf))
+    if size == 0:
+        raise InvalidInput("the report is empty", code="empty_report")
+    return await run_sync(_finish_receiving, session, report_id, digest.hexdigest(), size, idx, principal, now,
+                          request_id)
+
+
+def _by_key(session: Session, institution_id: str, key: str) -> Report | None:
+    stmt = select(Report).where(Report.institution_id == institution_id, Report.idempotency_key == key)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def _insert_report(session: Session, report: Report) -> None:
+    try:
+        with session.begin_nested():
+            session.add(report)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("another upload with this Idempotency-Key is in progress", code="idempotency_conflict") from None
+
+
+def _finish_receiving(
+    session: Session, report_id: str, sha: str, size: int, chunks: int, principal: Principal, now: datetime,
+    request_id: str | None,
+) -> Report:
+    report = session.get(Report, report_id)
+    assert report is not None
+    report.status, report.body_sha256, report.body_bytes, report.chunks = "received", sha, size, chunks
+    session.flush()
+    record_event(session, principal=principal, action="report:received", now=now, request_id=request_id,
+                 details={"report_id": report_id, "bytes": size, "mode": report.mode, "format": report.format})
+    return report
+
+
+def get_report(session: Session, *, principal: Principal, report_id: str) -> Report:
+    report = session.get(Report, report_id)
+    if report is None or report.institution_id != principal.institution_id:
+        raise NotFound("no report with that id from this institution")
+    return report
+
+
+def iter_errors(sessions: sessionmaker[Session], report_id: str, page: int = 5000) -> Iterator[ReportError]:
+    after = 0
+    while True:
+        with sessions() as s:
+            rows = list(s.execute(select(ReportError).where(ReportError.report_id == report_id,
+                                                            ReportError.line > after)
+                                  .order_by(ReportError.line).limit(page)).scalars())  # fmt: skip
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1].line
+
+
+# --- reading the body back ---------------------------------------------------------------------------
+
+
+def _lines(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report) -> Iterator[tuple[int, bytes]]:
+    """(line number from 1, raw line) over the stored chunks. A line far over the limit keeps only its
+    head (enough to be refused as too long)."""
+    carry = b""
+    n = 0
+    for idx in range(report.chunks):
+        with sessions() as s:
+            blob = s.execute(select(ReportChunk.data).where(ReportChunk.report_id == report.id,
+                                                            ReportChunk.idx == idx)).scalar_one()
+        data = carry + zlib.decompress(cipher.decrypt(bytes(blob), table="report_chunks", column="data",
+                                                      row_id=f"{report.id}:{idx}"))
+        parts = data.split(b"\n")
+        carry = parts.pop()
+        for raw in parts:
+            n += 1
+            yield n, raw
+        if len(carry) > MAX_LINE_BYTES * 4:  # a line far over the limit: keep its head only
+            carry = carry[: MAX_LINE_BYTES + 1]
+    if carry:
+        n += 1
+        yield n, carry
+
+
+def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime, allow_test: bool
+                 ) -> Iterator[Parsed | LineError | None]:
+    header: list[str] | None = None
+    for n, raw in lines:
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            yield None
+            continue
+        if len(raw) > MAX_LINE_BYTES:
+            yield LineError(n, "line_too_long", f"lines are limited to {MAX_LINE_BYTES} bytes")
+            continue
+        if fmt == "csv":
+            try:
+                row = next(csv.reader([raw.decode("utf-8")]))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                yield LineError(n, "malformed_line", f"not a CSV row: {type(exc).__name__}")
+                continue
+            if header is None:
+                header = row
+                yield None
+                continue
+            if len(row) != len(header):
+                yield LineError(n, "malformed_line", f"{len(row)} cells for {len(header)} columns")
+                continue
+            try:
+                doc = from_csv(dict(zip(header, row, strict=True)))
+            except ValueError as exc:
+                yield LineError(n, "malformed_line", str(exc))
+                continue
+            yield parse_doc(n, doc, now=now, allow_test=allow_test)
+        else:
+            yield parse_doc(n, raw, now=now, allow_test=allow_test)
+
+
+INT_COLUMNS = {"original_amount", "balance", "credit_limit", "monthly_payment", "interest_rate_bp",
+               "overdue_amount", "days_past_due"}  # fmt: skip
+
+
+def from_csv(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row (see SPEC) as the JSON shape of a report line. Integer cells must be plain integers."""
+    doc: dict[str, Any] = {}
+    for key, value in row.items():
+        if value == "":
+            continue
+        if key in INT_COLUMNS:
+            if not value.lstrip("-").isdigit():
+                raise ValueError(f"{key} is not an integer")
+            doc[key] = int(value)
+        elif key == "debtors":
+            debtors = []
+            for part in value.split("|"):
+                bits = part.split(":")
+                if len(bits) != 3:
+                    raise ValueError("debtors are COUNTRY:NUMBER:ROLE separated by |")
+                debtors.append({"country": bits[0], "national_id": bits[1], "role": bits[2]})
+            doc["debtors"] = debtors
+        elif key.startswith("registration_consent_"):
+            doc.setdefault("registration_consent", {})[key.removeprefix("registration_consent_")] = value
+        elif key.startswith("collects_"):
+            doc.setdefault("collects", {})[key.removeprefix("collects_")] = value
+        else:
+            doc[key] = value
+    return doc
+
+
+# --- processing --------------------------------------------------------------------------------------
+
+
+def claim(sessions: sessionmaker[Session], report_id: str, *, stale: timedelta) -> Report | None:
+    """Take a report for processing: atomically, so that two workers (two server processes) never
+    process one report at once. A report already processing is taken over only when its heartbeat is
+    older than `stale` (its worker died)."""
+    now = utcnow()
+    with sessions.begin() as s:
+        taken = s.execute(update(Report).where(
+            Report.id == report_id,
+            (Report.status == "received") | ((Report.status == "processing") & (Report.heartbeat_at < now - stale)),
+        ).values(status="processing", attempts=Report.attempts + 1, heartbeat_at=now,
+                 started_at=func.coalesce(Report.started_at, now)))  # fmt: skip
+        if taken.rowcount != 1:
+            return None
+        report = s.get(Report, report_id)
+        assert report is not None
+        s.expunge(report)
+        return report
+
+
+def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_id: str, *, allow_test: bool,
+                   principal: Principal, batch: int = BATCH, stale: timedelta = STALE_HEARTBEAT) -> bool:
+    """Process (or resume) one report to done, or mark it failed with the reason. False if another
+    worker has it."""
+    report = claim(sessions, report_id, stale=stale)
+    if report is None:
+        return False
+    try:
+        _process(sessions, cipher, report, allow_test=allow_test, principal=principal, batch=batch)
+    except Exception as exc:  # noqa: BLE001 - the report says it failed; the server keeps going
+        log.exception("report failed", extra={"report_id": report_id})
+        with sessions.begin() as s:
+            s.execute(update(Report).where(Report.id == report_id).values(
+                status="failed", error=f"{type(exc).__name__}: processing stopped at the last committed line",
+                finished_at=utcnow()))  # fmt: skip
+            record_event(s, principal=principal, action="report:failed", now=utcnow(),
+                         details={"report_id": report_id})
+    return True
+
+
+def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report, *, allow_test: bool,
+             principal: Principal, batch: int) -> None:
+    done_lines = report.lines_read  # committed progress: resume after it
+    offsets = [0]  # bytes consumed so far, for progress
+    now = utcnow()
+    pending: list[Parsed | LineError] = []
+    refs: set[str] = set()
+    last_line = done_lines
+
+    def commit() -> None:
+        nonlocal pending, refs
+        good = [p for p in pending if isinstance(p, Parsed)]
+        errors = [p for p in pending if isinstance(p, LineError)]
+        for attempt in range(3):
+            try:
+                with sessions.begin() as s:
+                    res = apply_batch(s, cipher, institution_id=report.institution_id, lines=good, now=now,
+                                      source=f"report:{report.id}")
+                    errs = errors + res.errors
+                    if errs:
+                        s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
+                                                         "detail": e.detail} for e in errs])
+                    if report.mode == "snapshot":
+                        named = {p.ref for p in pending if p.ref}
+                        if named:
+                            s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
+                    s.execute(update(Report).where(Report.id == report.id).values(
+                        lines_read=last_line, bytes_read=min(offsets[0], report.body_bytes),
+                        accepted=Report.accepted + res.created + res.updated,
+                        unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
+                        heartbeat_at=utcnow()))  # fmt: skip
+                break
+            except IntegrityError:
+                if attempt == 2:  # a concurrent single report kept winning the race for the same row
+                    raise
+        pending, refs = [], set()
+
+    for item in _parse_lines(_skip(_lines(sessions, cipher, report), done_lines, offsets), report.format,
+                             now=now, allow_test=allow_test):
+        last_line += 1
+        if item is None:
+            continue
+        ref = item.ref
+        if ref is not None and ref in refs:  # the same obligation twice: apply the first batch first
+            commit()
+        pending.append(item)
+        if ref is not None:
+            refs.add(ref)
+        if len(pending) >= batch:
+            commit()
+    commit()
+    _finish(sessions, report, principal)
+
+
+def _skip(lines: Iterator[tuple[int, bytes]], n: int, offsets: list[int]) -> Iterator[tuple[int, bytes]]:
+    """Lines after the first `n`; keeps offsets[0] at the byte position after the last line yielded."""
+    for item in lines:
+        offsets[0] += len(item[1]) + 1
+        if item[0] > n:
+            yield item
+
+
+def _finish(sessions: sessionmaker[Session], report: Report, principal: Principal) -> None:
+    now = utcnow()
+    unreported = _unreport_missing(sessions, report, now) if report.mode == "snapshot" else 0
+    with sessions.begin() as s:
+        r = s.get(Report, report.id)
+        assert r is not None
+        r.status, r.finished_at, r.unreported = "done", now, unreported
+        record_event(s, principal=principal, action="report:processed", now=now,
+                     details={"report_id": r.id, "lines": r.lines_read, "accepted": r.accepted,
+                              "unchanged": r.unchanged, "rejected": r.rejected, "unreported": unreported})
+
+
+def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: datetime) -> int:
+    """Snapshot mode: the institution's live obligations the file did not name are no longer reported
+    (retracted, with a version saying why). In pages, each page committed on its own."""
+    reason = f"not in snapshot report {report.id}"
+    total = 0
+    while True:
+        with sessions.begin() as s:
+            named = select(ReportRef.external_ref).where(ReportRef.report_id == report.id)
+            rows = s.execute(select(Obligation).where(
+                Obligation.institution_id == report.institution_id, Obligation.retracted_at.is_(None),
+                Obligation.external_ref.not_in(named)).limit(2000).with_for_update()).scalars().all()  # fmt: skip
+            if not rows:
+                s.execute(ReportRef.__table__.delete().where(ReportRef.report_id == report.id))
+                return total
+            last = {v.obligation_id: v.state for v in s.execute(select(ObligationVersion).where(
+                ObligationVersion.obligation_id.in_([o.id for o in rows]))).scalars()}  # newest wins below
+            for ob in rows:
+                ob.retracted_at, ob.retraction_reason = now, reason
+                ob.version += 1
+                ob.updated_at = now
+                s.add(ObligationVersion(obligation_id=ob.id, version=ob.version, change="unreported",
+                                        institution_id=ob.institution_id, request_id=f"report:{report.id}",
+                                        recorded_at=now, as_of=ob.as_of,
+                                        state={**last.get(ob.id, {}), "retraction_reason": reason}))
+            total += len(rows)
+
+
+def resumable_reports(session: Session, *, now: datetime, stale: timedelta) -> list[str]:
+    """Reports waiting, or processing with a heartbeat older than `stale` (their worker died)."""
+    stmt = select(Report.id).where(
+        (Report.status == "received") | ((Report.status == "processing") & (Report.heartbeat_at < now - stale))
+    ).order_by(Report.received_at)
+    return list(session.execute(stmt).scalars())
+
+
+class ReportWorker:
+    """Background thread: processes received reports one at a time. A report left `processing` by a
+    killed server (no heartbeat for `stale`) is taken over and resumed after its last committed line."""
+
+    def __init__(self, sessions: sessionmaker[Session], cipher: FieldCipher, *, allow_test: bool,
+                 stale: timedelta = STALE_HEARTBEAT, interval: float = 0.5) -> None:
+        self.sessions, self.cipher, self.allow_test = sessions, cipher, allow_test
+        self.stale, self.interval = stale, interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="report-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run_pending(self) -> int:
+        """One pass over waiting reports; returns how many this worker processed."""
+        from register.domain.permission import Role
+        from register.storage.institutions import get_institution
+
+        with self.sessions() as s:
+            ids = resumable_reports(s, now=utcnow(), stale=self.stale)
+        done = 0
+        for rid in ids:
+            if self._stop.is_set():
+                break
+            with self.sessions() as s:
+                r = s.get(Report, rid)
+                inst = get_institution(s, r.institution_id) if r else None
+            if r is None or inst is None:
+                continue
+            principal = Principal(role=Role(inst.role), name=inst.name, institution_id=inst.id)
+            done += process_report(self.sessions, self.cipher, rid, allow_test=self.allow_test, principal=principal,
+                                   stale=self.stale)
+        return done
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_pending()
+            except Exception:  # noqa: BLE001
+                log.exception("report worker pass failed; retrying")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+
+def report_summary(report: Report) -> dict[str, Any]:
+    elapsed = None
+    if report.started_at:
+        end = report.finished_at or utcnow()
+        elapsed = (end - report.started_at).total_seconds()
+    rate = report.lines_read / elapsed if elapsed else None
+    return {
+        "id": report.id, "status": report.status, "mode": report.mode, "format": report.format,
+        "received_at": report.received_at, "started_at": report.started_at, "finished_at": report.finished_at,
+        "bytes": report.body_bytes, "lines_read": report.lines_read, "accepted": report.accepted,
+        "unchanged": report.unchanged, "rejected": report.rejected, "unreported": report.unreported,
+        "progress": _progress(report), "lines_per_second": round(rate, 1) if rate else None,
+        "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None, "error": report.error,
+    }  # fmt: skip
+
+
+def _progress(report: Report) -> float:
+    """Share of the body processed (by bytes: lines are not counted before they are read)."""
+    if report.status == "done":
+        return 1.0
+    return round(report.bytes_read / report.body_bytes, 4) if report.body_bytes else 0.0

@@ -1,0 +1,208 @@
+"""Batch reports over HTTP, processed by the real worker, on both databases."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import pytest
+from sqlalchemy import func, select
+
+from register.services.reports import ReportWorker
+from register.storage.models import AccessEvent, Obligation, ReportChunk
+from tests.factories import make_institution, national_id, new_ref, obligation_body
+
+
+@pytest.fixture
+def lender(client, admin_headers):
+    return make_institution(client, admin_headers, "lender")
+
+
+def line(**overrides) -> str:
+    return json.dumps({**obligation_body(), "external_ref": new_ref(), **overrides})
+
+
+def upload(client, inst, text: str, **params):
+    headers = {**inst.headers, "Content-Type": "application/x-ndjson"}
+    if "key" in params:
+        headers["Idempotency-Key"] = params.pop("key")
+    return client.post("/v1/reports", content=text.encode(), params=params, headers=headers)
+
+
+def process(app) -> None:
+    state = app.state.register
+    ReportWorker(state.sessions, state.cipher, allow_test=False).run_pending()
+
+
+def errors_of(client, inst, report_id) -> list[dict]:
+    r = client.get(f"/v1/reports/{report_id}/errors", headers=inst.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(x) for x in r.text.splitlines()]
+
+
+class TestMixedFile:
+    def test_bad_lines_are_reported_by_number_and_good_ones_applied(self, app, client, lender):
+        stale_ref = new_ref()
+        client.put(f"/v1/obligations/{stale_ref}", headers=lender.headers,
+                   json=obligation_body(as_of="2026-11-10T00:00:00Z"))
+        bad_id = national_id()
+        bad_id = bad_id[:-1] + str((int(bad_id[-1]) + 1) % 10)
+        good_refs = [new_ref() for _ in range(4)]
+        lines = [
+            line(external_ref=good_refs[0]),                                   # 1 ok
+            "{not json",                                                       # 2 malformed
+            line(external_ref=good_refs[1]),                                   # 3 ok
+            line(debtors=[{"country": "SE", "national_id": bad_id, "role": "primary"}]),  # 4 invalid id
+            "",                                                                # 5 blank: skipped
+            line(balance=True),                                                # 6 boolean is not a number
+            line(external_ref=stale_ref, as_of="2026-11-09T00:00:00Z"),        # 7 stale
+            line(external_ref=good_refs[2], owner="me"),                       # 8 unknown field
+            line(external_ref=good_refs[3]),                                   # 9 ok
+            line(external_ref=good_refs[3], as_of="2026-10-01T00:00:00Z"),     # 10 same ref, older: stale
+            line(kind="credit_card"),                                          # 11 no limit
+        ]
+        r = upload(client, lender, "\n".join(lines) + "\n")
+        assert r.status_code == 202, r.text
+        rid = r.json()["id"]
+        assert r.json()["status"] == "received" and r.headers["location"] == f"/v1/reports/{rid}"
+        process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert doc["status"] == "done" and doc["progress"] == 1.0
+        assert (doc["lines_read"], doc["accepted"], doc["rejected"]) == (11, 3, 7)
+        errs = errors_of(client, lender, rid)
+        assert [(e["line"], e["code"]) for e in errs] == [
+            (2, "validation_error"), (4, "invalid_national_id"), (6, "validation_error"), (7, "stale_update"),
+            (8, "validation_error"), (10, "stale_update"), (11, "invalid_obligation")]
+        assert bad_id not in json.dumps(errs)
+        for ref in (good_refs[0], good_refs[1], good_refs[3]):
+            assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 200
+        assert client.get(f"/v1/obligations/{good_refs[2]}", headers=lender.headers).status_code == 404
+        versions = client.get(f"/v1/obligations/{good_refs[0]}/versions", headers=lender.headers).json()["versions"]
+        assert versions[0]["request_id"] == f"report:{rid}"
+
+    def test_csv(self, app, client, lender):
+        nid = national_id()
+        ref = new_ref()
+        header = ("external_ref,kind,currency,balance,credit_limit,status,debtors,registration_consent_reference,"
+                  "registration_consent_given_at,registration_consent_method,as_of")
+        rows = [header,
+                f"{ref},credit_card,SEK,1500,50000,current,SE:{nid}:primary,A-1,2026-01-01T00:00:00Z,e_signature,"
+                "2026-11-01T00:00:00Z",
+                f"{new_ref()},credit_card,SEK,12.5,50000,current,SE:{nid}:primary,A-1,2026-01-01T00:00:00Z,"
+                "e_signature,2026-11-01T00:00:00Z"]
+        r = client.post("/v1/reports", content=("\n".join(rows) + "\n").encode(),
+                        headers={**lender.headers, "Content-Type": "text/csv"})
+        assert r.status_code == 202 and r.json()["format"] == "csv"
+        process(app)
+        doc = client.get(f"/v1/reports/{r.json()['id']}", headers=lender.headers).json()
+        assert (doc["accepted"], doc["rejected"]) == (1, 1)
+        assert errors_of(client, lender, r.json()["id"])[0]["line"] == 3  # the header is line 1
+        got = client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()
+        assert got["credit_limit"] == 50000 and got["debtors"][0]["national_id_masked"].endswith("****")
+
+
+class TestModes:
+    def test_snapshot_unreports_what_the_file_leaves_out(self, app, client, lender):
+        refs = [new_ref() for _ in range(3)]
+        for ref in refs:
+            client.put(f"/v1/obligations/{ref}", headers=lender.headers, json=obligation_body())
+        text = "\n".join(line(external_ref=ref, as_of="2026-11-05T00:00:00Z") for ref in refs[:2])
+        r = upload(client, lender, text, mode="snapshot")
+        process(app)
+        doc = client.get(f"/v1/reports/{r.json()['id']}", headers=lender.headers).json()
+        assert doc["status"] == "done" and doc["mode"] == "snapshot" and doc["accepted"] == 2
+        assert doc["unreported"] >= 1
+        assert client.get(f"/v1/obligations/{refs[2]}", headers=lender.headers).status_code == 410
+        history = client.get(f"/v1/obligations/{refs[2]}/versions", headers=lender.headers).json()["versions"]
+        assert history[-1]["change"] == "unreported"
+        for ref in refs[:2]:
+            assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 200
+
+    def test_delta_leaves_the_rest_alone(self, app, client, lender):
+        kept = new_ref()
+        client.put(f"/v1/obligations/{kept}", headers=lender.headers, json=obligation_body())
+        upload(client, lender, line())
+        process(app)
+        assert client.get(f"/v1/obligations/{kept}", headers=lender.headers).status_code == 200
+
+
+class TestIdempotency:
+    def test_same_key_and_body_returns_the_first_report(self, app, client, lender):
+        text = line() + "\n" + line() + "\n"
+        first = upload(client, lender, text, key="daily-2026-11-23")
+        again = upload(client, lender, text, key="daily-2026-11-23")
+        assert first.status_code == 202 and again.status_code == 200
+        assert again.json()["id"] == first.json()["id"]
+        process(app)
+        assert client.get(f"/v1/reports/{first.json()['id']}", headers=lender.headers).json()["accepted"] == 2
+
+    def test_same_key_other_body_is_409_and_stores_nothing(self, app, client, lender):
+        upload(client, lender, line(), key="k-409")
+        with app.state.register.sessions() as s:
+            chunks_before = s.execute(select(func.count()).select_from(ReportChunk)).scalar()
+        r = upload(client, lender, line(), key="k-409")
+        assert r.status_code == 409 and r.json()["code"] == "idempotency_conflict"
+        with app.state.register.sessions() as s:
+            assert s.execute(select(func.count()).select_from(ReportChunk)).scalar() == chunks_before
+
+    def test_reprocessing_the_same_lines_changes_nothing(self, app, client, lender):
+        text = line() + "\n"
+        upload(client, lender, text)
+        upload(client, lender, text)  # no key: a second report with the same content
+        process(app)
+        with app.state.register.sessions() as s:
+            ref = json.loads(text)["external_ref"]
+            ob = s.execute(select(Obligation).where(Obligation.external_ref == ref)).scalar_one()
+            assert ob.version == 1
+
+
+class TestAccess:
+    def test_another_institutions_report_is_404(self, client, admin_headers, lender):
+        other = make_institution(client, admin_headers, "lender")
+        rid = upload(client, lender, line()).json()["id"]
+        assert client.get(f"/v1/reports/{rid}", headers=other.headers).status_code == 404
+        assert client.get(f"/v1/reports/{rid}/errors", headers=other.headers).status_code == 404
+
+    def test_regulator_cannot_upload(self, client, admin_headers):
+        regulator = make_institution(client, admin_headers, "regulator")
+        assert upload(client, regulator, line()).status_code == 403
+
+    def test_empty_report_is_422(self, client, lender):
+        assert upload(client, lender, "").status_code == 422
+
+    def test_report_writes_access_events(self, app, client, lender):
+        rid = upload(client, lender, line()).json()["id"]
+        process(app)
+        with app.state.register.sessions() as s:
+            events = s.execute(select(AccessEvent).where(AccessEvent.actor_id == lender.id)).scalars().all()
+        actions = [(e.action, (e.details or {}).get("report_id")) for e in events]
+        assert ("report:received", rid) in actions and ("report:processed", rid) in actions
+
+    def test_body_is_stored_encrypted(self, app, client, lender):
+        nid = national_id()
+        rid = upload(client, lender, line(debtors=[{"country": "SE", "national_id": nid, "role": "primary"}])
+                     ).json()["id"]
+        with app.state.register.sessions() as s:
+            blobs = s.execute(select(ReportChunk.data).where(ReportChunk.report_id == rid)).scalars().all()
+        assert blobs and all(nid.encode() not in bytes(b) and b"instalment_loan" not in bytes(b) for b in blobs)
+
+
+class TestScale:
+    def test_memory_does_not_grow_with_the_file(self, app, client, lender):
+        """Processing 50,000 lines peaks at about the same memory as 10,000: the worker streams."""
+        person = national_id()
+
+        def file(n: int) -> str:
+            base = obligation_body(debtors=[{"country": "SE", "national_id": person, "role": "primary"}])
+            return "".join(json.dumps({**base, "external_ref": f"M{n}-{i}"}) + "\n" for i in range(n))
+
+        peaks = {}
+        for n in (10_000, 50_000):
+            rid = upload(client, lender, file(n)).json()["id"]
+            tracemalloc.start()
+            process(app)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+            assert doc["status"] == "done" and doc["accepted"] == n, doc
+        assert peaks[50_000] < 1.5 * peaks[10_000], peaks

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -18,7 +18,7 @@ from register.crypto.idtoken import IdTokenError, IdTokenVerifier
 from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
-from register.services.institutions import authenticate_token
+from register.services.institutions import TokenCache, authenticate_token
 from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
 from register.storage.types import utcnow
@@ -34,6 +34,7 @@ class AppState:
     id_tokens: IdTokenVerifier
     tlog: TransparencyLog
     report_worker: ReportWorker | None = None
+    tokens: TokenCache = field(default_factory=TokenCache)
     clock: Callable[[], datetime] = utcnow
 
 
@@ -86,7 +87,7 @@ def current_principal(
     if token.count(".") == 2:
         principal = _consumer(state, token)
     else:
-        principal = authenticate_token(session, token, admin_token=state.admin_token)
+        principal = authenticate_token(session, token, admin_token=state.admin_token, cache=state.tokens)
     if principal is None:
         raise Unauthenticated("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
     request.scope["state"]["actor"] = principal.actor

@@ -9,9 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from register.domain.permission import Principal
-from register.storage.events import add_event
-from register.storage.log import queue_event
-from register.storage.models import AccessEvent
+from register.storage.events import EventRecord, add_event
 
 
 def record_event(
@@ -27,27 +25,13 @@ def record_event(
     reason: str | None = None,
     request_id: str | None = None,
     details: dict[str, Any] | None = None,
-) -> AccessEvent:
+) -> EventRecord:
     """Add one event. It commits with the request's transaction or not at all: if it cannot be written,
     the request fails and returns nothing."""
-    event = add_event(
-        session,
-        AccessEvent(
-            id=str(uuid.uuid4()),
-            occurred_at=now,
-            actor_type=principal.actor_type,
-            actor_id=principal.institution_id,
-            actor_role=principal.role.value,
-            action=action,
-            subject=subject if subject is not None else principal.subject,
-            purpose=purpose,
-            consent_id=consent_id,
-            outcome=outcome,
-            reason=reason,
-            request_id=request_id,
-            details=details,
-        ),
-    )
-    assert event.seq is not None
-    queue_event(session, event.seq)  # for the transparency log's integrator, in this same transaction
-    return event
+    return add_event(session, {
+        "id": str(uuid.uuid4()), "occurred_at": now, "actor_type": principal.actor_type,
+        "actor_id": principal.institution_id, "actor_role": principal.role.value, "action": action,
+        "subject": subject if subject is not None else principal.subject, "purpose": purpose,
+        "consent_id": consent_id, "outcome": outcome, "reason": reason, "request_id": request_id,
+        "details": details,
+    })  # fmt: skip

@@ -24,9 +24,8 @@ from register.errors import ConsentRequired, InvalidNationalIdentity
 from register.services import identities
 from register.services.events import record_event
 from register.services.translog import TransparencyLog
-from register.storage.consents import get_consent
+from register.storage.consents import person_and_consent
 from register.storage.exposure import add_exposure_record, debt_rows_for_person
-from register.storage.models import ExposureRecord
 
 
 def canonical_json(doc: Any) -> bytes:
@@ -42,13 +41,13 @@ def _iso(value: Any) -> str:
 def lines_for_person(session: Session, person_id: str) -> list[Line]:
     return [
         Line(
-            obligation_id=ob.id, institution_id=ob.institution_id, creditor_name=creditor, external_ref=ob.external_ref,
-            kind=ob.kind, role=role, own_debtors=own, currency=ob.currency, balance=ob.balance,
-            credit_limit=ob.credit_limit, monthly_payment=ob.monthly_payment, overdue_amount=ob.overdue_amount,
-            days_past_due=ob.days_past_due, status=ob.status, as_of=ob.as_of,
-            collects=(ob.collects_institution_id, ob.collects_external_ref) if ob.collects_institution_id else None,
+            obligation_id=r.id, institution_id=r.institution_id, creditor_name=r.creditor, external_ref=r.external_ref,
+            kind=r.kind, role=r.role, own_debtors=r.own_debtors, currency=r.currency, balance=r.balance,
+            credit_limit=r.credit_limit, monthly_payment=r.monthly_payment, overdue_amount=r.overdue_amount,
+            days_past_due=r.days_past_due, status=r.status, as_of=r.as_of,
+            collects=(r.collects_institution_id, r.collects_external_ref) if r.collects_institution_id else None,
         )  # fmt: skip
-        for ob, role, creditor, own in debt_rows_for_person(session, person_id)
+        for r in debt_rows_for_person(session, person_id)
     ]
 
 
@@ -77,23 +76,22 @@ def query_exposure(
         exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
         raise
     subject = identities.blind_index(cipher, nid)
-    person = identities.find_person(session, cipher, nid)
-    consent = get_consent(session, consent_id)
+    person_id, consent = person_and_consent(session, blind_index=subject, consent_id=consent_id)
     facts = (
-        ConsentFacts(institution_id=consent.institution_id, person_id=consent.person_id, purpose=consent.purpose,
-                     expires_at=consent.expires_at, revoked_at=consent.revoked_at)
+        ConsentFacts(institution_id=consent.institution_id, person_id=consent.consent_person,
+                     purpose=consent.purpose, expires_at=consent.expires_at, revoked_at=consent.revoked_at)
         if consent is not None else None
     )  # fmt: skip
     try:
-        check_consent(facts, institution_id=principal.institution_id,
-                      person_id=person.id if person else None, purpose=purpose.value, now=now)
+        check_consent(facts, institution_id=principal.institution_id, person_id=person_id, purpose=purpose.value,
+                      now=now)
     except ConsentRequired as exc:
         ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
         exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
         raise
-    assert person is not None and consent is not None
+    assert person_id is not None and consent is not None
 
-    computed = compute_exposure(lines_for_person(session, person.id), now=now)
+    computed = compute_exposure(lines_for_person(session, person_id), now=now)
     exposure_id = str(uuid.uuid4())
     answer: dict[str, Any] = {
         "exposure_id": exposure_id,
@@ -106,10 +104,10 @@ def query_exposure(
     }
     answer = json.loads(canonical_json(answer))
     ev = record_event(session, outcome="granted", subject=subject, details={"exposure_id": exposure_id}, **event)
-    add_exposure_record(session, ExposureRecord(
-        id=exposure_id, event_id=ev.id, institution_id=principal.institution_id, person_id=person.id,
-        consent_id=consent.id, created_at=now, response_sha256=hashlib.sha256(canonical_json(answer)).hexdigest(),
-        response=answer,
-    ))  # fmt: skip
+    add_exposure_record(session, {
+        "id": exposure_id, "event_id": ev.id, "institution_id": principal.institution_id, "person_id": person_id,
+        "consent_id": consent.id, "created_at": now, "response": answer,
+        "response_sha256": hashlib.sha256(canonical_json(answer)).hexdigest(),
+    })  # fmt: skip
     # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
     return {**answer, "receipt": tlog.receipt(ev)}

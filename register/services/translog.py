@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.audit import merkle
-from register.audit.leaf import encode_leaf, format_time
+from register.audit.leaf import EventLike, encode_leaf, format_time
 from register.audit.note import Checkpoint, NoteSigner
 from register.errors import InvalidInput, NotFound
 from register.storage import log as store
-from register.storage.models import AccessEvent, LogCheckpoint
+from register.storage.models import LogCheckpoint
 from register.storage.types import utcnow
 
 log = logging.getLogger("register.translog")
@@ -121,7 +121,7 @@ class TransparencyLog:
 
     # --- receipts ----------------------------------------------------------------------------
 
-    def receipt(self, event: AccessEvent) -> dict:
+    def receipt(self, event: EventLike) -> dict:
         """A signed promise that this event will be in the tree within the maximum merge delay."""
         h = merkle.leaf_hash(encode_leaf(event))
         ts = int(event.occurred_at.timestamp())

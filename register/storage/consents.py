@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from register.storage.models import Consent
+from register.storage.models import Consent, Person
 
 
 def add_consent(session: Session, consent: Consent) -> Consent:
@@ -38,3 +40,14 @@ def consents_to_institution(session: Session, institution_id: str, *, limit: int
 def has_any_consent(session: Session, *, person_id: str, institution_id: str) -> bool:
     stmt = select(Consent.id).where(Consent.person_id == person_id, Consent.institution_id == institution_id)
     return session.execute(stmt.limit(1)).first() is not None
+
+
+def person_and_consent(session: Session, *, blind_index: bytes, consent_id: str) -> tuple[str | None, Any]:
+    """The person with this blind index (id or None) and the consent with this id (row or None), in one
+    round trip: the exposure query's whole read before any debt is looked at."""
+    person = select(Person.id).where(Person.blind_index == blind_index).scalar_subquery()
+    stmt = select(person.label("person_id"), Consent.institution_id, Consent.person_id.label("consent_person"),
+                  Consent.purpose, Consent.expires_at, Consent.revoked_at, Consent.source, Consent.id
+                  ).select_from(select(literal(1).label("one")).subquery()).outerjoin(Consent, Consent.id == consent_id)
+    row = session.execute(stmt).one()
+    return row.person_id, (row if row.id is not None else None)

@@ -32,8 +32,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # No pre-ping: it costs a round trip on every checkout (10 % of an exposure query); connections are
+    # recycled instead, and a dead one fails its request, which the client may retry.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, hide_parameters=True
     )
 
 

@@ -5,16 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from register.storage.models import AccessEvent
 
 
-def add_event(session: Session, event: AccessEvent) -> AccessEvent:
-    session.add(event)
-    session.flush()
-    return event
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An access event as written (events are never updated, so a plain record is all a caller needs)."""
+
+    seq: int
+    id: str
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_role: str
+    action: str
+    subject: bytes | None
+    purpose: str | None
+    consent_id: str | None
+    outcome: str
+    reason: str | None
+    request_id: str | None
+    details: dict | None
+
+
+_INSERT_EVENT = insert(AccessEvent).returning(AccessEvent.seq)
+
+
+def add_event(session: Session, values: dict) -> EventRecord:
+    """Insert one event with a single statement (Core, no unit of work: this is on every request's path).
+    A database trigger queues it for the transparency log's integrator in the same transaction."""
+    seq = session.execute(_INSERT_EVENT, values).scalar_one()
+    return EventRecord(seq=seq, **values)
 
 
 @dataclass(frozen=True)

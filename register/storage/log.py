@@ -10,10 +10,6 @@ from register.storage.models import AccessEvent, LogCheckpoint, LogLeaf, LogNode
 INTEGRATOR_LOCK = 0x7265_6769  # an arbitrary advisory-lock key: "regi"
 
 
-def queue_event(session: Session, seq: int) -> None:
-    session.execute(insert(LogPending).values(event_seq=seq))
-
-
 def try_lock_integrator(session: Session) -> bool:
     """One integrator at a time. PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock
     taken at BEGIN already serialises writers."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -18,7 +17,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -84,10 +83,10 @@ def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]
 
 
 @contextmanager
-def running_server(database_url: str, data_dir: str, **extra: str) -> Iterator[Server]:
+def running_server(database_url: str, data_dir: str, *, workers: int = 1, **extra: str) -> Iterator[Server]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "register.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "register.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=server_env(database_url, data_dir, **extra), cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

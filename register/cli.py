@@ -136,18 +136,60 @@ def cmd_log_integrator(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _serve(settings: Settings, host: str, port: int, banner: str | None = None) -> int:
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Generate a synthetic population and load it through the batch reporting path (or write it as
+    report files with --files)."""
+    from pathlib import Path
+
+    from register.crypto.fields import FieldCipher
+    from register.crypto.keys import load_keys
+    from register.services.seed import seed_population, write_files
+    from register.storage.db import make_engine, make_sessionmaker
+    from register.storage.migrate import upgrade
+
+    settings = _settings()
+    url = settings.resolved_database_url
+    upgrade(url)
+    engine = make_engine(url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    try:
+        if args.files:
+            paths = write_files(Path(args.files), persons=args.persons, seed=args.seed, country=args.country,
+                                fmt=args.format, sessions=sessions)
+            print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+            return 0
+
+        def progress(r) -> None:  # noqa: ANN001
+            print(f"\r{r.lines:>12,} lines  {r.accepted:>12,} accepted  {r.rejected:,} rejected", end="",
+                  file=sys.stderr)
+
+        result = seed_population(sessions, FieldCipher(load_keys(settings)), persons=args.persons, seed=args.seed,
+                                 country=args.country, allow_test=settings.accept_test_identities, progress=progress)
+    finally:
+        engine.dispose()
+    print(file=sys.stderr)
+    print(json.dumps({"persons": result.persons, "lines": result.lines, "accepted": result.accepted,
+                      "rejected": result.rejected, "seconds": round(result.seconds, 1),
+                      "lines_per_second": round(result.lines / result.seconds) if result.seconds else None,
+                      "institutions": result.tokens, "first_errors": result.first_errors}, indent=2))
+    return 0 if result.rejected == 0 else 1
+
+
+def _serve(settings: Settings, host: str, port: int, banner: str | None = None, workers: int = 1) -> int:
     import uvicorn
 
     from register.logs import configure_logging
     from register.main import create_app
 
     configure_logging(settings.log_level)
-    app = create_app(settings)
     print(f"\nThe register is listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)", file=sys.stderr)
     if banner:
         print(banner, file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    if workers > 1:  # each worker process builds its own app from the same REGISTER_* environment
+        uvicorn.run("register.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_config=None, access_log=False)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     return 0
 
 
@@ -156,7 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     banner = None
     if settings.admin_token is None:
         banner = f"Admin token (kept in {settings.data_dir / 'admin-token'}): {settings.resolved_admin_token()}"
-    return _serve(settings, args.host, args.port, banner)
+    return _serve(settings, args.host, args.port, banner, workers=args.workers)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -211,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes (each with its own threads)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="migrate, load demo data on first start, then serve")
@@ -234,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--org-number", default=None)
     add.add_argument("--country", default=None)
     add.set_defaults(func=cmd_institutions_add)
+
+    seed = sub.add_parser("seed", help="load a synthetic population through the batch reporting path")
+    seed.add_argument("--persons", type=int, required=True)
+    seed.add_argument("--seed", type=int, default=1)
+    seed.add_argument("--country", default="SE", choices=["SE", "NO", "FI", "DK", "PL"])
+    seed.add_argument("--files", metavar="DIR", help="write report files (one per institution) instead of loading")
+    seed.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
+    seed.set_defaults(func=cmd_seed)
 
     idp = sub.add_parser("dev-idp", help="the development identity provider").add_subparsers(
         dest="idp_command", required=True

@@ -19,7 +19,7 @@ from register.domain.obligation import ObligationReport, Stored, Verdict, check_
 from register.domain.permission import Principal
 from register.errors import Gone, NotFound, PreconditionFailed
 from register.services import identities
-from register.services.paging import MAX_PAGE, decode_cursor, encode_cursor
+from register.services.paging import decode_cursor, encode_cursor
 from register.services.events import record_event
 from register.storage import obligations as store
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion

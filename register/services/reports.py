@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import Conflict, InvalidInput, NotFound
+from register.population import CSV_COLUMNS, from_csv_row
 from register.services.bulk import MAX_LINE_BYTES, LineError, Parsed, apply_batch, parse_doc
 from register.services.events import record_event
 from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
@@ -183,6 +184,7 @@ def _lines(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report)
 def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime, allow_test: bool
                  ) -> Iterator[Parsed | LineError | None]:
     header: list[str] | None = None
+    bad_header = False
     for n, raw in lines:
         raw = raw.rstrip(b"\r")
         if not raw.strip():
@@ -199,7 +201,15 @@ def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime,
                 continue
             if header is None:
                 header = row
-                yield None
+                unknown = sorted(set(header) - set(CSV_COLUMNS))
+                if unknown:
+                    yield LineError(n, "unknown_column", f"unknown CSV columns: {', '.join(unknown)}")
+                    bad_header = True
+                else:
+                    yield None
+                continue
+            if bad_header:
+                yield LineError(n, "invalid_header", "the header row names unknown columns")
                 continue
             if len(row) != len(header):
                 yield LineError(n, "malformed_line", f"{len(row)} cells for {len(header)} columns")
@@ -214,35 +224,9 @@ def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime,
             yield parse_doc(n, raw, now=now, allow_test=allow_test)
 
 
-INT_COLUMNS = {"original_amount", "balance", "credit_limit", "monthly_payment", "interest_rate_bp",
-               "overdue_amount", "days_past_due"}  # fmt: skip
-
-
 def from_csv(row: dict[str, str]) -> dict[str, Any]:
-    """A CSV row (see SPEC) as the JSON shape of a report line. Integer cells must be plain integers."""
-    doc: dict[str, Any] = {}
-    for key, value in row.items():
-        if value == "":
-            continue
-        if key in INT_COLUMNS:
-            if not value.lstrip("-").isdigit():
-                raise ValueError(f"{key} is not an integer")
-            doc[key] = int(value)
-        elif key == "debtors":
-            debtors = []
-            for part in value.split("|"):
-                bits = part.split(":")
-                if len(bits) != 3:
-                    raise ValueError("debtors are COUNTRY:NUMBER:ROLE separated by |")
-                debtors.append({"country": bits[0], "national_id": bits[1], "role": bits[2]})
-            doc["debtors"] = debtors
-        elif key.startswith("registration_consent_"):
-            doc.setdefault("registration_consent", {})[key.removeprefix("registration_consent_")] = value
-        elif key.startswith("collects_"):
-            doc.setdefault("collects", {})[key.removeprefix("collects_")] = value
-        else:
-            doc[key] = value
-    return doc
+    """A CSV row as the JSON shape of a report line (SPEC.md): an empty cell is an absent field."""
+    return {k: v for k, v in from_csv_row(row).items() if v is not None}
 
 
 # --- processing --------------------------------------------------------------------------------------

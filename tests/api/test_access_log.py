@@ -11,16 +11,6 @@ from tests.api.test_exposure import events_for_request, query
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
 
-@pytest.fixture
-def lender(client, admin_headers):
-    return make_institution(client, admin_headers, "lender")
-
-
-@pytest.fixture
-def regulator(client, admin_headers):
-    return make_institution(client, admin_headers, "regulator")
-
-
 class TestEveryRequestLeavesAnEvent:
     def test_each_action_writes_exactly_its_event(self, app, client, data_dir, lender, regulator):
         person = make_person(client, data_dir)

@@ -2,14 +2,8 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 
 from tests.factories import grant, in_days, make_institution, make_person, national_id
-
-
-@pytest.fixture
-def lender(client, admin_headers):
-    return make_institution(client, admin_headers, "lender")
 
 
 def evidence() -> dict:

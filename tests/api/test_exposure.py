@@ -18,11 +18,6 @@ from tests.factories import (
 )
 
 
-@pytest.fixture
-def lender(client, admin_headers):
-    return make_institution(client, admin_headers, "lender")
-
-
 def query(client, inst, person, consent_id, purpose="credit_application"):
     return client.post("/v1/exposure", json={"country": person.country, "national_id": person.nid,
                                              "purpose": purpose, "consent_id": consent_id}, headers=inst.headers)

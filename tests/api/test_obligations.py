@@ -9,11 +9,6 @@ from tests.factories import Inst, make_institution, national_id, new_ref, obliga
 
 
 @pytest.fixture
-def lender(client: TestClient, admin_headers) -> Inst:
-    return make_institution(client, admin_headers, "lender")
-
-
-@pytest.fixture
 def other_lender(client: TestClient, admin_headers) -> Inst:
     return make_institution(client, admin_headers, "lender")
 

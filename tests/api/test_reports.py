@@ -5,17 +5,11 @@ from __future__ import annotations
 import json
 import tracemalloc
 
-import pytest
 from sqlalchemy import func, select
 
 from register.services.reports import ReportWorker
 from register.storage.models import AccessEvent, Obligation, ReportChunk
 from tests.factories import make_institution, national_id, new_ref, obligation_body
-
-
-@pytest.fixture
-def lender(client, admin_headers):
-    return make_institution(client, admin_headers, "lender")
 
 
 def line(**overrides) -> str:

@@ -7,7 +7,6 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from register.audit import merkle
@@ -15,21 +14,11 @@ from register.audit.leaf import encode_leaf
 from register.audit.note import Checkpoint, NoteVerifier
 from register.storage.models import AccessEvent, LogLeaf
 from tests.api.test_exposure import query
-from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
+from tests.factories import debtor, grant, make_person, new_ref, obligation_body
 
 
 def b64d(s: str) -> bytes:
     return base64.b64decode(s)
-
-
-@pytest.fixture
-def lender(client, admin_headers):
-    return make_institution(client, admin_headers, "lender")
-
-
-@pytest.fixture
-def regulator(client, admin_headers):
-    return make_institution(client, admin_headers, "regulator")
 
 
 def integrate(app) -> None:

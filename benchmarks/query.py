@@ -30,6 +30,9 @@ def measure(url: str, data_dir: str, *, persons: int, seconds: int, connections:
                           connections=connections)
         exposure = run_wrk(srv.url + "/v1/exposure", token=pop["token"], bodies=pop["bodies"], seconds=seconds,
                            connections=connections)
+        # Growth is about the query's own cost, so also measure it unloaded: one connection, no queueing.
+        single = run_wrk(srv.url + "/v1/exposure", token=pop["token"], bodies=pop["bodies"], seconds=8,
+                         connections=1, threads=1)
     assert exposure.non2xx == 0, exposure  # socket timeouts (errors) are latency, reported; wrong answers are not
     size = {}
     if backend == "postgres":
@@ -43,7 +46,7 @@ def measure(url: str, data_dir: str, *, persons: int, seconds: int, connections:
     return {"backend": backend, "persons": persons, "workers": workers, "connections": connections,
             "seconds": seconds, "load_seconds": round(loaded, 1), "seed_lines": pop["seed_lines"],
             "seed_lines_per_second": round(pop["seed_lines"] / pop["seed_seconds"]),
-            "trivial": vars(trivial), "exposure": vars(exposure),
+            "trivial": vars(trivial), "exposure": vars(exposure), "exposure_one_connection": vars(single),
             "ratio": round(exposure.rps / trivial.rps, 3), **size}
 
 

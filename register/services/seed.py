@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.crypto.fields import FieldCipher
@@ -91,6 +91,10 @@ def seed_population(
             flush(line.institution)
     for key in list(buffers):
         flush(key)
+    with sessions.begin() as s:
+        # A bulk load into tables that were small leaves the planner's statistics stale; refresh them now
+        # rather than let the first queries plan against an empty table (or autovacuum do it under load).
+        s.execute(text("ANALYZE"))
     with sessions.begin() as s:
         for inst in insts.values():
             principal = Principal(role=Role(inst["role"]), name=inst["name"], institution_id=inst["id"])

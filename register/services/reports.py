@@ -360,7 +360,8 @@ def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: date
                 s.execute(ReportRef.__table__.delete().where(ReportRef.report_id == report.id))
                 return total
             last = {v.obligation_id: v.state for v in s.execute(select(ObligationVersion).where(
-                ObligationVersion.obligation_id.in_([o.id for o in rows]))).scalars()}  # newest wins below
+                ObligationVersion.obligation_id.in_([o.id for o in rows]))
+                .order_by(ObligationVersion.obligation_id, ObligationVersion.version)).scalars()}  # newest last
             for ob in rows:
                 ob.retracted_at, ob.retraction_reason = now, reason
                 ob.version += 1

@@ -100,6 +100,8 @@ class TestModes:
         refs = [new_ref() for _ in range(3)]
         for ref in refs:
             client.put(f"/v1/obligations/{ref}", headers=lender.headers, json=obligation_body())
+        client.put(f"/v1/obligations/{refs[2]}", headers=lender.headers,  # a second version, balance 7
+                   json=obligation_body(balance=7, as_of="2026-11-02T00:00:00Z"))
         text = "\n".join(line(external_ref=ref, as_of="2026-11-05T00:00:00Z") for ref in refs[:2])
         r = upload(client, lender, text, mode="snapshot")
         process(app)
@@ -109,6 +111,7 @@ class TestModes:
         assert client.get(f"/v1/obligations/{refs[2]}", headers=lender.headers).status_code == 410
         history = client.get(f"/v1/obligations/{refs[2]}/versions", headers=lender.headers).json()["versions"]
         assert history[-1]["change"] == "unreported"
+        assert history[-1]["state"]["balance"] == 7  # the unreported version carries the latest state
         for ref in refs[:2]:
             assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 200
 

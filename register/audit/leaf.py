@@ -9,9 +9,10 @@ event row re-encodes to exactly these bytes: `register audit verify` relies on i
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from register.canonical import canonical_json
 
 LEAF_VERSION = 1
 FIELDS = (
@@ -39,9 +40,5 @@ def leaf_fields(event: EventLike) -> dict[str, Any]:
     return doc
 
 
-def canonical(doc: Any) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
 def encode_leaf(event: EventLike) -> bytes:
-    return canonical(leaf_fields(event))
+    return canonical_json(leaf_fields(event))

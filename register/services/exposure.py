@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.consent import ConsentFacts, Purpose, check_consent
 from register.domain.exposure import Line, compute_exposure
@@ -26,16 +27,6 @@ from register.services.events import record_event
 from register.services.translog import TransparencyLog
 from register.storage.consents import person_and_consent
 from register.storage.exposure import add_exposure_record, debt_rows_for_person
-
-
-def canonical_json(doc: Any) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_iso).encode()
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    raise TypeError(type(value).__name__)
 
 
 def lines_for_person(session: Session, person_id: str) -> list[Line]:
@@ -102,12 +93,13 @@ def query_exposure(
         "consent_source": consent.source,
         **computed,
     }
-    answer = json.loads(canonical_json(answer))
+    encoded = canonical_json(answer)  # once: the stored answer, its hash and the response all come from it
+    answer = json.loads(encoded)
     ev = record_event(session, outcome="granted", subject=subject, details={"exposure_id": exposure_id}, **event)
     add_exposure_record(session, {
         "id": exposure_id, "event_id": ev.id, "institution_id": principal.institution_id, "person_id": person_id,
         "consent_id": consent.id, "created_at": now, "response": answer,
-        "response_sha256": hashlib.sha256(canonical_json(answer)).hexdigest(),
+        "response_sha256": hashlib.sha256(encoded).hexdigest(),
     })  # fmt: skip
     # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
     return {**answer, "receipt": tlog.receipt(ev)}

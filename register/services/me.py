@@ -16,7 +16,8 @@ from register.audit.leaf import encode_leaf
 from register.errors import Conflict, NotFound
 from register.services import identities, translog
 from register.services.events import record_event
-from register.services.exposure import canonical_json, lines_for_person
+from register.canonical import canonical_json
+from register.services.exposure import lines_for_person
 from register.storage import consents as consent_store
 from register.storage.events import EventFilter, list_events
 from register.storage.log import event_by_id, leaf_indexes_for

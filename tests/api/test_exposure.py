@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from register.api.schemas import ExposurePublic
-from register.services.exposure import canonical_json
+from register.canonical import canonical_json
 from register.storage.models import AccessEvent, ExposureRecord
 from tests.factories import (
     debtor, grant, in_days, make_institution, make_person, new_ref, obligation_body,

@@ -28,7 +28,7 @@ from register.domain.obligation import ObligationReport, Stored, Verdict, check_
 from register.domain.types import ExternalRef
 from register.errors import RegisterError, StaleUpdate
 from register.services.identities import COLUMN, TABLE
-from register.services.obligations import REPORTED_FIELDS, state_hash, state_of
+from register.services.obligations import REPORTED_FIELDS, fields_of, state_hash, state_of
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
 
 MAX_LINE_BYTES = 64 * 1024
@@ -92,16 +92,6 @@ def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_te
                              report.external_ref)
         nids.append(parsed)
     return Parsed(line, report.external_ref, report, tuple(nids))
-
-
-def fields_of(report: ObligationReport) -> dict[str, Any]:
-    """The obligation columns a report sets (as `services.obligations._apply` sets them)."""
-    out = {f: (v.value if hasattr(v, "value") else v) for f in REPORTED_FIELDS for v in [getattr(report, f)]}
-    out["collects_institution_id"] = report.collects.institution_id if report.collects else None
-    out["collects_external_ref"] = report.collects.external_ref if report.collects else None
-    out["registration_consent"] = report.registration_consent.model_dump(mode="json")
-    out["as_of"] = report.as_of
-    return out
 
 
 @dataclass

@@ -6,7 +6,6 @@ Each use case authorises, loads, decides, and only flushes: the request's transa
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
 from register.domain.permission import Principal
@@ -78,21 +78,22 @@ def state_of(ob: Obligation, debtors: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def state_hash(state: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(state)).hexdigest()
+    return hashlib.sha256(canonical_json(state)).hexdigest()
 
 
-def canonical(doc: Any) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def fields_of(report: ObligationReport) -> dict[str, Any]:
+    """The obligation columns a report sets: the one mapping, for single and batch reports alike."""
+    out = {f: (v.value if hasattr(v, "value") else v) for f in REPORTED_FIELDS for v in [getattr(report, f)]}
+    out["collects_institution_id"] = report.collects.institution_id if report.collects else None
+    out["collects_external_ref"] = report.collects.external_ref if report.collects else None
+    out["registration_consent"] = report.registration_consent.model_dump(mode="json")
+    out["as_of"] = report.as_of
+    return out
 
 
 def _apply(ob: Obligation, report: ObligationReport) -> None:
-    for f in REPORTED_FIELDS:
-        value = getattr(report, f)
-        setattr(ob, f, value.value if hasattr(value, "value") else value)
-    ob.collects_institution_id = report.collects.institution_id if report.collects else None
-    ob.collects_external_ref = report.collects.external_ref if report.collects else None
-    ob.registration_consent = report.registration_consent.model_dump(mode="json")
-    ob.as_of = report.as_of
+    for column, value in fields_of(report).items():
+        setattr(ob, column, value)
 
 
 def report_obligation(

@@ -30,6 +30,7 @@ from register.audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.audit.copycheck import assert_identical_copy
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLIENT_MERKLE = REPO / "clients/register_verifier/src/register_verifier/merkle.py"
@@ -732,24 +733,8 @@ class TestVerifierCopy:
         "verify_consistency",
     ]
 
-    @staticmethod
-    def _top_level_sources(path: pathlib.Path) -> dict[str, str]:
-        src = path.read_text(encoding="utf-8")
-        out = {}
-        for node in ast.parse(src).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                out[node.name] = ast.get_source_segment(src, node)
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                out[node.targets[0].id] = ast.get_source_segment(src, node)
-        return out
-
     def test_client_copy_is_identical(self):
-        ours = self._top_level_sources(pathlib.Path(M.__file__))
-        theirs = self._top_level_sources(CLIENT_MERKLE)
-        for name in self.SHARED:
-            assert theirs.get(name) == ours[name], f"client copy of {name} differs"
-        extra = set(theirs) - set(self.SHARED) - {"__all__"}
-        assert not extra, f"client copy has code not in the register module: {extra}"
+        assert_identical_copy(pathlib.Path(M.__file__), CLIENT_MERKLE, self.SHARED)
 
     def test_client_copy_imports_nothing_from_register(self):
         tree = ast.parse(CLIENT_MERKLE.read_text(encoding="utf-8"))

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from register.audit import note as N
 from register.audit.note import Checkpoint, NoteError, NoteSigner, NoteVerifier, key_id
+from tests.audit.copycheck import assert_identical_copy
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLIENT_NOTE = REPO / "clients/register_verifier/src/register_verifier/note.py"
@@ -455,24 +456,8 @@ class TestVerifierCopy:
         "NoteVerifier",
     ]
 
-    @staticmethod
-    def _top_level_sources(path: pathlib.Path) -> dict[str, str]:
-        src = path.read_text(encoding="utf-8")
-        out = {}
-        for node in ast.parse(src).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                out[node.name] = ast.get_source_segment(src, node)
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                out[node.targets[0].id] = ast.get_source_segment(src, node)
-        return out
-
     def test_client_copy_is_identical(self):
-        ours = self._top_level_sources(pathlib.Path(N.__file__))
-        theirs = self._top_level_sources(CLIENT_NOTE)
-        for name in self.SHARED:
-            assert theirs.get(name) == ours[name], f"client copy of {name} differs"
-        extra = set(theirs) - set(self.SHARED) - {"__all__"}
-        assert not extra, f"client copy has code not in the register module: {extra}"
+        assert_identical_copy(pathlib.Path(N.__file__), CLIENT_NOTE, self.SHARED)
 
     def test_client_copy_has_no_signing_code(self):
         src = CLIENT_NOTE.read_text(encoding="utf-8")

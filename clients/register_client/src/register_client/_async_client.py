@@ -1,0 +1,257 @@
+"""The asyncio client: the same methods as `RegisterClient`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from register_client import _calls as c
+from register_client import _models as m
+from register_client import _requests as rq
+from register_client._base import BaseClient
+from register_client._retry import Retry
+from register_client._upload import ProgressCallback, ReportBody, ReportSource
+
+T = TypeVar("T")
+
+
+class AsyncRegisterClient(BaseClient):
+    """The register's API for institutions (and, with their tokens, for the operator, regulators and
+    consumers).
+
+    `transport` is the seam for tests: any `httpx.AsyncBaseTransport`, e.g. `httpx.ASGITransport(app=app)`.
+    Use it as an async context manager, or call `aclose()`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: Retry | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent)
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options(timeout))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _send(self, call: c.Call[Any], *, body: ReportBody | None = None, stream: bool = False) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            content = body.achunks() if body is not None else None
+            request = self._http.build_request(call.method, call.path, params=call.params or None, json=call.json,
+                                               content=content, headers=call.headers)
+            replayable = body is None or body.replayable
+            try:
+                response = await self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = self._retry_delay(call, attempt, replayable=replayable)
+                if delay is None:
+                    raise self._transport_error(exc, self.base_url) from None
+                await asyncio.sleep(delay)
+                continue
+            delay = self._retry_delay(call, attempt, replayable=replayable, response=response)
+            if delay is None:
+                return response
+            await response.aclose()
+            await asyncio.sleep(delay)
+
+    async def _call(self, call: c.Call[T]) -> T:
+        return self._read(call, await self._send(call))
+
+    async def _pages(self, page: Callable[[str | None], c.Call[Any]]) -> AsyncIterator[Any]:
+        cursor: str | None = None
+        while True:
+            result = await self._call(page(cursor))
+            for item in result.items:
+                yield item
+            cursor = result.next_cursor
+            if not cursor:
+                return
+
+    # --- institutions -----------------------------------------------------------------------------
+
+    async def create_institution(
+        self, *, name: str, role: rq.InstitutionRole, org_number: str | None = None, country: str | None = None
+    ) -> m.InstitutionCreated:
+        """Operator only. The answer's `token` is shown once."""
+        body = rq.InstitutionCreate(name=name, role=role, org_number=org_number, country=country)
+        return await self._call(c.create_institution(body))
+
+    async def list_institutions(self) -> list[m.Institution]:
+        return (await self._call(c.list_institutions())).items
+
+    # --- obligations ------------------------------------------------------------------------------
+
+    async def put_obligation(
+        self, external_ref: str, report: rq.ObligationReport | Mapping[str, Any], *, if_match: str | None = None
+    ) -> m.Obligation:
+        """Report the state of one debt. Raises StaleUpdate for an older `as_of` than the stored one."""
+        return await self._call(c.put_obligation(external_ref, c.coerce(rq.ObligationReport, report), if_match))
+
+    async def get_obligation(self, external_ref: str) -> m.Obligation:
+        return await self._call(c.get_obligation(external_ref))
+
+    async def obligation_history(self, external_ref: str) -> m.ObligationHistory:
+        return await self._call(c.obligation_history(external_ref))
+
+    def list_obligations(
+        self, *, status: rq.Status | None = None, updated_since: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[m.Obligation]:
+        """Every live obligation of this institution, oldest change first, fetched a page at a time."""
+        return self._pages(lambda cursor: c.obligations_page(status=status, updated_since=updated_since,
+                                                             cursor=cursor, limit=page_size))
+
+    async def retract_obligation(self, external_ref: str, *, reason: str, if_match: str | None = None) -> m.Obligation:
+        return await self._call(c.retract_obligation(external_ref, reason, if_match))
+
+    # --- batch reports ----------------------------------------------------------------------------
+
+    async def upload_report(
+        self,
+        source: ReportSource,
+        *,
+        mode: str = "delta",
+        format: str | None = None,
+        idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> m.Report:
+        """Send a batch report (see `register_client._upload` for the sources). Returns once the register
+        has stored it durably; processing follows in the background (`wait_for_report`)."""
+        body = ReportBody(source, fmt=format, on_progress=on_progress)
+        call = c.post_report(mode=mode, fmt=body.fmt, idempotency_key=idempotency_key)
+        return self._read(call, await self._send(call, body=body))
+
+    async def get_report(self, report_id: str) -> m.Report:
+        return await self._call(c.get_report(report_id))
+
+    async def wait_for_report(
+        self,
+        report_id: str,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        on_progress: Callable[[m.Report], None] | None = None,
+    ) -> m.Report:
+        """Poll until the report is done or failed; `on_progress` sees every status. Raises TimeoutError
+        (the builtin) after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            report = await self.get_report(report_id)
+            if on_progress is not None:
+                on_progress(report)
+            if report.finished:
+                return report
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"report {report_id} is still {report.status} after {timeout} s")
+            await asyncio.sleep(poll_interval)
+
+    async def report_errors(self, report_id: str) -> AsyncIterator[m.ReportLineError]:
+        """Every rejected line of a report, streamed."""
+        call = c.report_errors(report_id)
+        response = await self._send(call, stream=True)
+        try:
+            if response.is_error:
+                await response.aread()
+                self._read(call, response)
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield self._read_line(call, line)
+        finally:
+            await response.aclose()
+
+    # --- consents ---------------------------------------------------------------------------------
+
+    async def list_consents(self) -> list[m.Consent]:
+        """Institutions: the consents granted to it (identities masked). Consumers: their own."""
+        return (await self._call(c.list_consents())).items
+
+    async def attest_consent(self, consent: rq.AttestedConsent | Mapping[str, Any]) -> m.Consent:
+        return await self._call(c.attest_consent(c.coerce(rq.AttestedConsent, consent)))
+
+    async def grant_consent(self, consent: rq.ConsentGrant | Mapping[str, Any]) -> m.Consent:
+        """Consumers only."""
+        return await self._call(c.grant_consent(c.coerce(rq.ConsentGrant, consent)))
+
+    async def revoke_consent(self, consent_id: str) -> m.Consent:
+        """Consumers only."""
+        return await self._call(c.revoke_consent(consent_id))
+
+    # --- exposure ---------------------------------------------------------------------------------
+
+    async def query_exposure(self, *, country: str, national_id: str, purpose: rq.Purpose, consent_id: str) -> m.Exposure:
+        """A person's total exposure. Raises a ConsentRequired subclass without a valid consent."""
+        body = rq.ExposureQuery(country=country, national_id=national_id, purpose=purpose, consent_id=consent_id)
+        return await self._call(c.query_exposure(body))
+
+    # --- a consumer's own data --------------------------------------------------------------------
+
+    async def my_obligations(self) -> m.MyObligations:
+        return await self._call(c.my_obligations())
+
+    async def my_access_log(self) -> list[m.AccessEvent]:
+        return (await self._call(c.my_access_log())).items
+
+    async def my_event_proof(self, event_id: str) -> m.EventProof:
+        return await self._call(c.my_event_proof(event_id))
+
+    async def my_consents(self) -> list[m.Consent]:
+        return (await self._call(c.my_consents())).items
+
+    # --- the access log and the transparency log --------------------------------------------------
+
+    def list_audit_events(
+        self, *, institution_id: str | None = None, action: str | None = None, outcome: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, page_size: int = 100,
+    ) -> AsyncIterator[m.AccessEvent]:
+        """Regulators: the access log in time order."""
+        return self._pages(lambda cursor: c.audit_events_page(
+            institution_id=institution_id, action=action, outcome=outcome, since=since, until=until, cursor=cursor,
+            limit=page_size))
+
+    def search_audit_events(self, search: rq.EventSearch | Mapping[str, Any]) -> AsyncIterator[m.AccessEvent]:
+        """Regulators: the events about one person."""
+        first = c.coerce(rq.EventSearch, search)
+        return self._pages(lambda cursor: c.search_events_page(first.model_copy(update={"cursor": cursor or first.cursor})))
+
+    async def log_key(self) -> m.LogKey:
+        return await self._call(c.log_key())
+
+    async def checkpoint(self) -> m.Checkpoint:
+        return await self._call(c.checkpoint())
+
+    async def checkpoints(self, *, since: int = 0, limit: int = 100) -> list[m.Checkpoint]:
+        return (await self._call(c.checkpoints(since, limit))).items
+
+    async def make_checkpoint(self) -> m.Checkpoint:
+        return await self._call(c.make_checkpoint())
+
+    async def inclusion_proof(
+        self, *, tree_size: int, leaf_index: int | None = None, leaf_hash: str | None = None
+    ) -> m.InclusionProof:
+        return await self._call(c.inclusion_proof(tree_size=tree_size, leaf_index=leaf_index, leaf_hash=leaf_hash))
+
+    async def consistency_proof(self, *, first: int, second: int) -> m.ConsistencyProof:
+        return await self._call(c.consistency_proof(first, second))
+
+    async def leaves(self, *, start: int, end: int) -> m.Leaves:
+        return await self._call(c.leaves(start, end))

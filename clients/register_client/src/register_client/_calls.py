@@ -1,0 +1,199 @@
+"""Each endpoint once: its method, path, parameters, answer model and whether it may be repeated.
+
+The sync and async clients only differ in how they send a `Call`; what to send and how to read the
+answer is decided here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from register_client import _models as m
+from register_client import _requests as rq
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    model: type[Any] | None
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotent: bool = True  # may be sent again after a failure without changing the outcome
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _ref(external_ref: str) -> str:
+    return quote(external_ref, safe="")
+
+
+def coerce(model: type[M], value: M | Mapping[str, Any]) -> M:
+    """A request model from itself or from a plain mapping (validated, so mistakes fail before sending)."""
+    return value if isinstance(value, model) else model.model_validate(value)
+
+
+# --- institutions ---------------------------------------------------------------------------------
+
+
+def create_institution(body: rq.InstitutionCreate) -> Call[m.InstitutionCreated]:
+    return Call("POST", "/v1/institutions", m.InstitutionCreated, json=body.to_json(), idempotent=False)
+
+
+def list_institutions() -> Call[m.InstitutionList]:
+    return Call("GET", "/v1/institutions", m.InstitutionList)
+
+
+# --- obligations ----------------------------------------------------------------------------------
+
+
+def put_obligation(external_ref: str, report: rq.ObligationReport, if_match: str | None) -> Call[m.Obligation]:
+    headers = {"If-Match": if_match} if if_match else {}
+    # Idempotent by the register's rule: the same state at the same as_of is a 200 repeat.
+    return Call("PUT", f"/v1/obligations/{_ref(external_ref)}", m.Obligation, json=report.to_json(), headers=headers)
+
+
+def get_obligation(external_ref: str) -> Call[m.Obligation]:
+    return Call("GET", f"/v1/obligations/{_ref(external_ref)}", m.Obligation)
+
+
+def obligation_history(external_ref: str) -> Call[m.ObligationHistory]:
+    return Call("GET", f"/v1/obligations/{_ref(external_ref)}/versions", m.ObligationHistory)
+
+
+def obligations_page(
+    *, status: str | None, updated_since: datetime | None, cursor: str | None, limit: int
+) -> Call[m.ObligationPage]:
+    params = _params(status=status, updated_since=updated_since, cursor=cursor, limit=limit)
+    return Call("GET", "/v1/obligations", m.ObligationPage, params=params)
+
+
+def retract_obligation(external_ref: str, reason: str, if_match: str | None) -> Call[m.Obligation]:
+    headers = {"If-Match": if_match} if if_match else {}
+    return Call("DELETE", f"/v1/obligations/{_ref(external_ref)}", m.Obligation, params={"reason": reason},
+                headers=headers, idempotent=False)  # a repeat of a successful retraction answers 410
+
+
+# --- batch reports --------------------------------------------------------------------------------
+
+
+def post_report(*, mode: str, fmt: str, idempotency_key: str | None) -> Call[m.Report]:
+    headers = {"Content-Type": "text/csv" if fmt == "csv" else "application/x-ndjson"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    return Call("POST", "/v1/reports", m.Report, params={"mode": mode, "format": fmt}, headers=headers,
+                idempotent=idempotency_key is not None)
+
+
+def get_report(report_id: str) -> Call[m.Report]:
+    return Call("GET", f"/v1/reports/{_ref(report_id)}", m.Report)
+
+
+def report_errors(report_id: str) -> Call[m.ReportLineError]:
+    return Call("GET", f"/v1/reports/{_ref(report_id)}/errors", m.ReportLineError)
+
+
+# --- consents -------------------------------------------------------------------------------------
+
+
+def list_consents() -> Call[m.ConsentList]:
+    return Call("GET", "/v1/consents", m.ConsentList)
+
+
+def attest_consent(body: rq.AttestedConsent) -> Call[m.Consent]:
+    return Call("POST", "/v1/consents/attested", m.Consent, json=body.to_json(), idempotent=False)
+
+
+def grant_consent(body: rq.ConsentGrant) -> Call[m.Consent]:
+    return Call("POST", "/v1/consents", m.Consent, json=body.to_json(), idempotent=False)
+
+
+def revoke_consent(consent_id: str) -> Call[m.Consent]:
+    return Call("DELETE", f"/v1/consents/{_ref(consent_id)}", m.Consent)  # revoking twice is harmless
+
+
+# --- exposure and the person's own view -----------------------------------------------------------
+
+
+def query_exposure(body: rq.ExposureQuery) -> Call[m.Exposure]:
+    # Not repeatable: every query, granted or refused, is an access event the person sees.
+    return Call("POST", "/v1/exposure", m.Exposure, json=body.to_json(), idempotent=False)
+
+
+def my_obligations() -> Call[m.MyObligations]:
+    return Call("GET", "/v1/me/obligations", m.MyObligations)
+
+
+def my_access_log() -> Call[m.AccessEventPage]:
+    return Call("GET", "/v1/me/access-log", m.AccessEventPage)
+
+
+def my_event_proof(event_id: str) -> Call[m.EventProof]:
+    return Call("GET", f"/v1/me/access-log/{_ref(event_id)}/proof", m.EventProof)
+
+
+def my_consents() -> Call[m.ConsentList]:
+    return Call("GET", "/v1/me/consents", m.ConsentList)
+
+
+# --- the access log (regulators) and the transparency log -----------------------------------------
+
+
+def audit_events_page(
+    *, institution_id: str | None, action: str | None, outcome: str | None, since: datetime | None,
+    until: datetime | None, cursor: str | None, limit: int,
+) -> Call[m.AccessEventPage]:
+    params = _params(institution_id=institution_id, action=action, outcome=outcome, since=since, until=until,
+                     cursor=cursor, limit=limit)
+    return Call("GET", "/v1/audit/events", m.AccessEventPage, params=params)
+
+
+def search_events_page(body: rq.EventSearch) -> Call[m.AccessEventPage]:
+    # A POST so that identity numbers stay out of URLs; each page is a recorded search, so not repeated.
+    return Call("POST", "/v1/audit/events/search", m.AccessEventPage, json=body.to_json(), idempotent=False)
+
+
+def log_key() -> Call[m.LogKey]:
+    return Call("GET", "/v1/audit/log-key", m.LogKey)
+
+
+def checkpoint() -> Call[m.Checkpoint]:
+    return Call("GET", "/v1/audit/checkpoint", m.Checkpoint)
+
+
+def checkpoints(since: int, limit: int) -> Call[m.CheckpointList]:
+    return Call("GET", "/v1/audit/checkpoints", m.CheckpointList, params={"since": since, "limit": limit})
+
+
+def make_checkpoint() -> Call[m.Checkpoint]:
+    return Call("POST", "/v1/audit/checkpoints", m.Checkpoint, idempotent=False)
+
+
+def inclusion_proof(*, tree_size: int, leaf_index: int | None, leaf_hash: str | None) -> Call[m.InclusionProof]:
+    params = _params(tree_size=tree_size, leaf_index=leaf_index, leaf_hash=leaf_hash)
+    return Call("GET", "/v1/audit/proof/inclusion", m.InclusionProof, params=params)
+
+
+def consistency_proof(first: int, second: int) -> Call[m.ConsistencyProof]:
+    return Call("GET", "/v1/audit/proof/consistency", m.ConsistencyProof, params={"first": first, "second": second})
+
+
+def leaves(start: int, end: int) -> Call[m.Leaves]:
+    return Call("GET", "/v1/audit/leaves", m.Leaves, params={"start": start, "end": end})

@@ -1,0 +1,255 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from register_client import _calls as c
+from register_client import _models as m
+from register_client import _requests as rq
+from register_client._base import BaseClient
+from register_client._retry import Retry
+from register_client._upload import ProgressCallback, ReportBody, ReportSource
+
+T = TypeVar("T")
+
+
+class RegisterClient(BaseClient):
+    """The register's API for institutions (and, with their tokens, for the operator, regulators and
+    consumers).
+
+    `transport` is the seam for tests: any `httpx.BaseTransport`, e.g. one that serves the register's
+    app in-process or `httpx.MockTransport`. Use it as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: Retry | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent)
+        self._http = httpx.Client(transport=transport, **self._http_options(timeout))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _send(self, call: c.Call[Any], *, body: ReportBody | None = None, stream: bool = False) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            content = body.chunks() if body is not None else None
+            request = self._http.build_request(call.method, call.path, params=call.params or None, json=call.json,
+                                               content=content, headers=call.headers)
+            replayable = body is None or body.replayable
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = self._retry_delay(call, attempt, replayable=replayable)
+                if delay is None:
+                    raise self._transport_error(exc, self.base_url) from None
+                time.sleep(delay)
+                continue
+            delay = self._retry_delay(call, attempt, replayable=replayable, response=response)
+            if delay is None:
+                return response
+            response.close()
+            time.sleep(delay)
+
+    def _call(self, call: c.Call[T]) -> T:
+        return self._read(call, self._send(call))
+
+    def _pages(self, page: Callable[[str | None], c.Call[Any]]) -> Iterator[Any]:
+        cursor: str | None = None
+        while True:
+            result = self._call(page(cursor))
+            yield from result.items
+            cursor = result.next_cursor
+            if not cursor:
+                return
+
+    # --- institutions -----------------------------------------------------------------------------
+
+    def create_institution(
+        self, *, name: str, role: rq.InstitutionRole, org_number: str | None = None, country: str | None = None
+    ) -> m.InstitutionCreated:
+        """Operator only. The answer's `token` is shown once."""
+        body = rq.InstitutionCreate(name=name, role=role, org_number=org_number, country=country)
+        return self._call(c.create_institution(body))
+
+    def list_institutions(self) -> list[m.Institution]:
+        return self._call(c.list_institutions()).items
+
+    # --- obligations ------------------------------------------------------------------------------
+
+    def put_obligation(
+        self, external_ref: str, report: rq.ObligationReport | Mapping[str, Any], *, if_match: str | None = None
+    ) -> m.Obligation:
+        """Report the state of one debt. Raises StaleUpdate for an older `as_of` than the stored one."""
+        return self._call(c.put_obligation(external_ref, c.coerce(rq.ObligationReport, report), if_match))
+
+    def get_obligation(self, external_ref: str) -> m.Obligation:
+        return self._call(c.get_obligation(external_ref))
+
+    def obligation_history(self, external_ref: str) -> m.ObligationHistory:
+        return self._call(c.obligation_history(external_ref))
+
+    def list_obligations(
+        self, *, status: rq.Status | None = None, updated_since: datetime | None = None, page_size: int = 100
+    ) -> Iterator[m.Obligation]:
+        """Every live obligation of this institution, oldest change first, fetched a page at a time."""
+        return self._pages(lambda cursor: c.obligations_page(status=status, updated_since=updated_since,
+                                                             cursor=cursor, limit=page_size))
+
+    def retract_obligation(self, external_ref: str, *, reason: str, if_match: str | None = None) -> m.Obligation:
+        return self._call(c.retract_obligation(external_ref, reason, if_match))
+
+    # --- batch reports ----------------------------------------------------------------------------
+
+    def upload_report(
+        self,
+        source: ReportSource,
+        *,
+        mode: str = "delta",
+        format: str | None = None,
+        idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> m.Report:
+        """Send a batch report (see `register_client._upload` for the sources). Returns once the register
+        has stored it durably; processing follows in the background (`wait_for_report`)."""
+        body = ReportBody(source, fmt=format, on_progress=on_progress)
+        call = c.post_report(mode=mode, fmt=body.fmt, idempotency_key=idempotency_key)
+        return self._read(call, self._send(call, body=body))
+
+    def get_report(self, report_id: str) -> m.Report:
+        return self._call(c.get_report(report_id))
+
+    def wait_for_report(
+        self,
+        report_id: str,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        on_progress: Callable[[m.Report], None] | None = None,
+    ) -> m.Report:
+        """Poll until the report is done or failed; `on_progress` sees every status. Raises TimeoutError
+        (the builtin) after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            report = self.get_report(report_id)
+            if on_progress is not None:
+                on_progress(report)
+            if report.finished:
+                return report
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"report {report_id} is still {report.status} after {timeout} s")
+            time.sleep(poll_interval)
+
+    def report_errors(self, report_id: str) -> Iterator[m.ReportLineError]:
+        """Every rejected line of a report, streamed."""
+        call = c.report_errors(report_id)
+        response = self._send(call, stream=True)
+        try:
+            if response.is_error:
+                response.read()
+                self._read(call, response)
+            for line in response.iter_lines():
+                if line.strip():
+                    yield self._read_line(call, line)
+        finally:
+            response.close()
+
+    # --- consents ---------------------------------------------------------------------------------
+
+    def list_consents(self) -> list[m.Consent]:
+        """Institutions: the consents granted to it (identities masked). Consumers: their own."""
+        return self._call(c.list_consents()).items
+
+    def attest_consent(self, consent: rq.AttestedConsent | Mapping[str, Any]) -> m.Consent:
+        return self._call(c.attest_consent(c.coerce(rq.AttestedConsent, consent)))
+
+    def grant_consent(self, consent: rq.ConsentGrant | Mapping[str, Any]) -> m.Consent:
+        """Consumers only."""
+        return self._call(c.grant_consent(c.coerce(rq.ConsentGrant, consent)))
+
+    def revoke_consent(self, consent_id: str) -> m.Consent:
+        """Consumers only."""
+        return self._call(c.revoke_consent(consent_id))
+
+    # --- exposure ---------------------------------------------------------------------------------
+
+    def query_exposure(self, *, country: str, national_id: str, purpose: rq.Purpose, consent_id: str) -> m.Exposure:
+        """A person's total exposure. Raises a ConsentRequired subclass without a valid consent."""
+        body = rq.ExposureQuery(country=country, national_id=national_id, purpose=purpose, consent_id=consent_id)
+        return self._call(c.query_exposure(body))
+
+    # --- a consumer's own data --------------------------------------------------------------------
+
+    def my_obligations(self) -> m.MyObligations:
+        return self._call(c.my_obligations())
+
+    def my_access_log(self) -> list[m.AccessEvent]:
+        return self._call(c.my_access_log()).items
+
+    def my_event_proof(self, event_id: str) -> m.EventProof:
+        return self._call(c.my_event_proof(event_id))
+
+    def my_consents(self) -> list[m.Consent]:
+        return self._call(c.my_consents()).items
+
+    # --- the access log and the transparency log --------------------------------------------------
+
+    def list_audit_events(
+        self, *, institution_id: str | None = None, action: str | None = None, outcome: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, page_size: int = 100,
+    ) -> Iterator[m.AccessEvent]:
+        """Regulators: the access log in time order."""
+        return self._pages(lambda cursor: c.audit_events_page(
+            institution_id=institution_id, action=action, outcome=outcome, since=since, until=until, cursor=cursor,
+            limit=page_size))
+
+    def search_audit_events(self, search: rq.EventSearch | Mapping[str, Any]) -> Iterator[m.AccessEvent]:
+        """Regulators: the events about one person."""
+        first = c.coerce(rq.EventSearch, search)
+        return self._pages(lambda cursor: c.search_events_page(first.model_copy(update={"cursor": cursor or first.cursor})))
+
+    def log_key(self) -> m.LogKey:
+        return self._call(c.log_key())
+
+    def checkpoint(self) -> m.Checkpoint:
+        return self._call(c.checkpoint())
+
+    def checkpoints(self, *, since: int = 0, limit: int = 100) -> list[m.Checkpoint]:
+        return self._call(c.checkpoints(since, limit)).items
+
+    def make_checkpoint(self) -> m.Checkpoint:
+        return self._call(c.make_checkpoint())
+
+    def inclusion_proof(
+        self, *, tree_size: int, leaf_index: int | None = None, leaf_hash: str | None = None
+    ) -> m.InclusionProof:
+        return self._call(c.inclusion_proof(tree_size=tree_size, leaf_index=leaf_index, leaf_hash=leaf_hash))
+
+    def consistency_proof(self, *, first: int, second: int) -> m.ConsistencyProof:
+        return self._call(c.consistency_proof(first, second))
+
+    def leaves(self, *, start: int, end: int) -> m.Leaves:
+        return self._call(c.leaves(start, end))

@@ -1,0 +1,296 @@
+"""Every error the SDK raises, in one tree.
+
+```
+RegisterError                     anything this SDK raises
+├── TransportError                no HTTP answer at all (retried for idempotent calls)
+│   ├── ConnectError              the register is down or unreachable (refused, DNS, TLS)
+│   └── Timeout                   it did not answer in time
+├── ProtocolError                 a 2xx answer that is not what the contract describes
+└── APIError                      the register answered with a problem (RFC 9457); `.code` is stable
+    ├── BadRequest                400
+    ├── Unauthenticated           401 unauthenticated: a missing, malformed or unknown token
+    │   └── InvalidIdToken        401 invalid_id_token (consumers)
+    ├── Forbidden                 403 forbidden: the role lacks the permission
+    │   └── ConsentRequired       403 exposure refused; `.receipt` proves the refusal was logged
+    │       ├── ConsentMissing    consent_missing
+    │       ├── ConsentMismatch   consent_mismatch: another institution, person or purpose
+    │       ├── ConsentRevoked    consent_revoked
+    │       └── ConsentExpired    consent_expired
+    ├── NotFound                  404 (another institution's object is 404 too)
+    ├── Conflict                  409
+    │   ├── StaleUpdate           stale_update: an older `as_of` than the stored state
+    │   ├── IdempotencyConflict   idempotency_conflict: the key was used for another body
+    │   └── NotYetIntegrated      not_yet_integrated
+    ├── Retracted                 410 retracted
+    ├── PreconditionFailed        412 precondition_failed: a stale If-Match
+    ├── PayloadTooLarge           413 payload_too_large
+    ├── InvalidInput              422 (any other 422 code lands here, with its `.code`)
+    │   ├── ValidationFailed      validation_error: the body or query does not match the schema
+    │   ├── InvalidNationalId     invalid_national_id; `.debtor_index` names the debtor
+    │   ├── DuplicateDebtor       duplicate_debtor
+    │   ├── InvalidObligation     invalid_obligation: a cross-field rule
+    │   ├── InvalidConsent        invalid_consent
+    │   ├── InvalidCursor         invalid_cursor
+    │   └── EmptyReport           empty_report
+    ├── RateLimited               429; `.retry_after` in seconds (retried for idempotent calls)
+    └── ServerError               5xx
+        └── ServiceUnavailable    503 (retried for idempotent calls)
+```
+
+The class is chosen by the problem's `code` first and its HTTP status second, so a code the SDK does
+not know yet still lands on the right branch (`except InvalidInput` catches every 422). An `APIError`
+keeps the whole problem document in `.problem`; messages never contain identity numbers because the
+register's never do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class RegisterError(Exception):
+    """Base of every error this SDK raises."""
+
+
+class TransportError(RegisterError):
+    """The request got no HTTP answer."""
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        super().__init__(message)
+        self.request = request
+
+
+class ConnectError(TransportError):
+    """The register could not be reached: connection refused, DNS, TLS."""
+
+
+class Timeout(TransportError):
+    """The register did not answer within the client's timeout."""
+
+
+class ProtocolError(RegisterError):
+    """A successful answer whose body is not what the contract describes."""
+
+
+class APIError(RegisterError):
+    """The register refused the request; the fields are the problem document's."""
+
+    def __init__(self, problem: dict[str, Any], *, status: int, headers: httpx.Headers | None = None) -> None:
+        self.problem = problem
+        self.status: int = status
+        self.code: str = str(problem.get("code") or "http_error")
+        self.title: str = str(problem.get("title") or httpx.codes.get_reason_phrase(status) or "Error")
+        self.detail: str = str(problem.get("detail") or self.title)
+        self.request_id: str | None = problem.get("request_id") or (headers or {}).get("x-request-id")
+        self.errors: list[dict[str, Any]] = list(problem.get("errors") or [])
+        self.headers = headers or httpx.Headers()
+        super().__init__(f"{self.title}: {self.detail}" if self.detail != self.title else self.title)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, code={self.code!r}, detail={self.detail!r})"
+
+
+class BadRequest(APIError):
+    pass
+
+
+class Unauthenticated(APIError):
+    pass
+
+
+class InvalidIdToken(Unauthenticated):
+    pass
+
+
+class Forbidden(APIError):
+    pass
+
+
+class ConsentRequired(Forbidden):
+    @property
+    def receipt(self) -> dict[str, Any] | None:
+        """The signed receipt of the refused query's access event, when the register gave one."""
+        receipt = self.problem.get("receipt")
+        return receipt if isinstance(receipt, dict) else None
+
+
+class ConsentMissing(ConsentRequired):
+    pass
+
+
+class ConsentMismatch(ConsentRequired):
+    pass
+
+
+class ConsentRevoked(ConsentRequired):
+    pass
+
+
+class ConsentExpired(ConsentRequired):
+    pass
+
+
+class NotFound(APIError):
+    pass
+
+
+class Conflict(APIError):
+    pass
+
+
+class StaleUpdate(Conflict):
+    pass
+
+
+class IdempotencyConflict(Conflict):
+    pass
+
+
+class NotYetIntegrated(Conflict):
+    pass
+
+
+class Retracted(APIError):
+    pass
+
+
+class PreconditionFailed(APIError):
+    pass
+
+
+class PayloadTooLarge(APIError):
+    pass
+
+
+class InvalidInput(APIError):
+    pass
+
+
+class ValidationFailed(InvalidInput):
+    pass
+
+
+class InvalidNationalId(InvalidInput):
+    @property
+    def debtor_index(self) -> int | None:
+        """Which debtor's number was refused (0-based), for obligation reports; None elsewhere."""
+        for error in self.errors:
+            loc = list(error.get("loc") or [])
+            if "debtors" in loc and loc.index("debtors") + 1 < len(loc):
+                index = loc[loc.index("debtors") + 1]
+                if isinstance(index, int):
+                    return index
+        return None
+
+
+class DuplicateDebtor(InvalidInput):
+    pass
+
+
+class InvalidObligation(InvalidInput):
+    pass
+
+
+class InvalidConsent(InvalidInput):
+    pass
+
+
+class InvalidCursor(InvalidInput):
+    pass
+
+
+class EmptyReport(InvalidInput):
+    pass
+
+
+class RateLimited(APIError):
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("retry-after"))
+
+
+class ServerError(APIError):
+    pass
+
+
+class ServiceUnavailable(ServerError):
+    pass
+
+
+BY_CODE: dict[str, type[APIError]] = {
+    "unauthenticated": Unauthenticated,
+    "invalid_id_token": InvalidIdToken,
+    "forbidden": Forbidden,
+    "consent_missing": ConsentMissing,
+    "consent_mismatch": ConsentMismatch,
+    "consent_revoked": ConsentRevoked,
+    "consent_expired": ConsentExpired,
+    "stale_update": StaleUpdate,
+    "idempotency_conflict": IdempotencyConflict,
+    "not_yet_integrated": NotYetIntegrated,
+    "retracted": Retracted,
+    "precondition_failed": PreconditionFailed,
+    "payload_too_large": PayloadTooLarge,
+    "validation_error": ValidationFailed,
+    "invalid_national_id": InvalidNationalId,
+    "duplicate_debtor": DuplicateDebtor,
+    "invalid_obligation": InvalidObligation,
+    "invalid_consent": InvalidConsent,
+    "invalid_cursor": InvalidCursor,
+    "empty_report": EmptyReport,
+    "rate_limited": RateLimited,
+    "unavailable": ServiceUnavailable,
+}
+
+BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Retracted,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    422: InvalidInput,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+def error_class(status: int, code: str | None) -> type[APIError]:
+    """The most specific class for a problem: by code, else by status, else by status family."""
+    cls = BY_CODE.get(code or "")
+    if cls is not None and issubclass(cls, BY_STATUS.get(status, APIError)):
+        return cls
+    if status in BY_STATUS:
+        return BY_STATUS[status]
+    return ServerError if status >= 500 else APIError
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """The exception for an error answer. Bodies that are not problem+json (a proxy's HTML page) still
+    give the right class by status, with the start of the body as the detail."""
+    problem: dict[str, Any] = {}
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            problem = body
+    except ValueError:
+        text = response.text.strip()
+        if text:
+            problem = {"detail": " ".join(text.split())[:300]}
+    return error_class(response.status_code, problem.get("code"))(
+        problem, status=response.status_code, headers=response.headers
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (the delta form; an HTTP date is ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,333 @@
+"""What the register answers, as typed models.
+
+Response models ignore fields they do not know: the register's contract changes only by extension, so
+an SDK released before a new field keeps working. Amounts are integers in minor units, as on the wire.
+Enumerated values (`kind`, `status`, ...) are plain strings here, so that a value added later is still
+read; the request models are where the SDK checks them. A test holds every model to the component
+schema of the same name in the register's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- institutions --------------------------------------------------------------------------------
+
+
+class Institution(_Response):
+    id: str
+    name: str
+    role: str
+    org_number: str | None = None
+    country: str | None = None
+    created_at: datetime
+
+
+class InstitutionCreated(_Response):
+    id: str
+    name: str
+    role: str
+    token: str  # shown once: the register keeps only its hash
+
+
+class InstitutionList(_Response):
+    items: list[Institution]
+
+
+# --- obligations ---------------------------------------------------------------------------------
+
+
+class MaskedDebtor(_Response):
+    country: str
+    role: str
+    national_id_masked: str
+
+
+class Subject(_Response):
+    country: str
+    national_id_masked: str
+
+
+class CollectsRef(_Response):
+    institution_id: str
+    external_ref: str
+
+
+class Obligation(_Response):
+    id: str
+    external_ref: str
+    institution_id: str
+    kind: str
+    debtors: list[MaskedDebtor]
+    currency: str
+    original_amount: int | None
+    balance: int
+    credit_limit: int | None
+    monthly_payment: int | None
+    interest_rate_bp: int | None
+    opened_on: date | None
+    matures_on: date | None
+    status: str
+    overdue_amount: int
+    days_past_due: int
+    original_creditor: str | None
+    collects: CollectsRef | None
+    registration_consent: dict[str, Any]
+    as_of: datetime
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    retracted_at: datetime | None = None
+    retraction_reason: str | None = None
+    _etag: str | None = PrivateAttr(default=None)
+
+    @property
+    def etag(self) -> str | None:
+        """The answer's ETag: pass it as `if_match` to update only if nobody changed it since."""
+        return self._etag
+
+
+class ObligationPage(_Response):
+    items: list[Obligation]
+    next_cursor: str | None
+
+
+class ObligationVersion(_Response):
+    version: int
+    change: str
+    institution_id: str
+    request_id: str | None
+    recorded_at: datetime
+    as_of: datetime
+    state: dict[str, Any]
+
+
+class ObligationHistory(_Response):
+    external_ref: str
+    versions: list[ObligationVersion]
+
+
+# --- batch reports -------------------------------------------------------------------------------
+
+
+class Report(_Response):
+    id: str
+    status: str  # receiving, received, processing, done, failed
+    mode: str
+    format: str
+    received_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    bytes: int
+    lines_read: int
+    accepted: int
+    unchanged: int
+    rejected: int
+    unreported: int
+    progress: float  # 0..1, by bytes processed
+    lines_per_second: float | None
+    elapsed_seconds: float | None
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+class ReportLineError(_Response):
+    """One rejected line of a report (from the NDJSON stream `GET /v1/reports/{id}/errors`)."""
+
+    line: int
+    code: str
+    detail: str
+
+
+# --- consents ------------------------------------------------------------------------------------
+
+
+class Consent(_Response):
+    id: str
+    institution_id: str
+    institution_name: str | None = None
+    purpose: str
+    source: str  # consumer or attested
+    attested: bool
+    evidence: dict[str, Any] | None = None
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    active: bool
+    subject: Subject | None = None
+
+
+class ConsentList(_Response):
+    items: list[Consent]
+
+
+# --- exposure ------------------------------------------------------------------------------------
+
+
+class Totals(_Response):
+    balance: int
+    credit_limit: int
+    unused_credit: int
+    monthly_payments: int
+    overdue_amount: int
+    obligations: int
+    creditors: int
+
+
+class Creditor(_Response):
+    id: str
+    name: str
+
+
+class ExposureLine(_Response):
+    id: str
+    creditor: Creditor
+    kind: str
+    role: str
+    joint: bool
+    currency: str
+    balance: int
+    credit_limit: int | None
+    monthly_payment: int | None
+    overdue_amount: int
+    status: str
+    days_past_due: int
+    as_of: datetime
+    stale: bool
+    disputed: bool
+    counted: bool
+    collects: str | None
+    collected_by: str | None
+
+
+class Collections(_Response):
+    count: int
+    amount: dict[str, int]
+
+
+class Receipt(_Response):
+    """The signed promise that the access event will be in the log within `max_merge_delay_seconds`."""
+
+    event_id: str
+    leaf_hash: str
+    occurred_at: str
+    max_merge_delay_seconds: int
+    note: str
+
+
+class Exposure(_Response):
+    exposure_id: str
+    subject: Subject
+    as_of: datetime
+    purpose: str
+    consent_id: str
+    consent_source: str
+    totals: dict[str, Totals]  # own debt, per currency
+    by_kind: dict[str, dict[str, Totals]]
+    contingent: dict[str, Totals]  # guarantees, counted apart
+    collections: Collections
+    obligations: list[ExposureLine]
+    receipt: Receipt
+
+
+class MyObligations(_Response):
+    subject: Subject
+    as_of: datetime
+    totals: dict[str, Totals]
+    by_kind: dict[str, dict[str, Totals]]
+    contingent: dict[str, Totals]
+    collections: Collections
+    obligations: list[ExposureLine]
+
+
+class Problem(_Response):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    receipt: Receipt | None = None
+
+
+# --- the access log ------------------------------------------------------------------------------
+
+
+class AccessEvent(_Response):
+    id: str
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_name: str | None = None
+    actor_role: str
+    action: str
+    purpose: str | None
+    consent_id: str | None
+    outcome: str
+    reason: str | None
+    request_id: str | None
+    details: dict[str, Any] | None = None
+    leaf_index: int | None = None
+
+
+class AccessEventPage(_Response):
+    items: list[AccessEvent]
+    next_cursor: str | None = None
+
+
+class LogKey(_Response):
+    origin: str
+    vkey: str
+    algorithm: str
+    public_key: str
+    max_merge_delay_seconds: int
+
+
+class Checkpoint(_Response):
+    size: int
+    root_hash: str
+    timestamp: int
+    note: str  # the signed note: trust this (after checking it), not the other fields
+
+
+class CheckpointList(_Response):
+    items: list[Checkpoint]
+
+
+class InclusionProof(_Response):
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class ConsistencyProof(_Response):
+    first: int
+    second: int
+    proof: list[str]
+
+
+class Leaves(_Response):
+    start: int
+    end: int
+    leaves: list[str]
+
+
+class EventProof(_Response):
+    event_id: str
+    leaf_index: int
+    leaf: str
+    inclusion: InclusionProof
+    checkpoint: Checkpoint

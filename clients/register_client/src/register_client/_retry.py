@@ -1,0 +1,41 @@
+"""When a failed call is tried again, and how long to wait.
+
+Only calls that are safe to repeat are retried: GET, `PUT /v1/obligations/{ref}` (the register keeps
+the newest `as_of`, so a repeat is an idempotent 200), and `POST /v1/reports` when it carries an
+`Idempotency-Key` and its body can be read again. Never a POST without a key (`/v1/exposure` writes an
+access event per call), and never a retraction (a repeat of a successful one answers 410).
+
+A retryable failure is no answer at all (connection refused, reset, timeout) or 429, 502, 503, 504.
+Waits grow exponentially with full jitter (AWS's "exponential backoff and jitter"), and a Retry-After
+header is obeyed up to `max_delay`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Retry:
+    """`attempts` counts the first try: `Retry(attempts=1)` never retries."""
+
+    attempts: int = 4
+    backoff: float = 0.5  # seconds before the first retry, at most (jittered)
+    max_delay: float = 20.0
+    statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 502, 503, 504}))
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1 for the first retry)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        ceiling = min(self.max_delay, self.backoff * 2 ** (retry - 1))
+        return random.uniform(0, ceiling) if self.jitter else ceiling
+
+
+NO_RETRY = Retry(attempts=1)

@@ -1,0 +1,278 @@
+"""`register-client`: the register from an institution's terminal or batch job.
+
+Needs the `cli` extra (typer, rich). Configured by `--url`/`--token` or `REGISTER_URL`/`REGISTER_TOKEN`
+(prefer the environment: a token on the command line shows in `ps` and shell history).
+
+Exit status: 0 done; 1 the register refused the request, or a report failed or rejected lines;
+2 usage; 3 the register could not be reached or did not answer as the contract says.
+Errors print the problem's title and detail on one line, never a traceback.
+
+Tests call `build_app(transport=...)` to run the commands against the app in-process: the transport is
+handed to the SDK client (and to the verifier's client), nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from register_client import _render as render
+from register_client._client import RegisterClient
+from register_client._exceptions import (
+    APIError,
+    ProtocolError,
+    RegisterError,
+    TransportError,
+)
+from register_client._models import Report
+from register_client._retry import Retry
+from register_client._upload import UploadProgress
+
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+
+class Mode(StrEnum):
+    delta = "delta"
+    snapshot = "snapshot"
+
+
+class Format(StrEnum):
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+class Purpose(StrEnum):
+    credit_application = "credit_application"
+    credit_limit_review = "credit_limit_review"
+    debt_restructuring = "debt_restructuring"
+
+
+@dataclass
+class Config:
+    url: str
+    token: str | None
+    retries: int
+    transport: httpx.BaseTransport | None
+
+    def client(self) -> RegisterClient:
+        if not self.token:
+            fail("no token: pass --token or set REGISTER_TOKEN", EXIT_USAGE)
+        return RegisterClient(self.url, self.token, transport=self.transport, retry=Retry(attempts=self.retries + 1))
+
+
+def fail(message: str, code: int) -> NoReturn:
+    Console(stderr=True, highlight=False).print(f"[red]Error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def register(ctx: typer.Context) -> Iterator[RegisterClient]:
+    """The SDK client for one command; every SDK error becomes one line on stderr and an exit status."""
+    config: Config = ctx.obj
+    try:
+        with config.client() as client:
+            yield client
+    except APIError as exc:
+        where = f" [{exc.code}, HTTP {exc.status}" + (f", request {exc.request_id}]" if exc.request_id else "]")
+        fail(f"{exc.title}: {exc.detail}{where}" if exc.detail != exc.title else f"{exc.title}{where}", EXIT_REFUSED)
+    except (TransportError, ProtocolError) as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
+    except RegisterError as exc:  # pragma: no cover - every branch of the tree is handled above
+        fail(str(exc), EXIT_REFUSED)
+    except (ValueError, OSError) as exc:  # a request model refused the input, or the file could not be read
+        fail(" ".join(str(exc).split()), EXIT_USAGE)
+
+
+def _json_line(model: Any) -> str:
+    return json.dumps(model.model_dump(mode="json"), ensure_ascii=False)
+
+
+def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
+    app = typer.Typer(help="The debt register, for institutions: report debts, query exposure, read consents.",
+                      no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    obligations = typer.Typer(help="This institution's reported obligations.", no_args_is_help=True)
+    consents = typer.Typer(help="Consents granted to this institution.", no_args_is_help=True)
+    audit = typer.Typer(help="The verifiable access log.", no_args_is_help=True)
+    app.add_typer(obligations, name="obligations")
+    app.add_typer(consents, name="consents")
+    app.add_typer(audit, name="audit")
+    out = Console(highlight=False, soft_wrap=False)
+
+    @app.callback()
+    def main_options(
+        ctx: typer.Context,
+        url: Annotated[str, typer.Option(envvar="REGISTER_URL", help="The register's base URL.")] = "http://127.0.0.1:8000",
+        token: Annotated[str | None, typer.Option(envvar="REGISTER_TOKEN", help="Bearer token (rgt_...).")] = None,
+        retries: Annotated[int, typer.Option(min=0, max=10, help="Retries of safe calls on connection errors and 429/5xx.")] = 3,
+    ) -> None:
+        ctx.obj = Config(url=url, token=token, retries=retries, transport=transport)
+
+    @app.command()
+    def report(
+        ctx: typer.Context,
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="NDJSON or CSV file.")],
+        mode: Annotated[Mode, typer.Option(help="snapshot also unreports this institution's obligations the file leaves out.")] = Mode.delta,
+        format: Annotated[Format | None, typer.Option("--format", help="Default: by the file's suffix (.csv is CSV).")] = None,
+        idempotency_key: Annotated[str | None, typer.Option(help="Makes re-running with the same file safe; default: a new key per run.")] = None,
+        wait: Annotated[bool, typer.Option(help="Wait for processing and show the summary and errors.")] = True,
+        poll_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between status checks.")] = 1.0,
+        max_errors: Annotated[int, typer.Option(min=0, help="Rejected lines to show; 0 shows all.")] = 100,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report (and errors) as JSON.")] = False,
+    ) -> None:
+        """Upload a batch report, follow its processing, then show the summary and the rejected lines."""
+        key = idempotency_key or f"register-client-{uuid.uuid4()}"  # so that retries of this upload are safe
+        with register(ctx) as client, _progress(quiet=as_json) as progress:
+            upload = progress.add_task("uploading", total=file.stat().st_size)
+
+            def on_upload(p: UploadProgress) -> None:
+                progress.update(upload, completed=p.bytes_sent)
+
+            sent = client.upload_report(file, mode=mode.value, format=format.value if format else None,
+                                        idempotency_key=key, on_progress=on_upload)
+            if not wait:
+                progress.stop()
+                out.print(_json_line(sent) if as_json else f"Report {sent.id}: {sent.status}")
+                return
+            processing = progress.add_task("processing", total=1.0)
+
+            def on_status(r: Report) -> None:
+                progress.update(processing, completed=r.progress, description=r.status)
+
+            done = client.wait_for_report(sent.id, poll_interval=poll_interval, on_progress=on_status)
+            progress.stop()
+            errors, more = [], 0
+            if done.rejected:
+                for e in client.report_errors(done.id):
+                    if max_errors and len(errors) >= max_errors:
+                        more += 1
+                    else:
+                        errors.append(e)
+        if as_json:
+            out.print_json(json.dumps({"report": done.model_dump(mode="json"),
+                                       "errors": [e.model_dump(mode="json") for e in errors]}))
+        else:
+            render.report_summary(out, done)
+            if errors:
+                render.report_errors(out, errors, more)
+        if done.status != "done" or done.rejected:
+            raise typer.Exit(EXIT_REFUSED)
+
+    @obligations.command("list")
+    def obligations_list(
+        ctx: typer.Context,
+        status: Annotated[str | None, typer.Option(help="Only this status, e.g. overdue.")] = None,
+        limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 100,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    ) -> None:
+        """This institution's live obligations, oldest change first."""
+        with register(ctx) as client:
+            items = _take(client.list_obligations(status=status, page_size=min(limit or 1000, 1000)), limit)
+            if as_json:
+                for ob in items:
+                    out.print(_json_line(ob), soft_wrap=True)
+            else:
+                count = render.obligations(out, items)
+                out.print(f"{count} obligation{'s' if count != 1 else ''}")
+
+    @app.command()
+    def exposure(
+        ctx: typer.Context,
+        country: Annotated[str, typer.Option(help="ISO country code, e.g. SE.")],
+        national_id: Annotated[str, typer.Option(help="The person's identity number; '-' reads it from stdin.")],
+        purpose: Annotated[Purpose, typer.Option(help="What the consent was given for.")],
+        consent: Annotated[str, typer.Option(help="The consent's id.")],
+        as_json: Annotated[bool, typer.Option("--json", help="The whole answer as JSON.")] = False,
+    ) -> None:
+        """A person's total exposure, with their consent. The query is recorded in their access log."""
+        if national_id == "-":
+            national_id = sys.stdin.readline().strip()
+        with register(ctx) as client:
+            answer = client.query_exposure(country=country.upper(), national_id=national_id, purpose=purpose.value,
+                                           consent_id=consent)
+        if as_json:
+            out.print_json(answer.model_dump_json())
+        else:
+            render.exposure(out, answer)
+
+    @consents.command("list")
+    def consents_list(
+        ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False
+    ) -> None:
+        """Consents granted to this institution (identities masked), active and past."""
+        with register(ctx) as client:
+            items = client.list_consents()
+        if as_json:
+            for c in items:
+                out.print(_json_line(c), soft_wrap=True)
+        else:
+            render.consents(out, items)
+
+    @audit.command("verify", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def audit_verify(
+        ctx: typer.Context,
+        state: Annotated[Path, typer.Option(help="The verifier's state dir (pinned key, last checkpoint).")],
+        log_key: Annotated[str | None, typer.Option(help="The log's verifier key, on the first run.")] = None,
+    ) -> None:
+        """Regulators: verify the signed access log with the independent `register-verifier` (installed
+        separately). Other options (--full, --leaf-index N, --receipt FILE, ...) are passed to it."""
+        _verify(ctx.obj, state, log_key, list(ctx.args))
+
+    return app
+
+
+def _verify(config: Config, state: Path, log_key: str | None, extra: list[str]) -> None:
+    try:
+        from register_verifier import RegisterClient as VerifierClient
+        from register_verifier.cli import main as verifier_main
+    except ImportError:
+        fail("audit verify needs the regulator's verifier: pip install ./clients/register_verifier "
+             "(from the register's repository)", EXIT_USAGE)
+    if not config.token:
+        fail("no token: pass --token or set REGISTER_TOKEN", EXIT_USAGE)
+    # In-process, so the token in this argv never shows in `ps`.
+    argv = ["verify", "--url", config.url, "--token", config.token, "--state", str(state),
+            *(["--log-key", log_key] if log_key else []), *extra]
+
+    def factory(url: str, token: str | None) -> VerifierClient:
+        return VerifierClient(url, token, transport=config.transport)
+
+    code = verifier_main(argv, client_factory=factory)
+    if code:
+        raise typer.Exit(code)
+
+
+@contextmanager
+def _progress(*, quiet: bool) -> Iterator[Progress]:
+    columns = [TextColumn("{task.description:>11}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=False) as progress:
+        yield progress
+
+
+def _take(items: Iterator[Any], limit: int) -> Iterator[Any]:
+    for i, item in enumerate(items):
+        if limit and i >= limit:
+            return
+        yield item
+
+
+def main() -> None:
+    build_app()(prog_name="register-client")
+

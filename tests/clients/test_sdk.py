@@ -1,0 +1,284 @@
+"""The SDK against the real app, on SQLite and PostgreSQL: what an institution does first, and every
+error it meets first, raised as the documented class with the register's own title and detail."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from register_client import (
+    AccessEvent,
+    ConnectError,
+    ConsentMismatch,
+    ConsentMissing,
+    ConsentRevoked,
+    Exposure,
+    InvalidNationalId,
+    NotFound,
+    Obligation,
+    ObligationReport,
+    PreconditionFailed,
+    RegisterClient,
+    Report,
+    Retracted,
+    Retry,
+    StaleUpdate,
+    Unauthenticated,
+    UploadProgress,
+    ValidationFailed,
+)
+from tests.clients.conftest import BASE_URL, consumer_token, invalid_national_id, ndjson, report_line
+from tests.factories import debtor, in_days, make_institution, new_ref, obligation_body
+
+NO_CONSENT = "00000000-0000-4000-8000-000000000000"
+
+
+class TestObligations:
+    def test_report_read_and_history(self, sdk, person):
+        ref = new_ref()
+        created = sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)]))
+        assert isinstance(created, Obligation) and created.version == 1 and created.etag
+        assert created.debtors[0].national_id_masked.endswith("****")
+        updated = sdk.put_obligation(ref, ObligationReport.model_validate(
+            obligation_body(debtors=[debtor(person)], balance=1, as_of="2026-11-02T00:00:00Z")))
+        assert updated.version == 2 and updated.balance == 1
+        assert sdk.get_obligation(ref).balance == 1
+        assert [v.change for v in sdk.obligation_history(ref).versions] == ["created", "updated"]
+
+    def test_list_follows_every_page(self, sdk):
+        refs = {new_ref() for _ in range(5)}
+        for ref in refs:
+            sdk.put_obligation(ref, obligation_body())
+        listed = list(sdk.list_obligations(page_size=2))
+        assert {ob.external_ref for ob in listed} == refs  # three pages, each lender sees only its own
+
+    def test_retract_then_read_is_retracted(self, sdk):
+        ref = new_ref()
+        sdk.put_obligation(ref, obligation_body())
+        assert sdk.retract_obligation(ref, reason="reported in error").retracted_at is not None
+        with pytest.raises(Retracted) as err:
+            sdk.get_obligation(ref)
+        assert err.value.status == 410 and err.value.code == "retracted"
+
+    def test_stale_update(self, sdk):
+        ref = new_ref()
+        sdk.put_obligation(ref, obligation_body(as_of="2026-11-10T00:00:00Z"))
+        with pytest.raises(StaleUpdate) as err:
+            sdk.put_obligation(ref, obligation_body(as_of="2026-11-09T00:00:00Z"))
+        assert err.value.status == 409 and err.value.title == "Older than the stored state"
+        assert "older than the stored" in err.value.detail and err.value.request_id
+
+    def test_stale_if_match(self, sdk):
+        ref = new_ref()
+        first = sdk.put_obligation(ref, obligation_body())
+        sdk.put_obligation(ref, obligation_body(balance=5, as_of="2026-11-02T00:00:00Z"))
+        with pytest.raises(PreconditionFailed):
+            sdk.put_obligation(ref, obligation_body(balance=6, as_of="2026-11-03T00:00:00Z"), if_match=first.etag)
+
+    def test_invalid_national_id_names_the_debtor(self, sdk, person):
+        bad = {"country": "SE", "national_id": invalid_national_id(person.nid), "role": "co_debtor"}
+        with pytest.raises(InvalidNationalId) as err:
+            sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person), bad]))
+        assert err.value.debtor_index == 1 and err.value.status == 422
+        assert err.value.title == "Invalid national identity number"
+        assert invalid_national_id(person.nid) not in str(err.value)
+
+    def test_another_lenders_obligation_is_not_found(self, sdk, client, admin_headers, transport):
+        other = make_institution(client, admin_headers, "lender")
+        ref = new_ref()
+        sdk.put_obligation(ref, obligation_body())
+        with RegisterClient(BASE_URL, other.token, transport=transport) as theirs, pytest.raises(NotFound):
+            theirs.get_obligation(ref)
+
+    def test_a_bad_body_fails_before_sending(self, sdk):
+        with pytest.raises(ValueError, match="balance"):
+            sdk.put_obligation(new_ref(), obligation_body(balance=12.5))
+        with pytest.raises(ValueError, match="owner"):
+            sdk.put_obligation(new_ref(), obligation_body(owner="me"))
+
+    def test_the_register_refuses_what_the_sdk_cannot_check(self, sdk):
+        with pytest.raises(ValidationFailed) as err:
+            sdk.list_obligations(page_size=5000).__next__()
+        assert err.value.errors and err.value.errors[0]["loc"][-1] == "limit"
+
+
+class TestAuthentication:
+    def test_bad_token(self, transport):
+        with RegisterClient(BASE_URL, "rgt_not-a-token", transport=transport) as sdk:
+            with pytest.raises(Unauthenticated) as err:
+                sdk.get_obligation("LOAN-1")
+        assert err.value.status == 401 and err.value.code == "unauthenticated"
+        assert err.value.title == "Authentication required" and err.value.detail
+        assert str(err.value).startswith("Authentication required")
+
+    def test_server_down(self, closed_port):
+        with RegisterClient(f"http://127.0.0.1:{closed_port}", "rgt_x", retry=Retry(attempts=2, backoff=0.01)) as sdk:
+            with pytest.raises(ConnectError, match=f"cannot reach the register at http://127.0.0.1:{closed_port}"):
+                sdk.get_obligation("LOAN-1")
+
+
+class TestReports:
+    def test_file_with_bad_lines(self, sdk, tmp_path, person):
+        good, stale_ref = report_line(person), new_ref()
+        sdk.put_obligation(stale_ref, obligation_body(as_of="2026-11-10T00:00:00Z"))
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([
+            good,
+            "{not json",
+            report_line(debtors=[{"country": "SE", "national_id": invalid_national_id(person.nid), "role": "primary"}]),
+            report_line(external_ref=stale_ref, as_of="2026-11-09T00:00:00Z"),
+        ]))
+        seen: list[UploadProgress] = []
+        sent = sdk.upload_report(path, idempotency_key=new_ref(), on_progress=seen.append)
+        assert isinstance(sent, Report) and sent.status == "received" and sent.format == "ndjson"
+        assert seen[-1].bytes_sent == seen[-1].total_bytes == path.stat().st_size and seen[-1].lines_sent == 4
+        statuses: list[str] = []
+        done = sdk.wait_for_report(sent.id, poll_interval=0.01, on_progress=lambda r: statuses.append(r.status))
+        assert statuses[-1] == "done" and (done.accepted, done.rejected) == (1, 3)
+        assert [(e.line, e.code) for e in sdk.report_errors(done.id)] == [
+            (2, "validation_error"), (3, "invalid_national_id"), (4, "stale_update")]
+        assert sdk.get_obligation(good["external_ref"]).balance == good["balance"]
+
+    def test_csv_by_suffix(self, sdk, tmp_path, person):
+        ref = new_ref()
+        path = tmp_path / "daily.csv"
+        path.write_text("external_ref,kind,currency,balance,credit_limit,status,debtors,registration_consent_reference,"
+                        "registration_consent_given_at,registration_consent_method,as_of\n"
+                        f"{ref},credit_card,SEK,1500,50000,current,SE:{person.nid}:primary,A-1,2026-01-01T00:00:00Z,"
+                        "e_signature,2026-11-01T00:00:00Z\n")
+        sent = sdk.upload_report(str(path))
+        assert sent.format == "csv"
+        assert sdk.wait_for_report(sent.id).accepted == 1 and sdk.get_obligation(ref).credit_limit == 50000
+
+    def test_iterator_of_lines_with_progress(self, sdk):
+        lines = [report_line() for _ in range(300)]
+        seen: list[UploadProgress] = []
+        sent = sdk.upload_report(iter(lines), on_progress=seen.append)
+        assert seen[-1].lines_sent == 300 and seen[-1].total_bytes is None and len(seen) > 1  # sent in pieces
+        assert sdk.wait_for_report(sent.id).accepted == 300
+
+    def test_binary_file_object(self, sdk):
+        sent = sdk.upload_report(io.BytesIO(ndjson([report_line()]).encode()))
+        assert sdk.wait_for_report(sent.id).accepted == 1
+
+    def test_same_key_same_file_is_the_first_report(self, sdk, tmp_path):
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([report_line()]))
+        key = new_ref()
+        first, again = sdk.upload_report(path, idempotency_key=key), sdk.upload_report(path, idempotency_key=key)
+        assert again.id == first.id
+
+
+class TestConsentAndExposure:
+    def test_exposure_with_the_persons_consent(self, sdk, transport, lender, person):
+        sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)], balance=700))
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            consent = me.grant_consent({"institution_id": lender.id, "purpose": "credit_application",
+                                        "expires_at": datetime.now(UTC) + timedelta(days=30)})
+        answer = sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                                    consent_id=consent.id)
+        assert isinstance(answer, Exposure) and answer.totals["SEK"].balance == 700
+        assert answer.receipt.event_id and answer.subject.national_id_masked.endswith("****")
+        assert [c.id for c in sdk.list_consents()] == [consent.id]
+
+    def test_no_consent(self, sdk, person):
+        with pytest.raises(ConsentMissing) as err:
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=NO_CONSENT)
+        assert err.value.status == 403 and err.value.code == "consent_missing"
+        assert err.value.detail == "no consent with that id"
+        assert err.value.receipt and err.value.receipt["event_id"]  # the refusal is logged, provably
+
+    def test_consent_for_another_purpose(self, sdk, transport, lender, person):
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            consent = me.grant_consent({"institution_id": lender.id, "purpose": "debt_restructuring",
+                                        "expires_at": in_days(10)})
+        with pytest.raises(ConsentMismatch):
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=consent.id)
+
+    def test_attested_then_revoked_by_the_person(self, sdk, transport, person):
+        consent = sdk.attest_consent({
+            "country": "SE", "national_id": person.nid, "purpose": "credit_application", "expires_at": in_days(28),
+            "evidence": {"method": "signed_application", "reference": "A-1", "signed_at": in_days(-1),
+                         "document_sha256": "ab" * 32}})
+        assert consent.attested and consent.subject.national_id_masked.endswith("****")
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            assert me.revoke_consent(consent.id).revoked_at is not None
+            assert me.revoke_consent(consent.id).revoked_at is not None  # harmless twice
+            assert any(e.action == "consent:attest" for e in me.my_access_log())
+        with pytest.raises(ConsentRevoked):
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=consent.id)
+
+    def test_invalid_national_id(self, sdk, person):
+        with pytest.raises(InvalidNationalId) as err:
+            sdk.query_exposure(country="SE", national_id=invalid_national_id(person.nid),
+                               purpose="credit_application", consent_id=NO_CONSENT)
+        assert err.value.debtor_index is None and "not a valid SE identity number" in err.value.detail
+
+
+class TestRegulator:
+    def test_audit_events_and_the_log(self, sdk, client, admin_headers, transport, person):
+        sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)]))
+        regulator = make_institution(client, admin_headers, "regulator")
+        with RegisterClient(BASE_URL, regulator.token, transport=transport) as reg:
+            events = list(reg.search_audit_events({"country": "SE", "national_id": person.nid, "limit": 1}))
+            assert [e.action for e in events] == ["obligation:created"] and isinstance(events[0], AccessEvent)
+            checkpoint = reg.make_checkpoint()
+            assert checkpoint.size >= 1 and reg.checkpoint().size == checkpoint.size
+            assert reg.log_key().algorithm == "Ed25519"
+            proof = reg.inclusion_proof(tree_size=checkpoint.size, leaf_index=0)
+            assert proof.leaf_index == 0 and reg.leaves(start=0, end=1).leaves
+
+
+@pytest.mark.anyio
+class TestAsyncClient:
+    async def test_report_and_read(self, app, lender, person):
+        from tests.clients.conftest import async_client
+
+        async with async_client(app, lender.token) as sdk:
+            ref = new_ref()
+            created = await sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)]))
+            assert created.version == 1 and (await sdk.get_obligation(ref)).external_ref == ref
+            assert ref in [ob.external_ref async for ob in sdk.list_obligations(page_size=1)]
+
+    async def test_upload_from_an_async_iterator(self, app, lender, person):
+        from tests.clients.conftest import async_client
+
+        async def lines():
+            yield report_line(person)
+            yield report_line(debtors=[{"country": "SE", "national_id": invalid_national_id(person.nid),
+                                        "role": "primary"}])
+
+        seen: list[UploadProgress] = []
+        async with async_client(app, lender.token) as sdk:
+            sent = await sdk.upload_report(lines(), on_progress=seen.append)
+            done = await sdk.wait_for_report(sent.id, poll_interval=0.01)
+            assert (done.accepted, done.rejected) == (1, 1) and seen[-1].lines_sent == 2
+            assert [e.code async for e in sdk.report_errors(done.id)] == ["invalid_national_id"]
+
+    async def test_errors_are_the_same_classes(self, app, lender, person):
+        from tests.clients.conftest import async_client
+
+        async with async_client(app, "rgt_wrong") as anonymous:
+            with pytest.raises(Unauthenticated):
+                await anonymous.get_obligation("LOAN-1")
+        async with async_client(app, lender.token) as sdk:
+            with pytest.raises(ConsentMissing):
+                await sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                                         consent_id=NO_CONSENT)
+            ref = new_ref()
+            await sdk.put_obligation(ref, obligation_body(as_of="2026-11-10T00:00:00Z"))
+            with pytest.raises(StaleUpdate):
+                await sdk.put_obligation(ref, obligation_body(as_of="2026-11-01T00:00:00Z"))
+
+    async def test_server_down(self, closed_port):
+        from register_client import AsyncRegisterClient
+
+        async with AsyncRegisterClient(f"http://127.0.0.1:{closed_port}", "rgt_x",
+                                       retry=Retry(attempts=2, backoff=0.01)) as sdk:
+            with pytest.raises(ConnectError):
+                await sdk.get_report("x")

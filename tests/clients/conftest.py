@@ -15,10 +15,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from register_client import AsyncRegisterClient, RegisterClient, Retry
 
 from register.services.reports import ReportWorker
-from register_client import AsyncRegisterClient, RegisterClient, Retry
-from tests.factories import Inst, Person, debtor, make_institution, make_person, new_ref, obligation_body
+from tests.factories import (
+    Inst,
+    Person,
+    debtor,
+    make_institution,
+    make_person,
+    new_ref,
+    obligation_body,
+)
 
 BASE_URL = "http://register.test"
 FAST = Retry(attempts=4, backoff=0.01)  # real retries, short waits

@@ -12,9 +12,6 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import func, select
-
-from register.storage.models import Report as ReportRow
 from register_client import (
     AsyncRegisterClient,
     ConnectError,
@@ -23,6 +20,9 @@ from register_client import (
     Retry,
     ServiceUnavailable,
 )
+from sqlalchemy import func, select
+
+from register.storage.models import Report as ReportRow
 from tests.clients.conftest import BASE_URL, AsyncAppTransport, ndjson, report_line
 from tests.clients.test_sdk import NO_CONSENT
 from tests.factories import new_ref, obligation_body
@@ -96,9 +96,9 @@ class TestIdempotentCalls:
 
     def test_gives_up_after_the_last_attempt(self, transport, lender):
         flaky = Flaky(transport, ["503"] * 4)
-        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk:
-            with pytest.raises(ServiceUnavailable) as err:
-                sdk.get_report("nothing")
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk,
+              pytest.raises(ServiceUnavailable) as err):
+            sdk.get_report("nothing")
         assert len(flaky.sent) == 4 and err.value.detail == "the gateway timed out"
 
     def test_put_is_repeatable(self, transport, lender):
@@ -121,9 +121,9 @@ class TestReportUploads:
         path = tmp_path / "daily.ndjson"
         path.write_text(ndjson([report_line()]))
         flaky = Flaky(transport, ["lost"])
-        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk:
-            with pytest.raises(ServiceUnavailable):
-                sdk.upload_report(path)
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk,
+              pytest.raises(ServiceUnavailable)):
+            sdk.upload_report(path)
         assert [(m, p) for _, m, p, _ in flaky.sent] == [("POST", "/v1/reports")]
 
     def test_with_a_key_is_retried_and_stored_once(self, app, transport, lender, tmp_path):
@@ -140,17 +140,17 @@ class TestReportUploads:
 
     def test_an_iterator_is_read_once_so_never_retried(self, transport, lender):
         flaky = Flaky(transport, ["503"])
-        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk:
-            with pytest.raises(ServiceUnavailable):
-                sdk.upload_report(iter([report_line()]), idempotency_key=new_ref())
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk,
+              pytest.raises(ServiceUnavailable)):
+            sdk.upload_report(iter([report_line()]), idempotency_key=new_ref())
         assert len(flaky.sent) == 1
 
     def test_exposure_is_never_retried(self, transport, lender, person):
         flaky = Flaky(transport, ["lost"])
-        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk:
-            with pytest.raises(ServiceUnavailable):
-                sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
-                                   consent_id=NO_CONSENT)
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk,
+              pytest.raises(ServiceUnavailable)):
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=NO_CONSENT)
         assert len(flaky.sent) == 1  # the person's access log shows one query, not four
 
 

@@ -7,7 +7,6 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from register_client import (
     AccessEvent,
     ConnectError,
@@ -29,7 +28,14 @@ from register_client import (
     UploadProgress,
     ValidationFailed,
 )
-from tests.clients.conftest import BASE_URL, consumer_token, invalid_national_id, ndjson, report_line
+
+from tests.clients.conftest import (
+    BASE_URL,
+    consumer_token,
+    invalid_national_id,
+    ndjson,
+    report_line,
+)
 from tests.factories import debtor, in_days, make_institution, new_ref, obligation_body
 
 NO_CONSENT = "00000000-0000-4000-8000-000000000000"
@@ -106,17 +112,18 @@ class TestObligations:
 
 class TestAuthentication:
     def test_bad_token(self, transport):
-        with RegisterClient(BASE_URL, "rgt_not-a-token", transport=transport) as sdk:
-            with pytest.raises(Unauthenticated) as err:
-                sdk.get_obligation("LOAN-1")
+        with (RegisterClient(BASE_URL, "rgt_not-a-token", transport=transport) as sdk,
+              pytest.raises(Unauthenticated) as err):
+            sdk.get_obligation("LOAN-1")
         assert err.value.status == 401 and err.value.code == "unauthenticated"
         assert err.value.title == "Authentication required" and err.value.detail
         assert str(err.value).startswith("Authentication required")
 
     def test_server_down(self, closed_port):
-        with RegisterClient(f"http://127.0.0.1:{closed_port}", "rgt_x", retry=Retry(attempts=2, backoff=0.01)) as sdk:
-            with pytest.raises(ConnectError, match=f"cannot reach the register at http://127.0.0.1:{closed_port}"):
-                sdk.get_obligation("LOAN-1")
+        down = f"http://127.0.0.1:{closed_port}"
+        with (RegisterClient(down, "rgt_x", retry=Retry(attempts=2, backoff=0.01)) as sdk,
+              pytest.raises(ConnectError, match=f"cannot reach the register at {down}")):
+            sdk.get_obligation("LOAN-1")
 
 
 class TestReports:

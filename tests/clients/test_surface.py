@@ -1,0 +1,118 @@
+"""The SDK's public surface: what `register_client` exports is pinned here (as httpx pins its own), it
+imports nothing from the register, and needs only httpx and pydantic at runtime."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import register_client
+from register_client import (
+    APIError,
+    AsyncRegisterClient,
+    BadRequest,
+    ConsentMissing,
+    ConsentRequired,
+    Forbidden,
+    InvalidInput,
+    InvalidNationalId,
+    RegisterClient,
+    RegisterError,
+    ServerError,
+    ServiceUnavailable,
+    StaleUpdate,
+    TransportError,
+    _exceptions,
+)
+from register_client._exceptions import error_class
+
+PACKAGE = Path(register_client.__file__).parent
+
+EXPORTED = [
+    "APIError", "AccessEvent", "AccessEventPage", "AsyncRegisterClient", "AttestedConsent", "BadRequest", "Checkpoint",
+    "CheckpointList", "Collections", "Collects", "CollectsRef", "Conflict", "ConnectError", "Consent",
+    "ConsentEvidence", "ConsentExpired", "ConsentGrant", "ConsentList", "ConsentMismatch", "ConsentMissing",
+    "ConsentRequired", "ConsentRevoked", "ConsistencyProof", "Creditor", "Debtor", "DuplicateDebtor", "EmptyReport",
+    "EventProof", "EventSearch", "Exposure", "ExposureLine", "ExposureQuery", "Forbidden", "IdempotencyConflict",
+    "InclusionProof", "Institution", "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidConsent",
+    "InvalidCursor", "InvalidIdToken", "InvalidInput", "InvalidNationalId", "InvalidObligation", "Leaves", "LogKey",
+    "MaskedDebtor", "MyObligations", "NO_RETRY", "NotFound", "NotYetIntegrated", "Obligation", "ObligationHistory",
+    "ObligationPage", "ObligationReport", "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem",
+    "ProtocolError", "RateLimited", "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report",
+    "ReportLine", "ReportLineError", "Retracted", "Retry", "ServerError", "ServiceUnavailable", "StaleUpdate",
+    "Subject", "Timeout", "Totals", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
+    "__version__",
+]
+
+
+class TestPublicSurface:
+    def test_all_is_pinned(self):
+        assert sorted(register_client.__all__) == sorted(EXPORTED)
+
+    def test_every_export_exists_and_claims_the_package(self):
+        for name in register_client.__all__:
+            obj = getattr(register_client, name)
+            if inspect.isclass(obj):
+                assert obj.__module__.startswith("register_client"), name
+
+    def test_the_clients_have_the_same_methods(self):
+        def public(cls):
+            return {n for n in vars(cls) if not n.startswith("_")} - {"close", "aclose"}
+
+        assert public(RegisterClient) == public(AsyncRegisterClient)
+
+    def test_the_sdk_imports_only_httpx_and_pydantic(self):
+        allowed_cli = {"typer", "rich", "register_verifier"}  # the [cli] extra and the optional verifier
+        for path in PACKAGE.glob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    roots = {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    roots = {node.module.split(".")[0]}
+                else:
+                    continue
+                third_party = roots - {"httpx", "pydantic", "register_client", "__future__"} - _stdlib()
+                if path.name in ("cli.py", "_render.py"):
+                    third_party -= allowed_cli
+                assert not third_party, f"{path.name} imports {third_party}"
+
+
+def _stdlib() -> set[str]:
+    import sys
+
+    return set(sys.stdlib_module_names)
+
+
+class TestErrorTree:
+    """The class is chosen by the problem's code, then by its status."""
+
+    def test_everything_is_a_register_error(self):
+        assert issubclass(APIError, RegisterError) and issubclass(TransportError, RegisterError)
+
+    @pytest.mark.parametrize(("status", "code", "cls"), [
+        (403, "consent_missing", ConsentMissing),
+        (409, "stale_update", StaleUpdate),
+        (422, "invalid_national_id", InvalidNationalId),
+        (422, "a_code_added_later", InvalidInput),  # still caught as a 422
+        (403, "a_code_added_later", Forbidden),
+        (503, "unavailable", ServiceUnavailable),
+        (502, None, ServerError),
+        (418, None, APIError),
+        (400, "consent_missing", BadRequest),  # a code at an unexpected status: by status
+    ])
+    def test_mapping(self, status, code, cls):
+        assert error_class(status, code) is cls
+
+    def test_the_tree_is_documented_in_one_place(self):
+        classes = [v for v in vars(_exceptions).values() if inspect.isclass(v) and issubclass(v, RegisterError)]
+        for cls in classes:
+            documented = re.search(rf"(^|\s){cls.__name__}\s", _exceptions.__doc__, re.MULTILINE)
+            assert documented, f"{cls.__name__} is missing from the documented tree"
+            assert cls.__name__ in register_client.__all__
+
+    def test_consent_codes_share_a_parent(self):
+        assert issubclass(ConsentMissing, ConsentRequired) and issubclass(ConsentRequired, Forbidden)

@@ -59,21 +59,30 @@ def etag_of(ob: Obligation) -> str:
     return f'"{ob.id}.{ob.version}"'
 
 
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def state_of(ob: Obligation, debtors: list[tuple[str, str]]) -> dict[str, Any]:
     """The whole reported state as JSON, with persons by id: what a version records."""
-    state = {f: _jsonable(getattr(ob, f)) for f in REPORTED_FIELDS}
+    columns = {f: getattr(ob, f) for f in (*REPORTED_FIELDS, *_STATE_EXTRA)}
+    return state_of_fields(columns, debtors)
+
+
+_STATE_EXTRA = ("collects_institution_id", "collects_external_ref", "registration_consent", "as_of")
+_DATE_FIELDS = ("opened_on", "matures_on")
+
+
+def state_of_fields(columns: dict[str, Any], debtors: list[tuple[str, str]]) -> dict[str, Any]:
+    """state_of from obligation column values (`fields_of`'s output): the batch path's form."""
+    state = {f: columns[f] for f in REPORTED_FIELDS}
+    for f in _DATE_FIELDS:
+        if state[f] is not None:
+            state[f] = state[f].isoformat()
     state["collects"] = (
-        {"institution_id": ob.collects_institution_id, "external_ref": ob.collects_external_ref}
-        if ob.collects_institution_id
+        {"institution_id": columns["collects_institution_id"], "external_ref": columns["collects_external_ref"]}
+        if columns["collects_institution_id"]
         else None
     )
-    state["registration_consent"] = ob.registration_consent
+    state["registration_consent"] = columns["registration_consent"]
     state["debtors"] = [{"person_id": p, "role": r} for p, r in sorted(debtors)]
-    state["as_of"] = ob.as_of.isoformat()
+    state["as_of"] = columns["as_of"].isoformat()
     return state
 
 
@@ -83,7 +92,10 @@ def state_hash(state: dict[str, Any]) -> str:
 
 def fields_of(report: ObligationReport) -> dict[str, Any]:
     """The obligation columns a report sets: the one mapping, for single and batch reports alike."""
-    out = {f: (v.value if hasattr(v, "value") else v) for f in REPORTED_FIELDS for v in [getattr(report, f)]}
+    values = report.__dict__  # the validated fields; read directly, this is on the batch path's every line
+    out = {f: values[f] for f in REPORTED_FIELDS}
+    out["kind"] = report.kind.value
+    out["status"] = report.status.value
     out["collects_institution_id"] = report.collects.institution_id if report.collects else None
     out["collects_external_ref"] = report.collects.external_ref if report.collects else None
     out["registration_consent"] = report.registration_consent.model_dump(mode="json")

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test migrate clean
+.PHONY: install run test migrate openapi clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=...)")'
@@ -26,6 +26,10 @@ migrate: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The OpenAPI document as checked in (tests/api/test_openapi.py fails when it drifts from the code).
+openapi: install
+	$(BIN)/register openapi --output openapi.json
 
 clean:
 	rm -rf $(VENV) .register .pytest_cache .hypothesis

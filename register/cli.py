@@ -246,6 +246,21 @@ def _example_body(national_id: str) -> str:
     }, separators=(",", ":"))  # fmt: skip
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """Write the OpenAPI document the server serves (sorted keys, indent 2): what `openapi.json` holds."""
+    from pathlib import Path
+
+    from register.api.openapi import dump, openapi_document
+
+    text = dump(openapi_document())
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="register", description="The register: operator commands.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -294,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--national-id", required=True)
     tok.add_argument("--ttl", type=int, default=600, help="seconds (default 600)")
     tok.set_defaults(func=cmd_dev_idp_token)
+
+    oa = sub.add_parser("openapi", help="write the OpenAPI document the server serves")
+    oa.add_argument("--output", metavar="FILE", help="default: standard output")
+    oa.set_defaults(func=cmd_openapi)
 
     audit = sub.add_parser("audit", help="the verifiable access log").add_subparsers(
         dest="audit_command", required=True

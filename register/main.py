@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from register.api.deps import AppState
 from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
+from register.api.openapi import TAGS, install_openapi
 from register.api.problems import install_problem_handlers
 from register.api.routes import audit, consents, exposure, health, institutions, me, obligations, reports
 from register.config import Environment, Settings
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                 if background:
                     background.stop()
 
-    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.register = AppState(
         settings=settings,
         engine=engine,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     )
     app.state.metrics = Metrics()
     install_problem_handlers(app)
+    install_openapi(app)
     for module in (health, institutions, obligations, reports, consents, exposure, me, audit):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",))

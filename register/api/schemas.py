@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
+from register.api import examples as ex
 from register.domain.consent import Purpose
 from register.domain.obligation import CollectsRef, StrictModel
 from register.domain.permission import Role
@@ -15,6 +16,8 @@ from register.services.obligations import ObligationView, VersionView
 
 
 class InstitutionCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTION_CREATE]})
+
     name: Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
     role: Annotated[Role, Field(description="lender, collector or regulator")]
     org_number: Annotated[StrictStr, StringConstraints(min_length=1, max_length=40)] | None = None
@@ -22,6 +25,8 @@ class InstitutionCreate(StrictModel):
 
 
 class InstitutionPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTION]})
+
     id: str
     name: str
     role: str
@@ -31,6 +36,8 @@ class InstitutionPublic(BaseModel):
 
 
 class InstitutionCreated(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTION_CREATED]})
+
     id: str
     name: str
     role: str
@@ -38,6 +45,8 @@ class InstitutionCreated(BaseModel):
 
 
 class InstitutionsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTIONS]})
+
     items: list[InstitutionPublic]
 
 
@@ -53,7 +62,7 @@ class DebtorPublic(BaseModel):
 
 
 class ObligationPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [ex.OBLIGATION]})
 
     id: str
     external_ref: str
@@ -114,11 +123,15 @@ class ObligationVersionPublic(BaseModel):
 
 
 class ObligationHistory(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.OBLIGATION_HISTORY]})
+
     external_ref: str
     versions: list[ObligationVersionPublic]
 
 
 class ObligationsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.OBLIGATIONS]})
+
     items: list[ObligationPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
@@ -127,6 +140,8 @@ class ObligationsPublic(BaseModel):
 
 
 class ConsentCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONSENT_CREATE]})
+
     institution_id: UUIDStr
     purpose: Purpose
     expires_at: Timestamp = Field(description="At most 90 days ahead")
@@ -142,6 +157,8 @@ class ConsentEvidence(StrictModel):
 
 
 class AttestedConsentCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ATTESTED_CONSENT_CREATE]})
+
     country: CountryCode
     national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
     purpose: Purpose
@@ -150,6 +167,8 @@ class AttestedConsentCreate(StrictModel):
 
 
 class ConsentPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONSENT]})
+
     id: str
     institution_id: str
     institution_name: str | None = None
@@ -165,6 +184,8 @@ class ConsentPublic(BaseModel):
 
 
 class ConsentsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONSENTS]})
+
     items: list[ConsentPublic]
 
 
@@ -172,6 +193,8 @@ class ConsentsPublic(BaseModel):
 
 
 class ExposureRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPOSURE_REQUEST]})
+
     country: CountryCode
     national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
     purpose: Purpose
@@ -220,6 +243,8 @@ class CollectionsPublic(BaseModel):
 
 
 class ExposurePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPOSURE]})
+
     exposure_id: str = Field(description="Identifies exactly this answer, kept for complaints")
     subject: DebtorSubject
     as_of: datetime
@@ -238,6 +263,8 @@ class ReceiptPublic(BaseModel):
     """A signed promise, like a certificate transparency SCT, that the access event will be in the log
     within `max_merge_delay_seconds`. Whoever holds it can ask for its inclusion proof by leaf hash."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.RECEIPT]})
+
     event_id: str
     leaf_hash: str = Field(description="base64 SHA-256 leaf hash of the event")
     occurred_at: str
@@ -247,6 +274,8 @@ class ReceiptPublic(BaseModel):
 
 
 class Problem(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PROBLEM]})
+
     type: str
     title: str
     status: int
@@ -257,10 +286,14 @@ class Problem(BaseModel):
 
 
 class ProblemWithReceipt(Problem):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.PROBLEM_WITH_RECEIPT]})
+
     receipt: ReceiptPublic | None = None
 
 
 class MyObligationsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.MY_OBLIGATIONS]})
+
     subject: DebtorSubject
     as_of: datetime
     totals: dict[str, TotalsPublic]
@@ -274,6 +307,8 @@ class MyObligationsPublic(BaseModel):
 
 
 class AccessEventPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ACCESS_EVENT]})
+
     id: str
     occurred_at: datetime
     actor_type: str
@@ -291,11 +326,15 @@ class AccessEventPublic(BaseModel):
 
 
 class AccessEventsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ACCESS_EVENTS]})
+
     items: list[AccessEventPublic]
     next_cursor: str | None = None
 
 
 class EventSearch(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EVENT_SEARCH]})
+
     country: CountryCode
     national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
     institution_id: UUIDStr | None = None
@@ -311,6 +350,8 @@ class EventSearch(StrictModel):
 
 
 class LogKeyPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.LOG_KEY]})
+
     origin: str
     vkey: str = Field(description="C2SP verifier key: <origin>+<key id hex>+<base64(0x01 || public key)>")
     algorithm: str
@@ -319,6 +360,8 @@ class LogKeyPublic(BaseModel):
 
 
 class CheckpointPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CHECKPOINT]})
+
     size: int
     root_hash: str = Field(description="base64")
     timestamp: int = Field(description="Unix seconds")
@@ -326,10 +369,14 @@ class CheckpointPublic(BaseModel):
 
 
 class CheckpointsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CHECKPOINTS]})
+
     items: list[CheckpointPublic]
 
 
 class InclusionProofPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INCLUSION_PROOF]})
+
     leaf_index: int
     tree_size: int
     leaf_hash: str
@@ -337,18 +384,24 @@ class InclusionProofPublic(BaseModel):
 
 
 class ConsistencyProofPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONSISTENCY_PROOF]})
+
     first: int
     second: int
     proof: list[str]
 
 
 class LeavesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.LEAVES]})
+
     start: int
     end: int = Field(description="Exclusive; may be less than asked")
     leaves: list[str] = Field(description="base64 of each leaf's canonical bytes")
 
 
 class EventProofPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EVENT_PROOF]})
+
     event_id: str
     leaf_index: int
     leaf: str = Field(description="base64 of the leaf bytes: the canonical JSON of the event")
@@ -357,6 +410,8 @@ class EventProofPublic(BaseModel):
 
 
 class ReportPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.REPORT]})
+
     id: str
     status: str = Field(description="received, processing, done or failed")
     mode: str

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from register.api.deps import CanReadAudit, CanReadLog, Public, SessionDep, StateDep
+from register.api.openapi import errors
 from register.api.routes.me import event_public
 from register.api.schemas import (
     AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
@@ -24,7 +25,7 @@ from register.storage.events import EventFilter
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-@router.get("/events", response_model=AccessEventsPublic)
+@router.get("/events", response_model=AccessEventsPublic, responses=errors(401, 403, 422, "invalid_cursor"))
 def list_events(
     request: Request,
     session: SessionDep,
@@ -48,7 +49,8 @@ def list_events(
     return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
 
 
-@router.post("/events/search", response_model=AccessEventsPublic)
+@router.post("/events/search", response_model=AccessEventsPublic,
+             responses=errors(401, 403, 413, 422, "invalid_national_id", "invalid_cursor"))
 def search(body: EventSearch, request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit):
     """The access-log events about one person (by blind index), with the same filters as GET /v1/audit/events."""
     flt = EventFilter(institution_id=body.institution_id, action=body.action, outcome=body.outcome,
@@ -80,20 +82,20 @@ def log_key(state: StateDep):
     return state.tlog.key_info()
 
 
-@router.get("/checkpoint", response_model=CheckpointPublic)
+@router.get("/checkpoint", response_model=CheckpointPublic, responses=errors(401, 403, "no_checkpoint"))
 def checkpoint(session: SessionDep, _: CanReadLog):
     """The latest signed checkpoint (tree size, root hash, time) as a C2SP signed note."""
     return translog.latest(session).as_json()
 
 
-@router.post("/checkpoints", response_model=CheckpointPublic)
+@router.post("/checkpoints", response_model=CheckpointPublic, responses=errors(401, 403, "no_checkpoint"))
 def make_checkpoint(session: SessionDep, state: StateDep, _: CanReadAudit):
     """Integrate what is pending and sign a checkpoint now (on demand)."""
     state.tlog.integrate_and_checkpoint(session)
     return translog.latest(session).as_json()
 
 
-@router.get("/checkpoints", response_model=CheckpointsPublic)
+@router.get("/checkpoints", response_model=CheckpointsPublic, responses=errors(401, 403, 422))
 def checkpoints(
     session: SessionDep,
     _: CanReadLog,
@@ -105,7 +107,11 @@ def checkpoints(
     return {"items": [translog.CheckpointView.of(cp).as_json() for cp in rows]}
 
 
-@router.get("/proof/inclusion", response_model=InclusionProofPublic)
+@router.get(
+    "/proof/inclusion",
+    response_model=InclusionProofPublic,
+    responses=errors(401, 403, 404, 422, "invalid_query", "invalid_hash", "invalid_tree_size", "invalid_leaf_index"),
+)
 def inclusion_proof(
     session: SessionDep,
     _: CanReadLog,
@@ -120,7 +126,8 @@ def inclusion_proof(
                               leaf_hash=_b64_hash(leaf_hash, "leaf_hash") if leaf_hash else None)
 
 
-@router.get("/proof/consistency", response_model=ConsistencyProofPublic)
+@router.get("/proof/consistency", response_model=ConsistencyProofPublic,
+            responses=errors(401, 403, 422, "invalid_tree_size"))
 def consistency_proof(
     session: SessionDep, _: CanReadLog, first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
 ):
@@ -128,7 +135,8 @@ def consistency_proof(
     return translog.consistency(session, first=first, second=second)
 
 
-@router.get("/leaves", response_model=LeavesPublic)
+@router.get("/leaves", response_model=LeavesPublic,
+            responses=errors(401, 403, "leaf_event_missing", 422, "invalid_range"))
 def get_leaves(
     request: Request,
     session: SessionDep,

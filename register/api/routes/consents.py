@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Request, status
 from register.api.deps import (
     AppState, CanAttestConsents, CanGrantConsents, CanReadConsents, CanRevokeConsents, SessionDep, StateDep,
 )
+from register.api.openapi import errors
 from register.api.schemas import AttestedConsentCreate, ConsentCreate, ConsentPublic, ConsentsPublic, DebtorSubject
 from register.domain.permission import Role
 from register.services import consents as svc
@@ -27,7 +28,8 @@ def consent_public(c: Consent, *, now, name: str | None = None, subject: DebtorS
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic,
+             responses=errors(401, 403, 413, 422, "invalid_consent", "unknown_institution"))
 def post_consent(body: ConsentCreate, request: Request, session: SessionDep, state: StateDep, principal: CanGrantConsents):
     """The signed-in person lets one institution look at their debts, for one purpose, until `expires_at`
     (at most 90 days)."""
@@ -38,7 +40,8 @@ def post_consent(body: ConsentCreate, request: Request, session: SessionDep, sta
     return consent_public(c, now=now, name=names_by_id(session, {c.institution_id}).get(c.institution_id))
 
 
-@router.post("/attested", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic)
+@router.post("/attested", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic,
+             responses=errors(401, 403, 413, 422, "invalid_national_id", "invalid_consent"))
 def post_attested_consent(
     body: AttestedConsentCreate, request: Request, session: SessionDep, state: StateDep, principal: CanAttestConsents
 ):
@@ -54,7 +57,7 @@ def post_attested_consent(
                           subject=DebtorSubject(country=nid.country, national_id_masked=nid.masked()))
 
 
-@router.get("", response_model=ConsentsPublic)
+@router.get("", response_model=ConsentsPublic, responses=errors(401, 403))
 def list_consents(request: Request, session: SessionDep, state: StateDep, principal: CanReadConsents):
     """A person sees their own consents; a lender or collector sees those granted to it, identities masked."""
     now = state.clock()
@@ -72,7 +75,7 @@ def _for_institution(session, state: AppState, principal, now) -> list[ConsentPu
     return [consent_public(c, now=now, name=principal.name, subject=subjects[c.person_id]) for c in consents]
 
 
-@router.delete("/{consent_id}", response_model=ConsentPublic)
+@router.delete("/{consent_id}", response_model=ConsentPublic, responses=errors(401, 403, 404, 422))
 def delete_consent(consent_id: ConsentId, request: Request, session: SessionDep, state: StateDep, principal: CanRevokeConsents):
     """Revoke a consent at once (the person it names only). Revoking twice is harmless."""
     now = state.clock()

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from register.api.deps import CanQueryExposure, SessionDep, StateDep
+from register.api.openapi import errors
 from register.api.schemas import ExposurePublic, ExposureRequest, ProblemWithReceipt
 from register.services.exposure import query_exposure
 
@@ -13,7 +14,10 @@ router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
 @router.post(
     "",
     response_model=ExposurePublic,
-    responses={403: {"model": ProblemWithReceipt, "description": "No valid consent; the refusal carries a receipt"}},
+    responses=errors(
+        401, 403, "consent_missing", "consent_mismatch", "consent_revoked", "consent_expired", 413, 422,
+        "invalid_national_id", models={403: ProblemWithReceipt},
+    ),
 )
 def post_exposure(body: ExposureRequest, request: Request, session: SessionDep, state: StateDep, principal: CanQueryExposure):
     """A person's total exposure, for a lender holding their active consent for this purpose. Refused

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from register.api.deps import CanReadOwnData, SessionDep, StateDep
+from register.api.openapi import errors
 from register.api.routes.consents import consent_public
 from register.api.schemas import (
     AccessEventPublic, AccessEventsPublic, ConsentsPublic, EventProofPublic, MyObligationsPublic,
@@ -14,7 +15,7 @@ from register.services import me
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
 
-@router.get("/obligations", response_model=MyObligationsPublic)
+@router.get("/obligations", response_model=MyObligationsPublic, responses=errors(401, 403))
 def my_obligations(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
     """Every debt reported about me (own, joint, guaranteed, and closed ones), with creditor names and the
     totals a lender would see."""
@@ -22,7 +23,7 @@ def my_obligations(request: Request, session: SessionDep, state: StateDep, princ
                              request_id=request.state.request_id)
 
 
-@router.get("/access-log", response_model=AccessEventsPublic)
+@router.get("/access-log", response_model=AccessEventsPublic, responses=errors(401, 403))
 def my_access_log(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
     """Every time an institution or regulator looked at or changed my data, granted or refused, newest first."""
     rows = me.my_access_log(session, state.cipher, principal=principal, now=state.clock(),
@@ -30,7 +31,8 @@ def my_access_log(request: Request, session: SessionDep, state: StateDep, princi
     return AccessEventsPublic(items=[event_public(e, n, leaf) for e, n, leaf in rows])
 
 
-@router.get("/access-log/{event_id}/proof", response_model=EventProofPublic)
+@router.get("/access-log/{event_id}/proof", response_model=EventProofPublic,
+            responses=errors(401, 403, 404, "not_yet_integrated", 422))
 def my_event_proof(
     event_id: Annotated[str, Path(max_length=36)], session: SessionDep, principal: CanReadOwnData
 ):
@@ -39,7 +41,7 @@ def my_event_proof(
     return me.my_event_proof(session, principal=principal, event_id=event_id)
 
 
-@router.get("/consents", response_model=ConsentsPublic)
+@router.get("/consents", response_model=ConsentsPublic, responses=errors(401, 403))
 def my_consents(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
     """Every consent I gave or that an institution recorded for me, active and past."""
     now = state.clock()

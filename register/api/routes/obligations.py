@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
+from register.api import examples as ex
 from register.api.deps import CanReadObligations, CanWriteObligations, SessionDep, StateDep
+from register.api.openapi import errors
 from register.api.schemas import ObligationHistory, ObligationPublic, ObligationsPublic, ObligationVersionPublic
 from register.domain.obligation import ObligationReport, Status
 from register.domain.types import Timestamp
@@ -22,11 +24,15 @@ IfMatch = Annotated[str | None, Header(description="Optional ETag from an earlie
 @router.put(
     "/{external_ref}",
     response_model=ObligationPublic,
-    responses={201: {"model": ObligationPublic, "description": "Created"}},
+    responses={
+        201: {"model": ObligationPublic, "description": "Created"},
+        **errors(401, 403, "stale_update", 412, 413, 422, "invalid_national_id", "duplicate_debtor",
+                 "invalid_obligation"),
+    },
 )
 def put_obligation(
     external_ref: RefPath,
-    body: ObligationReport,
+    body: Annotated[ObligationReport, Body(openapi_examples=ex.OBLIGATION_REPORTS)],
     request: Request,
     response: Response,
     session: SessionDep,
@@ -48,7 +54,7 @@ def put_obligation(
     return ObligationPublic.of(outcome.view)
 
 
-@router.get("/{external_ref}", response_model=ObligationPublic)
+@router.get("/{external_ref}", response_model=ObligationPublic, responses=errors(401, 403, 404, 410, 422))
 def get_obligation(
     external_ref: RefPath, response: Response, session: SessionDep, state: StateDep, principal: CanReadObligations
 ):
@@ -58,14 +64,14 @@ def get_obligation(
     return ObligationPublic.of(view)
 
 
-@router.get("/{external_ref}/versions", response_model=ObligationHistory)
+@router.get("/{external_ref}/versions", response_model=ObligationHistory, responses=errors(401, 403, 404, 422))
 def get_obligation_versions(external_ref: RefPath, session: SessionDep, state: StateDep, principal: CanReadObligations):
     """Every accepted change to one of this institution's obligations: who, when, and the state it made."""
     views = svc.obligation_history(session, state.cipher, principal=principal, external_ref=external_ref)
     return ObligationHistory(external_ref=external_ref, versions=[ObligationVersionPublic.of(v) for v in views])
 
 
-@router.get("", response_model=ObligationsPublic)
+@router.get("", response_model=ObligationsPublic, responses=errors(401, 403, 422, "invalid_cursor"))
 def list_obligations(
     session: SessionDep,
     state: StateDep,
@@ -83,7 +89,7 @@ def list_obligations(
     return ObligationsPublic(items=[ObligationPublic.of(v) for v in views], next_cursor=next_cursor)
 
 
-@router.delete("/{external_ref}", response_model=ObligationPublic)
+@router.delete("/{external_ref}", response_model=ObligationPublic, responses=errors(401, 403, 404, 410, 412, 422))
 def retract_obligation(
     external_ref: RefPath,
     reason: Annotated[str, Query(min_length=1, max_length=500, description="Why the report was wrong")],

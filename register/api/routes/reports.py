@@ -7,7 +7,9 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from register.api import examples as ex
 from register.api.deps import CanReadObligations, CanWriteObligations, SessionDep, StateDep
+from register.api.openapi import errors, example_response
 from register.api.schemas import ReportPublic
 from register.errors import PayloadTooLarge
 from register.services import reports as svc
@@ -15,11 +17,16 @@ from register.services import reports as svc
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 ReportId = Annotated[str, Path(max_length=36)]
 
+
+class NDJSONResponse(StreamingResponse):
+    media_type = "application/x-ndjson"  # for the OpenAPI document: the route sets it on its own response
+
 BODY_DOC = {
     "required": True,
     "description": "One obligation per line: NDJSON (each line a PUT body plus `external_ref`) or CSV with a "
                    "header row (see SPEC.md). Any size; streamed.",
-    "content": {"application/x-ndjson": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}},
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": ex.REPORT_NDJSON},
+                "text/csv": {"schema": {"type": "string"}, "example": ex.REPORT_CSV}},
 }  # fmt: skip
 
 
@@ -27,7 +34,10 @@ BODY_DOC = {
     "",
     status_code=202,
     response_model=ReportPublic,
-    responses={200: {"model": ReportPublic, "description": "The same Idempotency-Key and body: the first report"}},
+    responses={
+        200: {"model": ReportPublic, "description": "The same Idempotency-Key and body: the first report"},
+        **errors(401, 403, "idempotency_conflict", 413, 422, "empty_report"),
+    },
     openapi_extra={"requestBody": BODY_DOC},
 )
 async def post_report(
@@ -69,14 +79,18 @@ async def post_report(
     return svc.report_summary(report)
 
 
-@router.get("/{report_id}", response_model=ReportPublic)
+@router.get("/{report_id}", response_model=ReportPublic, responses=errors(401, 403, 404, 422))
 def get_report(report_id: ReportId, session: SessionDep, principal: CanReadObligations):
     """A report's status (received, processing, done, failed), lines read, accepted, unchanged, rejected,
     progress and timing. Another institution's report is 404."""
     return svc.report_summary(svc.get_report(session, principal=principal, report_id=report_id))
 
 
-@router.get("/{report_id}/errors", responses={200: {"content": {"application/x-ndjson": {}}}})
+@router.get(
+    "/{report_id}/errors",
+    response_class=NDJSONResponse,
+    responses={200: example_response(ex.REPORT_ERRORS, NDJSONResponse.media_type), **errors(401, 403, 404, 422)},
+)
 def get_report_errors(report_id: ReportId, session: SessionDep, state: StateDep, principal: CanReadObligations):
     """Every rejected line as NDJSON `{line, code, detail}` (lines numbered from 1), streamed."""
     svc.get_report(session, principal=principal, report_id=report_id)

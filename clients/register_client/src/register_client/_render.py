@@ -1,16 +1,26 @@
-"""How the CLI shows answers to people: rich tables, amounts in major units."""
+"""How the CLI shows answers to people: rich tables, amounts in major units.
+
+What the register sent is shown as plain text (`Text`, `escape`), never read as rich markup: a detail
+such as "[body, balance]" must print as it is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from register_client import _models as m
 
 # ISO 4217 minor-unit exponents other than 2 (the register stores minor units).
 EXPONENT = {"BHD": 3, "CLP": 0, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "OMR": 3, "TND": 3, "VND": 0}
+
+
+def _row(table: Table, *cells: str) -> None:
+    table.add_row(*(Text(c) for c in cells))
 
 
 def money(amount: int | None, currency: str) -> str:
@@ -29,7 +39,7 @@ def _totals_table(title: str, totals: dict[str, m.Totals]) -> Table:
                 "creditors"):
         table.add_column(col, justify="left" if col == "currency" else "right")
     for cur, t in sorted(totals.items()):
-        table.add_row(cur, money(t.balance, cur), money(t.credit_limit, cur), money(t.unused_credit, cur),
+        _row(table, cur, money(t.balance, cur), money(t.credit_limit, cur), money(t.unused_credit, cur),
                       money(t.monthly_payments, cur), money(t.overdue_amount, cur), str(t.obligations),
                       str(t.creditors))
     return table
@@ -51,8 +61,9 @@ def _flags(line: m.ExposureLine) -> str:
 
 
 def exposure(console: Console, e: m.Exposure) -> None:
-    console.print(f"[bold]Exposure[/] of {e.subject.country} {e.subject.national_id_masked} "
-                  f"for {e.purpose} (consent {e.consent_id}, {e.consent_source}), as of {e.as_of:%Y-%m-%d %H:%M} UTC")
+    console.print("[bold]Exposure[/] of " + escape(
+        f"{e.subject.country} {e.subject.national_id_masked} for {e.purpose} (consent {e.consent_id}, "
+        f"{e.consent_source}), as of {e.as_of:%Y-%m-%d %H:%M} UTC"))
     if e.totals:
         console.print(_totals_table("Own debt (primary and co-debtor)", e.totals))
     else:
@@ -61,7 +72,7 @@ def exposure(console: Console, e: m.Exposure) -> None:
         console.print(_totals_table("Contingent (guarantees, counted apart)", e.contingent))
     if e.collections.count:
         amounts = ", ".join(f"{money(v, k)} {k}" for k, v in sorted(e.collections.amount.items()))
-        console.print(f"Collections: {e.collections.count} ({amounts})")
+        console.print(escape(f"Collections: {e.collections.count} ({amounts})"))
     if e.obligations:
         table = Table(title="Lines", title_justify="left")
         for col in ("creditor", "kind", "role", "currency", "balance", "limit", "monthly", "overdue", "status", "dpd",
@@ -70,12 +81,12 @@ def exposure(console: Console, e: m.Exposure) -> None:
             table.add_column(col, justify="right" if right else "left")
         for line in e.obligations:
             cur = line.currency
-            table.add_row(line.creditor.name, line.kind, line.role, cur, money(line.balance, cur),
+            _row(table, line.creditor.name, line.kind, line.role, cur, money(line.balance, cur),
                           money(line.credit_limit, cur), money(line.monthly_payment, cur),
                           money(line.overdue_amount, cur), line.status, str(line.days_past_due),
                           f"{line.as_of:%Y-%m-%d}", _flags(line))
         console.print(table)
-    console.print(f"exposure id {e.exposure_id}; access logged as event {e.receipt.event_id}")
+    console.print(escape(f"exposure id {e.exposure_id}; access logged as event {e.receipt.event_id}"))
 
 
 def obligations(console: Console, items: Iterable[m.Obligation]) -> int:
@@ -86,7 +97,7 @@ def obligations(console: Console, items: Iterable[m.Obligation]) -> int:
     for ob in items:
         count += 1
         debtors = ", ".join(f"{d.national_id_masked} ({d.role})" for d in ob.debtors)
-        table.add_row(ob.external_ref, ob.kind, ob.status, ob.currency, money(ob.balance, ob.currency),
+        _row(table, ob.external_ref, ob.kind, ob.status, ob.currency, money(ob.balance, ob.currency),
                       money(ob.overdue_amount, ob.currency), debtors, f"{ob.as_of:%Y-%m-%d}", str(ob.version))
     console.print(table)
     return count
@@ -99,7 +110,7 @@ def consents(console: Console, items: list[m.Consent]) -> None:
     for c in items:
         state = "revoked" if c.revoked_at else ("active" if c.active else "expired")
         person = f"{c.subject.country} {c.subject.national_id_masked}" if c.subject else ""
-        table.add_row(c.id, person, c.purpose, c.source, f"{c.granted_at:%Y-%m-%d}", f"{c.expires_at:%Y-%m-%d}",
+        _row(table, c.id, person, c.purpose, c.source, f"{c.granted_at:%Y-%m-%d}", f"{c.expires_at:%Y-%m-%d}",
                       state)
     console.print(table)
 
@@ -107,11 +118,11 @@ def consents(console: Console, items: list[m.Consent]) -> None:
 def report_summary(console: Console, r: m.Report) -> None:
     rate = f", {r.lines_per_second:,.0f} lines/s" if r.lines_per_second else ""
     took = f" in {r.elapsed_seconds:.1f} s" if r.elapsed_seconds is not None else ""
-    console.print(f"Report {r.id}: [bold]{r.status}[/]{took}{rate}")
+    console.print(f"Report {escape(r.id)}: [bold]{escape(r.status)}[/]{took}{rate}")
     console.print(f"  lines read {r.lines_read}, accepted {r.accepted}, unchanged {r.unchanged}, "
                   f"rejected {r.rejected}" + (f", no longer reported {r.unreported}" if r.mode == "snapshot" else ""))
     if r.error:
-        console.print(f"  [red]failed:[/] {r.error}")
+        console.print(f"  [red]failed:[/] {escape(r.error)}")
 
 
 def report_errors(console: Console, errors: list[m.ReportLineError], more: int) -> None:
@@ -120,7 +131,7 @@ def report_errors(console: Console, errors: list[m.ReportLineError], more: int) 
     table.add_column("code")
     table.add_column("detail", overflow="fold")
     for e in errors:
-        table.add_row(str(e.line), e.code, e.detail)
+        _row(table, str(e.line), e.code, e.detail)
     console.print(table)
     if more:
         console.print(f"... and {more} more (--max-errors 0 shows all)")

@@ -26,6 +26,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -79,7 +80,7 @@ class Config:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    Console(stderr=True, highlight=False).print(f"[red]Error:[/] {message}", soft_wrap=True)
+    Console(stderr=True, highlight=False).print(f"[red]Error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -149,7 +150,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
                                         idempotency_key=key, on_progress=on_upload)
             if not wait:
                 progress.stop()
-                out.print(_json_line(sent) if as_json else f"Report {sent.id}: {sent.status}")
+                out.print(_json_line(sent) if as_json else escape(f"Report {sent.id}: {sent.status}"), soft_wrap=True)
                 return
             processing = progress.add_task("processing", total=1.0)
 
@@ -261,8 +262,10 @@ def _verify(config: Config, state: Path, log_key: str | None, extra: list[str]) 
 
 @contextmanager
 def _progress(*, quiet: bool) -> Iterator[Progress]:
+    """Progress bars on stderr, only for a person at a terminal: a batch job's log gets the summary alone."""
+    console = Console(stderr=True)
     columns = [TextColumn("{task.description:>11}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=False) as progress:
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal) as progress:
         yield progress
 
 

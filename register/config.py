@@ -7,8 +7,9 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,8 +18,15 @@ class Environment(StrEnum):
     prod = "prod"
 
 
+# Settings that may instead be read from a file named by REGISTER_<NAME>_FILE (Docker and Kubernetes
+# mount secrets as files, and a value in the environment shows in `docker inspect` and /proc).
+SECRET_FILES = ("database_url", "admin_token", "encryption_keys", "blind_index_key", "log_key")
+FILE_HELP = "A file holding the value (surrounding whitespace stripped); instead of the setting itself"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REGISTER_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error must not print a key or a password it was given.
+    model_config = SettingsConfigDict(env_prefix="REGISTER_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     env: Environment = Environment.dev
     data_dir: Path = Path(".register")
@@ -55,6 +63,29 @@ class Settings(BaseSettings):
     max_report_bytes: int = Field(default=20 * 1024**3, description="Largest batch report body")
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    database_url_file: Path | None = Field(default=None, description=FILE_HELP)
+    admin_token_file: Path | None = Field(default=None, description=FILE_HELP)
+    encryption_keys_file: Path | None = Field(default=None, description=FILE_HELP)
+    blind_index_key_file: Path | None = Field(default=None, description=FILE_HELP)
+    log_key_file: Path | None = Field(default=None, description=FILE_HELP)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FILES:
+            path = data.get(f"{name}_file")
+            if not path:
+                continue
+            env = f"REGISTER_{name.upper()}"
+            if data.get(name):
+                raise ValueError(f"set {env} or {env}_FILE, not both")
+            try:
+                data = {**data, name: Path(path).read_text(encoding="utf-8").strip()}
+            except OSError as exc:
+                raise ValueError(f"{env}_FILE: cannot read {path}: {exc.strerror}") from None
+        return data
 
     @field_validator("database_url")
     @classmethod

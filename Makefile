@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test migrate openapi clean
+.PHONY: install run test migrate openapi lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=...)")'
@@ -30,6 +30,10 @@ test: install
 # The OpenAPI document as checked in (tests/api/test_openapi.py fails when it drifts from the code).
 openapi: install
 	$(BIN)/register openapi --output openapi.json
+
+# requirements.lock: exact versions of the runtime dependencies, for the Docker image.
+lock: install
+	$(BIN)/python scripts/lock.py --output requirements.lock
 
 clean:
 	rm -rf $(VENV) .register .pytest_cache .hypothesis

@@ -1,0 +1,181 @@
+"""The production files, checked without Docker: docker-compose.yml parsed as YAML, the Dockerfile and
+requirements.lock as text. What `docker compose up` would do is in README ("Running in production")."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from register.config import SECRET_FILES, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET|KEY|DATABASE_URL", re.IGNORECASE)
+SECRET_SHAPES = [
+    re.compile(r"[a-z+]+://[^/\s:@]+:[^/\s@]+@"),  # a URL with a password in it
+    re.compile(r"\brgt_[A-Za-z0-9_-]{20,}"),  # an institution token
+    re.compile(r"[A-Za-z0-9+/_-]{40,}={0,2}"),  # base64 key material
+    re.compile(r"BEGIN [A-Z ]*PRIVATE KEY"),
+]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    kept = "\n".join(line for line in dockerfile.splitlines() if not line.lstrip().startswith("#"))
+    text = re.sub(r"\\\n\s*", " ", kept)
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in text.splitlines() if line.strip()]
+
+
+def load_lock_script():
+    spec = importlib.util.spec_from_file_location("lock", ROOT / "scripts" / "lock.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def locked() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), f"not an exact pin: {line!r}"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+class TestCompose:
+    def test_services(self, compose):
+        assert set(compose["services"]) == {"db", "migrate", "register"}
+
+    def test_the_database_is_postgresql_16_with_a_volume_and_a_health_check(self, compose):
+        db = compose["services"]["db"]
+        assert db["image"].startswith("postgres:16")
+        assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+        assert any(v.endswith(":/var/lib/postgresql/data") for v in db["volumes"])
+        assert db["volumes"][0].split(":")[0] in compose["volumes"]
+        assert "ports" not in db  # reachable only on the compose network
+
+    def test_migrations_run_once_after_the_database_is_healthy(self, compose):
+        migrate = compose["services"]["migrate"]
+        assert migrate["command"] == ["db", "upgrade"]
+        assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+        assert migrate["restart"] == "no"
+
+    def test_the_register_starts_after_migrations_succeeded_and_has_a_health_check(self, compose):
+        register = compose["services"]["register"]
+        assert register["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert register["depends_on"]["db"]["condition"] == "service_healthy"
+        assert register["command"][0] == "serve"
+        assert "/healthz" in " ".join(register["healthcheck"]["test"])
+        assert register["ports"] and register["environment"]["REGISTER_ENV"] == "prod"
+
+    def test_both_register_services_build_this_image(self, compose):
+        for name in ("migrate", "register"):
+            assert compose["services"][name]["build"] == "."
+
+    def test_secrets_are_mounted_files_under_secrets(self, compose):
+        for name, secret in compose["secrets"].items():
+            assert secret == {"file": f"./secrets/{name}"}
+        for name, service in compose["services"].items():
+            env = service.get("environment", {})
+            for key, value in env.items():
+                if key.endswith("_FILE") or value.startswith("/run/secrets/"):
+                    assert value.startswith("/run/secrets/"), f"{name}.{key}"
+                    assert value.removeprefix("/run/secrets/") in service["secrets"], f"{name}.{key}: not mounted"
+            assert set(service.get("secrets", [])) <= set(compose["secrets"])
+
+    def test_every_register_secret_comes_from_a_file(self, compose):
+        env = compose["services"]["register"]["environment"]
+        for name in SECRET_FILES:
+            assert f"REGISTER_{name.upper()}_FILE" in env
+            assert f"REGISTER_{name.upper()}" not in env
+
+    def test_the_file_variables_are_settings_the_register_reads(self, compose):
+        fields = set(Settings.model_fields)
+        for service in ("migrate", "register"):
+            for key in compose["services"][service]["environment"]:
+                assert key.removeprefix("REGISTER_").lower() in fields, key
+
+    def test_no_secret_values_in_the_file(self, compose):
+        for name, service in compose["services"].items():
+            for key, value in service.get("environment", {}).items():
+                if SECRET_WORDS.search(key):
+                    from_file = key.endswith("_FILE") or str(value).startswith("/run/secrets/")
+                    assert from_file, f"{name}.{key} holds a value: mount it as a secret and name the file"
+        text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+        for shape in SECRET_SHAPES:
+            assert not shape.search(text), f"docker-compose.yml contains something like a secret: {shape.pattern}"
+
+    def test_secrets_stay_out_of_git_and_of_the_build_context(self):
+        assert "/secrets/" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+        ignore = [line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+                  if line.strip() and not line.startswith("#")]  # fmt: skip
+        assert ignore[0] == "*"  # an allowlist: nothing goes into the build context unless named
+        assert not any(entry.startswith("!secrets") for entry in ignore)
+
+
+class TestDockerfile:
+    def test_base_image_is_python_311_slim_pinned_to_a_patch_release(self, dockerfile):
+        default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+        assert default and re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?", default[1])
+        assert [args for op, args in instructions(dockerfile) if op == "FROM"] == ["${PYTHON_IMAGE}"]
+
+    def test_runs_as_a_non_root_user(self, dockerfile):
+        users = [args for op, args in instructions(dockerfile) if op == "USER"]
+        assert users and users[-1].split(":")[0] not in ("root", "0")
+
+    def test_installs_exactly_the_lock(self, dockerfile):
+        runs = " ".join(args for op, args in instructions(dockerfile) if op == "RUN")
+        assert "pip install --no-deps -r /tmp/requirements.lock" in runs
+        assert "pip check" in runs
+        assert re.search(r"pip install(?! --no-deps -r /tmp/requirements.lock)", runs) is None  # nothing unpinned
+
+    def test_health_check_and_command(self, dockerfile):
+        ops = dict(instructions(dockerfile))
+        assert "/healthz" in ops["HEALTHCHECK"] or "/livez" in ops["HEALTHCHECK"]
+        assert ops["ENTRYPOINT"] == '["python", "-m", "register.cli"]'
+        assert ops["CMD"].startswith('["serve"')
+
+    def test_copies_what_db_upgrade_needs(self, dockerfile):
+        copied = " ".join(args for op, args in instructions(dockerfile) if op == "COPY")
+        for path in ("alembic.ini", "migrations", "register", "requirements.lock"):
+            assert path in copied
+        allowed = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+        for path in ("alembic.ini", "migrations/", "register/", "requirements.lock"):
+            assert f"!{path}" in allowed
+
+
+class TestLock:
+    def test_pins_every_runtime_dependency_within_pyproject_bounds(self):
+        pins = locked()
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        for line in project["dependencies"]:
+            req = Requirement(line)
+            name = canonicalize_name(req.name)
+            assert name in pins, f"{name} is not in requirements.lock: run `make lock`"
+            assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} outside {req.specifier}"
+
+    def test_holds_the_whole_closure_and_nothing_else(self):
+        lock = load_lock_script()
+        needed = lock.resolve(lock.runtime_requirements())
+        assert set(locked()) == set(needed), "requirements.lock is not the runtime closure: run `make lock`"
+
+    def test_has_no_test_or_tool_dependencies(self):
+        assert not {"pytest", "hypothesis", "pyyaml", "ruff", "setuptools", "pip"} & set(locked())

@@ -163,6 +163,11 @@ class TestConfiguration:
     def test_no_token(self, run):
         assert_one_line_error(run("consents", "list"), 2, "no token: pass --token or set REGISTER_TOKEN")
 
+    def test_input_refused_before_sending(self, run, lender):
+        result = run("exposure", "--country", "SWE", "--national-id", "1", "--purpose", "credit_application",
+                     "--consent", NO_CONSENT, token=lender.token)
+        assert_one_line_error(result, 2, "invalid input: country: String should match pattern")
+
     def test_server_down(self, closed_port):
         url = f"http://127.0.0.1:{closed_port}"
         result = CliRunner().invoke(build_app(), ["--url", url, "--token", "rgt_x", "--retries", "1",

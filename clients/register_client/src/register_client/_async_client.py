@@ -198,7 +198,9 @@ class AsyncRegisterClient(BaseClient):
 
     # --- exposure ---------------------------------------------------------------------------------
 
-    async def query_exposure(self, *, country: str, national_id: str, purpose: rq.Purpose, consent_id: str) -> m.Exposure:
+    async def query_exposure(
+        self, *, country: str, national_id: str, purpose: rq.Purpose, consent_id: str
+    ) -> m.Exposure:
         """A person's total exposure. Raises a ConsentRequired subclass without a valid consent."""
         body = rq.ExposureQuery(country=country, national_id=national_id, purpose=purpose, consent_id=consent_id)
         return await self._call(c.query_exposure(body))
@@ -231,7 +233,8 @@ class AsyncRegisterClient(BaseClient):
     def search_audit_events(self, search: rq.EventSearch | Mapping[str, Any]) -> AsyncIterator[m.AccessEvent]:
         """Regulators: the events about one person."""
         first = c.coerce(rq.EventSearch, search)
-        return self._pages(lambda cursor: c.search_events_page(first.model_copy(update={"cursor": cursor or first.cursor})))
+        return self._pages(
+            lambda cursor: c.search_events_page(first.model_copy(update={"cursor": cursor or first.cursor})))
 
     async def log_key(self) -> m.LogKey:
         return await self._call(c.log_key())

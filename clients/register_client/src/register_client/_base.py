@@ -90,10 +90,13 @@ class BaseClient:
         return result
 
     def _read_line(self, call: Call[T], line: str) -> T:
+        """One line of an NDJSON answer."""
+        model = call.model
+        assert model is not None
         try:
-            return call.model.model_validate(json.loads(line))  # type: ignore[union-attr]
+            return model.model_validate(json.loads(line))
         except (ValueError, pydantic.ValidationError) as exc:
-            raise ProtocolError(f"{call.path}: a line that is not {call.model.__name__}: {exc}") from None  # type: ignore[union-attr]
+            raise ProtocolError(f"{call.path}: a line that is not {model.__name__}: {exc}") from None
 
 
 def _first_error(exc: pydantic.ValidationError) -> str:

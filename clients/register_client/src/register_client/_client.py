@@ -229,7 +229,8 @@ class RegisterClient(BaseClient):
     def search_audit_events(self, search: rq.EventSearch | Mapping[str, Any]) -> Iterator[m.AccessEvent]:
         """Regulators: the events about one person."""
         first = c.coerce(rq.EventSearch, search)
-        return self._pages(lambda cursor: c.search_events_page(first.model_copy(update={"cursor": cursor or first.cursor})))
+        return self._pages(
+            lambda cursor: c.search_events_page(first.model_copy(update={"cursor": cursor or first.cursor})))
 
     def log_key(self) -> m.LogKey:
         return self._call(c.log_key())

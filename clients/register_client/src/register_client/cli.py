@@ -3,8 +3,9 @@
 Needs the `cli` extra (typer, rich). Configured by `--url`/`--token` or `REGISTER_URL`/`REGISTER_TOKEN`
 (prefer the environment: a token on the command line shows in `ps` and shell history).
 
-Exit status: 0 done; 1 the register refused the request, or a report failed or rejected lines;
-2 usage; 3 the register could not be reached or did not answer as the contract says.
+Exit status: 0 done; 1 the register refused the request, or a report failed or rejected lines (or a
+bug); 2 usage, including input refused before sending; 3 the register could not be reached or did not
+answer as the contract says.
 Errors print the problem's title and detail on one line, never a traceback.
 
 Tests call `build_app(transport=...)` to run the commands against the app in-process: the transport is
@@ -14,6 +15,7 @@ handed to the SDK client (and to the verifier's client), nothing else changes.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import httpx
+import pydantic
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -48,6 +51,11 @@ from register_client._retry import Retry
 from register_client._upload import UploadProgress
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+DEFAULT_URL = "http://127.0.0.1:8000"
+RETRIES_HELP = "Retries of safe calls after connection errors and 429/502/503/504."
+MODE_HELP = "snapshot also unreports this institution's obligations that the file leaves out."
+KEY_HELP = ("Idempotency-Key: the same key and file again returns the first report instead of a new one. "
+            "Default: a new key per run (still makes this run's retries safe).")
 
 
 class Mode(StrEnum):
@@ -98,7 +106,10 @@ def register(ctx: typer.Context) -> Iterator[RegisterClient]:
         fail(str(exc), EXIT_UNREACHABLE)
     except RegisterError as exc:  # pragma: no cover - every branch of the tree is handled above
         fail(str(exc), EXIT_REFUSED)
-    except (ValueError, OSError) as exc:  # a request model refused the input, or the file could not be read
+    except pydantic.ValidationError as exc:  # a request model refused the input before it was sent
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid input: {problems}", EXIT_USAGE)
+    except (ValueError, OSError) as exc:  # e.g. a URL that is not http(s), a file that cannot be read
         fail(" ".join(str(exc).split()), EXIT_USAGE)
 
 
@@ -120,9 +131,9 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     @app.callback()
     def main_options(
         ctx: typer.Context,
-        url: Annotated[str, typer.Option(envvar="REGISTER_URL", help="The register's base URL.")] = "http://127.0.0.1:8000",
+        url: Annotated[str, typer.Option(envvar="REGISTER_URL", help="The register's base URL.")] = DEFAULT_URL,
         token: Annotated[str | None, typer.Option(envvar="REGISTER_TOKEN", help="Bearer token (rgt_...).")] = None,
-        retries: Annotated[int, typer.Option(min=0, max=10, help="Retries of safe calls on connection errors and 429/5xx.")] = 3,
+        retries: Annotated[int, typer.Option(min=0, max=10, help=RETRIES_HELP)] = 3,
     ) -> None:
         ctx.obj = Config(url=url, token=token, retries=retries, transport=transport)
 
@@ -130,9 +141,9 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     def report(
         ctx: typer.Context,
         file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="NDJSON or CSV file.")],
-        mode: Annotated[Mode, typer.Option(help="snapshot also unreports this institution's obligations the file leaves out.")] = Mode.delta,
-        format: Annotated[Format | None, typer.Option("--format", help="Default: by the file's suffix (.csv is CSV).")] = None,
-        idempotency_key: Annotated[str | None, typer.Option(help="Makes re-running with the same file safe; default: a new key per run.")] = None,
+        mode: Annotated[Mode, typer.Option(help=MODE_HELP)] = Mode.delta,
+        format: Annotated[Format | None, typer.Option(help="Default: by the file's suffix (.csv is CSV).")] = None,
+        idempotency_key: Annotated[str | None, typer.Option(help=KEY_HELP)] = None,
         wait: Annotated[bool, typer.Option(help="Wait for processing and show the summary and errors.")] = True,
         poll_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between status checks.")] = 1.0,
         max_errors: Annotated[int, typer.Option(min=0, help="Rejected lines to show; 0 shows all.")] = 100,
@@ -277,5 +288,14 @@ def _take(items: Iterator[Any], limit: int) -> Iterator[Any]:
 
 
 def main() -> None:
-    build_app()(prog_name="register-client")
+    """The console script. A bug still ends in one line (set REGISTER_CLIENT_DEBUG=1 for the traceback)."""
+    try:
+        build_app()(prog_name="register-client")
+    except Exception as exc:
+        if os.environ.get("REGISTER_CLIENT_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())
+        Console(stderr=True, highlight=False).print(
+            escape(f"Error: internal error ({type(exc).__name__}: {text}); REGISTER_CLIENT_DEBUG=1 shows a traceback"))
+        sys.exit(EXIT_REFUSED)
 

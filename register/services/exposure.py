@@ -100,6 +100,6 @@ def query_exposure(
         "id": exposure_id, "event_id": ev.id, "institution_id": principal.institution_id, "person_id": person_id,
         "consent_id": consent.id, "created_at": now, "response": answer,
         "response_sha256": hashlib.sha256(encoded).hexdigest(),
-    })  # fmt: skip
+    }, encoded=encoded)  # fmt: skip
     # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
     return {**answer, "receipt": tlog.receipt(ev)}

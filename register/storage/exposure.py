@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
+from register.storage import fastpath
 from register.storage.models import ExposureRecord, Institution, Obligation, ObligationDebtor
 
 
@@ -28,18 +29,43 @@ _LINES = (
 )  # fmt: skip
 
 
+_PG_LINES = """
+SELECT o.id, o.institution_id, o.external_ref, o.kind, o.currency, o.balance, o.credit_limit,
+       o.monthly_payment, o.overdue_amount, o.days_past_due, o.status, o.as_of, o.collects_institution_id,
+       o.collects_external_ref, d.role, i.name AS creditor,
+       (SELECT count(*) FROM obligation_debtors x
+         WHERE x.obligation_id = o.id AND x.role IN ('primary', 'co_debtor')) AS own_debtors
+  FROM obligation_debtors d
+  JOIN obligations o ON o.id = d.obligation_id
+  JOIN institutions i ON i.id = o.institution_id
+ WHERE d.person_id = %(person_id)s AND o.retracted_at IS NULL
+"""
+
+
 def debt_rows_for_person(session: Session, person_id: str) -> list:
     """Every obligation naming the person that has not been retracted, with this person's role, the
-    creditor's name and how many primary/co-debtors it has. One query (Core rows: this is the lender's
-    hot path), using the debtor index."""
-    return session.execute(_LINES, {"person_id": person_id}).all()
+    creditor's name and how many primary/co-debtors it has. One query, using the debtor index: a
+    prepared statement on PostgreSQL (the lender's hot path, see storage.fastpath), Core on SQLite."""
+    if not fastpath.is_pg(session):
+        return session.execute(_LINES, {"person_id": person_id}).all()
+    return [r._replace(as_of=fastpath.utc(r.as_of)) for r in fastpath.fetch(session, _PG_LINES, {"person_id": person_id})]
 
 
 _INSERT_EXPOSURE = insert(ExposureRecord)
+_PG_INSERT_EXPOSURE = """
+INSERT INTO exposures (id, event_id, institution_id, person_id, consent_id, created_at, response, response_sha256)
+VALUES (%(id)s, %(event_id)s, %(institution_id)s, %(person_id)s, %(consent_id)s, %(created_at)s, %(response)s,
+        %(response_sha256)s)
+"""
 
 
-def add_exposure_record(session: Session, values: dict) -> None:
-    session.execute(_INSERT_EXPOSURE, values)
+def add_exposure_record(session: Session, values: dict, *, encoded: bytes) -> None:
+    """Store an answer; `encoded` is its canonical JSON (already made for its hash: sent as is on
+    PostgreSQL instead of being encoded again)."""
+    if not fastpath.is_pg(session):
+        session.execute(_INSERT_EXPOSURE, values)
+        return
+    fastpath.execute(session, _PG_INSERT_EXPOSURE, {**values, "response": encoded.decode()})
 
 
 def get_exposure_record(session: Session, exposure_id: str) -> ExposureRecord | None:

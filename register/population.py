@@ -300,14 +300,18 @@ def generate(
     country: str = "SE",
     as_of: datetime | None = None,
     institutions: tuple[InstitutionSpec, ...] = DEFAULT_INSTITUTIONS,
+    ref_prefix: str = "",
 ) -> Iterator[Line]:
     """Stream the report lines of `persons` synthetic adults of `country` and their debts.
 
     Deterministic for `(persons, seed, country, as_of, institutions)`. `as_of` (default DEFAULT_AS_OF;
     a naive datetime is taken as UTC) is when the reports are made; each line's `as_of` is 0-3 days
     before it. A kind no lender in `institutions` reports is not generated; without a collector no
-    collection claims are. Arguments are checked here, before the first line.
+    collection claims are. `ref_prefix` goes before every external ref, so that populations of several
+    seeds can be loaded into one register without their refs meeting. Arguments are checked here.
     """
+    if not re.fullmatch(r"[A-Za-z0-9._:\-]{0,40}", ref_prefix):
+        raise ValueError("ref_prefix may hold only letters, digits and . _ : - (at most 40)")
     if not isinstance(persons, int) or persons < 0:
         raise ValueError("persons must be a non-negative integer")
     if country not in _COUNTRIES:
@@ -316,11 +320,12 @@ def generate(
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     institutions = tuple(institutions)
     _check_institutions(institutions)
-    return _generate(persons, seed, country, at, institutions)
+    return _generate(persons, seed, country, at, institutions, ref_prefix)
 
 
 def _generate(
-    persons: int, seed: int, country: str, at: datetime, institutions: tuple[InstitutionSpec, ...]
+    persons: int, seed: int, country: str, at: datetime, institutions: tuple[InstitutionSpec, ...],
+    ref_prefix: str = "",
 ) -> Iterator[Line]:
     # Written for speed (a million persons in under 40 s on a small shared VM): closures over locals, one
     # dict per line built once, and few calls per line.
@@ -348,7 +353,7 @@ def _generate(
 
     # Institutions: lenders by kind (keys and cumulative shares), collectors, names, ref counters.
     names = {s.key: s.name for s in institutions}
-    prefixes = {s.key: s.key.upper() + "-" for s in institutions}
+    prefixes = {s.key: ref_prefix + s.key.upper() + "-" for s in institutions}
     counters = dict.fromkeys(names, 0)
 
     def shares(specs: list[InstitutionSpec]) -> tuple[tuple[str, ...], tuple[float, ...]]:

@@ -56,7 +56,7 @@ def ensure_institutions(sessions: sessionmaker[Session]) -> dict[str, dict[str, 
 
 def seed_population(
     sessions: sessionmaker[Session], cipher: FieldCipher, *, persons: int, seed: int, country: str = "SE",
-    allow_test: bool = False, progress: Callable[[SeedResult], None] | None = None,
+    allow_test: bool = False, progress: Callable[[SeedResult], None] | None = None, ref_prefix: str = "",
 ) -> SeedResult:
     started = time.perf_counter()
     insts = ensure_institutions(sessions)
@@ -77,7 +77,7 @@ def seed_population(
         if progress:
             progress(result)
 
-    for n, line in enumerate(generate(persons, seed=seed, country=country), start=1):
+    for n, line in enumerate(generate(persons, seed=seed, country=country, ref_prefix=ref_prefix), start=1):
         result.lines += 1
         doc = resolve_institution_ids(line.doc, ids)
         parsed = parse_doc(n, doc, now=now, allow_test=allow_test)

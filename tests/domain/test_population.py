@@ -166,6 +166,16 @@ class TestDeterminism:
         ids_b = {d["national_id"] for doc in b for d in doc["debtors"]}
         assert len(ids_a & ids_b) < len(ids_a) // 10
 
+    def test_ref_prefix_keeps_populations_of_several_seeds_apart(self):
+        plain = [line.doc for line in generate(300, seed=2)]
+        prefixed = [line.doc for line in generate(300, seed=2, ref_prefix="G2.")]
+        assert [d["external_ref"] for d in prefixed] == ["G2." + d["external_ref"] for d in plain]
+        claims = [d for d in prefixed if d.get("collects")]
+        assert claims and all(d["collects"]["external_ref"].startswith("G2.") for d in claims)
+        assert {d["external_ref"] for d in prefixed}.isdisjoint(ln.doc["external_ref"] for ln in generate(300, seed=1))
+        with pytest.raises(ValueError, match="ref_prefix"):
+            generate(10, ref_prefix="bad prefix!")
+
     def test_another_country_other_lines(self):
         se = [line.doc for line in generate(200, country="SE")]
         no = [line.doc for line in generate(200, country="NO")]

@@ -58,6 +58,18 @@ class TestExitZero:
         assert "trusted on first use" in out
         assert (state_dir / "log-key").read_text().strip() == fake.vkey
 
+    def test_trust_on_first_use_with_a_plus_in_the_key(self, run):
+        # Base64 uses "+": about half of all Ed25519 keys have one in their vkey's key part. The key part
+        # is everything after the second "+", not after the last one.
+        seed = next(s for i in range(1000) for s in [f"plus {i}".encode()]
+                    if "+" in Signer(ORIGIN, seed=s).vkey.split("+", 2)[2])
+        from fake_register import FakeRegister
+
+        plus = FakeRegister(signer=Signer(ORIGIN, seed=seed), leaves=3)
+        code, out, err = run(*with_token("verify", "--trust-on-first-use"), register=plus)
+        assert code == 0, out + err
+        assert "trusted on first use" in out
+
     def test_receipt_subcommand_is_verify_receipt(self, fake, run, tmp_path):
         r = fake.receipt("evt-cli")
         fake.publish()

@@ -180,7 +180,8 @@ class CompactRange:
 
 
 def _vkey_public_key(vkey: str) -> bytes:
-    return b64decode_strict(vkey.rsplit("+", 1)[1])[1:]
+    # <name>+<hex key id>+<base64>: names and ids hold no "+", but base64 may.
+    return b64decode_strict(vkey.split("+", 2)[2])[1:]
 
 
 def parse_vkey(vkey: str) -> NoteVerifier:

@@ -205,7 +205,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Migrate, load demo data on first start, print tokens and example requests, then serve."""
     from register.crypto.fields import FieldCipher
     from register.crypto.keys import load_keys
+    from register.crypto.log_key import load_log_key
     from register.demo import load_demo_info, seed_demo
+    from register.services.translog import TransparencyLog
     from register.storage.db import make_engine, make_sessionmaker
     from register.storage.migrate import upgrade
 
@@ -216,8 +218,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if info is None:
         print("Loading demo data (first start)...", file=sys.stderr)
         engine = make_engine(url, pool_size=1)
+        tlog = TransparencyLog(load_log_key(settings), origin=settings.log_origin,
+                               max_merge_delay=settings.max_merge_delay_seconds,
+                               checkpoint_interval=settings.checkpoint_interval_seconds)
         with make_sessionmaker(engine).begin() as session:
-            info = seed_demo(session, FieldCipher(load_keys(settings)), settings, persons=args.persons)
+            info = seed_demo(session, FieldCipher(load_keys(settings)), settings, tlog, persons=args.persons)
         engine.dispose()
     base = f"http://{args.host}:{args.port}"
     lender = info.institutions["nordbank"]["token"]
@@ -232,6 +237,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  curl -s -X PUT -H 'Authorization: Bearer {lender}' -H 'Content-Type: application/json' \\",
         f"       {base}/v1/obligations/LOAN-1 -d '{_example_body(info.persons[0])}'",
         f"  curl -s -H 'Authorization: Bearer {settings.resolved_admin_token()}' {base}/v1/institutions",
+        "",
+        "With the institution CLI (README: 'A loan application, start to finish'):",
+        f"  export REGISTER_URL={base} REGISTER_TOKEN={lender}",
+        "  register-client obligations list",
+        f"Walk-through persons (synthetic, no history yet): {', '.join(info.persons[:3])}",
     ]
     return _serve(settings, args.host, args.port, "\n".join(lines))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,17 @@ from sqlalchemy.orm import Session
 
 from register.config import Settings, write_private_file
 from register.crypto.fields import FieldCipher
-from register.domain.identity import generate_national_id
+from register.domain.identity import generate_national_id, parse_national_id
 from register.domain.obligation import ObligationReport
 from register.domain.permission import Principal, Role
+from register.domain.consent import Purpose
+from register.errors import ConsentRequired
+from register.services.consents import attest_consent, revoke_consent
+from register.services.exposure import query_exposure
 from register.services.institutions import create_institution
 from register.services.obligations import report_obligation
+from register.services.translog import TransparencyLog
+from register.storage.models import Consent
 
 DEMO_INSTITUTIONS = [
     ("nordbank", "Nordbank AB", Role.lender, "556000-0001"),
@@ -37,9 +43,11 @@ DEMO_INSTITUTIONS = [
 class DemoInfo:
     institutions: dict[str, dict[str, str]]
     persons: list[str]  # generated demo identity numbers (synthetic), for the walk-through
+    applicants: list[str] = field(default_factory=list)  # persons with a consent and a lender's look
 
     def to_json(self) -> str:
-        return json.dumps({"institutions": self.institutions, "persons": self.persons}, indent=2)
+        return json.dumps({"institutions": self.institutions, "persons": self.persons,
+                           "applicants": self.applicants}, indent=2)
 
 
 def demo_file(settings: Settings) -> Path:
@@ -51,7 +59,43 @@ def load_demo_info(settings: Settings) -> DemoInfo | None:
     if not path.exists():
         return None
     doc = json.loads(path.read_text())
-    return DemoInfo(institutions=doc["institutions"], persons=doc["persons"])
+    return DemoInfo(institutions=doc["institutions"], persons=doc["persons"], applicants=doc.get("applicants", []))
+
+
+def _history(session: Session, cipher: FieldCipher, tlog: TransparencyLog, principals: dict[str, Principal],
+             numbers: list[str], rng: random.Random, now: datetime) -> None:
+    """Consents and an access history, through the same services as the API. The first ten persons
+    (the walk-through's) are left without any, so the README's story starts from nothing."""
+    people = numbers[10:]
+    evidence = {"method": "signed_application", "reference": "", "signed_at": now.isoformat(),
+                "document_sha256": "0" * 64}
+
+    def attest(lender: str, nid: str, days_ago: int) -> Consent:
+        at = now - timedelta(days=days_ago, minutes=rng.randrange(600))
+        return attest_consent(
+            session, cipher, principal=principals[lender], nid=parse_national_id("SE", nid, allow_test=True),
+            purpose=Purpose.credit_application, expires_at=at + timedelta(days=60), now=at, request_id=None,
+            evidence={**evidence, "reference": f"APP-{rng.randrange(10**6):06d}"})
+
+    def look(lender: str, nid: str, consent_id: str, at: datetime) -> None:
+        try:
+            query_exposure(session, cipher, principal=principals[lender], country="SE", national_id=nid,
+                           purpose=Purpose.credit_application, consent_id=consent_id, now=at, request_id=None,
+                           allow_test_ids=True, tlog=tlog)
+        except ConsentRequired:
+            pass  # refused, and recorded as refused: part of the history too
+
+    for i, nid in enumerate(people[:60]):  # loan applications: a consent, then the lender looks
+        lender = ("nordbank", "snabblan", "kortbolaget")[i % 3]
+        consent = attest(lender, nid, days_ago=rng.randrange(1, 40))
+        if i % 4 != 3:  # most applications get as far as the lender's look
+            look(lender, nid, consent.id, consent.granted_at + timedelta(minutes=rng.randrange(2, 90)))
+        if i % 10 == 9:  # a few people revoke afterwards, as they may at any time
+            person = Principal(role=Role.consumer, name="consumer", national_id=parse_national_id("SE", nid, allow_test=True),
+                               subject=cipher.blind_index(parse_national_id("SE", nid, allow_test=True).blind_index_input()))
+            revoke_consent(session, cipher, principal=person, consent_id=consent.id, now=now, request_id=None)
+    for nid in people[60:65]:  # a lender that looks without the person's consent is refused, and it shows
+        look("kortbolaget", nid, "00000000-0000-4000-8000-000000000000", now - timedelta(hours=rng.randrange(1, 48)))
 
 
 def _report(kind: str, debtors: list[dict[str, str]], as_of: datetime, rng: random.Random, **kw: Any) -> ObligationReport:
@@ -67,7 +111,8 @@ def _report(kind: str, debtors: list[dict[str, str]], as_of: datetime, rng: rand
     return ObligationReport.model_validate(doc)
 
 
-def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, *, persons: int = 300, seed: int = 2026) -> DemoInfo:
+def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, tlog: TransparencyLog, *, persons: int = 300,
+              seed: int = 2026) -> DemoInfo:
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
     insts: dict[str, dict[str, str]] = {}
@@ -133,7 +178,8 @@ def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, *, pers
                 status=rng.choice(["in_collection", "payment_plan"]), overdue_amount=3_950_000, days_past_due=190,
                 original_creditor="Snabblån Sverige AB",
                 collects={"institution_id": insts["snabblan"]["id"], "external_ref": f"SNABBLAN-{lender_ref_n:06d}"}))
-    info = DemoInfo(institutions=insts, persons=numbers[:10])
+    _history(session, cipher, tlog, principals, numbers, rng, now)
+    info = DemoInfo(institutions=insts, persons=numbers[:10], applicants=numbers[10:15])
     settings.ensure_data_dir()
     write_private_file(demo_file(settings), info.to_json() + "\n")
     return info

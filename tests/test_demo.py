@@ -1,0 +1,99 @@
+"""The demo `make run` loads: believable debts, consents and an access history, written through the same
+services as the API and readable through the API by each kind of user. On both databases, each test in
+a database of its own (the demo creates its institutions by name)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from register.crypto.fields import FieldCipher
+from register.crypto.keys import StaticKeys
+from register.demo import seed_demo
+from register.main import create_app
+from register.storage.migrate import upgrade
+from tests.conftest import create_pg_database, drop_pg_database, make_settings
+from tests.factories import consumer_headers
+
+
+@pytest.fixture
+def demo(backend: str, tmp_path) -> Iterator[tuple[TestClient, object, object]]:
+    url = f"sqlite:///{tmp_path / 'demo.db'}" if backend == "sqlite" else create_pg_database()
+    try:
+        upgrade(url)
+        keys = StaticKeys.generate()
+        settings = make_settings(url, tmp_path, accept_test_identities=True)
+        app = create_app(settings, keys=keys)
+        state = app.state.register
+        with state.sessions.begin() as session:
+            info = seed_demo(session, FieldCipher(keys), settings, state.tlog, persons=120)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client, info, tmp_path
+        state.engine.dispose()
+    finally:
+        if backend == "postgres":
+            drop_pg_database(url)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_demo_market_has_every_kind_of_actor_and_debt(demo):
+    client, info, _ = demo
+    roles = Counter(v["role"] for v in info.institutions.values())
+    assert roles["lender"] >= 3 and roles["collector"] == 1 and roles["regulator"] == 1
+    kinds, joint, guaranteed, overdue_cards, claims = Counter(), 0, 0, 0, 0
+    for key, inst in info.institutions.items():
+        if inst["role"] == "regulator":
+            continue
+        cursor = None
+        while True:
+            page = client.get("/v1/obligations", params={"limit": 500, **({"cursor": cursor} if cursor else {})},
+                              headers=bearer(inst["token"])).json()
+            for ob in page["items"]:
+                kinds[ob["kind"]] += 1
+                roles_on = {d["role"] for d in ob["debtors"]}
+                joint += "co_debtor" in roles_on
+                guaranteed += "guarantor" in roles_on
+                overdue_cards += ob["kind"] == "credit_card" and ob["status"] == "overdue"
+                claims += ob["kind"] == "collection_claim" and ob.get("collects") is not None
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    assert {"instalment_loan", "credit_card", "mortgage", "collection_claim"} <= set(kinds)
+    assert joint and guaranteed and overdue_cards and claims
+
+
+def test_the_demo_has_consents_and_an_access_history_the_regulator_sees(demo):
+    client, info, _ = demo
+    regulator = bearer(info.institutions["regulator"]["token"])
+    events, cursor = [], None
+    while True:
+        page = client.get("/v1/audit/events", params={"limit": 500, **({"cursor": cursor} if cursor else {})},
+                          headers=regulator).json()
+        events += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    seen = Counter((e["action"], e["outcome"]) for e in events)
+    assert seen[("consent:attest", "ok")] == 60
+    assert seen[("exposure:query", "granted")] == 45
+    assert seen[("exposure:query", "refused")] == 5
+    assert seen[("consent:revoke", "ok")] == 6
+
+
+def test_walkthrough_persons_start_with_no_history_and_others_see_who_looked(demo):
+    client, info, data_dir = demo
+    walker = consumer_headers(data_dir, "SE", info.persons[0])
+    log = client.get("/v1/me/access-log", headers=walker).json()["items"]
+    assert log and not [e for e in log if e["action"].startswith(("exposure", "consent"))]  # reports only
+    assert client.get("/v1/me/consents", headers=walker).json()["items"] == []
+    # The first applicant after them (the demo's 11th person) applied at Nordbank, which looked.
+    applicant = consumer_headers(data_dir, "SE", info.applicants[0])
+    looks = [e for e in client.get("/v1/me/access-log", headers=applicant).json()["items"]
+             if e["action"] == "exposure:query"]
+    assert [(e["actor_id"], e["outcome"]) for e in looks] == [(info.institutions["nordbank"]["id"], "granted")]

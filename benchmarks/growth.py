@@ -17,44 +17,21 @@ import json
 import random
 import tempfile
 import time
-from datetime import timedelta
 
 import httpx
 from sqlalchemy import text
 
 from benchmarks.harness import fresh_database, print_result, run_wrk, running_server
+from benchmarks.population_seed import consented_bodies
 from register.config import Settings
 from register.crypto.fields import FieldCipher
 from register.crypto.keys import load_keys
-from register.domain.consent import Purpose
-from register.domain.identity import parse_national_id
 from register.domain.permission import Principal, Role
-from register.population import generate
-from register.services.consents import attest_consent
 from register.services.seed import seed_population
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.migrate import upgrade
-from register.storage.types import utcnow
 
 SAMPLE = 1000  # consented persons added per step
-
-
-def _consents(sessions, cipher, principal: Principal, *, persons: int, seed: int, prefix: str) -> list[str]:  # noqa: ANN001
-    debtors = sorted({d["national_id"] for line in generate(min(persons, SAMPLE * 3), seed=seed, ref_prefix=prefix)
-                      for d in line.doc["debtors"]})
-    chosen = random.Random(seed).sample(debtors, min(SAMPLE, len(debtors)))
-    now = utcnow()
-    bodies = []
-    with sessions.begin() as s:
-        for nid in chosen:
-            consent = attest_consent(
-                s, cipher, principal=principal, nid=parse_national_id("SE", nid), purpose=Purpose.credit_application,
-                expires_at=now + timedelta(days=80), now=now, request_id=None,
-                evidence={"method": "signed_application", "reference": "bench", "signed_at": now.isoformat(),
-                          "document_sha256": "0" * 64})  # fmt: skip
-            bodies.append(json.dumps({"country": "SE", "national_id": nid, "purpose": "credit_application",
-                                      "consent_id": consent.id}))
-    return bodies
 
 
 def _one_connection(url: str, token: str, bodies: list[str], n: int = 2000) -> dict:
@@ -95,8 +72,8 @@ def main() -> None:
             lender = result.tokens["nordbank"]
             token = token or lender["token"]
             principal = Principal(role=Role.lender, name=lender["name"], institution_id=lender["id"])
-            bodies += _consents(sessions, cipher, principal, persons=target - (steps[i - 1] if i else 0), seed=seed,
-                                prefix=prefix)
+            bodies += consented_bodies(sessions, cipher, principal, persons=target - (steps[i - 1] if i else 0),
+                                       sample=SAMPLE, seed=seed, ref_prefix=prefix)
             with engine.connect() as c:
                 obligations = c.execute(text("SELECT count(*) FROM obligations")).scalar_one()
                 size = c.execute(text("SELECT pg_database_size(current_database())")).scalar_one()

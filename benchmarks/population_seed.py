@@ -30,10 +30,18 @@ def load(url: str, data_dir: str, *, persons: int, sample: int = 20_000, seed: i
     result = seed_population(sessions, cipher, persons=persons, seed=seed)
     lender = result.tokens["nordbank"]
     principal = Principal(role=Role.lender, name=lender["name"], institution_id=lender["id"])
-    debtors = {d["national_id"] for i, line in enumerate(generate(min(persons, sample * 3), seed=seed))
-               for d in line.doc["debtors"]}  # persons with debt, from the start of the same population
-    rng = random.Random(seed)
-    chosen = rng.sample(sorted(debtors), min(sample, len(debtors)))
+    bodies = consented_bodies(sessions, cipher, principal, persons=persons, sample=sample, seed=seed)
+    engine.dispose()
+    return {"token": lender["token"], "bodies": bodies, "seed_lines": result.lines, "seed_seconds": result.seconds}
+
+
+def consented_bodies(sessions, cipher, principal: Principal, *, persons: int, sample: int, seed: int,  # noqa: ANN001
+                     ref_prefix: str = "") -> list[str]:
+    """Attested consents to `principal` for up to `sample` persons with debt from the start of the
+    population (persons, seed); one exposure request body per consent."""
+    debtors = {d["national_id"] for line in generate(min(persons, sample * 3), seed=seed, ref_prefix=ref_prefix)
+               for d in line.doc["debtors"]}
+    chosen = random.Random(seed).sample(sorted(debtors), min(sample, len(debtors)))
     now = utcnow()
     bodies = []
     with sessions.begin() as s:
@@ -45,5 +53,4 @@ def load(url: str, data_dir: str, *, persons: int, sample: int = 20_000, seed: i
                           "document_sha256": "0" * 64})  # fmt: skip
             bodies.append(json.dumps({"country": "SE", "national_id": nid, "purpose": "credit_application",
                                       "consent_id": consent.id}))
-    engine.dispose()
-    return {"token": lender["token"], "bodies": bodies, "seed_lines": result.lines, "seed_seconds": result.seconds}
+    return bodies

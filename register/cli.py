@@ -49,6 +49,38 @@ def cmd_institutions_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_institutions_add_key(args: argparse.Namespace) -> int:
+    """Register a public key (PEM, or a JWK as JSON) an institution signs its OAuth client assertions with."""
+    from register.domain.permission import Principal, Role
+    from register.errors import RegisterError
+    from register.services.credentials import add_institution_key
+    from register.storage.db import make_engine, make_sessionmaker
+    from register.storage.types import utcnow
+
+    text = args.public_key.read()
+    try:
+        jwk, pem = (json.loads(text), None) if text.lstrip().startswith("{") else (None, text)
+    except json.JSONDecodeError:
+        print("register: the key file is neither PEM nor a JWK in JSON", file=sys.stderr)
+        return 1
+    engine = make_engine(_settings().resolved_database_url, pool_size=1)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            key = add_institution_key(
+                session, principal=Principal(role=Role.admin, name="operator"), institution_id=args.institution,
+                jwk=jwk, pem=pem, kid=args.kid, now=utcnow(),
+            )  # fmt: skip
+            out = {"institution_id": key.institution_id, "kid": key.kid, "algorithm": key.algorithm,
+                   "thumbprint": key.thumbprint}  # fmt: skip
+    except RegisterError as exc:
+        print(f"register: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def cmd_dev_idp_token(args: argparse.Namespace) -> int:
     """Sign a consumer ID token with the development identity provider (trusted only in REGISTER_ENV=dev)."""
     from register.config import Environment
@@ -302,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--org-number", default=None)
     add.add_argument("--country", default=None)
     add.set_defaults(func=cmd_institutions_add)
+    add_key = inst.add_parser("add-key", help="register a public key (Ed25519 or P-256) for OAuth sign-in")
+    add_key.add_argument("--institution", required=True, metavar="ID")
+    add_key.add_argument("--public-key", required=True, type=argparse.FileType("r"), metavar="FILE",
+                         help="PEM (-----BEGIN PUBLIC KEY-----) or a JWK as JSON; never the private key")
+    add_key.add_argument("--kid", default=None, help="default: the JWK's kid, else the RFC 7638 thumbprint")
+    add_key.set_defaults(func=cmd_institutions_add_key)
 
     seed = sub.add_parser("seed", help="load a synthetic population through the batch reporting path")
     seed.add_argument("--persons", type=int, required=True)

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         default=None, description="JWKS file of trusted identity providers' keys (each JWK with kid and iss)"
     )
     audience: str = Field(default="register", description="The `aud` consumer ID tokens must carry")
+    oauth_audience: str | None = Field(
+        default=None,
+        description="The `aud` institutions' client assertions must carry. Default: the token endpoint's URL "
+        "on the host of log_origin, https://<host>/v1/oauth/token",
+    )
+    access_token_seconds: int = Field(default=300, ge=30, le=3600,
+                                      description="Lifetime of an OAuth access token from POST /v1/oauth/token")
     log_key: SecretStr | None = Field(default=None, description="base64 of the log's Ed25519 seed (32 bytes)")
     log_origin: str = Field(default="register.local/access-log", pattern=r"^[^\s+]+$",
                             description="The log's name: first line of every checkpoint, name of its key")
@@ -99,6 +106,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'register.db').resolve()}"
+
+    @property
+    def resolved_oauth_audience(self) -> str:
+        if self.oauth_audience:
+            return self.oauth_audience
+        return f"https://{self.log_origin.split('/', 1)[0]}/v1/oauth/token"
 
     @property
     def is_sqlite(self) -> bool:

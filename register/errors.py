@@ -40,6 +40,34 @@ class Unauthenticated(RegisterError):
     title = "Authentication required"
 
 
+class OAuthError(RegisterError):
+    """A refusal by the OAuth token endpoint (RFC 6749 section 5.2). Still problem+json, with the
+    standard `error` (the same as `code`) and `error_description` members, so that OAuth client
+    libraries understand it."""
+
+    status = 400
+    code = "invalid_request"
+    title = "Invalid token request"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.extra = {"error": self.code, "error_description": self.detail, **self.extra}
+        self.headers = {"Cache-Control": "no-store", **self.headers}
+
+
+class InvalidClient(OAuthError):
+    """The client assertion did not authenticate the institution."""
+
+    status = 401
+    code = "invalid_client"
+    title = "Client authentication failed"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+    title = "Unsupported grant type"
+
+
 class Forbidden(RegisterError):
     status = 403
     code = "forbidden"

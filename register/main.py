@@ -12,7 +12,7 @@ from register.api.deps import AppState
 from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from register.api.openapi import TAGS, install_openapi
 from register.api.problems import install_problem_handlers
-from register.api.routes import audit, consents, exposure, health, institutions, me, obligations, reports
+from register.api.routes import audit, consents, exposure, health, institutions, me, oauth, obligations, reports
 from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     app.state.metrics = Metrics()
     install_problem_handlers(app)
     install_openapi(app)
-    for module in (health, institutions, obligations, reports, consents, exposure, me, audit):
+    for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, audit):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",))
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

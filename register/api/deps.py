@@ -19,6 +19,7 @@ from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
 from register.services.institutions import TokenCache, authenticate_token
+from register.services.oauth import ACCESS_TOKEN_PREFIX, authenticate_access_token
 from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
 from register.storage.types import utcnow
@@ -87,7 +88,11 @@ def current_principal(
     if token.count(".") == 2:
         principal = _consumer(state, token)
     else:
-        principal = authenticate_token(session, token, admin_token=state.admin_token, cache=state.tokens)
+        principal = None
+        if token.startswith(ACCESS_TOKEN_PREFIX):  # from POST /v1/oauth/token; opaque, never a JWT
+            principal = authenticate_access_token(session, token, now=state.clock(), cache=state.tokens)
+        if principal is None:  # an operator may have chosen an admin token that starts with rat_
+            principal = authenticate_token(session, token, admin_token=state.admin_token, cache=state.tokens)
     if principal is None:
         raise Unauthenticated("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
     request.scope["state"]["actor"] = principal.actor
@@ -132,6 +137,7 @@ def policy(permission: Permission) -> type[Principal]:
 
 
 CanCreateInstitutions = policy(Permission.institutions_create)
+CanManageCredentials = policy(Permission.credentials_manage)
 CanReadInstitutions = policy(Permission.institutions_read)
 CanReadObligations = policy(Permission.obligations_read)
 CanWriteObligations = policy(Permission.obligations_write)

@@ -46,6 +46,46 @@ INSTITUTION = {
 }  # fmt: skip
 INSTITUTIONS = {"items": [INSTITUTION]}
 
+# --- institution sign-in (OAuth2 client credentials, private_key_jwt) ----------------------------------
+
+# Public keys of throwaway example key pairs (their private halves were discarded); CLIENT_ASSERTION is
+# signed by the Ed25519 one.
+ED25519_JWK = {"kty": "OKP", "crv": "Ed25519", "x": "CT9_rHDSZAhc8vYGo7bGTndBQ0QwMQaa3SrYbAOSlpM"}
+ED25519_THUMBPRINT = "UXEd6IyB6RI6SrnUdwsezPEEoVyVfQadi_vZUBxajtk"
+ED25519_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEACT9/rHDSZAhc8vYGo7bGTndBQ0QwMQaa3SrYbAOSlpM=\n-----END PUBLIC KEY-----\n"
+P256_PEM = (
+    "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHTOfW14/5TeIFBdyOvZMjN8uJxBY\n"
+    "oqMcv6WRekAVurtPokvykOBTBWpHwAJ+Uo8hXsxVmkssUN4dBCwafNnkPw==\n-----END PUBLIC KEY-----\n"
+)
+KEY_CREATE = {"jwk": ED25519_JWK}
+KEY_CREATES: dict[str, dict[str, Any]] = {
+    "jwk": {"summary": "An Ed25519 key as a JWK; its kid defaults to the RFC 7638 thumbprint", "value": KEY_CREATE},
+    "pem": {"summary": "A P-256 key as PEM, with a kid of the bank's choosing",
+            "value": {"pem": P256_PEM, "kid": "nordbank-2026-11"}},
+}  # fmt: skip
+INSTITUTION_KEY = {
+    "kid": ED25519_THUMBPRINT, "algorithm": "EdDSA", "thumbprint": ED25519_THUMBPRINT, "public_key": ED25519_PEM,
+    "created_at": "2026-11-02T08:00:00Z", "revoked_at": None,
+}  # fmt: skip
+INSTITUTION_KEYS = {"items": [INSTITUTION_KEY]}
+INSTITUTION_KEY_REVOKED = {**INSTITUTION_KEY, "revoked_at": "2026-11-20T16:30:00Z", "access_tokens_revoked": 2}
+ACCESS_TOKENS_REVOKED = {"institution_id": NORDBANK, "access_tokens_revoked": 3}
+TOKEN_AUDIENCE = "https://register.example/v1/oauth/token"
+CLIENT_ASSERTION = (  # a real EdDSA signature by the example key: iss = sub = NORDBANK, aud, iat, exp, jti
+    "eyJhbGciOiJFZERTQSIsImtpZCI6IlVYRWQ2SXlCNlJJNlNyblVkd3NlelBFRW9WeVZmUWFkaV92WlVCeGFqdGsiLCJ0eXAiOiJKV1Qi"
+    "fQ.eyJpc3MiOiIzZjFjMmE5ZS01YjdkLTRlOGEtOWM2MS0yZDRmOGUwYjdhMTUiLCJzdWIiOiIzZjFjMmE5ZS01YjdkLTRlOGEtOWM2M"
+    "S0yZDRmOGUwYjdhMTUiLCJhdWQiOiJodHRwczovL3JlZ2lzdGVyLmV4YW1wbGUvdjEvb2F1dGgvdG9rZW4iLCJpYXQiOjE3OTQ5ODg4M"
+    "DAsImV4cCI6MTc5NDk4ODg2MCwianRpIjoiOWQ1ZjJlNGEtM2IxYy00ZDdlLThmMGEtMWIyYzNkNGU1ZjZhIn0.5hJcbqc7zGC4G6vJ-"
+    "KpvaSo1-qd8Y6yGCRyw_6ER0rpyzMRakwpteb4MkVyNJdy0wKvvuI4QofISG1q7LeqrDw"
+)
+TOKEN_REQUEST = (
+    "grant_type=client_credentials"
+    "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+    f"&client_assertion={CLIENT_ASSERTION}"
+)
+ACCESS_TOKEN = {"access_token": "rat_Ex4mpleAcc3ssT0ken-valid-for-five-minutes0", "token_type": "Bearer",
+                "expires_in": 300}  # fmt: skip
+
 # --- obligations ---------------------------------------------------------------------------------
 
 REGISTRATION_CONSENT = {"reference": "AGR-2025-0042", "given_at": "2025-02-27T14:05:00Z", "method": "e_signature"}
@@ -277,6 +317,11 @@ PROBLEM = {
     "type": "https://register.example/problems/stale_update", "title": "Older than the stored state", "status": 409,
     "detail": "as_of 2026-10-01T00:00:00+00:00 is older than the stored 2026-11-01T00:00:00+00:00",
     "code": "stale_update", "request_id": REQUEST_ID,
+}  # fmt: skip
+OAUTH_PROBLEM = {
+    "type": "https://register.example/problems/invalid_client", "title": "Client authentication failed",
+    "status": 401, "detail": "the assertion has expired", "code": "invalid_client", "request_id": REQUEST_ID,
+    "error": "invalid_client", "error_description": "the assertion has expired",
 }  # fmt: skip
 PROBLEM_WITH_RECEIPT = {
     "type": "https://register.example/problems/consent_revoked", "title": "No valid consent", "status": 403,

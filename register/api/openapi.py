@@ -35,6 +35,10 @@ class Refusal:
 
 
 REFUSALS: dict[str, Refusal] = {
+    "invalid_request": Refusal(400, "Invalid token request", "client_assertion is missing"),
+    "unsupported_grant_type": Refusal(400, "Unsupported grant type",
+                                      "only grant_type=client_credentials is supported"),
+    "invalid_client": Refusal(401, "Client authentication failed", "the assertion has expired"),
     "unauthenticated": Refusal(401, "Authentication required", "the token is not valid"),
     "invalid_id_token": Refusal(401, "Authentication required", "token expired"),
     "forbidden": Refusal(403, "Not allowed for this role", "the lender role may not institutions:create"),
@@ -72,7 +76,10 @@ REFUSALS: dict[str, Refusal] = {
     "invalid_tree_size": Refusal(422, "Invalid input", "tree_size 90 is larger than the tree (52)"),
     "invalid_leaf_index": Refusal(422, "Invalid input", "leaf_index must be below tree_size 52"),
     "invalid_range": Refusal(422, "Invalid input", "need 0 <= start <= end"),
+    "invalid_key": Refusal(422, "Invalid input", "only Ed25519 and P-256 public keys are accepted"),
+    "key_exists": Refusal(409, "Conflict", "this key, or this kid for this institution, is already registered"),
 }
+OAUTH_ERRORS = ("invalid_request", "unsupported_grant_type", "invalid_client")  # RFC 6749 section 5.2
 # What a bare status stands for. Any authenticated route can meet an ID token that fails (invalid_id_token).
 GENERAL: dict[int, tuple[str, ...]] = {
     401: ("unauthenticated", "invalid_id_token"),
@@ -83,8 +90,8 @@ GENERAL: dict[int, tuple[str, ...]] = {
     413: ("payload_too_large",),
     422: ("validation_error",),
 }
-STATUS_TEXT = {401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict", 410: "Gone",
-               412: "Precondition failed", 413: "Payload too large", 422: "Invalid input"}  # fmt: skip
+STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+               410: "Gone", 412: "Precondition failed", 413: "Payload too large", 422: "Invalid input"}  # fmt: skip
 
 
 def problem_example(code: str) -> dict[str, Any]:
@@ -95,6 +102,8 @@ def problem_example(code: str) -> dict[str, Any]:
     }  # fmt: skip
     if code == "validation_error":
         body["errors"] = [{"loc": ["body", "balance"], "msg": "Input should be a valid integer", "type": "int_type"}]
+    elif code in OAUTH_ERRORS:
+        body["error"], body["error_description"] = code, r.detail
     elif code == "invalid_national_id":
         body["errors"] = [{"loc": ["body", "debtors", 0, "national_id"], "msg": "invalid check digit"}]
     elif code.startswith("consent_"):
@@ -117,7 +126,7 @@ def errors(*codes: int | str, models: dict[int, type[BaseModel]] | None = None) 
             "description": f"{STATUS_TEXT[status]}: " + ", ".join(f"`{c}`" for c in listed),
             "content": {PROBLEM: {"examples": {c: {"$ref": f"#/components/examples/{c}"} for c in listed}}},
         }  # fmt: skip
-        if status == 401:
+        if status == 401 and set(listed) & set(GENERAL[401]):
             response["headers"] = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
         responses[status] = response
     return responses
@@ -166,8 +175,11 @@ def _restore_nulls(doc: dict[str, Any]) -> None:
             schema["examples"] = extra["examples"]
 
 
+PROBLEM_SCHEMAS = ("Problem", "ProblemWithReceipt", "OAuthProblem")
+
+
 def _is_problem(media: dict[str, Any]) -> bool:
-    return media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1] in ("Problem", "ProblemWithReceipt")
+    return media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1] in PROBLEM_SCHEMAS
 
 
 def openapi_document() -> dict[str, Any]:
@@ -196,6 +208,7 @@ def dump(doc: dict[str, Any]) -> str:
 
 TAGS = [
     {"name": "institutions", "description": "Lenders, collectors and regulators, registered by the operator."},
+    {"name": "oauth", "description": "Institution sign-in: OAuth2 client credentials with a signed JWT assertion."},
     {"name": "obligations", "description": "Report, read and retract debts, one at a time; every change is versioned."},
     {"name": "reports", "description": "Batch reports: a whole file of obligations, processed in the background."},
     {"name": "consents", "description": "A person's consent to one institution's look, for one purpose, for a time."},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
@@ -48,6 +48,61 @@ class InstitutionsPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTIONS]})
 
     items: list[InstitutionPublic]
+
+
+class InstitutionKeyCreate(StrictModel):
+    """A public key for signing client assertions: exactly one of `jwk` and `pem`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.KEY_CREATE]})
+
+    jwk: dict[str, Any] | None = Field(default=None, description="A public JWK: OKP/Ed25519 or EC/P-256")
+    pem: Annotated[StrictStr, StringConstraints(max_length=4096)] | None = Field(
+        default=None, description="A PEM SubjectPublicKeyInfo (-----BEGIN PUBLIC KEY-----)"
+    )
+    kid: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,100}$")] | None = Field(
+        default=None,
+        description="The id assertions name in their header. Default: the JWK's kid, else its RFC 7638 thumbprint",
+    )
+
+
+class InstitutionKeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [ex.INSTITUTION_KEY]})
+
+    kid: str
+    algorithm: str = Field(description="EdDSA (Ed25519) or ES256 (P-256)")
+    thumbprint: str = Field(description="RFC 7638 JWK thumbprint (SHA-256, base64url)")
+    public_key: str = Field(description="PEM")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class InstitutionKeysPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTION_KEYS]})
+
+    items: list[InstitutionKeyPublic]
+
+
+class InstitutionKeyRevoked(InstitutionKeyPublic):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTION_KEY_REVOKED]})
+
+    access_tokens_revoked: int = Field(description="Live access tokens issued with this key, revoked with it")
+
+
+class AccessTokensRevoked(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ACCESS_TOKENS_REVOKED]})
+
+    institution_id: str
+    access_tokens_revoked: int
+
+
+class AccessTokenResponse(BaseModel):
+    """RFC 6749 section 5.1."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ACCESS_TOKEN]})
+
+    access_token: str = Field(description="`rat_` and 32 random bytes: send it as `Authorization: Bearer ...`")
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until it expires")
 
 
 class DebtorSubject(BaseModel):
@@ -283,6 +338,15 @@ class Problem(BaseModel):
     code: str
     request_id: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+class OAuthProblem(Problem):
+    """A token endpoint refusal: a problem with RFC 6749's `error` (= `code`) and `error_description`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.OAUTH_PROBLEM]})
+
+    error: str = Field(description="invalid_request, invalid_client or unsupported_grant_type")
+    error_description: str | None = None
 
 
 class ProblemWithReceipt(Problem):

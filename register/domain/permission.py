@@ -25,6 +25,7 @@ class Permission(StrEnum):
     consents_grant = "consents:grant"
     consents_read = "consents:read"
     consents_revoke = "consents:revoke"
+    credentials_manage = "credentials:manage"  # institutions' keys and tokens
     exposure_query = "exposure:query"
     institutions_create = "institutions:create"
     institutions_read = "institutions:read"
@@ -40,7 +41,8 @@ _REPORTER = frozenset({
 })  # fmt: skip
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.admin: frozenset({Permission.institutions_create, Permission.institutions_read}),
+    Role.admin: frozenset({Permission.credentials_manage, Permission.institutions_create,
+                           Permission.institutions_read}),
     Role.collector: _REPORTER,
     Role.consumer: frozenset({
         Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.log_read,

@@ -53,6 +53,15 @@ def create_institution(
     return inst, token
 
 
+def rotate_institution_token(session: Session, institution: Institution) -> str:
+    """Replace an institution's bearer token with a new one, returned once; the old one stops working
+    (in other server processes after at most the token cache's ttl)."""
+    token = new_token()
+    institution.token_hash = hash_token(token)
+    session.flush()
+    return token
+
+
 class TokenCache:
     """Recently verified institution tokens, by hash, for `ttl` seconds: saves a query on every request.
     A revoked token keeps working for at most `ttl` seconds in another server process (this process
@@ -68,10 +77,11 @@ class TokenCache:
             return None
         return hit[1]
 
-    def put(self, token_hash: str, principal: Principal) -> None:
+    def put(self, token_hash: str, principal: Principal, *, ttl: float | None = None) -> None:
+        """Remember for `ttl` seconds, or less if given less (a token that expires sooner)."""
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[token_hash] = (time.monotonic() + self.ttl, principal)
+        self._entries[token_hash] = (time.monotonic() + min(self.ttl, ttl if ttl is not None else self.ttl), principal)
 
     def forget(self, institution_id: str | None = None) -> None:
         if institution_id is None:

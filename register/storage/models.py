@@ -310,3 +310,47 @@ class ReportRef(SQLModel, table=True):
 
     report_id: str = Field(sa_column=Column(String(36), ForeignKey("reports.id"), primary_key=True))
     external_ref: str = Field(sa_column=Column(String(200), primary_key=True))
+
+
+class InstitutionKey(SQLModel, table=True):
+    """A public key an institution signs its OAuth client assertions with (Ed25519 or P-256), as PEM.
+    `kid` is what assertions name in their header; `thumbprint` (RFC 7638) keeps one key to one
+    institution. A revoked key stays, for the record, and verifies nothing."""
+
+    __tablename__ = "institution_keys"
+    __table_args__ = (UniqueConstraint("institution_id", "kid", name="uq_institution_keys_kid"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    kid: str = Field(sa_column=Column(String(100), nullable=False))
+    thumbprint: str = Field(sa_column=Column(String(43), nullable=False, unique=True))
+    algorithm: str = Field(sa_column=Column(String(10), nullable=False))  # EdDSA | ES256
+    public_key: str = Field(sa_column=Column(Text, nullable=False))  # PEM SubjectPublicKeyInfo
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
+class OAuthAccessToken(SQLModel, table=True):
+    """A short-lived access token from POST /v1/oauth/token: only its SHA-256 is kept. Rows past their
+    expiry are deleted lazily."""
+
+    __tablename__ = "oauth_access_tokens"
+    __table_args__ = (Index("ix_oauth_access_tokens_institution", "institution_id", "expires_at"),)
+
+    token_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    key_id: str = Field(sa_column=Column(String(36), ForeignKey("institution_keys.id"), nullable=False, index=True))
+    issued_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
+class OAuthJti(SQLModel, table=True):
+    """Client assertion ids already used, until their assertion expires: a replay fails on the primary
+    key, in any process. Rows past `expires_at` are deleted lazily."""
+
+    __tablename__ = "oauth_jtis"
+
+    institution_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    jti: str = Field(sa_column=Column(String(200), primary_key=True))
+    expires_at: datetime = _utc(index=True)

@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from register.errors import RegisterError
+from register.api.deps import Authorize
+from register.errors import RegisterError, Unauthenticated
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("register.api")
@@ -52,6 +54,27 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
 
 
+def _needs_token(dependant: Dependant) -> bool:
+    return any(isinstance(d.call, Authorize) or _needs_token(d) for d in dependant.dependencies)
+
+
+def _anonymous_on_protected_route(request: Request) -> bool:
+    """FastAPI parses a JSON body before it runs the route's dependencies, so a body that is not JSON
+    would be refused (400/422) before the caller is authenticated. Without a bearer token the answer to
+    a protected route is always 401: an anonymous caller learns nothing about the route's input."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return False
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    return dependant is not None and _needs_token(dependant)
+
+
+def _unauthenticated(request: Request) -> JSONResponse:
+    exc = Unauthenticated("send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers,
+                            request_id=_rid(request))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegisterError)
     async def _register_error(request: Request, exc: RegisterError) -> JSONResponse:
@@ -62,6 +85,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _anonymous_on_protected_route(request):
+            return _unauthenticated(request)
         errors = _validation_errors(exc)
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
         return problem_response(
@@ -70,6 +95,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and _anonymous_on_protected_route(request):
+            return _unauthenticated(request)
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it cannot decode (not UTF-8). Like malformed JSON, that is a
+            # payload that does not match the schema, and the contract has no 400.
+            return problem_response(
+                422, "validation_error", "Invalid request", "body: not valid UTF-8 JSON",
+                errors=[{"loc": ["body"], "msg": "not valid UTF-8 JSON", "type": "json_invalid"}],
+                request_id=_rid(request),
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None),

@@ -1,0 +1,156 @@
+"""Schemathesis, a third-party fuzzer, attacks every operation of the OpenAPI document the app serves,
+in-process, on both databases, as a caller who holds the role the operation is for.
+
+Checks: no 5xx (`not_a_server_error`), every response matches its documented status, media type and
+schema, and every operation that needs a token answers 401 without one. Generation is seeded (SEED) and
+bounded (MAX_EXAMPLES per operation and mode, positive and negative data), so a failure reproduces
+with the same seed and the run fits CI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from register.crypto.keys import StaticKeys
+from register.main import create_app
+from register.storage.migrate import upgrade
+from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, make_settings
+from tests.factories import consumer_headers, grant, make_institution, national_id, new_ref, obligation_body
+
+SEED = 20261123
+MAX_EXAMPLES = 8  # per operation and mode (positive, negative): ~16 requests each
+AUTH_EXAMPLES = 3
+CHECKED_IN = Path(__file__).resolve().parents[2] / "openapi.json"
+METHODS = ("get", "put", "post", "delete", "patch")
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# Who calls each operation: the role it is for. A new operation must be added here (a test checks).
+ROLE = {
+    "GET /healthz": None, "GET /livez": None, "GET /metrics": None, "GET /v1/audit/log-key": None,
+    "GET /v1/audit/checkpoint": "regulator", "GET /v1/audit/checkpoints": "regulator",
+    "POST /v1/audit/checkpoints": "regulator", "GET /v1/audit/events": "regulator",
+    "POST /v1/audit/events/search": "regulator", "GET /v1/audit/leaves": "regulator",
+    "GET /v1/audit/proof/consistency": "regulator", "GET /v1/audit/proof/inclusion": "regulator",
+    "GET /v1/consents": "lender", "POST /v1/consents": "consumer", "POST /v1/consents/attested": "lender",
+    "DELETE /v1/consents/{consent_id}": "consumer", "POST /v1/exposure": "lender",
+    "GET /v1/institutions": "admin", "POST /v1/institutions": "admin",
+    "POST /v1/institutions/{institution_id}/keys": "admin", "GET /v1/institutions/{institution_id}/keys": "admin",
+    "DELETE /v1/institutions/{institution_id}/keys/{kid}": "admin",
+    "DELETE /v1/institutions/{institution_id}/access-tokens": "admin",
+    "POST /v1/institutions/{institution_id}/token": "admin",
+    "POST /v1/oauth/token": None,  # public: the client assertion in the form body authenticates
+    "GET /v1/me/access-log": "consumer", "GET /v1/me/access-log/{event_id}/proof": "consumer",
+    "GET /v1/me/consents": "consumer", "GET /v1/me/obligations": "consumer",
+    "GET /v1/obligations": "lender", "DELETE /v1/obligations/{external_ref}": "lender",
+    "GET /v1/obligations/{external_ref}": "lender", "PUT /v1/obligations/{external_ref}": "lender",
+    "GET /v1/obligations/{external_ref}/versions": "lender", "POST /v1/reports": "lender",
+    "GET /v1/reports/{report_id}": "lender", "GET /v1/reports/{report_id}/errors": "lender",
+}  # fmt: skip
+
+
+def checked_in_operations() -> list[str]:
+    doc = json.loads(CHECKED_IN.read_text())
+    return [f"{m.upper()} {p}" for p, item in doc["paths"].items() for m in item if m in METHODS]
+
+
+OPERATIONS = checked_in_operations()
+KNOWN = [label for label in OPERATIONS if label in ROLE]  # test_every_operation_has_a_caller names the rest
+PROTECTED = [label for label in KNOWN if ROLE[label]]
+
+
+@dataclass
+class Fuzzed:
+    app: FastAPI
+    schema: schemathesis.BaseSchema
+    headers: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """Its own database, so that what the fuzzer creates (institutions, consents, reports) is seen by no
+    other test; a little real data, so that some generated requests find something."""
+    data_dir = tmp_path_factory.mktemp("fuzz")
+    url = f"sqlite:///{data_dir / 'fuzz.db'}" if backend == "sqlite" else create_pg_database()
+    try:
+        upgrade(url)
+        app = create_app(make_settings(url, data_dir, accept_test_identities=True), keys=StaticKeys.generate())
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        with TestClient(app, raise_server_exceptions=False) as client:
+            lender = make_institution(client, admin, "lender")
+            regulator = make_institution(client, admin, "regulator")
+            nid = national_id()
+            consumer = consumer_headers(data_dir, "SE", nid, ttl=3600)
+            body = obligation_body(debtors=[{"country": "SE", "national_id": nid, "role": "primary"}])
+            assert client.put(f"/v1/obligations/{new_ref()}", json=body, headers=lender.headers).status_code == 201
+            grant(client, consumer, lender.id)
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        yield Fuzzed(app=app, schema=schema, headers={
+            "admin": admin, "lender": lender.headers, "regulator": regulator.headers, "consumer": consumer})
+        app.state.register.engine.dispose()
+    finally:
+        if backend == "postgres":
+            drop_pg_database(url)
+
+
+def test_every_operation_has_a_caller():
+    assert sorted(OPERATIONS) == sorted(ROLE), "add the new operation to ROLE (who calls it)"
+
+
+def _run(fuzzed: Fuzzed, label: str, test, *, examples: int = MAX_EXAMPLES) -> None:
+    operation = fuzzed.schema.find_operation_by_label(label)
+    assert operation is not None, f"{label} is not in the served document"
+    strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+
+    @seed(SEED)
+    @settings(max_examples=2 * examples, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), print_blob=True)
+    @given(case=strategy)
+    def run(case) -> None:
+        test(case)
+
+    run()
+
+
+@pytest.mark.parametrize("label", KNOWN)
+def test_fuzz(fuzzed: Fuzzed, label: str):
+    role = ROLE[label]
+    headers = fuzzed.headers[role] if role else {}
+
+    def check(case) -> None:
+        response = case.call(app=fuzzed.app, headers=headers)
+        case.validate_response(response, checks=CHECKS)
+
+    _run(fuzzed, label, check)
+
+
+@pytest.mark.parametrize("label", PROTECTED)
+def test_missing_auth_is_401(fuzzed: Fuzzed, label: str):
+    """Whatever the request looks like, without a token the answer is 401, before anything else."""
+
+    def check(case) -> None:
+        for name in [h for h in (case.headers or {}) if h.lower() == "authorization"]:
+            del case.headers[name]
+        response = case.call(app=fuzzed.app)
+        assert response.status_code == 401, (response.status_code, response.text, case.as_curl_command())
+        assert response.headers["content-type"] == ["application/problem+json"]
+        assert response.headers["www-authenticate"] == ["Bearer"]
+        assert response.json()["code"] == "unauthenticated"
+
+    _run(fuzzed, label, check, examples=AUTH_EXAMPLES)

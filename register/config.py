@@ -69,6 +69,14 @@ class Settings(BaseSettings):
                                         description="A report processing without a heartbeat this long is resumed")
     max_report_bytes: int = Field(default=20 * 1024**3, description="Largest batch report body")
     max_body_bytes: int = 1024 * 1024
+    # Limits on exposure queries, per institution (OWASP API4/API6: bulk harvesting of debts).
+    exposure_rate_per_second: float = Field(
+        default=500.0, ge=0, description="Exposure queries per second per institution, per server process; 0: off"
+    )
+    exposure_burst: int = Field(default=1000, ge=1, description="Exposure queries an institution may send at once")
+    exposure_daily_quota: int = Field(
+        default=100_000, ge=0, description="Exposure answers per institution per UTC day, all processes; 0: unlimited"
+    )
     log_level: str = "INFO"
     database_url_file: Path | None = Field(default=None, description=FILE_HELP)
     admin_token_file: Path | None = Field(default=None, description=FILE_HELP)

@@ -19,6 +19,7 @@ from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
 from register.crypto.keys import KeyProvider, load_keys
 from register.crypto.log_key import load_log_key
+from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         tlog=tlog,
         cipher=cipher,
         report_worker=worker,
+        exposure_limits=ExposureLimits(rate=settings.exposure_rate_per_second, burst=settings.exposure_burst,
+                                       daily_quota=settings.exposure_daily_quota),
         admin_token=settings.resolved_admin_token(),
         id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience),
     )

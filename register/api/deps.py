@@ -19,6 +19,7 @@ from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
 from register.services.institutions import TokenCache, authenticate_token
+from register.services.limits import ExposureLimits
 from register.services.oauth import ACCESS_TOKEN_PREFIX, authenticate_access_token
 from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
@@ -35,6 +36,7 @@ class AppState:
     id_tokens: IdTokenVerifier
     tlog: TransparencyLog
     report_worker: ReportWorker | None = None
+    exposure_limits: ExposureLimits | None = None  # None: no rate limit or quota
     tokens: TokenCache = field(default_factory=TokenCache)
     clock: Callable[[], datetime] = utcnow
 

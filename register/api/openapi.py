@@ -76,6 +76,10 @@ REFUSALS: dict[str, Refusal] = {
     "invalid_tree_size": Refusal(422, "Invalid input", "tree_size 90 is larger than the tree (52)"),
     "invalid_leaf_index": Refusal(422, "Invalid input", "leaf_index must be below tree_size 52"),
     "invalid_range": Refusal(422, "Invalid input", "need 0 <= start <= end"),
+    "rate_limited": Refusal(429, "Too many requests",
+                            "more than 500 exposure queries per second; retry after the wait given"),
+    "quota_exceeded": Refusal(429, "Too many requests",
+                              "the daily quota of 100000 exposure answers is used up until 00:00 UTC"),
     "invalid_key": Refusal(422, "Invalid input", "only Ed25519 and P-256 public keys are accepted"),
     "key_exists": Refusal(409, "Conflict", "this key, or this kid for this institution, is already registered"),
 }
@@ -89,9 +93,11 @@ GENERAL: dict[int, tuple[str, ...]] = {
     412: ("precondition_failed",),
     413: ("payload_too_large",),
     422: ("validation_error",),
+    429: ("rate_limited",),
 }
 STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-               410: "Gone", 412: "Precondition failed", 413: "Payload too large", 422: "Invalid input"}  # fmt: skip
+               410: "Gone", 412: "Precondition failed", 413: "Payload too large", 422: "Invalid input",
+               429: "Too many requests"}  # fmt: skip
 
 
 def problem_example(code: str) -> dict[str, Any]:
@@ -106,7 +112,7 @@ def problem_example(code: str) -> dict[str, Any]:
         body["error"], body["error_description"] = code, r.detail
     elif code == "invalid_national_id":
         body["errors"] = [{"loc": ["body", "debtors", 0, "national_id"], "msg": "invalid check digit"}]
-    elif code.startswith("consent_"):
+    elif code.startswith("consent_") or REFUSALS[code].status == 429:
         body["receipt"] = ex.RECEIPT  # refused exposure queries are logged, and carry a receipt too
     return body
 
@@ -128,6 +134,8 @@ def errors(*codes: int | str, models: dict[int, type[BaseModel]] | None = None) 
         }  # fmt: skip
         if status == 401 and set(listed) & set(GENERAL[401]):
             response["headers"] = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
+        elif status == 429:
+            response["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
         responses[status] = response
     return responses
 

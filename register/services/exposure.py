@@ -1,9 +1,9 @@
 """The lender's question: with this person's consent, what do they owe?
 
-Order of work: validate the identity, check the consent (before any debt is looked up), then load,
-compute, record the answer, and write the access event, all in one transaction. A refusal writes its
-access event too and is then raised with `commit=True`, so a refused query leaves the same trace as a
-granted one.
+Order of work: the institution's rate, then validate the identity, check the consent (before any debt
+is looked up), then load, compute, count the answer against the daily quota, record the answer, and
+write the access event, all in one transaction. A refusal writes its access event too and is then raised
+with `commit=True`, so a refused query leaves the same trace as a granted one.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from register.crypto.fields import FieldCipher
 from register.domain.consent import ConsentFacts, Purpose, check_consent
 from register.domain.exposure import Line, compute_exposure
 from register.domain.permission import Principal
-from register.errors import ConsentRequired, InvalidNationalIdentity
+from register.errors import ConsentRequired, InvalidNationalIdentity, TooManyRequests
 from register.services import identities
 from register.services.events import record_event
+from register.services.limits import ExposureLimits
 from register.services.translog import TransparencyLog
 from register.storage.consents import person_and_consent
 from register.storage.exposure import add_exposure_record, debt_rows_for_person
@@ -55,10 +56,19 @@ def query_exposure(
     request_id: str | None,
     allow_test_ids: bool,
     tlog: TransparencyLog,
+    limits: ExposureLimits | None = None,
 ) -> dict[str, Any]:
     assert principal.institution_id is not None
     event = {"principal": principal, "action": "exposure:query", "now": now, "purpose": purpose.value,
              "consent_id": consent_id, "request_id": request_id}  # fmt: skip
+    if limits is not None:
+        try:
+            limits.check_rate(principal.institution_id)
+        except TooManyRequests as exc:
+            subject = _subject_if_valid(cipher, country, national_id, allow_test_ids)
+            ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
+            exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
+            raise
     try:
         nid = identities.parse_identity(country, national_id, allow_test=allow_test_ids,
                                         loc=("body", "national_id"))
@@ -95,6 +105,15 @@ def query_exposure(
     }
     encoded = canonical_json(answer)  # once: the stored answer, its hash and the response all come from it
     answer = json.loads(encoded)
+    if limits is not None:
+        # Counted last, just before the writes: the quota's row stays locked until commit, and concurrent
+        # answers of one institution wait on it, so it is taken when little is left to do.
+        try:
+            limits.take_quota(session, institution_id=principal.institution_id, now=now)
+        except TooManyRequests as exc:
+            ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
+            exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
+            raise
     ev = record_event(session, outcome="granted", subject=subject, details={"exposure_id": exposure_id}, **event)
     add_exposure_record(session, {
         "id": exposure_id, "event_id": ev.id, "institution_id": principal.institution_id, "person_id": person_id,
@@ -103,3 +122,12 @@ def query_exposure(
     }, encoded=encoded)  # fmt: skip
     # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
     return {**answer, "receipt": tlog.receipt(ev)}
+
+
+def _subject_if_valid(cipher: FieldCipher, country: str, national_id: str, allow_test_ids: bool) -> bytes | None:
+    """The blind index of the person asked about, for a query refused before its identity was checked."""
+    try:
+        nid = identities.parse_identity(country, national_id, allow_test=allow_test_ids, loc=("body", "national_id"))
+    except InvalidNationalIdentity:
+        return None
+    return identities.blind_index(cipher, nid)

@@ -204,6 +204,17 @@ class ExposureRecord(SQLModel, table=True):
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class QuotaUsage(SQLModel, table=True):
+    """Exposure answers given to one institution on one UTC day: its daily quota's counter, shared by
+    every server process. One row per institution and day, counted up in the answer's own transaction."""
+
+    __tablename__ = "quota_usage"
+
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), primary_key=True))
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
 class LogPending(SQLModel, table=True):
     """Events written but not yet integrated into the tree: a small queue, filled in the event's own
     transaction and drained by the integrator."""

@@ -29,4 +29,3 @@ def take_quota(session: Session, *, institution_id: str, day: date, quota: int) 
         return rows[0].used if rows else None
     # SQLite: the ISO text that SQLAlchemy's Date type stores there.
     return session.execute(_SQLITE_UPSERT, {**params, "day": day.isoformat()}).scalar_one_or_none()
-

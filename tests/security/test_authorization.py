@@ -1,0 +1,488 @@
+"""The authorisation matrix, deny by default (OWASP API1, API3, API5 of 2023).
+
+The routes come from the app itself. Every one must declare exactly one policy (`Authorize` or
+`Public`) and have a row in CASES, so a new route without a declared policy, or one nobody has tried
+as every principal, fails here. Then every route is called as every principal: anonymous, the operator
+(admin), lender A, lender B, a collector, a regulator, consumer X and consumer Y. Objects belong to
+lender A and consumer X; every route that names an object is also tried by the others on A's and X's
+objects, and no such attempt may succeed. Request bodies refuse fields a caller must not set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import UnionType
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from register.api.deps import Authorize, Public
+from register.crypto.client_assertion import JWT_BEARER
+from register.domain.permission import GRANTS
+from register.storage.models import AccessEvent
+from tests.api.test_oauth import Signer, add_key, claims_for, public_jwk, sign
+from tests.conftest import ADMIN_TOKEN
+from tests.factories import (
+    Inst, Person, debtor, grant, in_days, make_institution, make_person, new_ref, obligation_body,
+)
+
+PRINCIPALS = ("anonymous", "admin", "lender_a", "lender_b", "collector", "regulator", "consumer_x", "consumer_y")
+ROLE_OF = {"anonymous": None, "admin": "admin", "lender_a": "lender", "lender_b": "lender", "collector": "collector",
+           "regulator": "regulator", "consumer_x": "consumer", "consumer_y": "consumer"}  # fmt: skip
+# Served by FastAPI itself, not through an APIRoute: the API's own description, public by design.
+FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+FORBIDDEN_FIELDS = ("institution_id", "version", "id", "owner")
+
+
+@dataclass
+class World:
+    """Objects owned by lender A and consumer X, made once per database."""
+
+    client: TestClient
+    a: Inst
+    b: Inst
+    collector: Inst
+    regulator: Inst
+    t: Inst  # an institution whose credentials the operator manages in the matrix (A's stay untouched)
+    signer: Signer  # t's signing key
+    x: Person
+    y: Person
+    ref_a: str  # A's obligation naming X
+    obligation_a: str  # its id
+    report_a: str
+    consent_xa: str  # X's consent to A
+    event_x: str  # an access event about X, integrated into a signed checkpoint
+    tree_size: int
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def fresh_obligation(self) -> str:
+        ref = new_ref()
+        r = self.client.put(f"/v1/obligations/{ref}", json=obligation_body(debtors=[debtor(self.x)]),
+                            headers=self.a.headers)
+        assert r.status_code == 201, r.text
+        return ref
+
+    def fresh_consent(self) -> str:
+        return grant(self.client, self.x.headers, self.a.id)
+
+    def fresh_kid(self) -> str:
+        return add_key(self.client, self.headers["admin"], self.t).kid
+
+    def exposure_body(self, consent_id: str, person: Person | None = None) -> dict[str, str]:
+        person = person or self.x
+        return {"country": person.country, "national_id": person.nid, "purpose": "credit_application",
+                "consent_id": consent_id}
+
+
+@pytest.fixture(scope="module")
+def world(app: FastAPI, data_dir) -> Iterator[World]:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        a, b = make_institution(client, admin, "lender"), make_institution(client, admin, "lender")
+        collector, regulator = make_institution(client, admin, "collector"), make_institution(client, admin, "regulator")
+        t = make_institution(client, admin, "lender")
+        signer = add_key(client, admin, t)
+        x, y = make_person(client, data_dir), make_person(client, data_dir)
+        ref_a = new_ref()
+        r = client.put(f"/v1/obligations/{ref_a}", json=obligation_body(debtors=[debtor(x)]), headers=a.headers)
+        assert r.status_code == 201, r.text
+        obligation_a = r.json()["id"]
+        r = client.post("/v1/reports", content=json.dumps({**obligation_body(), "external_ref": new_ref()}),
+                        headers={**a.headers, "Content-Type": "application/x-ndjson"})
+        assert r.status_code == 202, r.text
+        report_a = r.json()["id"]
+        consent_xa = grant(client, x.headers, a.id)
+        r = client.post("/v1/exposure", json={"country": x.country, "national_id": x.nid,
+                                              "purpose": "credit_application", "consent_id": consent_xa},
+                        headers=a.headers)
+        assert r.status_code == 200, r.text
+        r = client.post("/v1/audit/checkpoints", headers=regulator.headers)
+        assert r.status_code == 200, r.text
+        tree_size = r.json()["size"]
+        events = client.get("/v1/me/access-log", headers=x.headers).json()["items"]
+        event_x = next(e["id"] for e in events if e["action"] == "exposure:query" and e["leaf_index"] is not None)
+        w = World(client=client, a=a, b=b, collector=collector, regulator=regulator, t=t, signer=signer, x=x, y=y,
+                  ref_a=ref_a,
+                  obligation_a=obligation_a, report_a=report_a, consent_xa=consent_xa, event_x=event_x,
+                  tree_size=tree_size)
+        w.headers = {"anonymous": {}, "admin": admin, "lender_a": a.headers, "lender_b": b.headers,
+                     "collector": collector.headers, "regulator": regulator.headers, "consumer_x": x.headers,
+                     "consumer_y": y.headers}  # fmt: skip
+        yield w
+
+
+# --- the table: one row per route ---------------------------------------------------------------
+
+Build = Callable[[World, str], dict[str, Any]]  # (world, principal) -> request: url, params, json, content
+
+
+@dataclass(frozen=True)
+class Case:
+    roles: frozenset[str]  # the roles the policy admits; empty for a public route
+    build: Build
+    owner: str | None = None  # the principal whose object the request names; others must be refused
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+
+def roles(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+PUBLIC = roles()
+REPORTERS = roles("lender", "collector")
+LOG_READERS = roles("lender", "collector", "consumer", "regulator")
+
+
+def _get(url: str, **params: Any) -> Build:
+    return lambda w, who: {"url": url, "params": params}
+
+
+def _own_ref(w: World, who: str) -> str:
+    """The owner retracts a fresh obligation of its own; everyone else tries A's."""
+    return w.fresh_obligation() if who == "lender_a" else w.ref_a
+
+
+def _own_consent(w: World, who: str) -> str:
+    return w.fresh_consent() if who == "consumer_x" else w.consent_xa
+
+
+def _attested(w: World, who: str) -> dict[str, Any]:
+    return {"url": "/v1/consents/attested", "json": {
+        "country": w.x.country, "national_id": w.x.nid, "purpose": "credit_application", "expires_at": in_days(20),
+        "evidence": {"method": "signed_application", "reference": "A-1", "signed_at": "2026-11-20T10:00:00Z",
+                     "document_sha256": hashlib.sha256(b"application").hexdigest()}}}
+
+
+def _spare(w: World) -> Inst:
+    """A fresh institution for the credential routes (rotating or revoking A's would break later calls)."""
+    return make_institution(w.client, w.headers["admin"], "lender")
+
+
+def _public_jwk() -> dict[str, Any]:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return jwt.algorithms.OKPAlgorithm.to_jwk(Ed25519PrivateKey.generate().public_key(), as_dict=True)
+
+
+def _with_key(w: World) -> tuple[str, str]:
+    """A fresh institution's id and the kid of a key registered for it."""
+    inst = _spare(w)
+    r = w.client.post(f"/v1/institutions/{inst.id}/keys", json={"jwk": _public_jwk()}, headers=w.headers["admin"])
+    return inst.id, r.json()["kid"]
+
+
+def _token_request(w: World, who: str) -> dict[str, Any]:
+    """A valid OAuth2 client-credentials request (a fresh institution, key and assertion): the endpoint is
+    public, whatever the caller's bearer token, and the assertion alone authenticates."""
+    import time
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    inst, key = _spare(w), Ed25519PrivateKey.generate()
+    jwk = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    kid = w.client.post(f"/v1/institutions/{inst.id}/keys", json={"jwk": jwk}, headers=w.headers["admin"]).json()["kid"]
+    now = int(time.time())
+    assertion = jwt.encode({"iss": inst.id, "sub": inst.id, "iat": now, "exp": now + 60, "jti": str(uuid.uuid4()),
+                            "aud": w.client.app.state.register.settings.resolved_oauth_audience},
+                           key, algorithm="EdDSA", headers={"kid": kid})  # fmt: skip
+    return {"url": "/v1/oauth/token", "data": {
+        "grant_type": "client_credentials", "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
+
+
+def _assertion(w: World, who: str) -> dict[str, Any]:
+    return {"url": "/v1/oauth/token", "data": {
+        "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+        "client_assertion": sign(w.signer, claims_for(w.client, w.t))}}
+
+
+CASES: dict[str, Case] = {
+    "GET /healthz": Case(PUBLIC, _get("/healthz")),
+    "GET /livez": Case(PUBLIC, _get("/livez")),
+    "GET /metrics": Case(PUBLIC, _get("/metrics")),
+    "POST /v1/institutions": Case(roles("admin"), lambda w, who: {
+        "url": "/v1/institutions", "json": {"name": "Matrix Bank", "role": "lender"}}),
+    "GET /v1/institutions": Case(roles("admin", "regulator"), _get("/v1/institutions")),
+    "POST /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{w.t.id}/keys", "json": {"jwk": public_jwk(Ed25519PrivateKey.generate())}}),
+    "GET /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{w.t.id}/keys"}),
+    "DELETE /v1/institutions/{institution_id}/keys/{kid}": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{w.t.id}/keys/{w.fresh_kid() if who == 'admin' else w.signer.kid}"}),
+    "DELETE /v1/institutions/{institution_id}/access-tokens": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{w.t.id}/access-tokens"}),
+    "POST /v1/institutions/{institution_id}/token": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{w.t.id}/token"}),
+    "POST /v1/oauth/token": Case(PUBLIC, _assertion),  # the signed assertion authenticates, not a bearer token
+    "POST /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{_spare(w).id}/keys", "json": {"jwk": _public_jwk()}}),
+    "GET /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{w.a.id}/keys"}),
+    "DELETE /v1/institutions/{institution_id}/keys/{kid}": Case(roles("admin"), lambda w, who: {
+        "url": "/v1/institutions/{}/keys/{}".format(*_with_key(w))}),
+    "DELETE /v1/institutions/{institution_id}/access-tokens": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{_spare(w).id}/access-tokens"}),
+    "POST /v1/institutions/{institution_id}/token": Case(roles("admin"), lambda w, who: {
+        "url": f"/v1/institutions/{_spare(w).id}/token"}),
+    "POST /v1/oauth/token": Case(PUBLIC, _token_request),
+    "PUT /v1/obligations/{external_ref}": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/obligations/{new_ref()}", "json": obligation_body(debtors=[debtor(w.x)])}),
+    "GET /v1/obligations/{external_ref}": Case(REPORTERS, lambda w, who: {"url": f"/v1/obligations/{w.ref_a}"},
+                                               owner="lender_a"),
+    "GET /v1/obligations/{external_ref}/versions": Case(
+        REPORTERS, lambda w, who: {"url": f"/v1/obligations/{w.ref_a}/versions"}, owner="lender_a"),
+    "GET /v1/obligations": Case(REPORTERS, _get("/v1/obligations", limit=5)),
+    "DELETE /v1/obligations/{external_ref}": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/obligations/{_own_ref(w, who)}", "params": {"reason": "matrix"}}, owner="lender_a"),
+    "POST /v1/reports": Case(REPORTERS, lambda w, who: {
+        "url": "/v1/reports", "content": json.dumps({**obligation_body(), "external_ref": new_ref()}),
+        "headers": {"Content-Type": "application/x-ndjson"}}),
+    "GET /v1/reports/{report_id}": Case(REPORTERS, lambda w, who: {"url": f"/v1/reports/{w.report_a}"},
+                                        owner="lender_a"),
+    "GET /v1/reports/{report_id}/errors": Case(REPORTERS, lambda w, who: {"url": f"/v1/reports/{w.report_a}/errors"},
+                                               owner="lender_a"),
+    "POST /v1/consents": Case(roles("consumer"), lambda w, who: {"url": "/v1/consents", "json": {
+        "institution_id": w.a.id, "purpose": "credit_application", "expires_at": in_days(10)}}),
+    "POST /v1/consents/attested": Case(REPORTERS, _attested),
+    "GET /v1/consents": Case(roles("consumer", "lender", "collector"), _get("/v1/consents")),
+    "DELETE /v1/consents/{consent_id}": Case(roles("consumer"), lambda w, who: {
+        "url": f"/v1/consents/{_own_consent(w, who)}"}, owner="consumer_x"),
+    "POST /v1/exposure": Case(REPORTERS, lambda w, who: {"url": "/v1/exposure", "json": w.exposure_body(w.consent_xa)},
+                              owner="lender_a"),
+    "GET /v1/me/obligations": Case(roles("consumer"), _get("/v1/me/obligations")),
+    "GET /v1/me/access-log": Case(roles("consumer"), _get("/v1/me/access-log")),
+    "GET /v1/me/access-log/{event_id}/proof": Case(
+        roles("consumer"), lambda w, who: {"url": f"/v1/me/access-log/{w.event_x}/proof"}, owner="consumer_x"),
+    "GET /v1/me/consents": Case(roles("consumer"), _get("/v1/me/consents")),
+    "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
+    "POST /v1/audit/events/search": Case(roles("regulator"), lambda w, who: {
+        "url": "/v1/audit/events/search", "json": {"country": w.x.country, "national_id": w.x.nid, "limit": 5}}),
+    "GET /v1/audit/log-key": Case(PUBLIC, _get("/v1/audit/log-key")),
+    "GET /v1/audit/checkpoint": Case(LOG_READERS, _get("/v1/audit/checkpoint")),
+    "POST /v1/audit/checkpoints": Case(roles("regulator"), _get("/v1/audit/checkpoints")),
+    "GET /v1/audit/checkpoints": Case(LOG_READERS, _get("/v1/audit/checkpoints", limit=2)),
+    "GET /v1/audit/proof/inclusion": Case(LOG_READERS, lambda w, who: {
+        "url": "/v1/audit/proof/inclusion", "params": {"leaf_index": 0, "tree_size": w.tree_size}}),
+    "GET /v1/audit/proof/consistency": Case(LOG_READERS, lambda w, who: {
+        "url": "/v1/audit/proof/consistency", "params": {"first": 1, "second": w.tree_size}}),
+    "GET /v1/audit/leaves": Case(roles("regulator"), _get("/v1/audit/leaves", start=0, end=2)),
+}
+
+
+# --- the routes, from the app -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # "METHOD /path"
+    method: str
+    path: str
+    policies: tuple[Any, ...]
+    body_model: type[BaseModel] | None
+
+
+def _policies(dependant) -> list[Any]:
+    found = []
+    for dep in dependant.dependencies:
+        if isinstance(dep.call, (Authorize, Public)):
+            found.append(dep.call)
+        found.extend(_policies(dep))
+    return found
+
+
+def api_routes(app: FastAPI) -> tuple[list[Route], set[str]]:
+    """Every API route as (method, path) with its policies, and the paths of any other (framework) routes."""
+    routes, others = [], set()
+    for ctx in iter_route_contexts(app.routes):
+        if not isinstance(ctx.original_route, APIRoute):
+            others.add(ctx.path)
+            continue
+        body = ctx.body_field.field_info.annotation if ctx.body_field is not None else None
+        for method in sorted(ctx.methods - {"HEAD"}):
+            routes.append(Route(f"{method} {ctx.path}", method, ctx.path, tuple(_policies(ctx.dependant)), body))
+    return routes, others
+
+
+def call(w: World, key: str, who: str, **extra: Any):
+    request = CASES[key].build(w, who)
+    headers = {**w.headers[who], **request.pop("headers", {})}
+    method = key.split(" ", 1)[0]
+    return w.client.request(method, request.pop("url"), headers=headers, **request, **extra)
+
+
+def expected(case: Case, who: str) -> str:
+    role = ROLE_OF[who]
+    if case.public:
+        return "ok"
+    if role is None:
+        return "401"
+    if role not in case.roles:
+        return "403"
+    if case.owner is not None and who != case.owner:
+        return "not yours"
+    return "ok"
+
+
+class TestEveryRouteDeclaresAPolicy:
+    def test_exactly_one_policy_per_route(self, app):
+        routes, _ = api_routes(app)
+        wrong = {r.key: [type(p).__name__ for p in r.policies] for r in routes if len(r.policies) != 1}
+        assert not wrong, f"routes without exactly one policy (Authorize or Public): {wrong}"
+
+    def test_no_route_outside_the_api(self, app):
+        _, others = api_routes(app)
+        assert others == FRAMEWORK_ROUTES
+
+    def test_every_route_is_in_the_matrix(self, app):
+        keys = {r.key for r in api_routes(app)[0]}
+        assert keys - set(CASES) == set(), "new routes: add each to CASES with the roles its policy admits"
+        assert set(CASES) - keys == set(), "CASES names routes the app no longer has"
+
+    def test_the_table_agrees_with_the_policies(self, app):
+        for route in api_routes(app)[0]:
+            (policy,) = route.policies
+            if isinstance(policy, Public):
+                admitted = frozenset()
+            else:
+                admitted = frozenset(role.value for role, perms in GRANTS.items() if policy.permission in perms)
+            assert CASES[route.key].roles == admitted, route.key
+
+
+class TestMatrix:
+    def test_every_route_as_every_principal(self, app, world):
+        failures, calls = [], 0
+        for route in api_routes(app)[0]:
+            case = CASES[route.key]
+            for who in PRINCIPALS:
+                r = call(world, route.key, who)
+                calls += 1
+                want = expected(case, who)
+                ok = {"ok": 200 <= r.status_code < 300, "401": r.status_code == 401, "403": r.status_code == 403,
+                      "not yours": r.status_code in (403, 404)}[want]
+                if not ok:
+                    failures.append(f"{route.key} as {who}: {r.status_code}, wanted {want}: {r.text[:160]}")
+        print(f"\nauthorisation matrix: {len(CASES)} routes x {len(PRINCIPALS)} principals = {calls} calls")
+        assert not failures, "\n".join(failures)
+
+    def test_nobody_reaches_another_institutions_or_persons_objects(self, app, world):
+        """Every object-bearing route as every other principal its role admits, plus the ways round a route:
+        another person's consent, another's reference in one's own namespace, lists that must leave others out."""
+        w = world
+        attempts, successes = 0, []
+
+        def attempt(label: str, breached: bool) -> None:
+            nonlocal attempts
+            attempts += 1
+            if breached:
+                successes.append(label)
+
+        for route in api_routes(app)[0]:
+            case = CASES[route.key]
+            for who in PRINCIPALS:
+                if expected(case, who) == "not yours":
+                    r = call(w, route.key, who)
+                    attempt(f"{route.key} as {who}: {r.status_code}", r.status_code < 400)
+        # A holds X's consent: with it, A may not see Y.
+        r = w.client.post("/v1/exposure", json=w.exposure_body(w.consent_xa, w.y), headers=w.a.headers)
+        attempt("exposure of Y with X's consent", r.status_code != 403 or "totals" in r.text)
+        # B reports under A's reference: it makes B's own obligation and leaves A's as it was.
+        before = w.client.get(f"/v1/obligations/{w.ref_a}", headers=w.a.headers).json()
+        w.client.put(f"/v1/obligations/{w.ref_a}", headers=w.b.headers,
+                     json=obligation_body(debtors=[debtor(w.y)], balance=1, as_of="2026-11-20T00:00:00Z"))
+        after = w.client.get(f"/v1/obligations/{w.ref_a}", headers=w.a.headers).json()
+        attempt("PUT on A's reference as B", after["version"] != before["version"] or after["balance"] != before["balance"])
+        # Lists show only one's own.
+        for who in ("lender_b", "collector"):
+            items = w.client.get("/v1/obligations", params={"limit": 1000}, headers=w.headers[who]).json()["items"]
+            attempt(f"A's obligation in {who}'s list", any(o["id"] == w.obligation_a for o in items))
+            items = w.client.get("/v1/consents", headers=w.headers[who]).json()["items"]
+            attempt(f"X's consent to A in {who}'s list", any(c["id"] == w.consent_xa for c in items))
+        for path, key, value in (("/v1/me/consents", "id", w.consent_xa), ("/v1/consents", "id", w.consent_xa),
+                                 ("/v1/me/access-log", "id", w.event_x)):
+            items = w.client.get(path, headers=w.y.headers).json()["items"]
+            attempt(f"X's {path} item in Y's view", any(i[key] == value for i in items))
+        mine = w.client.get("/v1/me/obligations", headers=w.y.headers).json()
+        attempt("X's debt in Y's /v1/me/obligations", w.obligation_a in json.dumps(mine))
+        print(f"\ncross-tenant attempts: {attempts}, successes: {len(successes)}")
+        assert not successes, successes
+
+
+# --- request bodies -------------------------------------------------------------------------------
+
+
+def _nested_models(model: type[BaseModel], seen: set[type]) -> Iterator[type[BaseModel]]:
+    if model in seen:
+        return
+    seen.add(model)
+    yield model
+    for f in model.model_fields.values():
+        stack = [f.annotation]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                yield from _nested_models(t, seen)
+            elif typing.get_origin(t) is not None or isinstance(t, UnionType):
+                stack.extend(typing.get_args(t))
+
+
+class TestRequestBodies:
+    def test_every_body_model_forbids_unknown_fields(self, app):
+        loose = []
+        for route in api_routes(app)[0]:
+            if route.body_model is not None:
+                loose += [f"{route.key}: {m.__name__}" for m in _nested_models(route.body_model, set())
+                          if m.model_config.get("extra") != "forbid"]
+        assert not loose, loose
+
+    def test_fields_a_caller_may_not_set_are_refused_and_change_nothing(self, app, world):
+        body_routes = [r for r in api_routes(app)[0] if r.body_model is not None]
+        assert len(body_routes) >= 6
+        tried = 0
+        for route in body_routes:
+            case = CASES[route.key]
+            who = next(p for p in PRINCIPALS if expected(case, p) == "ok")
+            for name in (n for n in FORBIDDEN_FIELDS if n not in route.body_model.model_fields):
+                request = case.build(world, who)
+                request["json"] = {**request["json"], name: "f81d4fae-7dec-41d0-a765-00a0c91e6bf6"}
+                r = world.client.request(route.method, request["url"], headers=world.headers[who],
+                                         json=request["json"], params=request.get("params"))
+                tried += 1
+                assert r.status_code == 422 and r.json()["code"] == "validation_error", (route.key, name, r.text)
+                assert name in json.dumps(r.json()["errors"]), (route.key, name)
+                assert _events(app, r.headers["x-request-id"]) == 0, (route.key, name)
+                if route.method == "PUT":
+                    ref = request["url"].rsplit("/", 1)[1]
+                    assert world.client.get(f"/v1/obligations/{ref}", headers=world.a.headers).status_code == 404
+        print(f"\nunknown-field attempts: {tried} on {len(body_routes)} body routes, all 422")
+
+    def test_nested_unknown_fields_are_refused(self, world):
+        w = world
+        ref = new_ref()
+        body = obligation_body(debtors=[{**debtor(w.x), "owner": w.b.id}])
+        assert w.client.put(f"/v1/obligations/{ref}", json=body, headers=w.a.headers).status_code == 422
+        body = obligation_body(debtors=[debtor(w.x)], registration_consent={
+            "reference": "R", "given_at": "2026-01-01T00:00:00Z", "method": "e_signature", "id": "x"})
+        assert w.client.put(f"/v1/obligations/{ref}", json=body, headers=w.a.headers).status_code == 422
+        assert w.client.get(f"/v1/obligations/{ref}", headers=w.a.headers).status_code == 404
+
+
+def _events(app: FastAPI, request_id: str) -> int:
+    with app.state.register.sessions() as s:
+        return s.execute(select(func.count()).select_from(AccessEvent).where(AccessEvent.request_id == request_id)
+                         ).scalar_one()

@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+PORT ?= 8000
+
 run: install
-	$(BIN)/register demo
+	$(BIN)/register demo --port $(PORT)
 
 migrate: install
 	$(BIN)/register db upgrade

@@ -273,7 +273,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "With the institution CLI (README: 'A loan application, start to finish'):",
         f"  export REGISTER_URL={base} REGISTER_TOKEN={lender}",
         "  register-client obligations list",
-        f"Walk-through persons (synthetic, no history yet): {', '.join(info.persons[:3])}",
+        f"Walk-through persons (synthetic; no consents in the demo data): {', '.join(info.persons[:3])}",
     ]
     return _serve(settings, args.host, args.port, "\n".join(lines))
 
@@ -308,15 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (each with its own threads)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="migrate, load demo data on first start, then serve")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--persons", type=int, default=300)
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    demo.add_argument("--persons", type=int, default=300, help="demo consumers to create on first start (default 300)")
     demo.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_key.set_defaults(func=cmd_institutions_add_key)
 
     seed = sub.add_parser("seed", help="load a synthetic population through the batch reporting path")
-    seed.add_argument("--persons", type=int, required=True)
+    seed.add_argument("--persons", type=int, required=True, help="how many synthetic adults")
     seed.add_argument("--seed", type=int, default=1)
     seed.add_argument("--country", default="SE", choices=["SE", "NO", "FI", "DK", "PL"])
     seed.add_argument("--files", metavar="DIR", help="write report files (one per institution) instead of loading")

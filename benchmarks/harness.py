@@ -88,7 +88,8 @@ def running_server(database_url: str, data_dir: str, *, workers: int = 1, **extr
     proc = subprocess.Popen(
         [sys.executable, "-m", "register.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=server_env(database_url, data_dir, **extra), cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.environ["BENCH_SERVER_LOG"], "ab") if os.environ.get("BENCH_SERVER_LOG") else subprocess.DEVNULL,  # noqa: SIM115
     )
     server = Server(f"http://127.0.0.1:{port}", proc)
     deadline = time.time() + 60

@@ -4,11 +4,6 @@ no line it had counted as accepted is lost, none is applied twice. On both datab
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,34 +12,15 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from register.storage.migrate import upgrade
+from tests import server
 from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database
 from tests.factories import national_id, obligation_body
 
-ROOT = Path(__file__).resolve().parents[1]
 LINES = 50_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(url: str, data_dir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTER_")}
-    env |= {"REGISTER_DATABASE_URL": url, "REGISTER_DATA_DIR": str(data_dir), "REGISTER_ADMIN_TOKEN": ADMIN_TOKEN,
-            "REGISTER_REPORT_STALE_SECONDS": "2", "REGISTER_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "register.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+def start(url: str, data_dir: Path, port: int):
+    return server.start(url, data_dir, port, REGISTER_REPORT_STALE_SECONDS="2")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -57,7 +33,7 @@ def database(request, tmp_path):
 
 
 def test_killed_in_the_middle_of_a_report(database, tmp_path):
-    port = free_port()
+    port = server.free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start(database, tmp_path, port)
     try:
@@ -83,8 +59,7 @@ def test_killed_in_the_middle_of_a_report(database, tmp_path):
             time.sleep(0.05)
         else:
             pytest.fail(f"never caught the report mid-way: {doc}")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        server.kill(proc)
         seen_accepted = doc["accepted"]
 
         engine = create_engine(database)

@@ -1,0 +1,70 @@
+"""The real server as a process on loopback, for tests that kill it or race it: `register serve` with its
+settings in the environment, exactly as an operator starts it. Its stderr goes to `<data_dir>/server.log`
+(appended across restarts), so a failing test can show what the server said."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(url: str, data_dir: Path, port: int, **env: str) -> subprocess.Popen:
+    """Start `register serve` and wait until /healthz answers. `env`: more REGISTER_* settings."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("REGISTER_")}
+    environ |= {"REGISTER_DATABASE_URL": url, "REGISTER_DATA_DIR": str(data_dir), "REGISTER_ADMIN_TOKEN": ADMIN_TOKEN,
+                "REGISTER_LOG_LEVEL": "WARNING", **env}
+    with open(data_dir / "server.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "register.cli", "serve", "--port", str(port)], env=environ,
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {server_log(data_dir)}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    kill(proc)
+    raise RuntimeError(f"server did not start: {server_log(data_dir)}")
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL: no shutdown handler runs, nothing is flushed that was not already durable."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def server_log(data_dir: Path, tail: int = 3000) -> str:
+    path = data_dir / "server.log"
+    return path.read_text(errors="replace")[-tail:] if path.exists() else "(no log)"
+
+
+def fresh_database(backend: str, tmp_path: Path) -> str:
+    """A new, migrated database: a SQLite file under tmp_path, or a new PostgreSQL database (drop it with
+    `tests.conftest.drop_pg_database`)."""
+    from register.storage.migrate import upgrade
+    from tests.conftest import create_pg_database
+
+    url = f"sqlite:///{tmp_path / 'register.db'}" if backend == "sqlite" else create_pg_database()
+    upgrade(url)
+    return url

@@ -243,3 +243,23 @@ class TestNoConsentNoLookup:
             reasons = s.execute(select(AccessEvent.reason).where(AccessEvent.actor_id == lender.id,
                                                                  AccessEvent.action == "exposure:query")).scalars()
             assert sorted(reasons) == ["consent_mismatch"] * 2 + ["consent_missing"] * 2
+
+
+class TestIntegerCaps:
+    """Integers in queries are capped at what a BIGINT holds: beyond it SQLite could not bind them (a 500)."""
+
+    @pytest.mark.parametrize("params", [
+        {"since": 2**63}, {"since": 17119479600037374491361280},
+    ])
+    def test_checkpoints_since(self, client, regulator, params):
+        r = client.get("/v1/audit/checkpoints", params=params, headers=regulator.headers)
+        assert r.status_code == 422 and r.json()["code"] == "validation_error"
+
+    @pytest.mark.parametrize(("path", "params"), [
+        ("/v1/audit/proof/inclusion", {"tree_size": 2**63, "leaf_index": 0}),
+        ("/v1/audit/proof/inclusion", {"tree_size": 1, "leaf_index": 2**63}),
+        ("/v1/audit/proof/consistency", {"first": 0, "second": 2**63}),
+        ("/v1/audit/leaves", {"start": 2**63, "end": 2**63 + 1}),
+    ])
+    def test_proofs_and_leaves(self, client, regulator, path, params):
+        assert client.get(path, params=params, headers=regulator.headers).status_code == 422

@@ -2,7 +2,7 @@
 
 The app runs with its background report worker off (tests/conftest.py), so `AppTransport` stands in
 for it: after a batch report is accepted it processes what is waiting, as the worker would within a
-second. Everything else goes to the app untouched.
+second. Everything else goes to the app untouched, once h11 has checked it as a real connection would.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import socket
 from collections.abc import Iterator
 
+import h11
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -37,6 +38,16 @@ def process_reports(app: FastAPI) -> None:
     ReportWorker(state.sessions, state.cipher, allow_test=state.settings.accept_test_identities).run_pending()
 
 
+def check_on_the_wire(request: httpx.Request) -> None:
+    """Refuse what httpx's HTTP/1.1 layer (h11) refuses before a request leaves, e.g. a header value with
+    a trailing \\r: in-process there is no wire, and the app would be handed a request no real connection
+    could carry."""
+    try:
+        h11.Request(method=request.method, target=request.url.raw_path, headers=list(request.headers.raw))
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc), request=request) from None
+
+
 def _is_report_upload(request: httpx.Request, response: httpx.Response) -> bool:
     return request.method == "POST" and request.url.path == "/v1/reports" and response.status_code < 300
 
@@ -49,6 +60,7 @@ class AppTransport(httpx.BaseTransport):
         self.app = app
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        check_on_the_wire(request)
         response = self.inner.handle_request(request)
         if _is_report_upload(request, response):
             response.read()
@@ -62,6 +74,7 @@ class AsyncAppTransport(httpx.AsyncBaseTransport):
         self.app = app
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        check_on_the_wire(request)
         response = await self.inner.handle_async_request(request)
         if _is_report_upload(request, response):
             await response.aread()

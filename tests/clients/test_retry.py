@@ -18,7 +18,9 @@ from register_client import (
     ConsentMissing,
     RegisterClient,
     Retry,
+    RetryNotice,
     ServiceUnavailable,
+    TransportError,
 )
 from sqlalchemy import func, select
 
@@ -116,6 +118,40 @@ class TestIdempotentCalls:
         assert time.monotonic() - started >= 0.15  # waited 0.05 + 0.1 between three attempts
 
 
+class TestRetryNotices:
+    """`on_retry` hears of each retry before its wait, so a CLI can say so instead of seeming to hang."""
+
+    def test_each_retry_is_announced(self, transport, lender):
+        flaky = Flaky(transport, ["503", "refused"])
+        notices: list[RetryNotice] = []
+        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY, on_retry=notices.append) as sdk:
+            sdk.list_consents()
+        assert [(n.attempt, n.attempts, n.method, n.path) for n in notices] == [
+            (2, 4, "GET", "/v1/consents"), (3, 4, "GET", "/v1/consents")]
+        assert notices[0].reason == "HTTP 503 Service Unavailable" and notices[0].delay == 0.05
+        assert notices[1].reason == "[Errno 111] Connection refused" and notices[1].delay == 0.1
+
+    def test_a_call_that_is_not_retried_is_not_announced(self, transport, lender, person):
+        notices: list[RetryNotice] = []
+        with (RegisterClient(BASE_URL, lender.token, transport=Flaky(transport, ["503"]), retry=STEADY,
+                             on_retry=notices.append) as sdk, pytest.raises(ServiceUnavailable)):
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=NO_CONSENT)
+        assert notices == []
+
+    def test_a_request_this_side_cannot_send_is_not_retried(self, lender):
+        sent: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            raise httpx.LocalProtocolError("Illegal header value")
+
+        with (RegisterClient(BASE_URL, lender.token, transport=httpx.MockTransport(handler), retry=STEADY) as sdk,
+              pytest.raises(TransportError, match="Illegal header value")):
+            sdk.list_consents()
+        assert len(sent) == 1  # the same request would fail the same way
+
+
 class TestReportUploads:
     def test_without_a_key_is_never_retried(self, app, transport, lender, tmp_path):
         path = tmp_path / "daily.ndjson"
@@ -172,3 +208,11 @@ class TestAsync:
                 await sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
                                          consent_id=NO_CONSENT)
         assert flaky.sent == 2
+
+    async def test_the_async_client_announces_too(self, app, lender):
+        notices: list[RetryNotice] = []
+        flaky = AsyncFlaky(AsyncAppTransport(app), ["503"])
+        async with AsyncRegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY,
+                                       on_retry=notices.append) as sdk:
+            assert await sdk.list_consents() == []
+        assert [(n.attempt, n.reason) for n in notices] == [(2, "HTTP 503 Service Unavailable")]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from register_client import (
+    NO_RETRY,
     AccessEvent,
     ConnectError,
     ConsentMismatch,
@@ -15,6 +17,7 @@ from register_client import (
     ConsentRevoked,
     Exposure,
     InvalidNationalId,
+    InvalidRequest,
     NotFound,
     Obligation,
     ObligationReport,
@@ -24,6 +27,7 @@ from register_client import (
     Retracted,
     Retry,
     StaleUpdate,
+    TransportError,
     Unauthenticated,
     UploadProgress,
     ValidationFailed,
@@ -39,6 +43,8 @@ from tests.clients.conftest import (
 from tests.factories import debtor, in_days, make_institution, new_ref, obligation_body
 
 NO_CONSENT = "00000000-0000-4000-8000-000000000000"
+CSV_HEADER = ("external_ref,kind,currency,balance,credit_limit,status,debtors,registration_consent_reference,"
+              "registration_consent_given_at,registration_consent_method,as_of\n")
 
 
 class TestObligations:
@@ -104,6 +110,18 @@ class TestObligations:
         with pytest.raises(ValueError, match="owner"):
             sdk.put_obligation(new_ref(), obligation_body(owner="me"))
 
+    def test_a_bad_body_is_an_invalid_request_that_quotes_no_value(self, sdk):
+        too_long = "19500908327919500908327919500908327"  # an identity number the model refuses
+        body = obligation_body(balance=1.5, debtors=[{"country": "SE", "national_id": too_long, "role": "primary"}])
+        with pytest.raises(InvalidRequest) as err:
+            sdk.put_obligation("LOAN-1", body)
+        assert isinstance(err.value, ValueError)  # as pydantic's error was, so `except ValueError` still works
+        assert {tuple(e["loc"]) for e in err.value.errors} == {("balance",), ("debtors", 0, "national_id")}
+        assert all(set(e) == {"loc", "msg", "type"} for e in err.value.errors)
+        assert str(err.value).startswith("invalid ObligationReport: ")
+        assert too_long not in str(err.value) and "1.5" not in str(err.value)
+        assert err.value.__cause__ is None and err.value.__suppress_context__  # pydantic's quoting error is not shown
+
     def test_the_register_refuses_what_the_sdk_cannot_check(self, sdk):
         with pytest.raises(ValidationFailed) as err:
             sdk.list_obligations(page_size=5000).__next__()
@@ -124,6 +142,42 @@ class TestAuthentication:
         with (RegisterClient(down, "rgt_x", retry=Retry(attempts=2, backoff=0.01)) as sdk,
               pytest.raises(ConnectError, match=f"cannot reach the register at {down}")):
             sdk.get_obligation("LOAN-1")
+
+    @pytest.mark.parametrize("padding", ["\r", "\n", " ", "\t\r\n"])
+    def test_a_token_with_surrounding_whitespace_is_trimmed(self, transport, lender, padding):
+        # A trailing \r from a Windows env file, a newline from `$(cat token)`.
+        with RegisterClient(BASE_URL, f" {lender.token}{padding}", transport=transport) as sdk:
+            assert sdk.list_consents() == []
+
+    @pytest.mark.parametrize("token", ["rgt_abc def", "rgt_abc\rdef", "rgt_abc\x00def", "rgt_abc\x7fdef"])
+    def test_a_token_with_whitespace_or_control_characters_is_refused_before_sending(self, token):
+        sent: list[httpx.Request] = []
+        transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(200, json={"items": []}))
+        with pytest.raises(InvalidRequest, match="^the token contains whitespace or control characters$") as err:
+            RegisterClient(BASE_URL, token, transport=transport).list_consents()
+        assert sent == [] and "abc" not in str(err.value)
+
+    def test_a_transport_error_never_quotes_the_token(self, lender):
+        # What h11 says of a header it refuses, and what a proxy that closes on a bad header may say.
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise httpx.LocalProtocolError(f"Illegal header value {request.headers['authorization'].encode()!r}")
+
+        with (RegisterClient(BASE_URL, lender.token, transport=httpx.MockTransport(handler), retry=NO_RETRY) as sdk,
+              pytest.raises(TransportError) as err):
+            sdk.list_consents()
+        assert lender.token not in str(err.value) and "Bearer [token]" in str(err.value)
+        assert lender.token.removeprefix("rgt_")[:8] not in str(err.value)
+
+
+class TestConfiguration:
+    @pytest.mark.parametrize("suffix", ["/v1", "/v1/"])
+    def test_a_base_url_with_v1_is_refused_with_a_hint(self, suffix):
+        with pytest.raises(InvalidRequest, match=f"base URL, without /v1: '{BASE_URL}'"):
+            RegisterClient(BASE_URL + suffix, "rgt_x")
+
+    def test_a_base_url_with_a_slash_is_fine(self, transport, lender):
+        with RegisterClient(BASE_URL + "/", lender.token, transport=transport) as sdk:
+            assert sdk.list_consents() == []
 
 
 class TestReports:
@@ -176,6 +230,36 @@ class TestReports:
         key = new_ref()
         first, again = sdk.upload_report(path, idempotency_key=key), sdk.upload_report(path, idempotency_key=key)
         assert again.id == first.id
+        assert not first.repeated and again.repeated  # the register answered 202, then 200
+        assert not sdk.get_report(first.id).repeated
+
+    @pytest.mark.parametrize("name", ["daily", "daily.txt", "export.CSV.gz.part"])
+    def test_csv_without_a_csv_suffix_is_read_as_csv(self, sdk, tmp_path, person, name):
+        ref = new_ref()
+        path = tmp_path / name
+        path.write_bytes(CSV_HEADER.encode() + (
+            f"{ref},credit_card,SEK,1500,50000,current,SE:{person.nid}:primary,A-1,2026-01-01T00:00:00Z,"
+            "e_signature,2026-11-01T00:00:00Z\n").encode())
+        sent = sdk.upload_report(path)
+        assert sent.format == "csv" and sdk.wait_for_report(sent.id).accepted == 1
+
+    def test_ndjson_without_a_suffix_is_read_as_ndjson(self, sdk, tmp_path):
+        path = tmp_path / "daily"
+        path.write_text(ndjson([report_line()]))
+        sent = sdk.upload_report(path)
+        assert sent.format == "ndjson" and sdk.wait_for_report(sent.id).accepted == 1
+
+    def test_csv_bytes_are_read_as_csv(self, sdk, person):
+        body = CSV_HEADER + (f"{new_ref()},credit_card,SEK,1500,50000,current,SE:{person.nid}:primary,A-1,"
+                             "2026-01-01T00:00:00Z,e_signature,2026-11-01T00:00:00Z\n")
+        sent = sdk.upload_report(body.encode())
+        assert sent.format == "csv" and sdk.wait_for_report(sent.id).accepted == 1
+
+    def test_a_file_that_is_neither_is_refused_before_sending(self, sdk, tmp_path):
+        path = tmp_path / "daily.dat"
+        path.write_text("LOAN-1;instalment_loan;SEK\n")
+        with pytest.raises(InvalidRequest, match="daily.dat: cannot tell whether the report is CSV or NDJSON"):
+            sdk.upload_report(path)
 
 
 class TestConsentAndExposure:
@@ -197,6 +281,16 @@ class TestConsentAndExposure:
         assert err.value.status == 403 and err.value.code == "consent_missing"
         assert err.value.detail == "no consent with that id"
         assert err.value.receipt and err.value.receipt["event_id"]  # the refusal is logged, provably
+
+    def test_a_consent_id_that_is_not_a_uuid_is_refused_before_sending(self, sdk, person):
+        with pytest.raises(InvalidRequest, match="consent_id: Value error, must be a UUID") as err:
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application", consent_id="abc")
+        assert [e["loc"] for e in err.value.errors] == [["consent_id"]] and person.nid not in str(err.value)
+
+    def test_an_upper_case_consent_id_is_sent_as_the_register_writes_it(self, sdk, person):
+        with pytest.raises(ConsentMissing):  # not a 422: the id was sent in lower case
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=NO_CONSENT.upper().replace("0", "A"))
 
     def test_consent_for_another_purpose(self, sdk, transport, lender, person):
         with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:

@@ -14,11 +14,15 @@ from register_client import (
     APIError,
     AsyncRegisterClient,
     BadRequest,
+    ConsentExpired,
+    ConsentMismatch,
     ConsentMissing,
     ConsentRequired,
+    ConsentRevoked,
     Forbidden,
     InvalidInput,
     InvalidNationalId,
+    InvalidRequest,
     RegisterClient,
     RegisterError,
     ServerError,
@@ -38,11 +42,12 @@ EXPORTED = [
     "ConsentRequired", "ConsentRevoked", "ConsistencyProof", "Creditor", "Debtor", "DuplicateDebtor", "EmptyReport",
     "EventProof", "EventSearch", "Exposure", "ExposureLine", "ExposureQuery", "Forbidden", "IdempotencyConflict",
     "InclusionProof", "Institution", "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidConsent",
-    "InvalidCursor", "InvalidIdToken", "InvalidInput", "InvalidNationalId", "InvalidObligation", "Leaves", "LogKey",
+    "InvalidCursor", "InvalidIdToken", "InvalidInput", "InvalidNationalId", "InvalidObligation", "InvalidRequest",
+    "Leaves", "LogKey",
     "MaskedDebtor", "MyObligations", "NO_RETRY", "NotFound", "NotYetIntegrated", "Obligation", "ObligationHistory",
     "ObligationPage", "ObligationReport", "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem",
     "ProtocolError", "RateLimited", "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report",
-    "ReportLine", "ReportLineError", "Retracted", "Retry", "ServerError", "ServiceUnavailable", "StaleUpdate",
+    "ReportLine", "ReportLineError", "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate",
     "Subject", "Timeout", "Totals", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
     "__version__",
 ]
@@ -115,4 +120,10 @@ class TestErrorTree:
             assert cls.__name__ in register_client.__all__
 
     def test_consent_codes_share_a_parent(self):
-        assert issubclass(ConsentMissing, ConsentRequired) and issubclass(ConsentRequired, Forbidden)
+        for cls in (ConsentMissing, ConsentExpired, ConsentRevoked, ConsentMismatch):
+            assert cls.__mro__[1] is ConsentRequired, cls
+        assert issubclass(ConsentRequired, Forbidden)
+
+    def test_input_refused_before_sending_is_in_the_tree(self):
+        assert issubclass(InvalidRequest, RegisterError) and not issubclass(InvalidRequest, APIError)
+        assert issubclass(InvalidRequest, ValueError)  # as the pydantic error it replaces was

@@ -10,7 +10,8 @@ with RegisterClient("https://register.example", token) as register:
         print(error.line, error.code, error.detail)
 ```
 
-`AsyncRegisterClient` has the same methods, awaited. Errors: see `register_client._exceptions`.
+`AsyncRegisterClient` has the same methods, awaited. Errors: see `register_client._exceptions`; input the SDK
+refuses before sending raises `InvalidRequest`.
 """
 
 from register_client._async_client import AsyncRegisterClient
@@ -35,6 +36,7 @@ from register_client._exceptions import (
     InvalidInput,
     InvalidNationalId,
     InvalidObligation,
+    InvalidRequest,
     NotFound,
     NotYetIntegrated,
     PayloadTooLarge,
@@ -97,7 +99,7 @@ from register_client._requests import (
     RegistrationConsent,
     ReportLine,
 )
-from register_client._retry import NO_RETRY, Retry
+from register_client._retry import NO_RETRY, Retry, RetryNotice
 from register_client._upload import UploadProgress
 from register_client._version import __version__
 
@@ -148,6 +150,7 @@ __all__ = [
     "InvalidInput",
     "InvalidNationalId",
     "InvalidObligation",
+    "InvalidRequest",
     "Leaves",
     "LogKey",
     "MaskedDebtor",
@@ -173,6 +176,7 @@ __all__ = [
     "ReportLineError",
     "Retracted",
     "Retry",
+    "RetryNotice",
     "ServerError",
     "ServiceUnavailable",
     "StaleUpdate",

@@ -14,7 +14,7 @@ from register_client import _calls as c
 from register_client import _models as m
 from register_client import _requests as rq
 from register_client._base import BaseClient
-from register_client._retry import Retry
+from register_client._retry import Retry, RetryHook
 from register_client._upload import ProgressCallback, ReportBody, ReportSource
 
 T = TypeVar("T")
@@ -26,6 +26,7 @@ class AsyncRegisterClient(BaseClient):
 
     `transport` is the seam for tests: any `httpx.AsyncBaseTransport`, e.g. `httpx.ASGITransport(app=app)`.
     Use it as an async context manager, or call `aclose()`.
+    `on_retry` is called with a `RetryNotice` before each retry's wait (see `register_client._retry`).
     """
 
     def __init__(
@@ -38,8 +39,9 @@ class AsyncRegisterClient(BaseClient):
         retry: Retry | None = None,
         headers: Mapping[str, str] | None = None,
         user_agent: str | None = None,
+        on_retry: RetryHook | None = None,
     ) -> None:
-        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent)
+        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent, on_retry=on_retry)
         self._http = httpx.AsyncClient(transport=transport, **self._http_options(timeout))
 
     async def aclose(self) -> None:
@@ -64,7 +66,7 @@ class AsyncRegisterClient(BaseClient):
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                delay = self._retry_delay(call, attempt, replayable=replayable)
+                delay = self._retry_delay(call, attempt, replayable=replayable, error=exc)
                 if delay is None:
                     raise self._transport_error(exc, self.base_url) from None
                 await asyncio.sleep(delay)
@@ -94,7 +96,7 @@ class AsyncRegisterClient(BaseClient):
         self, *, name: str, role: rq.InstitutionRole, org_number: str | None = None, country: str | None = None
     ) -> m.InstitutionCreated:
         """Operator only. The answer's `token` is shown once."""
-        body = rq.InstitutionCreate(name=name, role=role, org_number=org_number, country=country)
+        body = c.build(rq.InstitutionCreate, name=name, role=role, org_number=org_number, country=country)
         return await self._call(c.create_institution(body))
 
     async def list_institutions(self) -> list[m.Institution]:
@@ -139,7 +141,7 @@ class AsyncRegisterClient(BaseClient):
         has stored it durably; processing follows in the background (`wait_for_report`)."""
         body = ReportBody(source, fmt=format, on_progress=on_progress)
         call = c.post_report(mode=mode, fmt=body.fmt, idempotency_key=idempotency_key)
-        return self._read(call, await self._send(call, body=body))
+        return self._read_report(call, await self._send(call, body=body))
 
     async def get_report(self, report_id: str) -> m.Report:
         return await self._call(c.get_report(report_id))
@@ -202,7 +204,8 @@ class AsyncRegisterClient(BaseClient):
         self, *, country: str, national_id: str, purpose: rq.Purpose, consent_id: str
     ) -> m.Exposure:
         """A person's total exposure. Raises a ConsentRequired subclass without a valid consent."""
-        body = rq.ExposureQuery(country=country, national_id=national_id, purpose=purpose, consent_id=consent_id)
+        body = c.build(rq.ExposureQuery, country=country, national_id=national_id, purpose=purpose,
+                       consent_id=consent_id)
         return await self._call(c.query_exposure(body))
 
     # --- a consumer's own data --------------------------------------------------------------------

@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+import pydantic
 from pydantic import BaseModel
 
 from register_client import _models as m
 from register_client import _requests as rq
+from register_client._exceptions import InvalidRequest
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -46,8 +48,19 @@ def _ref(external_ref: str) -> str:
 
 
 def coerce(model: type[M], value: M | Mapping[str, Any]) -> M:
-    """A request model from itself or from a plain mapping (validated, so mistakes fail before sending)."""
-    return value if isinstance(value, model) else model.model_validate(value)
+    """A request model from itself or from a plain mapping (validated, so mistakes fail before sending,
+    as InvalidRequest)."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except pydantic.ValidationError as exc:
+        raise InvalidRequest.from_validation(exc, model.__name__) from None
+
+
+def build(model: type[M], **fields: Any) -> M:
+    """A request model from keyword arguments, refused as InvalidRequest like `coerce`."""
+    return coerce(model, fields)
 
 
 # --- institutions ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 ```
 RegisterError                     anything this SDK raises
+├── InvalidRequest                refused by the SDK before sending: nothing reached the register
 ├── TransportError                no HTTP answer at all (retried for idempotent calls)
 │   ├── ConnectError              the register is down or unreachable (refused, DNS, TLS)
 │   └── Timeout                   it did not answer in time
@@ -41,17 +42,50 @@ The class is chosen by the problem's `code` first and its HTTP status second, so
 not know yet still lands on the right branch (`except InvalidInput` catches every 422). An `APIError`
 keeps the whole problem document in `.problem`; messages never contain identity numbers because the
 register's never do.
+
+`InvalidRequest` is the SDK's own refusal: a body that does not fit its request model (an unknown field,
+a float amount, a consent id that is not a UUID), a token with whitespace or control characters, a base
+URL ending in /v1. It is also a `ValueError`. Its `.errors` list `{loc, msg, type}` per problem and, like
+its message, never include the refused values (they may be identity numbers or a token). Messages never
+contain the token: transport errors that quote the Authorization header are redacted.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
+import pydantic
+
+# A bearer credential quoted in someone else's message (h11's "Illegal header value b'Bearer ...'").
+_CREDENTIAL = re.compile(r"(?i)\b(bearer\s+)[^\s'\"]+|\brgt_[^\s'\"]+")
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """`text` without the token, or anything that looks like a bearer credential."""
+    if token:
+        text = text.replace(token, "[token]")
+    return _CREDENTIAL.sub(lambda m: f"{m.group(1)}[token]" if m.group(1) else "[token]", text)
 
 
 class RegisterError(Exception):
     """Base of every error this SDK raises."""
+
+
+class InvalidRequest(RegisterError, ValueError):
+    """The SDK refused the request (or the client's configuration) before sending anything."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[dict[str, Any]] = list(errors or [])
+
+    @classmethod
+    def from_validation(cls, exc: pydantic.ValidationError, what: str) -> InvalidRequest:
+        # pydantic's own message quotes every refused value: an identity number must not end up in a log.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in errors)
+        return cls(f"invalid {what}: {problems}", errors=errors)
 
 
 class TransportError(RegisterError):
@@ -279,8 +313,8 @@ def api_error(response: httpx.Response) -> APIError:
             problem = body
     except ValueError:
         text = response.text.strip()
-        if text:
-            problem = {"detail": " ".join(text.split())[:300]}
+        if text:  # a debugging proxy's page may echo the request's headers
+            problem = {"detail": redact(" ".join(text.split()))[:300]}
     return error_class(response.status_code, problem.get("code"))(
         problem, status=response.status_code, headers=response.headers
     )

@@ -136,10 +136,17 @@ class Report(_Response):
     lines_per_second: float | None
     elapsed_seconds: float | None
     error: str | None
+    _repeated: bool = PrivateAttr(default=False)
 
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
+
+    @property
+    def repeated(self) -> bool:
+        """True when `upload_report` got the first report back for a repeat of its Idempotency-Key and
+        body (HTTP 200): this upload was not applied again. False for a new report, and for `get_report`."""
+        return self._repeated
 
 
 class ReportLineError(_Response):

@@ -8,10 +8,12 @@ catch what can be caught without it.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -36,6 +38,16 @@ NationalIdText = Annotated[StrictStr, StringConstraints(min_length=1, max_length
 ShortText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)]
 ExternalRef = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
 Method = Annotated[StrictStr, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$")]
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))  # the register takes the canonical lower-case form only
+    except ValueError:
+        raise ValueError("must be a UUID") from None  # pydantic's message: "Value error, must be a UUID"
+
+
+UUIDText = Annotated[StrictStr, AfterValidator(_uuid)]
 
 
 class _Request(BaseModel):
@@ -96,7 +108,7 @@ class ReportLine(ObligationReport):
 class ConsentGrant(_Request):
     """A person's consent, given in the register (`POST /v1/consents`, consumers only)."""
 
-    institution_id: StrictStr
+    institution_id: UUIDText
     purpose: Purpose
     expires_at: AwareDatetime
 
@@ -122,7 +134,7 @@ class ExposureQuery(_Request):
     country: Country
     national_id: NationalIdText
     purpose: Purpose
-    consent_id: StrictStr
+    consent_id: UUIDText
 
 
 class EventSearch(_Request):
@@ -130,7 +142,7 @@ class EventSearch(_Request):
 
     country: Country
     national_id: NationalIdText
-    institution_id: StrictStr | None = None
+    institution_id: UUIDText | None = None
     action: Annotated[StrictStr, StringConstraints(max_length=60)] | None = None
     outcome: Annotated[StrictStr, StringConstraints(max_length=20)] | None = None
     since: AwareDatetime | None = None

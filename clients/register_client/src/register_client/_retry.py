@@ -5,14 +5,16 @@ the newest `as_of`, so a repeat is an idempotent 200), and `POST /v1/reports` wh
 `Idempotency-Key` and its body can be read again. Never a POST without a key (`/v1/exposure` writes an
 access event per call), and never a retraction (a repeat of a successful one answers 410).
 
-A retryable failure is no answer at all (connection refused, reset, timeout) or 429, 502, 503, 504.
-Waits grow exponentially with full jitter (AWS's "exponential backoff and jitter"), and a Retry-After
+A retryable failure is no answer at all (connection refused, reset, timeout) or 429, 502, 503, 504;
+not a request this side could not even send (a header h11 refuses, an unsupported URL scheme), which
+would fail the same way every time. Waits grow exponentially with full jitter (AWS's "exponential backoff and jitter"), and a Retry-After
 header is obeyed up to `max_delay`.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -39,3 +41,19 @@ class Retry:
 
 
 NO_RETRY = Retry(attempts=1)
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """What the client's `on_retry` hook is told before it waits and sends a call again, so that a
+    person at a terminal sees a slow retry rather than a hang."""
+
+    method: str
+    path: str
+    attempt: int  # the attempt about to be made: 2 for the first retry
+    attempts: int  # the most there will be (`Retry.attempts`)
+    delay: float  # seconds the client waits first
+    reason: str  # what failed: "HTTP 503 Service Unavailable", or the connection error (never the token)
+
+
+RetryHook = Callable[[RetryNotice], None]

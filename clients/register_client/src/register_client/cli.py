@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import httpx
-import pydantic
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -42,6 +41,7 @@ from register_client import _render as render
 from register_client._client import RegisterClient
 from register_client._exceptions import (
     APIError,
+    InvalidRequest,
     ProtocolError,
     RegisterError,
     TransportError,
@@ -104,11 +104,11 @@ def register(ctx: typer.Context) -> Iterator[RegisterClient]:
         fail(f"{exc.title}: {exc.detail}{where}" if exc.detail != exc.title else f"{exc.title}{where}", EXIT_REFUSED)
     except (TransportError, ProtocolError) as exc:
         fail(str(exc), EXIT_UNREACHABLE)
+    except InvalidRequest as exc:  # the SDK refused the input before sending it
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors)
+        fail(f"invalid input: {problems}" if problems else str(exc), EXIT_USAGE)
     except RegisterError as exc:  # pragma: no cover - every branch of the tree is handled above
         fail(str(exc), EXIT_REFUSED)
-    except pydantic.ValidationError as exc:  # a request model refused the input before it was sent
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
-        fail(f"invalid input: {problems}", EXIT_USAGE)
     except (ValueError, OSError) as exc:  # e.g. a URL that is not http(s), a file that cannot be read
         fail(" ".join(str(exc).split()), EXIT_USAGE)
 

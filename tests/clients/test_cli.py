@@ -4,11 +4,14 @@ databases: what an institution's operator types, what they see, and the exit sta
 from __future__ import annotations
 
 import json
+import re
 import sys
 
+import httpx
 import pytest
 from register_client import RegisterClient
 from register_client.cli import build_app
+from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from tests.clients.conftest import (
@@ -18,20 +21,31 @@ from tests.clients.conftest import (
     ndjson,
     report_line,
 )
-from tests.clients.test_sdk import NO_CONSENT
+from tests.clients.test_retry import Flaky
+from tests.clients.test_sdk import CSV_HEADER, NO_CONSENT
 from tests.factories import debtor, in_days, make_institution, new_ref, obligation_body
+
+# A terminal this wide, as rich sees one (TTY_COMPATIBLE), without colours to strip.
+TERMINAL = {"TTY_COMPATIBLE": "1", "NO_COLOR": "1", "TERM": "xterm"}
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @pytest.fixture
 def run(transport):
-    """`run(*args, token=..., input=...)`: the CLI as a user runs it, configured through the environment."""
+    """`run(*args, token=..., input=...)`: the CLI as a user runs it, configured through the environment.
+    `env` adds to (or, with None, removes from) that environment; `via` replaces the transport."""
     runner = CliRunner()
 
-    def invoke(*args: str, token: str | None = None, url: str = BASE_URL, input: str | None = None):
-        env = {"REGISTER_URL": url, "REGISTER_TOKEN": token, "COLUMNS": "200"}
-        return runner.invoke(build_app(transport=transport), list(args), env=env, input=input)
+    def invoke(*args: str, token: str | None = None, url: str = BASE_URL, input: str | None = None,
+               env: dict[str, str | None] | None = None, via=None):
+        environment = {"REGISTER_URL": url, "REGISTER_TOKEN": token, "COLUMNS": "200", **(env or {})}
+        return runner.invoke(build_app(transport=via or transport), list(args), env=environment, input=input)
 
     return invoke
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text)
 
 
 def assert_one_line_error(result, code: int, text: str) -> None:
@@ -51,7 +65,7 @@ class TestReport:
         ]))
         result = run("report", str(path), "--poll-interval", "0.05", token=lender.token)
         assert result.exit_code == 1, result.output  # a batch job sees that lines were refused
-        assert "done" in result.stdout and "accepted 1, unchanged 0, rejected 2" in result.stdout
+        assert "done" in result.stdout and "lines read 3, accepted 1, unchanged 0, rejected 2" in result.stdout
         assert "Rejected lines" in result.stdout
         assert "validation_error" in result.stdout and "invalid_national_id" in result.stdout
         assert bad_id not in result.output and person.nid not in result.output
@@ -65,6 +79,75 @@ class TestReport:
         result = run("report", str(path), token=lender.token)
         assert result.exit_code == 0, result.output
         assert "accepted 1, unchanged 0, rejected 0" in result.stdout and "Rejected lines" not in result.stdout
+        # The register counts the file's lines; the CSV header is one of them, and the summary says so.
+        assert "lines read 2 (including the header), accepted 1" in result.stdout
+
+    def test_csv_without_a_csv_suffix(self, run, lender, person, tmp_path):
+        path = tmp_path / "daily.txt"
+        path.write_text(CSV_HEADER + f"{new_ref()},credit_card,SEK,1500,50000,current,SE:{person.nid}:primary,A-1,"
+                                     "2026-01-01T00:00:00Z,e_signature,2026-11-01T00:00:00Z\n")
+        result = run("report", str(path), token=lender.token)
+        assert result.exit_code == 0, result.output
+        assert "lines read 2 (including the header), accepted 1, unchanged 0, rejected 0" in result.stdout
+
+    def test_a_file_of_unknown_format_is_a_usage_error(self, run, lender, tmp_path):
+        path = tmp_path / "daily.dat"
+        path.write_text("LOAN-1;instalment_loan;SEK;1500\n")
+        result = run("report", str(path), token=lender.token)
+        assert_one_line_error(result, 2, "cannot tell whether daily.dat is CSV or NDJSON")
+        assert "pass --format csv or --format ndjson" in result.stderr
+        assert run("report", str(path), "--format", "csv", token=lender.token).exit_code == 1  # sent, and refused
+
+    def test_the_same_key_again_says_it_was_not_applied_again(self, run, lender, tmp_path):
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([report_line()]))
+        key = ["--idempotency-key", new_ref()]
+        first = run("report", str(path), *key, token=lender.token)
+        assert first.exit_code == 0 and "already received" not in first.stdout, first.output
+        again = run("report", str(path), *key, token=lender.token)
+        repeat = r"\(already received at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; not applied again\)"
+        assert again.exit_code == 0 and re.search(repeat, again.stdout.splitlines()[0]), again.output
+        assert re.search(repeat, run("report", str(path), *key, "--no-wait", token=lender.token).stdout)
+        assert json.loads(run("report", str(path), *key, "--json", token=lender.token).stdout)["repeated"] is True
+        assert json.loads(run("report", str(path), "--json", token=lender.token).stdout)["repeated"] is False
+
+    def test_status_and_errors_after_no_wait(self, run, lender, tmp_path):
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([report_line(), report_line(balance=-1), "{not json"]))
+        sent = run("report", str(path), "--no-wait", token=lender.token)
+        report_id = re.fullmatch(r"Report (\S+): received\n", sent.stdout).group(1)
+        status = run("report-status", report_id, token=lender.token)
+        assert status.exit_code == 1, status.output  # as `report`: lines were rejected
+        assert f"Report {report_id}: done" in status.stdout and "accepted 1, unchanged 0, rejected 2" in status.stdout
+        doc = json.loads(run("report-status", report_id, "--json", token=lender.token).stdout)
+        assert (doc["id"], doc["status"], doc["rejected"]) == (report_id, "done", 2)
+        errors = run("report-errors", report_id, token=lender.token)
+        assert errors.exit_code == 0 and "Rejected lines" in errors.stdout and "validation_error" in errors.stdout
+        lines = run("report-errors", report_id, "--json", token=lender.token).stdout.splitlines()
+        assert [(e["line"], e["code"]) for e in map(json.loads, lines)] == [(2, "validation_error"),
+                                                                            (3, "validation_error")]
+        assert len(run("report-errors", report_id, "--json", "--limit", "1", token=lender.token).stdout.splitlines()) == 1
+
+    def test_status_of_a_clean_report_waits_and_exits_zero(self, run, lender, tmp_path):
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([report_line()]))
+        report_id = run("report", str(path), "--no-wait", "--json", token=lender.token).stdout
+        report_id = json.loads(report_id)["id"]
+        status = run("report-status", report_id, "--wait", "--poll-interval", "0.05", token=lender.token)
+        assert status.exit_code == 0 and "lines read 1, accepted 1" in status.stdout, status.output
+        errors = run("report-errors", report_id, token=lender.token)
+        assert errors.exit_code == 0 and errors.stdout == "No rejected lines.\n"
+
+    @pytest.mark.parametrize("command", ["report-status", "report-errors"])
+    def test_a_report_id_that_is_not_a_uuid(self, run, lender, command):
+        assert_one_line_error(run(command, "abc", token=lender.token), 2, "report id must be a UUID")
+
+    def test_another_institutions_report_is_not_found(self, run, lender, client, admin_headers, tmp_path):
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([report_line()]))
+        report_id = json.loads(run("report", str(path), "--no-wait", "--json", token=lender.token).stdout)["id"]
+        other = make_institution(client, admin_headers, "lender")
+        assert_one_line_error(run("report-status", report_id, token=other.token), 1, "HTTP 404")
 
     def test_json_for_machines(self, run, lender, tmp_path):
         path = tmp_path / "daily.ndjson"
@@ -102,6 +185,11 @@ class TestObligationsList:
         lines = run("obligations", "list", "--json", "--limit", "2", token=lender.token).stdout.splitlines()
         assert [json.loads(x)["external_ref"] for x in lines] == refs[:2]
 
+    def test_an_unknown_status_is_a_usage_error(self, run, lender):
+        result = run("obligations", "list", "--status", "late", token=lender.token)
+        assert result.exit_code == 2 and "late" in result.output
+        assert run("obligations", "list", "--status", "overdue", token=lender.token).exit_code == 0
+
 
 class TestExposure:
     def _consent(self, transport, lender, person, purpose="credit_application") -> str:
@@ -136,6 +224,11 @@ class TestExposure:
                      "--consent", NO_CONSENT, token=lender.token)
         assert_one_line_error(result, 1, "Invalid national identity number: national_id is not a valid SE")
         assert bad not in result.output
+
+    def test_a_consent_id_that_is_not_a_uuid_is_a_usage_error(self, run, lender, person):
+        result = run("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "credit_application",
+                     "--consent", "abc", token=lender.token)
+        assert_one_line_error(result, 2, "consent id must be a UUID")
 
     def test_unknown_purpose_is_a_usage_error(self, run, lender, person):
         result = run("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "curiosity",
@@ -174,10 +267,99 @@ class TestConfiguration:
                                                   "obligations", "list"])
         assert_one_line_error(result, 3, f"cannot reach the register at {url}")
 
+    @pytest.mark.parametrize("padding", ["\r", "\r\n", "  "])
+    def test_a_token_from_a_windows_env_file(self, run, lender, padding):
+        result = run("consents", "list", "--json", token=lender.token + padding)
+        assert result.exit_code == 0 and result.stdout == "", result.output
+
+    @pytest.mark.parametrize("token", ["rgt_abc def", "rgt_abc\x01def", "rgt_abc\rdef"])
+    def test_a_token_with_whitespace_inside_is_a_usage_error(self, run, token):
+        result = run("consents", "list", token=token)
+        assert_one_line_error(result, 2, "the token contains whitespace or control characters")
+        assert "abc" not in result.output
+
+    def test_an_error_never_prints_the_token(self, run, lender):
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise httpx.RemoteProtocolError(f"bad header {request.headers['authorization'].encode()!r}")
+
+        result = run("consents", "list", token=lender.token, via=httpx.MockTransport(handler), env={"COLUMNS": "80"})
+        assert_one_line_error(result, 3, "bad header b'Bearer [token]'")
+        assert lender.token not in result.output.replace("\n", "")
+
+    @pytest.mark.parametrize("suffix", ["/v1", "/v1/"])
+    def test_a_url_ending_in_v1(self, run, lender, suffix):
+        result = run("consents", "list", "--json", token=lender.token, url=BASE_URL + suffix)
+        assert result.exit_code == 0 and result.stdout == "", result.output
+        assert result.stderr == f"note: REGISTER_URL (--url) is the base URL, without /v1; using {BASE_URL}\n"
+
+    def test_retries_are_announced_at_a_terminal(self, run, lender, transport):
+        result = run("consents", "list", token=lender.token, via=Flaky(transport, ["503", "refused"]), env=TERMINAL)
+        assert result.exit_code == 0, result.output
+        assert [re.sub(r"waiting \d+\.\d s$", "waiting N s", x) for x in plain(result.stderr).splitlines()] == [
+            "retrying (2/4) after HTTP 503 Service Unavailable; waiting N s",
+            "retrying (3/4) after [Errno 111] Connection refused; waiting N s"]
+
+    def test_retries_are_quiet_in_a_batch_job(self, run, lender, transport):
+        result = run("consents", "list", "--json", token=lender.token, via=Flaky(transport, ["503"]))
+        assert result.exit_code == 0 and result.stderr == "", result.output
+
     def test_options_override_the_environment(self, run, lender, client, admin_headers):
         other = make_institution(client, admin_headers, "lender")
         result = run("--token", other.token, "consents", "list", "--json", token=lender.token)
         assert result.exit_code == 0 and result.stdout == ""  # the other lender's (empty) list
+
+
+class TestWidth:
+    """Amounts and identifiers are never cut or wrapped: at an 80-column (or narrower) terminal tables fit or
+    become one block per record, and in a pipe or file (rich's default there is 80 columns) every record
+    is one line."""
+
+    AMOUNTS = ("27 499.71", "500.00", "12 345 678.90", "12 345.00", "12 373 178.61", "12 845.00")
+
+    def _exposure(self, run, transport, lender, person, env):
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)], balance=2_749_971,
+                                                          monthly_payment=50_000))
+            sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)], balance=1_234_567_890,
+                                                          monthly_payment=1_234_500))
+        consent = TestExposure._consent(self, transport, lender, person)
+        result = run("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "credit_application",
+                     "--consent", consent, token=lender.token, env=env)
+        assert result.exit_code == 0, result.output
+        return plain(result.stdout)
+
+    @pytest.mark.parametrize("columns", [80, 60, 40])
+    def test_exposure_at_a_narrow_terminal(self, run, transport, lender, person, columns):
+        text = self._exposure(run, transport, lender, person, {**TERMINAL, "COLUMNS": str(columns)})
+        assert all(amount in text for amount in self.AMOUNTS), text
+        assert "…" not in text and all(cell_len(line) <= columns for line in text.splitlines()), [
+            (cell_len(x), x) for x in text.splitlines() if cell_len(x) > columns]
+
+    def test_exposure_in_a_pipe(self, run, transport, lender, person):
+        text = self._exposure(run, transport, lender, person, {"COLUMNS": None})
+        rows = [line for line in text.splitlines() if lender.name in line]
+        small, large = sorted(rows, key=lambda row: "27 499.71" not in row)  # each line with its own amounts
+        assert len(rows) == 2 and "27 499.71" in small and "500.00" in small, text
+        assert "12 345 678.90" in large and "12 345.00" in large
+        assert "12 373 178.61" in text and "…" not in text
+
+    @pytest.mark.parametrize("env", [{"COLUMNS": None}, {**TERMINAL, "COLUMNS": "80"}], ids=["pipe", "terminal"])
+    def test_obligations_list(self, run, transport, lender, env):
+        refs = [new_ref() for _ in range(2)]
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            for ref in refs:
+                sdk.put_obligation(ref, obligation_body(balance=2_749_971))
+        text = plain(run("obligations", "list", token=lender.token, env=env).stdout)
+        assert "…" not in text and all(ref in text for ref in refs) and text.count("27 499.71") == 2, text
+        if "TTY_COMPATIBLE" not in env:
+            assert all(len([x for x in text.splitlines() if ref in x and "27 499.71" in x]) == 1 for ref in refs)
+
+    def test_rejected_lines_in_a_pipe_are_one_line_each(self, run, lender, tmp_path):
+        path = tmp_path / "daily.ndjson"
+        path.write_text(ndjson([report_line(balance=-1), report_line(owner="me")]))
+        result = run("report", str(path), token=lender.token, env={"COLUMNS": None})
+        rows = [line for line in result.stdout.splitlines() if "validation_error" in line]
+        assert len(rows) == 2 and all(len(r) > 80 for r in rows), result.stdout  # not wrapped at 80
 
 
 class TestAuditVerify:

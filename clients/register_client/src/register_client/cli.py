@@ -6,7 +6,10 @@ Needs the `cli` extra (typer, rich). Configured by `--url`/`--token` or `REGISTE
 Exit status: 0 done; 1 the register refused the request, or a report failed or rejected lines (or a
 bug); 2 usage, including input refused before sending; 3 the register could not be reached or did not
 answer as the contract says.
-Errors print the problem's title and detail on one line, never a traceback.
+Errors print the problem's title and detail on one line, never a traceback, and never the token.
+
+Output to a pipe or a file is not cut at 80 columns (rich's default when it is not a terminal): each
+record is one line there. At a terminal, tables fit its width or become one block per record.
 
 Tests call `build_app(transport=...)` to run the commands against the app in-process: the transport is
 handed to the SDK client (and to the verifier's client), nothing else changes.
@@ -23,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, get_args
 
 import httpx
 import typer
@@ -38,6 +41,7 @@ from rich.progress import (
 )
 
 from register_client import _render as render
+from register_client._base import clean_token
 from register_client._client import RegisterClient
 from register_client._exceptions import (
     APIError,
@@ -45,15 +49,20 @@ from register_client._exceptions import (
     ProtocolError,
     RegisterError,
     TransportError,
+    redact,
 )
 from register_client._models import Report
-from register_client._retry import Retry
-from register_client._upload import UploadProgress
+from register_client._requests import Status
+from register_client._retry import Retry, RetryHook, RetryNotice
+from register_client._upload import UploadProgress, guess_format
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"
+UNBOUNDED = 10_000  # the console's width when it is not a terminal: nothing is wrapped or cut
 RETRIES_HELP = "Retries of safe calls after connection errors and 429/502/503/504."
 MODE_HELP = "snapshot also unreports this institution's obligations that the file leaves out."
+FORMAT_HELP = ("Default: by the file's suffix (.csv is CSV; .ndjson, .jsonl, .json are NDJSON), else by its "
+               "first line ({ is NDJSON, a row of column names is a CSV header).")
 KEY_HELP = ("Idempotency-Key: the same key and file again returns the first report instead of a new one. "
             "Default: a new key per run (still makes this run's retries safe).")
 
@@ -74,22 +83,72 @@ class Purpose(StrEnum):
     debt_restructuring = "debt_restructuring"
 
 
+ObligationStatus = StrEnum("ObligationStatus", {s: s for s in get_args(Status)})  # what the SDK accepts
+
+
 @dataclass
 class Config:
     url: str
     token: str | None
     retries: int
     transport: httpx.BaseTransport | None
+    out: Console
+
+    def token_or_fail(self) -> str:
+        try:
+            token = clean_token(self.token)
+        except InvalidRequest as exc:  # never echo the token: the message does not contain it
+            fail(str(exc), EXIT_USAGE)
+        if not token:
+            fail("no token: pass --token or set REGISTER_TOKEN", EXIT_USAGE)
+        return token
 
     def client(self) -> RegisterClient:
-        if not self.token:
-            fail("no token: pass --token or set REGISTER_TOKEN", EXIT_USAGE)
-        return RegisterClient(self.url, self.token, transport=self.transport, retry=Retry(attempts=self.retries + 1))
+        return RegisterClient(self.url, self.token_or_fail(), transport=self.transport,
+                              retry=Retry(attempts=self.retries + 1), on_retry=_retry_notices())
 
 
 def fail(message: str, code: int) -> NoReturn:
-    Console(stderr=True, highlight=False).print(f"[red]Error:[/] {escape(message)}", soft_wrap=True)
+    Console(stderr=True, highlight=False).print(f"[red]Error:[/] {escape(redact(message))}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def note(message: str) -> None:
+    Console(stderr=True, highlight=False).print(escape(message), soft_wrap=True)
+
+
+def _stdout() -> Console:
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = UNBOUNDED
+    return console
+
+
+def _retry_notices() -> RetryHook | None:
+    """At a terminal, say so before each retry's wait: a down register otherwise looks like a hang."""
+    if not Console(stderr=True).is_terminal:
+        return None
+
+    def show(n: RetryNotice) -> None:
+        note(f"retrying ({n.attempt}/{n.attempts}) after {n.reason}; waiting {n.delay:.1f} s")
+
+    return show
+
+
+def _base_url(url: str) -> str:
+    """The register's base URL: a trailing /v1 (the API's prefix, which every path already has) goes."""
+    trimmed = url.rstrip("/")
+    if trimmed.endswith("/v1"):
+        trimmed = trimmed[:-3]
+        note(f"note: REGISTER_URL (--url) is the base URL, without /v1; using {trimmed}")
+    return trimmed
+
+
+def _uuid_or_fail(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        fail(f"{what} must be a UUID", EXIT_USAGE)
 
 
 @contextmanager
@@ -109,7 +168,7 @@ def register(ctx: typer.Context) -> Iterator[RegisterClient]:
         fail(f"invalid input: {problems}" if problems else str(exc), EXIT_USAGE)
     except RegisterError as exc:  # pragma: no cover - every branch of the tree is handled above
         fail(str(exc), EXIT_REFUSED)
-    except (ValueError, OSError) as exc:  # e.g. a URL that is not http(s), a file that cannot be read
+    except (ValueError, OSError) as exc:  # e.g. a file that cannot be read
         fail(" ".join(str(exc).split()), EXIT_USAGE)
 
 
@@ -126,23 +185,23 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     app.add_typer(obligations, name="obligations")
     app.add_typer(consents, name="consents")
     app.add_typer(audit, name="audit")
-    out = Console(highlight=False, soft_wrap=False)
 
     @app.callback()
     def main_options(
         ctx: typer.Context,
-        url: Annotated[str, typer.Option(envvar="REGISTER_URL", help="The register's base URL.")] = DEFAULT_URL,
+        url: Annotated[str, typer.Option(envvar="REGISTER_URL",
+                                         help="The register's base URL (without /v1).")] = DEFAULT_URL,
         token: Annotated[str | None, typer.Option(envvar="REGISTER_TOKEN", help="Bearer token (rgt_...).")] = None,
         retries: Annotated[int, typer.Option(min=0, max=10, help=RETRIES_HELP)] = 3,
     ) -> None:
-        ctx.obj = Config(url=url, token=token, retries=retries, transport=transport)
+        ctx.obj = Config(url=_base_url(url), token=token, retries=retries, transport=transport, out=_stdout())
 
     @app.command()
     def report(
         ctx: typer.Context,
         file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="NDJSON or CSV file.")],
         mode: Annotated[Mode, typer.Option(help=MODE_HELP)] = Mode.delta,
-        format: Annotated[Format | None, typer.Option(help="Default: by the file's suffix (.csv is CSV).")] = None,
+        format: Annotated[Format | None, typer.Option(help=FORMAT_HELP)] = None,
         idempotency_key: Annotated[str | None, typer.Option(help=KEY_HELP)] = None,
         wait: Annotated[bool, typer.Option(help="Wait for processing and show the summary and errors.")] = True,
         poll_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between status checks.")] = 1.0,
@@ -150,6 +209,8 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report (and errors) as JSON.")] = False,
     ) -> None:
         """Upload a batch report, follow its processing, then show the summary and the rejected lines."""
+        out: Console = ctx.obj.out
+        fmt = format.value if format else _format_or_fail(file)
         key = idempotency_key or f"register-client-{uuid.uuid4()}"  # so that retries of this upload are safe
         with register(ctx) as client, _progress(quiet=as_json) as progress:
             upload = progress.add_task("uploading", total=file.stat().st_size)
@@ -157,11 +218,16 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
             def on_upload(p: UploadProgress) -> None:
                 progress.update(upload, completed=p.bytes_sent)
 
-            sent = client.upload_report(file, mode=mode.value, format=format.value if format else None,
-                                        idempotency_key=key, on_progress=on_upload)
+            sent = client.upload_report(file, mode=mode.value, format=fmt, idempotency_key=key, on_progress=on_upload)
             if not wait:
                 progress.stop()
-                out.print(_json_line(sent) if as_json else escape(f"Report {sent.id}: {sent.status}"), soft_wrap=True)
+                if as_json:
+                    out.print(_json_line(sent), soft_wrap=True)
+                    if sent.repeated:
+                        note(f"Report {sent.id}: {render.repeat_note(sent)}")
+                else:
+                    again = f" ({render.repeat_note(sent)})" if sent.repeated else ""
+                    out.print(escape(f"Report {sent.id}: {sent.status}{again}"), soft_wrap=True)
                 return
             processing = progress.add_task("processing", total=1.0)
 
@@ -178,25 +244,67 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
                     else:
                         errors.append(e)
         if as_json:
-            out.print_json(json.dumps({"report": done.model_dump(mode="json"),
+            out.print_json(json.dumps({"report": done.model_dump(mode="json"), "repeated": sent.repeated,
                                        "errors": [e.model_dump(mode="json") for e in errors]}))
         else:
-            render.report_summary(out, done)
+            render.report_summary(out, done, repeated=sent.repeated)
             if errors:
                 render.report_errors(out, errors, more)
-        if done.status != "done" or done.rejected:
-            raise typer.Exit(EXIT_REFUSED)
+        _report_exit(done)
+
+    @app.command("report-status")
+    def report_status(
+        ctx: typer.Context,
+        report_id: Annotated[str, typer.Argument(metavar="ID", help="The report's id, as `report` printed it.")],
+        wait: Annotated[bool, typer.Option(help="Wait until the register has processed it.")] = False,
+        poll_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between status checks.")] = 1.0,
+        as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object.")] = False,
+    ) -> None:
+        """A report's status and counts, e.g. after `report --no-wait`.
+
+        Exit status 1 when it failed or rejected lines, as for `report`."""
+        out: Console = ctx.obj.out
+        report_id = _uuid_or_fail(report_id, "report id")
+        with register(ctx) as client:
+            r = client.wait_for_report(report_id, poll_interval=poll_interval) if wait else client.get_report(report_id)
+        if as_json:
+            out.print(_json_line(r), soft_wrap=True)
+        else:
+            render.report_summary(out, r)
+        _report_exit(r)
+
+    @app.command("report-errors")
+    def report_errors(
+        ctx: typer.Context,
+        report_id: Annotated[str, typer.Argument(metavar="ID", help="The report's id, as `report` printed it.")],
+        limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    ) -> None:
+        """A report's rejected lines (line number, code, detail), in file order."""
+        out: Console = ctx.obj.out
+        report_id = _uuid_or_fail(report_id, "report id")
+        with register(ctx) as client:
+            errors = list(_take(client.report_errors(report_id), limit))
+        if as_json:
+            for e in errors:
+                out.print(_json_line(e), soft_wrap=True)
+        elif errors:
+            render.report_errors(out, errors, 0)
+        else:
+            out.print("No rejected lines.")
 
     @obligations.command("list")
     def obligations_list(
         ctx: typer.Context,
-        status: Annotated[str | None, typer.Option(help="Only this status, e.g. overdue.")] = None,
+        status: Annotated[ObligationStatus | None, typer.Option(help="Only this status, e.g. overdue.")] = None,
         limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 100,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     ) -> None:
         """This institution's live obligations, oldest change first."""
+        out: Console = ctx.obj.out
         with register(ctx) as client:
-            items = _take(client.list_obligations(status=status, page_size=min(limit or 1000, 1000)), limit)
+            items = _take(client.list_obligations(status=status.value if status else None,  # type: ignore[arg-type]
+                                                  page_size=min(limit or 1000, 1000)), limit)
             if as_json:
                 for ob in items:
                     out.print(_json_line(ob), soft_wrap=True)
@@ -210,10 +318,12 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         country: Annotated[str, typer.Option(help="ISO country code, e.g. SE.")],
         national_id: Annotated[str, typer.Option(help="The person's identity number; '-' reads it from stdin.")],
         purpose: Annotated[Purpose, typer.Option(help="What the consent was given for.")],
-        consent: Annotated[str, typer.Option(help="The consent's id.")],
+        consent: Annotated[str, typer.Option(help="The consent's id (a UUID).")],
         as_json: Annotated[bool, typer.Option("--json", help="The whole answer as JSON.")] = False,
     ) -> None:
         """A person's total exposure, with their consent. The query is recorded in their access log."""
+        out: Console = ctx.obj.out
+        consent = _uuid_or_fail(consent, "consent id")
         if national_id == "-":
             national_id = sys.stdin.readline().strip()
         with register(ctx) as client:
@@ -229,6 +339,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False
     ) -> None:
         """Consents granted to this institution (identities masked), active and past."""
+        out: Console = ctx.obj.out
         with register(ctx) as client:
             items = client.list_consents()
         if as_json:
@@ -257,10 +368,9 @@ def _verify(config: Config, state: Path, log_key: str | None, extra: list[str]) 
     except ImportError:
         fail("audit verify needs the regulator's verifier: pip install ./clients/register_verifier "
              "(from the register's repository)", EXIT_USAGE)
-    if not config.token:
-        fail("no token: pass --token or set REGISTER_TOKEN", EXIT_USAGE)
+    token = config.token_or_fail()
     # In-process, so the token in this argv never shows in `ps`.
-    argv = ["verify", "--url", config.url, "--token", config.token, "--state", str(state),
+    argv = ["verify", "--url", config.url, "--token", token, "--state", str(state),
             *(["--log-key", log_key] if log_key else []), *extra]
 
     def factory(url: str, token: str | None) -> VerifierClient:
@@ -280,6 +390,21 @@ def _progress(*, quiet: bool) -> Iterator[Progress]:
         yield progress
 
 
+def _format_or_fail(file: Path) -> str:
+    """The report's format by the file's suffix, else by its first line; a usage error when neither
+    tells (sent as NDJSON, a CSV file would have every line rejected as invalid JSON)."""
+    fmt = guess_format(file)
+    if fmt is None:
+        fail(f"cannot tell whether {file.name} is CSV or NDJSON: its first line is neither a JSON object nor a CSV "
+             "header; pass --format csv or --format ndjson", EXIT_USAGE)
+    return fmt
+
+
+def _report_exit(r: Report) -> None:
+    if r.status == "failed" or r.rejected:
+        raise typer.Exit(EXIT_REFUSED)
+
+
 def _take(items: Iterator[Any], limit: int) -> Iterator[Any]:
     for i, item in enumerate(items):
         if limit and i >= limit:
@@ -294,7 +419,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("REGISTER_CLIENT_DEBUG"):
             raise
-        text = " ".join(str(exc).split())
+        text = redact(" ".join(str(exc).split()), os.environ.get("REGISTER_TOKEN", "").strip() or None)
         Console(stderr=True, highlight=False).print(
             escape(f"Error: internal error ({type(exc).__name__}: {text}); REGISTER_CLIENT_DEBUG=1 shows a traceback"))
         sys.exit(EXIT_REFUSED)

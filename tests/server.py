@@ -26,11 +26,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def environment(url: str, data_dir: Path, **env: str) -> dict[str, str]:
+    """This process's environment without its REGISTER_* settings, plus the test server's."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("REGISTER_")}
+    return environ | {"REGISTER_DATABASE_URL": url, "REGISTER_DATA_DIR": str(data_dir),
+                      "REGISTER_ADMIN_TOKEN": ADMIN_TOKEN, "REGISTER_LOG_LEVEL": "WARNING", **env}
+
+
 def start(url: str, data_dir: Path, port: int, **env: str) -> subprocess.Popen:
     """Start `register serve` and wait until /healthz answers. `env`: more REGISTER_* settings."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REGISTER_")}
-    environ |= {"REGISTER_DATABASE_URL": url, "REGISTER_DATA_DIR": str(data_dir), "REGISTER_ADMIN_TOKEN": ADMIN_TOKEN,
-                "REGISTER_LOG_LEVEL": "WARNING", **env}
+    with socket.socket() as s:  # else /healthz may be answered by a server still holding the port
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+    environ = environment(url, data_dir, **env)
     with open(data_dir / "server.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "register.cli", "serve", "--port", str(port)], env=environ,
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)

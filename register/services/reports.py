@@ -200,6 +200,8 @@ def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime,
                 yield LineError(n, "malformed_line", f"not a CSV row: {type(exc).__name__}")
                 continue
             if header is None:
+                if row and row[0].startswith("\ufeff"):  # a byte order mark, as spreadsheets write it
+                    row[0] = row[0][1:]
                 header = row
                 unknown = sorted(set(header) - set(CSV_COLUMNS))
                 if unknown:

@@ -94,6 +94,20 @@ class TestMixedFile:
         got = client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()
         assert got["credit_limit"] == 50000 and got["debtors"][0]["national_id_masked"].endswith("****")
 
+    def test_csv_from_a_spreadsheet_with_a_byte_order_mark(self, app, client, lender):
+        # Excel writes "CSV UTF-8" with a BOM before the header; it is not part of the first column's name.
+        ref = new_ref()
+        header = ("external_ref,kind,currency,balance,credit_limit,status,debtors,registration_consent_reference,"
+                  "registration_consent_given_at,registration_consent_method,as_of")
+        row = (f"{ref},credit_card,SEK,1500,50000,current,SE:{national_id()}:primary,A-1,2026-01-01T00:00:00Z,"
+               "e_signature,2026-11-01T00:00:00Z")
+        r = client.post("/v1/reports", content=("\ufeff" + header + "\r\n" + row + "\r\n").encode(),
+                        headers={**lender.headers, "Content-Type": "text/csv"})
+        process(app)
+        doc = client.get(f"/v1/reports/{r.json()['id']}", headers=lender.headers).json()
+        assert (doc["accepted"], doc["rejected"]) == (1, 0), errors_of(client, lender, r.json()["id"])
+        assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 200
+
 
 class TestModes:
     def test_snapshot_unreports_what_the_file_leaves_out(self, app, client, lender):

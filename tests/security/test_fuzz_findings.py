@@ -42,3 +42,15 @@ class TestAnonymousWithABadBody:
 
     def test_a_public_route_is_unaffected(self, client):
         assert client.get("/livez").status_code == 200
+
+
+class TestEmptyLeafHash:
+    """`?leaf_hash=` (empty) passed the one-of check as given, then was dropped as falsy: neither index
+    nor hash reached the proof code, whose assertion made it a 500."""
+
+    def test_is_invalid_hash(self, client, admin_headers):
+        regulator = make_institution(client, admin_headers, "regulator")
+        client.post("/v1/audit/checkpoints", headers=regulator.headers)  # a tree of at least one leaf
+        r = client.get("/v1/audit/proof/inclusion", params={"tree_size": 1, "leaf_hash": ""}, headers=regulator.headers)
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "invalid_hash"

@@ -126,7 +126,7 @@ def inclusion_proof(
     if (leaf_index is None) == (leaf_hash is None):
         raise InvalidInput("give exactly one of leaf_index and leaf_hash", code="invalid_query")
     return translog.inclusion(session, leaf_index=leaf_index, tree_size=tree_size,
-                              leaf_hash=_b64_hash(leaf_hash, "leaf_hash") if leaf_hash else None)
+                              leaf_hash=_b64_hash(leaf_hash, "leaf_hash") if leaf_hash is not None else None)
 
 
 @router.get("/proof/consistency", response_model=ConsistencyProofPublic,

@@ -153,3 +153,35 @@ def test_two_clients_racing_1000_conflicting_updates_lose_none(served: Served):
         events = sum(1 for d in details if (d if isinstance(d, dict) else json.loads(d))["external_ref"] == ref)
     engine.dispose()
     assert events == len(accepted)  # one access event per accepted change, none for a refused one
+
+
+def test_two_clients_racing_first_reports_create_each_once(served: Served):
+    """SPEC §6: concurrent first reports of one ref (and of one new person) meet in a savepoint; the loser
+    proceeds as an update. Each ref is created once, by one of the two, and keeps the newer state."""
+    refs = [f"FIRST-{i}" for i in range(40)]
+    people = {ref: [{"country": "SE", "national_id": national_id(), "role": "primary"}] for ref in refs}
+    results: list[list[tuple[str, int, int]]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def first_reports(client: int) -> None:
+        with httpx.Client(base_url=served.url, headers=served.auth, timeout=120) as c:
+            barrier.wait()
+            for ref in refs:
+                n = 1 + client  # client 1's state is newer
+                r = c.put(f"/v1/obligations/{ref}", json=obligation_body(debtors=people[ref], balance=n, as_of=as_of(n)))
+                results[client].append((ref, n, r.status_code))
+
+    threads = [threading.Thread(target=first_reports, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results[0]) == len(results[1]) == len(refs)
+    with httpx.Client(base_url=served.url, headers=served.auth) as c:
+        for ref in refs:
+            codes = sorted(status for r, _, status in results[0] + results[1] if r == ref)
+            assert codes in ([200, 201], [201, 409]), (ref, codes)  # 409: the older state arrived second
+            final = c.get(f"/v1/obligations/{ref}").json()
+            assert final["balance"] == 2
+            history = c.get(f"/v1/obligations/{ref}/versions").json()["versions"]
+            assert [v["change"] for v in history] == (["created", "updated"] if codes == [200, 201] else ["created"])

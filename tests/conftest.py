@@ -21,6 +21,7 @@ from register.config import Settings
 from register.crypto.keys import StaticKeys
 from register.main import create_app
 from register.storage.migrate import upgrade
+from tests.factories import Inst, make_institution
 
 PG_URL = os.environ.get("REGISTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token-" + uuid.uuid4().hex
@@ -110,3 +111,14 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def lender(client: TestClient, admin_headers: dict[str, str]) -> Inst:
+    """A fresh lender per test (its own objects, so tests never see each other's)."""
+    return make_institution(client, admin_headers, "lender")
+
+
+@pytest.fixture
+def regulator(client: TestClient, admin_headers: dict[str, str]) -> Inst:
+    return make_institution(client, admin_headers, "regulator")

@@ -23,7 +23,6 @@ from tests.factories import (
     Inst,
     Person,
     debtor,
-    make_institution,
     make_person,
     new_ref,
     obligation_body,
@@ -85,11 +84,6 @@ class AsyncAppTransport(httpx.AsyncBaseTransport):
 @pytest.fixture
 def transport(client: TestClient, app: FastAPI) -> AppTransport:
     return AppTransport(client, app)
-
-
-@pytest.fixture
-def lender(client: TestClient, admin_headers: dict[str, str]) -> Inst:
-    return make_institution(client, admin_headers, "lender")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.storage.models import AccessEvent, ExposureRecord
 from tests.api.test_exposure import events_for_request, query
-from tests.factories import Inst, debtor, grant, make_institution, make_person, new_ref, obligation_body
+from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
 
 class FakeMonotonic:
@@ -24,16 +24,6 @@ class FakeMonotonic:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def lender(client, admin_headers) -> Inst:
-    return make_institution(client, admin_headers, "lender")
-
-
-@pytest.fixture
-def regulator(client, admin_headers) -> Inst:
-    return make_institution(client, admin_headers, "regulator")
 
 
 @pytest.fixture

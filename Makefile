@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test migrate openapi lock clean
+.PHONY: install run test migrate openapi lock messages clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=...)")'
@@ -36,6 +36,11 @@ openapi: install
 # requirements.lock: exact versions of the runtime dependencies, for the Docker image.
 lock: install
 	$(BIN)/python scripts/lock.py --output requirements.lock
+
+# The person's pages: bring every language's catalogue in step with the templates (then translate what is new;
+# tests/web/test_i18n.py fails until every message is translated).
+messages: install
+	$(BIN)/python -m register.web.messages
 
 clean:
 	rm -rf $(VENV) .register .pytest_cache .hypothesis

@@ -274,6 +274,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  export REGISTER_URL={base} REGISTER_TOKEN={lender}",
         "  register-client obligations list",
         f"Walk-through persons (synthetic; no consents in the demo data): {', '.join(info.persons[:3])}",
+        "",
+        f"The person's pages: {base}/app/  (sign in as a demo person)",
     ]
     return _serve(settings, args.host, args.port, "\n".join(lines))
 

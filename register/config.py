@@ -21,6 +21,8 @@ class Environment(StrEnum):
 # Settings that may instead be read from a file named by REGISTER_<NAME>_FILE (Docker and Kubernetes
 # mount secrets as files, and a value in the environment shows in `docker inspect` and /proc).
 SECRET_FILES = ("database_url", "admin_token", "encryption_keys", "blind_index_key", "log_key")
+# Secrets only some deployments have (docker-compose does not mount them by default).
+OPTIONAL_SECRET_FILES = ("oidc_client_secret",)
 FILE_HELP = "A file holding the value (surrounding whitespace stripped); instead of the setting itself"
 
 
@@ -77,19 +79,47 @@ class Settings(BaseSettings):
     exposure_daily_quota: int = Field(
         default=100_000, ge=0, description="Exposure answers per institution per UTC day, all processes; 0: unlimited"
     )
+    dispute_days: int = Field(default=30, ge=1, le=365,
+                              description="Days a creditor has to answer a dispute before it is overdue")
+    credit_ban_lift_seconds: int = Field(default=3600, ge=0, le=7 * 86400,
+                                         description="How long a lifted credit ban stays on (a lift can be taken back)")
     log_level: str = "INFO"
     database_url_file: Path | None = Field(default=None, description=FILE_HELP)
     admin_token_file: Path | None = Field(default=None, description=FILE_HELP)
     encryption_keys_file: Path | None = Field(default=None, description=FILE_HELP)
     blind_index_key_file: Path | None = Field(default=None, description=FILE_HELP)
     log_key_file: Path | None = Field(default=None, description=FILE_HELP)
+    # The person's pages under /app/: their session, and sign-in through an OpenID Connect provider.
+    session_idle_seconds: int = Field(default=900, ge=60, le=86_400,
+                                      description="A person's web session ends after this long without a request")
+    session_warning_seconds: int = Field(default=120, ge=0, le=3600,
+                                         description="The page warns this long before the idle session ends")
+    oidc_issuer: str | None = Field(
+        default=None, pattern=r"^https://",
+        description="The national e-ID's OpenID Connect issuer; its /.well-known/openid-configuration is read",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The register's client id at the provider")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="The client secret (client_secret_basic)")
+    oidc_client_secret_file: Path | None = Field(default=None, description=FILE_HELP)
+    oidc_redirect_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="Where the provider sends the person back: https://<host>/app/sign-in/callback",
+    )
+    oidc_scopes: str = Field(default="openid", description="Scopes asked for, space-separated (openid included)")
+    oidc_national_id_claim: str = Field(default="national_id",
+                                        description="The ID token claim holding the national identity number")
+    oidc_country_claim: str = Field(default="country", description="The ID token claim holding the country code")
+    oidc_country: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}$",
+        description="The country, for a provider that sends no country claim (e.g. SE for BankID)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        for name in SECRET_FILES:
+        for name in SECRET_FILES + OPTIONAL_SECRET_FILES:
             path = data.get(f"{name}_file")
             if not path:
                 continue
@@ -101,6 +131,16 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"{env}_FILE: cannot read {path}: {exc.strerror}") from None
         return data
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_redirect_url):
+            raise ValueError("REGISTER_OIDC_ISSUER needs REGISTER_OIDC_CLIENT_ID and REGISTER_OIDC_REDIRECT_URL")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @field_validator("database_url")
     @classmethod

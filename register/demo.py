@@ -23,8 +23,9 @@ from register.domain.obligation import ObligationReport
 from register.domain.permission import Principal, Role
 from register.domain.consent import Purpose
 from register.errors import ConsentRequired
+from register.services import credit_ban, disputes, identities
 from register.services.consents import attest_consent, revoke_consent
-from register.services.exposure import query_exposure
+from register.services.exposure import lines_for_person, query_exposure
 from register.services.institutions import create_institution
 from register.services.obligations import report_obligation
 from register.services.translog import TransparencyLog
@@ -96,6 +97,55 @@ def _history(session: Session, cipher: FieldCipher, tlog: TransparencyLog, princ
             revoke_consent(session, cipher, principal=person, consent_id=consent.id, now=now, request_id=None)
     for nid in people[60:65]:  # a lender that looks without the person's consent is refused, and it shows
         look("kortbolaget", nid, "00000000-0000-4000-8000-000000000000", now - timedelta(hours=rng.randrange(1, 48)))
+    _disputes_and_bans(session, cipher, principals, people[65:80], rng, now)
+
+
+def _consumer(cipher: FieldCipher, nid: str) -> Principal:
+    parsed = parse_national_id("SE", nid, allow_test=True)
+    return Principal(role=Role.consumer, name="consumer", national_id=parsed,
+                     subject=cipher.blind_index(parsed.blind_index_input()))
+
+
+def _disputes_and_bans(session: Session, cipher: FieldCipher, principals: dict[str, Principal], people: list[str],
+                       rng: random.Random, now: datetime) -> None:
+    """Disputes in every state (one past its deadline, for the regulator's view) and credit bans, through
+    the same services as the API."""
+    by_id = {p.institution_id: p for p in principals.values()}
+    texts = {"repaid": "I paid this off in full last month.", "wrong_amount": "The balance is higher than my statement.",
+             "not_mine": "I have never had an account with this company.", "wrong_status": "I am not late: I pay every month."}
+    i = -1
+    for nid in people:
+        person = _consumer(cipher, nid)
+        found = identities.find_person(session, cipher, person.national_id)
+        lines = lines_for_person(session, found.id) if found else []
+        if not lines:  # some people owe nothing: nothing to dispute
+            continue
+        i += 1
+        target = lines[0]
+        if i < 10:
+            reason = list(texts)[i % 4]
+            opened = now - timedelta(days=40 if i == 0 else rng.randrange(1, 20))
+            d = disputes.open_dispute(session, cipher, principal=person, obligation_id=target.obligation_id, reason=reason,
+                                      text=texts[reason], now=opened, days=30, request_id=None)
+            creditor = by_id[target.institution_id]
+            if i in (2, 3):
+                disputes.answer_dispute(session, cipher, principal=creditor, dispute_id=d.id, outcome="upheld",
+                                        explanation="Our records show the payments as reported; the line is correct.",
+                                        now=opened + timedelta(days=5), request_id=None)
+                if i == 3:
+                    disputes.add_statement(session, cipher, principal=person, dispute_id=d.id,
+                                           statement="I lost my job in the spring and have agreed a plan with the bank.",
+                                           now=opened + timedelta(days=6), request_id=None)
+            elif i == 4:
+                disputes.answer_dispute(session, cipher, principal=creditor, dispute_id=d.id, outcome="corrected",
+                                        explanation="You are right: the payment was booked late. The line is fixed.",
+                                        now=opened + timedelta(days=3), request_id=None)
+            elif i == 5:
+                disputes.withdraw_dispute(session, cipher, principal=person, dispute_id=d.id,
+                                          now=opened + timedelta(days=1), request_id=None)
+        else:  # a few people ban credit in their own name, one after a stolen identity
+            credit_ban.set_ban(session, cipher, principal=person, reason="identity_theft" if i == 10 else "self_control",
+                               until=None, now=now - timedelta(days=rng.randrange(1, 30)), request_id=None)
 
 
 def _report(kind: str, debtors: list[dict[str, str]], as_of: datetime, rng: random.Random, **kw: Any) -> ObligationReport:
@@ -118,7 +168,10 @@ def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, tlog: T
     insts: dict[str, dict[str, str]] = {}
     principals: dict[str, Principal] = {}
     for key, name, role, org in DEMO_INSTITUTIONS:
-        inst, token = create_institution(session, name=name, role=role, org_number=org, country="SE", now=now)
+        contact = {"phone": f"+46 8 000 00 {len(insts) + 1:02d}", "email": f"kundservice@{key}.example",
+                   "url": f"https://{key}.example/kontakt"}  # fictional: the .example domain is reserved
+        inst, token = create_institution(session, name=name, role=role, org_number=org, country="SE", now=now,
+                                         contact=contact)
         insts[key] = {"id": inst.id, "name": name, "role": role.value, "token": token}
         principals[key] = Principal(role=role, name=name, institution_id=inst.id)
 

@@ -12,7 +12,9 @@ from register.api.deps import AppState
 from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from register.api.openapi import TAGS, install_openapi
 from register.api.problems import install_problem_handlers
-from register.api.routes import audit, consents, exposure, health, institutions, me, oauth, obligations, reports
+from register.api.routes import (
+    audit, consents, disputes, exposure, health, institutions, me, oauth, obligations, reports,
+)
 from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
@@ -23,6 +25,7 @@ from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
+from register.web import router as pages_router
 
 DESCRIPTION = """
 An open national debt register. Lenders and collectors report the debts they hold; a lender asks,
@@ -86,8 +89,9 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     app.state.metrics = Metrics()
     install_problem_handlers(app)
     install_openapi(app)
-    for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, audit):
+    for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit):
         app.include_router(module.router)
+    app.include_router(pages_router)  # the person's pages under /app/ (register/web)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",))
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -882,6 +882,9 @@ def from_csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     else:
         doc["registration_consent"] = None
     doc["as_of"] = row.get("as_of") or None
+    corrects = row.get("corrects_dispute") or ""  # optional column: a dispute this line corrects
+    if corrects:
+        doc["corrects_dispute"] = corrects
     return doc
 
 

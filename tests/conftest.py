@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from register.config import Settings
 from register.crypto.keys import StaticKeys
 from register.main import create_app
 from register.storage.migrate import upgrade
+from register.storage.types import utcnow
 from tests.factories import Inst, make_institution
 
 PG_URL = os.environ.get("REGISTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -122,3 +124,27 @@ def lender(client: TestClient, admin_headers: dict[str, str]) -> Inst:
 @pytest.fixture
 def regulator(client: TestClient, admin_headers: dict[str, str]) -> Inst:
     return make_institution(client, admin_headers, "regulator")
+
+
+class Clock:
+    """The app's one clock, moved by hand: deadlines, idle sessions and a lifted ban pass without waiting."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[Clock]:
+    """Put a hand-moved clock in the app for one test; the real one is back afterwards."""
+    state = app.state.register
+    before, state.clock = state.clock, Clock()
+    try:
+        yield state.clock
+    finally:
+        state.clock = before

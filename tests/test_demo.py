@@ -97,3 +97,17 @@ def test_walkthrough_persons_start_with_no_history_and_others_see_who_looked(dem
     looks = [e for e in client.get("/v1/me/access-log", headers=applicant).json()["items"]
              if e["action"] == "exposure:query"]
     assert [(e["actor_id"], e["outcome"]) for e in looks] == [(info.institutions["nordbank"]["id"], "granted")]
+
+
+def test_the_demo_has_disputes_in_every_state_and_credit_bans(demo):
+    client, info, _ = demo
+    regulator = bearer(info.institutions["regulator"]["token"])
+    doc = client.get("/v1/audit/disputes", headers=regulator).json()
+    states = Counter(d["state"] for d in doc["items"])
+    assert {"open", "overdue", "upheld", "corrected", "withdrawn"} <= set(states), states
+    assert sum(c["overdue"] for c in doc["by_institution"]) >= 1
+    # a lender sees its own open disputes to answer
+    nordbank = bearer(info.institutions["nordbank"]["token"])
+    assert client.get("/v1/disputes", params={"state": "open"}, headers=nordbank).status_code == 200
+    bans = client.get("/v1/audit/events", params={"action": "credit_ban:set", "limit": 100}, headers=regulator).json()
+    assert len(bans["items"]) >= 3

@@ -35,7 +35,9 @@ PROOF = [
 
 # --- institutions --------------------------------------------------------------------------------
 
-INSTITUTION_CREATE = {"name": "Nordbank Oyj", "role": "lender", "org_number": "1234567-8", "country": "FI"}
+INSTITUTION_CREATE = {"name": "Nordbank Oyj", "role": "lender", "org_number": "1234567-8", "country": "FI",
+                      "contact": {"phone": "+358 10 000 0000", "email": "asiakaspalvelu@nordbank.example",
+                                  "url": "https://nordbank.example"}}
 INSTITUTION_CREATED = {
     "id": NORDBANK, "name": "Nordbank Oyj", "role": "lender",
     "token": "rgt_Ex4mpleT0ken-shown-once_the-register-keeps0",
@@ -225,13 +227,13 @@ _LOAN_LINE = {
     "id": OBLIGATION_ID, "creditor": {"id": NORDBANK, "name": "Nordbank Oyj"}, "kind": "instalment_loan",
     "role": "primary", "joint": False, "currency": "EUR", "balance": 1240000, "credit_limit": None,
     "monthly_payment": 32000, "overdue_amount": 0, "status": "current", "days_past_due": 0,
-    "as_of": "2026-11-01T00:00:00Z", "stale": False, "disputed": False, "counted": True, "collects": None,
-    "collected_by": None,
+    "as_of": "2026-11-01T00:00:00Z", "stale": False, "disputed": False, "statement": None, "counted": True,
+    "collects": None, "collected_by": None,
 }  # fmt: skip
 _CARD_LINE = {
     **_LOAN_LINE, "id": "2c5e8a1f-4b7d-4c9e-a3f6-8d1b4e7a2c5f", "kind": "credit_card", "balance": 184500,
     "credit_limit": 300000, "monthly_payment": 9000, "overdue_amount": 18000, "status": "overdue",
-    "days_past_due": 45,
+    "days_past_due": 45, "disputed": True,
 }  # fmt: skip
 _BY_KIND = {
     "instalment_loan": {"EUR": {**_TOTALS, "balance": 1240000, "credit_limit": 0, "unused_credit": 0,
@@ -250,13 +252,46 @@ RECEIPT = {
 EXPOSURE = {
     "exposure_id": EXPOSURE_ID, "subject": {"country": "FI", "national_id_masked": PERSON_MASKED},
     "as_of": "2026-11-23T13:20:00Z", "purpose": "credit_application", "consent_id": CONSENT_ID,
-    "consent_source": "consumer", "totals": {"EUR": _TOTALS}, "by_kind": _BY_KIND, "contingent": {},
+    "consent_source": "consumer", "credit_ban": {"active": True, "since": "2026-11-20T08:00:00Z",
+                                                 "reason": "identity_theft"},
+    "totals": {"EUR": _TOTALS}, "by_kind": _BY_KIND, "contingent": {},
     "collections": {"count": 0, "amount": {}}, "obligations": [_LOAN_LINE, _CARD_LINE], "receipt": RECEIPT,
 }  # fmt: skip
+DISPUTE_ID = "7d3f9b2e-1a4c-4e8b-9f6d-2b5a8c1e4f7a"
+_CONTACT = {"phone": "+358 10 000 0000", "email": "asiakaspalvelu@nordbank.example", "url": "https://nordbank.example"}
 MY_OBLIGATIONS = {
     "subject": {"country": "FI", "national_id_masked": PERSON_MASKED}, "as_of": "2026-11-23T13:20:00Z",
-    "totals": {"EUR": _TOTALS}, "by_kind": _BY_KIND, "contingent": {}, "collections": {"count": 0, "amount": {}},
-    "obligations": [_LOAN_LINE, _CARD_LINE],
+    "credit_ban": {"active": False}, "totals": {"EUR": _TOTALS}, "by_kind": _BY_KIND, "contingent": {},
+    "collections": {"count": 0, "amount": {}},
+    "obligations": [
+        {**_LOAN_LINE, "creditor": {**_LOAN_LINE["creditor"], **_CONTACT}, "dispute": None},
+        {**_CARD_LINE, "creditor": {**_CARD_LINE["creditor"], **_CONTACT},
+         "dispute": {"id": DISPUTE_ID, "state": "open", "deadline": "2026-12-23T13:20:00Z"}},
+    ],
+}  # fmt: skip
+
+# --- disputes and the credit ban -----------------------------------------------------------------
+
+DISPUTE_CREATE = {"obligation": "2c5e8a1f-4b7d-4c9e-a3f6-8d1b4e7a2c5f", "reason": "repaid",
+                  "text": "I paid the card in full on 2 November; the payment is on my bank statement."}
+DISPUTE_ANSWER = {"outcome": "corrected", "explanation": "The payment reached us late; the card is now shown as paid."}
+DISPUTE = {
+    "id": DISPUTE_ID, "obligation": "2c5e8a1f-4b7d-4c9e-a3f6-8d1b4e7a2c5f", "external_ref": "CARD-2291",
+    "creditor": {"id": NORDBANK, "name": "Nordbank Oyj"}, "reason": "repaid", "text": DISPUTE_CREATE["text"],
+    "state": "open", "opened_at": "2026-11-23T13:20:00Z", "deadline": "2026-12-23T13:20:00Z", "closed_at": None,
+    "closed_by": None, "explanation": None, "statement": None, "statement_at": None,
+}  # fmt: skip
+REGULATOR_DISPUTES = {
+    "items": [{"id": DISPUTE_ID, "institution_id": NORDBANK, "institution_name": "Nordbank Oyj",
+               "obligation": "2c5e8a1f-4b7d-4c9e-a3f6-8d1b4e7a2c5f", "reason": "repaid", "state": "overdue",
+               "opened_at": "2026-10-20T13:20:00Z", "deadline": "2026-11-19T13:20:00Z", "closed_at": None,
+               "closed_by": None, "late": True}],
+    "by_institution": [{"institution_id": NORDBANK, "name": "Nordbank Oyj", "open": 3, "overdue": 1, "answered": 12,
+                        "answered_late": 2}],
+}  # fmt: skip
+CREDIT_BAN = {
+    "active": True, "since": "2026-11-20T08:00:00Z", "reason": "identity_theft", "until": None,
+    "lift_requested_at": "2026-11-23T13:20:00Z", "lift_effective_at": "2026-11-23T14:20:00Z",
 }  # fmt: skip
 
 # --- access log ----------------------------------------------------------------------------------

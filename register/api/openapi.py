@@ -82,6 +82,13 @@ REFUSALS: dict[str, Refusal] = {
                               "the daily quota of 100000 exposure answers is used up until 00:00 UTC"),
     "invalid_key": Refusal(422, "Invalid input", "only Ed25519 and P-256 public keys are accepted"),
     "key_exists": Refusal(409, "Conflict", "this key, or this kid for this institution, is already registered"),
+    "dispute_open": Refusal(409, "Conflict", f"you already have an open dispute on this debt: {ex.DISPUTE_ID}"),
+    "dispute_closed": Refusal(409, "Conflict", "the dispute is already upheld"),
+    "dispute_not_upheld": Refusal(409, "Conflict", "a statement can be added once the creditor has upheld the "
+                                                   "line; the dispute is open"),
+    "statement_too_long": Refusal(422, "Invalid input", "the statement has 212 words; at most 200 are shown"),
+    "invalid_credit_ban": Refusal(422, "Invalid input", "`until` must be in the future"),
+    "dispute_not_found": Refusal(422, "Invalid input", "corrects_dispute: no open dispute with that id on this line"),
 }
 OAUTH_ERRORS = ("invalid_request", "unsupported_grant_type", "invalid_client")  # RFC 6749 section 5.2
 # What a bare status stands for. Any authenticated route can meet an ID token that fails (invalid_id_token).
@@ -221,7 +228,8 @@ TAGS = [
     {"name": "reports", "description": "Batch reports: a whole file of obligations, processed in the background."},
     {"name": "consents", "description": "A person's consent to one institution's look, for one purpose, for a time."},
     {"name": "exposure", "description": "A person's total debt, for a lender holding their consent. Always logged."},
-    {"name": "me", "description": "A signed-in person's own debts, consents and access log."},
+    {"name": "me", "description": "A signed-in person's own debts, consents, access log, disputes and credit ban."},
+    {"name": "disputes", "description": "A creditor's disputes: the person says a line is wrong; answer in time."},
     {"name": "audit", "description": "The access log as a transparency log: events, checkpoints, proofs."},
     {"name": "operations", "description": "Health, liveness and metrics. No authentication."},
 ]

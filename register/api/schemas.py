@@ -15,6 +15,20 @@ from register.domain.types import CountryCode, ShortText, Timestamp, UUIDStr
 from register.services.obligations import ObligationView, VersionView
 
 
+class ContactIn(StrictModel):
+    """How a person reaches the institution about a debt: shown on the person's pages."""
+
+    phone: Annotated[StrictStr, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()-]+$")] | None = None
+    email: Annotated[StrictStr, StringConstraints(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    url: Annotated[StrictStr, StringConstraints(max_length=300, pattern=r"^https://\S+$")] | None = None
+
+
+class ContactPublic(BaseModel):
+    phone: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
 class InstitutionCreate(StrictModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.INSTITUTION_CREATE]})
 
@@ -22,6 +36,7 @@ class InstitutionCreate(StrictModel):
     role: Annotated[Role, Field(description="lender, collector or regulator")]
     org_number: Annotated[StrictStr, StringConstraints(min_length=1, max_length=40)] | None = None
     country: CountryCode | None = None
+    contact: ContactIn | None = Field(default=None, description="How a person reaches it about a debt")
 
 
 class InstitutionPublic(BaseModel):
@@ -286,7 +301,9 @@ class ExposureLinePublic(BaseModel):
     days_past_due: int
     as_of: datetime
     stale: bool = Field(description="Not updated for more than 35 days")
-    disputed: bool
+    disputed: bool = Field(description="A dispute on this line is open: the person says it is wrong")
+    statement: str | None = Field(default=None, description="The person's own statement (at most 200 words) "
+                                  "on this line, after its creditor upheld their dispute")
     counted: bool = Field(description="False when a collection claim already counts this debt, or it is closed")
     collects: str | None = Field(description="For a collection claim: the id of the line it collects")
     collected_by: str | None = Field(description="The id of the collection claim that counts this debt")
@@ -295,6 +312,12 @@ class ExposureLinePublic(BaseModel):
 class CollectionsPublic(BaseModel):
     count: int
     amount: dict[str, int]
+
+
+class CreditBanInAnswer(BaseModel):
+    active: bool
+    since: datetime | None = None
+    reason: str | None = None
 
 
 class ExposurePublic(BaseModel):
@@ -306,6 +329,8 @@ class ExposurePublic(BaseModel):
     purpose: str
     consent_id: str
     consent_source: str
+    credit_ban: CreditBanInAnswer = Field(description="The person's own credit ban. Advisory: the data is given "
+                                          "all the same, and a lookup made while it is on is logged as such")
     totals: dict[str, TotalsPublic] = Field(description="Own debt per currency (primary and co-debtor)")
     by_kind: dict[str, dict[str, TotalsPublic]]
     contingent: dict[str, TotalsPublic] = Field(description="Guarantees, counted apart from own debt")
@@ -355,16 +380,141 @@ class ProblemWithReceipt(Problem):
     receipt: ReceiptPublic | None = None
 
 
+class MyCreditorPublic(CreditorPublic):
+    phone: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
+class MyDisputeRef(BaseModel):
+    id: str
+    state: str
+    deadline: datetime
+
+
+class MyLinePublic(ExposureLinePublic):
+    creditor: MyCreditorPublic
+    dispute: MyDisputeRef | None = Field(default=None, description="My latest dispute on this line, if any")
+
+
 class MyObligationsPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.MY_OBLIGATIONS]})
 
     subject: DebtorSubject
     as_of: datetime
+    credit_ban: CreditBanInAnswer
     totals: dict[str, TotalsPublic]
     by_kind: dict[str, dict[str, TotalsPublic]]
     contingent: dict[str, TotalsPublic]
     collections: CollectionsPublic
-    obligations: list[ExposureLinePublic]
+    obligations: list[MyLinePublic] = Field(description="Each line's `id` is the one to dispute")
+
+
+# --- disputes and the credit ban -------------------------------------------------------------------
+
+DisputeReason = Literal["not_mine", "repaid", "wrong_amount", "wrong_status", "identity_fraud", "other"]
+FreeText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=4000, strip_whitespace=True)]
+
+
+class DisputeCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.DISPUTE_CREATE]})
+
+    obligation: UUIDStr = Field(description="The line's `id` from GET /v1/me/obligations")
+    reason: DisputeReason
+    text: FreeText = Field(description="What is wrong, in the person's words; the creditor reads it")
+
+
+class DisputeAnswer(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.DISPUTE_ANSWER]})
+
+    outcome: Literal["corrected", "upheld"]
+    explanation: FreeText = Field(description="Shown to the person: what was corrected, or why the line is right")
+
+
+class DisputeStatement(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"statement": "I paid this in full in March; "
+                                                                            "my bank statement shows it."}]})
+
+    statement: FreeText = Field(description="At most 200 words, shown with the line in later exposure answers")
+
+
+class DisputeCreditor(BaseModel):
+    id: str
+    name: str | None
+
+
+class DisputePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.DISPUTE]})
+
+    id: str
+    obligation: str = Field(description="The disputed line's id")
+    external_ref: str | None = Field(default=None, description="The creditor's own reference (creditor's view)")
+    creditor: DisputeCreditor
+    reason: str
+    text: str
+    state: Literal["open", "overdue", "corrected", "upheld", "withdrawn"]
+    opened_at: datetime
+    deadline: datetime = Field(description="The creditor must answer by then; an open dispute after it is overdue")
+    closed_at: datetime | None
+    closed_by: str | None = Field(description="creditor (an answer), report (a corrected report) or person")
+    explanation: str | None
+    statement: str | None
+    statement_at: datetime | None
+
+
+class DisputesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [ex.DISPUTE]}]})
+
+    items: list[DisputePublic]
+
+
+class RegulatorDisputePublic(BaseModel):
+    id: str
+    institution_id: str
+    institution_name: str | None
+    obligation: str
+    reason: str
+    state: str
+    opened_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    late: bool = Field(description="Answered after its deadline, or still open past it")
+
+
+class DisputeCountsPublic(BaseModel):
+    institution_id: str
+    name: str | None
+    open: int
+    overdue: int
+    answered: int
+    answered_late: int
+
+
+class RegulatorDisputesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.REGULATOR_DISPUTES]})
+
+    items: list[RegulatorDisputePublic]
+    by_institution: list[DisputeCountsPublic] = Field(description="Every creditor's counts, most overdue first")
+
+
+class CreditBanSet(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "identity_theft"}]})
+
+    reason: Literal["identity_theft", "self_control", "other"]
+    until: Timestamp | None = Field(default=None, description="Ends by itself then; unset: until lifted")
+
+
+class CreditBanPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CREDIT_BAN]})
+
+    active: bool
+    since: datetime | None
+    reason: str | None
+    until: datetime | None
+    lift_requested_at: datetime | None
+    lift_effective_at: datetime | None = Field(description="When a requested lift takes effect; until then "
+                                               "setting the ban again takes the lift back")
 
 
 # --- access events -------------------------------------------------------------------------------

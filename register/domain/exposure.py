@@ -9,6 +9,8 @@ Rules:
   amount. Both lines are shown, linked; the collected line has `counted: false`.
 - Revolving credit counts with its limit: `unused_credit` = limit - balance (never below zero).
 - A line is `stale` when its `as_of` is more than 35 days old.
+- A line is `disputed` while a dispute on it is open; it is still counted (the creditor has not agreed
+  yet), and the lender sees the flag. An upheld dispute's statement by this person goes with the line.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class Line:
     status: str
     as_of: datetime
     collects: tuple[str, str] | None = None  # (institution_id, external_ref)
-    disputed: bool = False
+    disputed: bool = False  # an open (or overdue) dispute on the line, by any of its debtors
+    statement: str | None = None  # this person's statement on the line after an upheld dispute
 
 
 @dataclass
@@ -127,6 +130,7 @@ def compute_exposure(lines: list[Line], *, now: datetime, include_closed: bool =
             "as_of": ln.as_of,
             "stale": now - ln.as_of > STALE_AFTER,
             "disputed": ln.disputed,
+            "statement": ln.statement,
             "counted": counted,
             "collects": collects_id,
             "collected_by": collected_by.get(ln.obligation_id),

@@ -19,6 +19,7 @@ from register.domain.types import (
     ShortText,
     Timestamp,
     UUIDStr,
+    UUIDStr,
 )
 from register.errors import InvalidInput, StaleUpdate
 
@@ -106,6 +107,11 @@ class ObligationReport(StrictModel):
     collects: CollectsRef | None = None
     registration_consent: RegistrationConsent
     as_of: Timestamp = Field(description="The reporter's time of this state; an older one than stored is refused.")
+    corrects_dispute: UUIDStr | None = Field(
+        default=None,
+        description="The id of an open dispute on this line that this report corrects: when the report changes "
+        "the line, the dispute closes as corrected. Not part of the line's state.",
+    )
 
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)

@@ -26,18 +26,20 @@ class Permission(StrEnum):
     consents_read = "consents:read"
     consents_revoke = "consents:revoke"
     credentials_manage = "credentials:manage"  # institutions' keys and tokens
+    disputes_answer = "disputes:answer"  # a creditor lists and answers disputes on its own lines
     exposure_query = "exposure:query"
     institutions_create = "institutions:create"
     institutions_read = "institutions:read"
     log_read = "log:read"
     me_read = "me:read"
+    me_write = "me:write"  # a person disputes a line, sets or lifts a credit ban
     obligations_read = "obligations:read"
     obligations_write = "obligations:write"
 
 
 _REPORTER = frozenset({
-    Permission.consents_attest, Permission.consents_read, Permission.exposure_query, Permission.log_read,
-    Permission.obligations_read, Permission.obligations_write,
+    Permission.consents_attest, Permission.consents_read, Permission.disputes_answer, Permission.exposure_query,
+    Permission.log_read, Permission.obligations_read, Permission.obligations_write,
 })  # fmt: skip
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -46,7 +48,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.collector: _REPORTER,
     Role.consumer: frozenset({
         Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.log_read,
-        Permission.me_read,
+        Permission.me_read, Permission.me_write,
     }),  # fmt: skip
     Role.lender: _REPORTER,
     Role.regulator: frozenset({Permission.audit_read, Permission.institutions_read, Permission.log_read}),

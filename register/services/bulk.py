@@ -26,6 +26,8 @@ from register.domain.identity import InvalidNationalId, NationalId, parse_nation
 from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
 from register.domain.types import ExternalRef
 from register.errors import RegisterError, StaleUpdate
+from register.domain.permission import Principal
+from register.services import disputes
 from register.services.identities import COLUMN, TABLE
 from register.services.obligations import REPORTED_FIELDS, fields_of, state_hash, state_of_fields
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
@@ -135,9 +137,10 @@ def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId
 
 def apply_batch(
     session: Session, cipher: FieldCipher, *, institution_id: str, lines: Sequence[Parsed], now: datetime,
-    source: str,
+    source: str, principal: Principal | None = None,
 ) -> BatchResult:
-    """Apply lines with distinct external_refs in one transaction (the caller's)."""
+    """Apply lines with distinct external_refs in one transaction (the caller's). With `principal` (a
+    report's sender), disputes the lines correct are closed as for a single report."""
     result = BatchResult()
     if not lines:
         return result
@@ -157,6 +160,9 @@ def apply_batch(
                            Obligation.external_ref.in_(refs[i : i + 500])))]  # fmt: skip
     for row in rows:
         stored[row.external_ref] = row
+    named = {p.report.corrects_dispute for p in lines if p.report.corrects_dispute is not None}
+    open_named = disputes.open_disputes_for(session, institution_id=institution_id, dispute_ids=named) if named else {}
+    corrected: list[tuple[str, str]] = []  # (obligation id, dispute id) of accepted changes naming one
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     debtor_rows: list[dict[str, Any]] = []
@@ -168,6 +174,10 @@ def apply_batch(
         state = state_of_fields(fields, debtors)
         h = state_hash(state)
         old = stored.get(p.ref)
+        if p.report.corrects_dispute is not None and (old is None or open_named.get(p.report.corrects_dispute) != old.id):
+            result.errors.append(LineError(p.line, "dispute_not_found",
+                                           "corrects_dispute: no open dispute with that id on this line", p.ref))
+            continue
         try:
             verdict = decide(Stored(old.as_of, old.state_hash, old.retracted_at is not None) if old else None,
                              as_of=p.report.as_of, state_hash=h)
@@ -188,6 +198,8 @@ def apply_batch(
             updates.append({**fields, "id": oid, "version": version, "updated_at": now, "state_hash": h})
             replaced.append(oid)
             result.updated += 1
+            if p.report.corrects_dispute is not None:
+                corrected.append((oid, p.report.corrects_dispute))
         debtor_rows += [{"obligation_id": oid, "person_id": pid, "role": role} for pid, role in debtors]
         versions.append({"obligation_id": oid, "version": version, "change": verdict.value,
                          "institution_id": institution_id, "request_id": source, "recorded_at": now,
@@ -203,7 +215,26 @@ def apply_batch(
         _bulk_insert(session, ObligationDebtor.__table__, debtor_rows)
     if versions:
         _bulk_insert(session, ObligationVersion.__table__, versions)
+    if principal is not None and replaced:
+        _close_disputes(session, principal, corrected, replaced, debtor_rows, now=now, source=source)
     return result
+
+
+def _close_disputes(session: Session, principal: Principal, corrected: list[tuple[str, str]], replaced: list[str],
+                    debtor_rows: list[dict[str, Any]], *, now: datetime, source: str) -> None:
+    """As a single report does: the disputes lines name close as corrected, and so does any open dispute
+    of a person a line no longer names. One indexed lookup per batch when no line is disputed."""
+    for oid, dispute_id in corrected:
+        disputes.close_by_report(session, principal=principal, obligation_id=oid, now=now, request_id=source,
+                                 cause="named", dispute_id=dispute_id)
+    touched = disputes.open_on(session, replaced)
+    if touched:
+        names: dict[str, list[str]] = {}
+        for r in debtor_rows:
+            names.setdefault(r["obligation_id"], []).append(r["person_id"])
+        for oid in touched:
+            disputes.close_by_report(session, principal=principal, obligation_id=oid, now=now, request_id=source,
+                                     cause="debtors", debtors=names.get(oid, []))
 
 
 # --- the fastest path each database offers ---------------------------------------------------------

@@ -22,7 +22,7 @@ from register.domain.consent import ConsentFacts, Purpose, check_consent
 from register.domain.exposure import Line, compute_exposure
 from register.domain.permission import Principal
 from register.errors import ConsentRequired, InvalidNationalIdentity, TooManyRequests
-from register.services import identities
+from register.services import credit_ban, disputes, identities
 from register.services.events import record_event
 from register.services.limits import ExposureLimits
 from register.services.translog import TransparencyLog
@@ -30,7 +30,11 @@ from register.storage.consents import person_and_consent
 from register.storage.exposure import add_exposure_record, debt_rows_for_person
 
 
-def lines_for_person(session: Session, person_id: str) -> list[Line]:
+def lines_for_person(session: Session, person_id: str, cipher: FieldCipher | None = None) -> list[Line]:
+    """The person's lines; with `cipher`, an upheld dispute's statement is read for each line that has one."""
+    rows = debt_rows_for_person(session, person_id)
+    stated = [r.id for r in rows if r.stated] if cipher is not None else []
+    statements = disputes.statements_for(session, cipher, person_id=person_id, obligation_ids=stated) if stated else {}
     return [
         Line(
             obligation_id=r.id, institution_id=r.institution_id, creditor_name=r.creditor, external_ref=r.external_ref,
@@ -38,8 +42,9 @@ def lines_for_person(session: Session, person_id: str) -> list[Line]:
             credit_limit=r.credit_limit, monthly_payment=r.monthly_payment, overdue_amount=r.overdue_amount,
             days_past_due=r.days_past_due, status=r.status, as_of=r.as_of,
             collects=(r.collects_institution_id, r.collects_external_ref) if r.collects_institution_id else None,
+            disputed=bool(r.disputed), statement=statements.get(r.id),
         )  # fmt: skip
-        for r in debt_rows_for_person(session, person_id)
+        for r in rows
     ]
 
 
@@ -92,7 +97,8 @@ def query_exposure(
         raise
     assert person_id is not None and consent is not None
 
-    computed = compute_exposure(lines_for_person(session, person_id), now=now)
+    computed = compute_exposure(lines_for_person(session, person_id, cipher), now=now)
+    ban = credit_ban.active_ban(session, person_id, now, brief=True)
     exposure_id = str(uuid.uuid4())
     answer: dict[str, Any] = {
         "exposure_id": exposure_id,
@@ -101,6 +107,7 @@ def query_exposure(
         "purpose": purpose.value,
         "consent_id": consent.id,
         "consent_source": consent.source,
+        "credit_ban": credit_ban.in_answer(ban),
         **computed,
     }
     encoded = canonical_json(answer)  # once: the stored answer, its hash and the response all come from it
@@ -114,7 +121,10 @@ def query_exposure(
             ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
             exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
             raise
-    ev = record_event(session, outcome="granted", subject=subject, details={"exposure_id": exposure_id}, **event)
+    details: dict[str, Any] = {"exposure_id": exposure_id}
+    if ban is not None:  # advisory: the answer is given, and the log says the ban was on
+        details["credit_ban_active"] = True
+    ev = record_event(session, outcome="granted", subject=subject, details=details, **event)
     add_exposure_record(session, {
         "id": exposure_id, "event_id": ev.id, "institution_id": principal.institution_id, "person_id": person_id,
         "consent_id": consent.id, "created_at": now, "response": answer,

@@ -36,6 +36,7 @@ def create_institution(
     country: str | None,
     now: datetime,
     token: str | None = None,
+    contact: dict[str, str | None] | None = None,
 ) -> tuple[Institution, str]:
     """Register an institution; returns it with its bearer token, which is not kept and not shown again."""
     token = token or new_token()
@@ -47,6 +48,9 @@ def create_institution(
         country=country,
         token_hash=hash_token(token),
         created_at=now,
+        contact_phone=(contact or {}).get("phone"),
+        contact_email=(contact or {}).get("email"),
+        contact_url=(contact or {}).get("url"),
     )
     session.add(inst)
     session.flush()

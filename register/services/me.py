@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from register.crypto.fields import FieldCipher
@@ -14,15 +15,15 @@ from register.domain.exposure import compute_exposure
 from register.domain.permission import Principal
 from register.audit.leaf import encode_leaf
 from register.errors import Conflict, NotFound
-from register.services import identities, translog
+from register.services import credit_ban, disputes, identities, translog
 from register.services.events import record_event
 from register.canonical import canonical_json
 from register.services.exposure import lines_for_person
 from register.storage import consents as consent_store
 from register.storage.events import EventFilter, list_events
 from register.storage.log import event_by_id, leaf_indexes_for
-from register.storage.institutions import names_by_id
-from register.storage.models import AccessEvent, Consent
+from register.storage.institutions import contacts_by_id, names_by_id
+from register.storage.models import AccessEvent, Consent, Dispute
 
 
 def my_obligations(
@@ -31,12 +32,30 @@ def my_obligations(
     """Every debt naming me (own, joint, guaranteed, closed), with totals computed as a lender sees them."""
     assert principal.national_id is not None
     person = identities.find_person(session, cipher, principal.national_id)
-    lines = lines_for_person(session, person.id) if person else []
+    lines = lines_for_person(session, person.id, cipher) if person else []
     doc = compute_exposure(lines, now=now, include_closed=True)
+    ban = credit_ban.active_ban(session, person.id, now, brief=True) if person else None
+    contacts = contacts_by_id(session, {ln["creditor"]["id"] for ln in doc["obligations"]})
+    mine = _latest_disputes(session, person.id, [ln["id"] for ln in doc["obligations"]]) if person else {}
+    for ln in doc["obligations"]:
+        ln["creditor"] |= contacts.get(ln["creditor"]["id"], {})
+        d = mine.get(ln["id"])
+        ln["dispute"] = None if d is None else {"id": d.id, "state": disputes.shown_state(d, now),
+                                                "deadline": d.deadline_at}
     record_event(session, principal=principal, action="consumer:obligations:read", now=now, request_id=request_id)
     doc = {"subject": {"country": principal.national_id.country, "national_id_masked": principal.national_id.masked()},
-           "as_of": now, **doc}  # fmt: skip
+           "as_of": now, "credit_ban": credit_ban.in_answer(ban), **doc}  # fmt: skip
     return json.loads(canonical_json(doc))
+
+
+def _latest_disputes(session: Session, person_id: str, obligation_ids: list[str]) -> dict[str, Dispute]:
+    """The person's most recent dispute on each of these lines."""
+    if not obligation_ids:
+        return {}
+    rows = session.scalars(select(Dispute).where(Dispute.person_id == person_id,
+                                                 Dispute.obligation_id.in_(obligation_ids))
+                           .order_by(Dispute.opened_at))  # fmt: skip
+    return {d.obligation_id: d for d in rows}
 
 
 def my_access_log(

@@ -17,8 +17,8 @@ from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
 from register.domain.permission import Principal
-from register.errors import Gone, NotFound, PreconditionFailed
-from register.services import identities
+from register.errors import Gone, InvalidInput, NotFound, PreconditionFailed
+from register.services import disputes, identities
 from register.services.paging import decode_cursor, encode_cursor
 from register.services.events import record_event
 from register.storage import obligations as store
@@ -136,6 +136,7 @@ def report_obligation(
     ob = store.get_obligation(
         session, institution_id=principal.institution_id, external_ref=external_ref, for_update=True
     )
+    _check_named_dispute(session, principal, report, ob)
     if ob is None:
         if if_match is not None and if_match != "*":
             raise PreconditionFailed("If-Match given for an obligation that does not exist")
@@ -183,7 +184,33 @@ def report_obligation(
     store.replace_debtors(session, ob.id, debtors)
     _record_version(session, ob, debtors, change=verdict.value, now=now, request_id=request_id)
     _record_change(session, principal, ob, verdict.value, primary.blind_index, now=now, request_id=request_id)
+    close_corrected_disputes(session, principal, ob.id, report.corrects_dispute, [p for p, _ in debtors],
+                             now=now, request_id=request_id)
     return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=True)
+
+
+def _check_named_dispute(session: Session, principal: Principal, report: ObligationReport, ob: Obligation | None) -> None:
+    """A report naming `corrects_dispute` must name an open dispute on this very line: refused before
+    anything changes otherwise."""
+    if report.corrects_dispute is None:
+        return
+    assert principal.institution_id is not None
+    found = disputes.open_disputes_for(session, institution_id=principal.institution_id,
+                                       dispute_ids=[report.corrects_dispute])  # fmt: skip
+    if ob is None or found.get(report.corrects_dispute) != ob.id:
+        raise InvalidInput("corrects_dispute: no open dispute with that id on this line", code="dispute_not_found",
+                           errors=[{"loc": ["body", "corrects_dispute"], "msg": "no open dispute on this line"}])
+
+
+def close_corrected_disputes(session: Session, principal: Principal, obligation_id: str, named: str | None,
+                             person_ids: list[str], *, now: datetime, request_id: str | None) -> None:
+    """After an accepted change: the dispute it names closes as corrected, and so does any open dispute
+    of a person the line no longer names."""
+    if named is not None:
+        disputes.close_by_report(session, principal=principal, obligation_id=obligation_id, now=now,
+                                 request_id=request_id, cause="named", dispute_id=named)
+    disputes.close_by_report(session, principal=principal, obligation_id=obligation_id, now=now,
+                             request_id=request_id, cause="debtors", debtors=person_ids)
 
 
 def _record_change(
@@ -297,6 +324,8 @@ def retract_obligation(
     primary = get_persons(session, {d.person_id for d in rows if d.role == "primary"})
     subject = next(iter(primary.values())).blind_index if primary else None
     _record_change(session, principal, ob, "retracted", subject, now=now, request_id=request_id)
+    disputes.close_by_report(session, principal=principal, obligation_id=ob.id, now=now, request_id=request_id,
+                             cause="retracted")
     return view_of(session, cipher, ob)
 
 

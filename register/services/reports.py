@@ -30,6 +30,7 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import Conflict, InvalidInput, NotFound
 from register.population import CSV_COLUMNS, from_csv_row
+from register.services import disputes
 from register.services.bulk import MAX_LINE_BYTES, LineError, Parsed, apply_batch, parse_doc
 from register.services.events import record_event
 from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
@@ -203,7 +204,7 @@ def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime,
                 if row and row[0].startswith("\ufeff"):  # a byte order mark, as spreadsheets write it
                     row[0] = row[0][1:]
                 header = row
-                unknown = sorted(set(header) - set(CSV_COLUMNS))
+                unknown = sorted(set(header) - set(CSV_COLUMNS) - {"corrects_dispute"})  # optional column
                 if unknown:
                     yield LineError(n, "unknown_column", f"unknown CSV columns: {', '.join(unknown)}")
                     bad_header = True
@@ -290,7 +291,7 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
             try:
                 with sessions.begin() as s:
                     res = apply_batch(s, cipher, institution_id=report.institution_id, lines=good, now=now,
-                                      source=f"report:{report.id}")
+                                      source=f"report:{report.id}", principal=principal)
                     errs = errors + res.errors
                     if errs:
                         s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
@@ -337,7 +338,7 @@ def _skip(lines: Iterator[tuple[int, bytes]], n: int, offsets: list[int]) -> Ite
 
 def _finish(sessions: sessionmaker[Session], report: Report, principal: Principal) -> None:
     now = utcnow()
-    unreported = _unreport_missing(sessions, report, now) if report.mode == "snapshot" else 0
+    unreported = _unreport_missing(sessions, report, now, principal) if report.mode == "snapshot" else 0
     with sessions.begin() as s:
         r = s.get(Report, report.id)
         assert r is not None
@@ -347,7 +348,7 @@ def _finish(sessions: sessionmaker[Session], report: Report, principal: Principa
                               "unchanged": r.unchanged, "rejected": r.rejected, "unreported": unreported})
 
 
-def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: datetime) -> int:
+def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: datetime, principal: Principal) -> int:
     """Snapshot mode: the institution's live obligations the file did not name are no longer reported
     (retracted, with a version saying why). In pages, each page committed on its own."""
     reason = f"not in snapshot report {report.id}"
@@ -372,6 +373,9 @@ def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: date
                                         institution_id=ob.institution_id, request_id=f"report:{report.id}",
                                         recorded_at=now, as_of=ob.as_of,
                                         state={**last.get(ob.id, {}), "retraction_reason": reason}))
+            for ob_id in disputes.open_on(s, [o.id for o in rows]):  # the line is gone: its disputes are answered
+                disputes.close_by_report(s, principal=principal, obligation_id=ob_id, now=now,
+                                         request_id=f"report:{report.id}", cause="retracted")
             total += len(rows)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from register.storage import fastpath
-from register.storage.models import ExposureRecord, Institution, Obligation, ObligationDebtor
+from register.storage.models import Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor
 
 
 _mine = aliased(ObligationDebtor)
@@ -17,12 +17,22 @@ _own_count = (
     .correlate(Obligation)
     .scalar_subquery()
 )
+_disputed = (
+    select(Dispute.id).where(Dispute.obligation_id == Obligation.id, Dispute.state == "open")
+    .correlate(Obligation).exists()
+)
+_stated = (
+    select(Dispute.id)
+    .where(Dispute.obligation_id == Obligation.id, Dispute.person_id == bindparam("person_id"),
+           Dispute.state == "upheld", Dispute.statement_enc.is_not(None))
+    .correlate(Obligation).exists()
+)  # fmt: skip
 _LINES = (
     select(Obligation.id, Obligation.institution_id, Obligation.external_ref, Obligation.kind, Obligation.currency,
            Obligation.balance, Obligation.credit_limit, Obligation.monthly_payment, Obligation.overdue_amount,
            Obligation.days_past_due, Obligation.status, Obligation.as_of, Obligation.collects_institution_id,
            Obligation.collects_external_ref, _mine.role, Institution.name.label("creditor"),
-           _own_count.label("own_debtors"))
+           _own_count.label("own_debtors"), _disputed.label("disputed"), _stated.label("stated"))
     .join(_mine, _mine.obligation_id == Obligation.id)
     .join(Institution, Institution.id == Obligation.institution_id)
     .where(_mine.person_id == bindparam("person_id"), Obligation.retracted_at.is_(None))
@@ -34,7 +44,10 @@ SELECT o.id, o.institution_id, o.external_ref, o.kind, o.currency, o.balance, o.
        o.monthly_payment, o.overdue_amount, o.days_past_due, o.status, o.as_of, o.collects_institution_id,
        o.collects_external_ref, d.role, i.name AS creditor,
        (SELECT count(*) FROM obligation_debtors x
-         WHERE x.obligation_id = o.id AND x.role IN ('primary', 'co_debtor')) AS own_debtors
+         WHERE x.obligation_id = o.id AND x.role IN ('primary', 'co_debtor')) AS own_debtors,
+       EXISTS (SELECT 1 FROM disputes q WHERE q.obligation_id = o.id AND q.state = 'open') AS disputed,
+       EXISTS (SELECT 1 FROM disputes q WHERE q.obligation_id = o.id AND q.person_id = %(person_id)s
+                AND q.state = 'upheld' AND q.statement_enc IS NOT NULL) AS stated
   FROM obligation_debtors d
   JOIN obligations o ON o.id = d.obligation_id
   JOIN institutions i ON i.id = o.institution_id
@@ -44,7 +57,8 @@ SELECT o.id, o.institution_id, o.external_ref, o.kind, o.currency, o.balance, o.
 
 def debt_rows_for_person(session: Session, person_id: str) -> list:
     """Every obligation naming the person that has not been retracted, with this person's role, the
-    creditor's name and how many primary/co-debtors it has. One query, using the debtor index: a
+    creditor's name, how many primary/co-debtors it has, whether a dispute on it is open (`disputed`) and
+    whether this person has a statement on it (`stated`; the text is read only then). One query, using the debtor index: a
     prepared statement on PostgreSQL (the lender's hot path, see storage.fastpath), Core on SQLite."""
     if not fastpath.is_pg(session):
         return session.execute(_LINES, {"person_id": person_id}).all()

@@ -25,3 +25,12 @@ def names_by_id(session: Session, ids: set[str]) -> dict[str, str]:
         return {}
     rows = session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
     return {i: n for i, n in rows}
+
+
+def contacts_by_id(session: Session, ids: set[str]) -> dict[str, dict[str, str | None]]:
+    """How a person reaches each of these creditors: {id: {phone, email, url}}."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Institution.id, Institution.contact_phone, Institution.contact_email,
+                                  Institution.contact_url).where(Institution.id.in_(ids)))
+    return {i: {"phone": p, "email": e, "url": u} for i, p, e, u in rows}

@@ -53,6 +53,10 @@ class Institution(SQLModel, table=True):
     role: str = Field(sa_column=Column(String(20), nullable=False))
     org_number: str | None = Field(default=None, sa_column=Column(String(40)))
     country: str | None = Field(default=None, sa_column=Column(String(2)))
+    # How a person reaches the creditor about a debt (shown on the person's pages and in /v1/me).
+    contact_phone: str | None = Field(default=None, sa_column=Column(String(40)))
+    contact_email: str | None = Field(default=None, sa_column=Column(String(200)))
+    contact_url: str | None = Field(default=None, sa_column=Column(String(300)))
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     created_at: datetime = _utc()
 
@@ -202,6 +206,57 @@ class ExposureRecord(SQLModel, table=True):
     created_at: datetime = _utc()
     response_sha256: str = Field(sa_column=Column(String(64), nullable=False))
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Dispute(SQLModel, table=True):
+    """A person's objection to one line of debt, and how the creditor answered it.
+
+    `state` is stored as open, corrected, upheld or withdrawn; an open dispute past `deadline_at` is shown
+    as overdue (derived, never stored, so no job has to flip it). The person's text and statement are
+    free text and may hold anything, so both are AES-GCM ciphertext bound to the row, like identities.
+    """
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        Index("ix_disputes_obligation_state", "obligation_id", "state"),
+        Index("ix_disputes_institution_state", "institution_id", "state", "deadline_at"),
+        Index("ix_disputes_person", "person_id", "opened_at"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    obligation_id: str = Field(sa_column=Column(String(36), ForeignKey("obligations.id"), nullable=False))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    person_id: str = Field(sa_column=Column(String(36), ForeignKey("persons.id"), nullable=False))
+    reason: str = Field(sa_column=Column(String(20), nullable=False))
+    text_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    state: str = Field(sa_column=Column(String(20), nullable=False))
+    opened_at: datetime = _utc()
+    deadline_at: datetime = _utc()
+    closed_at: datetime | None = _utc(nullable=True)
+    closed_by: str | None = Field(default=None, sa_column=Column(String(20)))  # creditor | report | person
+    explanation: str | None = Field(default=None, sa_column=Column(Text))  # the creditor's, shown to the person
+    statement_enc: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    statement_at: datetime | None = _utc(nullable=True)
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class CreditBan(SQLModel, table=True):
+    """A credit ban the person set on themselves: one row per ban, kept after it ends.
+
+    Active while `since` <= now, `until` is unset or later, and no lift has taken effect (a lift takes
+    effect `lift_effective_at`, an hour after it was asked for, and can be taken back until then).
+    """
+
+    __tablename__ = "credit_bans"
+    __table_args__ = (Index("ix_credit_bans_person", "person_id", "since"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    person_id: str = Field(sa_column=Column(String(36), ForeignKey("persons.id"), nullable=False))
+    reason: str = Field(sa_column=Column(String(20), nullable=False))
+    since: datetime = _utc()
+    until: datetime | None = _utc(nullable=True)
+    lift_requested_at: datetime | None = _utc(nullable=True)
+    lift_effective_at: datetime | None = _utc(nullable=True)
 
 
 class QuotaUsage(SQLModel, table=True):
@@ -365,3 +420,22 @@ class OAuthJti(SQLModel, table=True):
     institution_id: str = Field(sa_column=Column(String(36), primary_key=True))
     jti: str = Field(sa_column=Column(String(200), primary_key=True))
     expires_at: datetime = _utc(index=True)
+
+
+class WebSession(SQLModel, table=True):
+    """A person signed in to the pages under /app/. The cookie holds a random token and only its SHA-256
+    is kept, so a copy of the table opens no session. The identity is AES-GCM ciphertext bound to this row
+    (as in `persons`), found again by its blind index; the CSRF secret keys the forms' tokens. A row idle
+    longer than the setting is refused and deleted."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_last_seen", "last_seen_at"),)
+
+    token_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    subject: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, index=True))
+    country: str = Field(sa_column=Column(String(2), nullable=False))
+    national_id_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    csrf_secret: str = Field(sa_column=Column(String(64), nullable=False))
+    method: str = Field(sa_column=Column(String(10), nullable=False))  # dev | oidc
+    created_at: datetime = _utc()
+    last_seen_at: datetime = _utc()

@@ -42,7 +42,8 @@ from register.population import (
 )
 
 REPORT_FIELDS = set(ObligationReport.model_fields)
-DOC_KEYS = REPORT_FIELDS | {"external_ref"}
+# corrects_dispute is for a lender answering a person's dispute; a generated population has none.
+DOC_KEYS = (REPORT_FIELDS - {"corrects_dispute"}) | {"external_ref"}
 IDS = {spec.key: str(uuid.uuid4()) for spec in DEFAULT_INSTITUTIONS}
 NAMES = {spec.key: spec.name for spec in DEFAULT_INSTITUTIONS}
 LENDERS = {spec.key for spec in DEFAULT_INSTITUTIONS if spec.role == "lender"}

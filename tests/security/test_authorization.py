@@ -30,15 +30,21 @@ from register.api.deps import Authorize, Public
 from register.crypto.client_assertion import JWT_BEARER
 from register.domain.permission import GRANTS
 from register.storage.models import AccessEvent
+from register.web.session import PersonSession
 from tests.api.test_oauth import Signer, add_key, claims_for, public_jwk, sign
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import (
     Inst, Person, debtor, grant, in_days, make_institution, make_person, new_ref, obligation_body,
 )
+from tests.web.pages import Browser, csrf_of, new_client
+from tests.web.pages import sign_in as page_sign_in
 
-PRINCIPALS = ("anonymous", "admin", "lender_a", "lender_b", "collector", "regulator", "consumer_x", "consumer_y")
+PRINCIPALS = ("anonymous", "admin", "lender_a", "lender_b", "collector", "regulator", "consumer_x", "consumer_y",
+              "person_x", "person_y")
+# person_x and person_y: X and Y signed in to the pages under /app/ (a session cookie, no bearer token).
 ROLE_OF = {"anonymous": None, "admin": "admin", "lender_a": "lender", "lender_b": "lender", "collector": "collector",
-           "regulator": "regulator", "consumer_x": "consumer", "consumer_y": "consumer"}  # fmt: skip
+           "regulator": "regulator", "consumer_x": "consumer", "consumer_y": "consumer", "person_x": "person",
+           "person_y": "person"}  # fmt: skip
 # Served by FastAPI itself, not through an APIRoute: the API's own description, public by design.
 FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 FORBIDDEN_FIELDS = ("institution_id", "version", "id", "owner")
@@ -64,6 +70,7 @@ class World:
     event_x: str  # an access event about X, integrated into a signed checkpoint
     tree_size: int
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    browsers: dict[str, Browser] = field(default_factory=dict)  # person_x's and person_y's signed-in pages
 
     def fresh_obligation(self) -> str:
         ref = new_ref()
@@ -77,6 +84,11 @@ class World:
 
     def fresh_kid(self) -> str:
         return add_key(self.client, self.headers["admin"], self.t).kid
+
+    def form(self, who: str, **fields: str) -> dict[str, Any]:
+        """A page's form as `who` posts it: with their session's CSRF token if they have a session."""
+        browser = self.browsers.get(who)
+        return {"data": {"csrf": browser.csrf if browser else "", **fields}}
 
     def exposure_body(self, consent_id: str, person: Person | None = None) -> dict[str, str]:
         person = person or self.x
@@ -117,7 +129,8 @@ def world(app: FastAPI, data_dir) -> Iterator[World]:
                   tree_size=tree_size)
         w.headers = {"anonymous": {}, "admin": admin, "lender_a": a.headers, "lender_b": b.headers,
                      "collector": collector.headers, "regulator": regulator.headers, "consumer_x": x.headers,
-                     "consumer_y": y.headers}  # fmt: skip
+                     "consumer_y": y.headers, "person_x": {}, "person_y": {}}  # fmt: skip
+        w.browsers = {"person_x": page_sign_in(app, x), "person_y": page_sign_in(app, y)}
         yield w
 
 
@@ -131,6 +144,7 @@ class Case:
     roles: frozenset[str]  # the roles the policy admits; empty for a public route
     build: Build
     owner: str | None = None  # the principal whose object the request names; others must be refused
+    ok: frozenset[int] | None = None  # a public page's answer to everyone, where it is not 2xx or 3xx
 
     @property
     def public(self) -> bool:
@@ -142,6 +156,7 @@ def roles(*names: str) -> frozenset[str]:
 
 
 PUBLIC = roles()
+PERSON = roles("person")  # PersonSession: a signed-in person's page under /app/
 REPORTERS = roles("lender", "collector")
 LOG_READERS = roles("lender", "collector", "consumer", "regulator")
 
@@ -164,6 +179,33 @@ def _attested(w: World, who: str) -> dict[str, Any]:
         "country": w.x.country, "national_id": w.x.nid, "purpose": "credit_application", "expires_at": in_days(20),
         "evidence": {"method": "signed_application", "reference": "A-1", "signed_at": "2026-11-20T10:00:00Z",
                      "document_sha256": hashlib.sha256(b"application").hexdigest()}}}
+
+
+def _x_line(w: World) -> str:
+    """A fresh line of A's naming X: the id X disputes."""
+    r = w.client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(w.x)]), headers=w.a.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _x_dispute(w: World, *, upheld: bool = False) -> str:
+    """A fresh open dispute by X on A's line (or one A upheld): each call its own, since a closed one
+    cannot be answered, withdrawn or stated on twice."""
+    r = w.client.post("/v1/me/disputes", json={"obligation": _x_line(w), "reason": "repaid", "text": "paid"},
+                      headers=w.x.headers)
+    assert r.status_code == 201, r.text
+    if upheld:
+        a = w.client.post(f"/v1/disputes/{r.json()['id']}/answer", json={"outcome": "upheld", "explanation": "ok"},
+                          headers=w.a.headers)
+        assert a.status_code == 200, a.text
+    return r.json()["id"]
+
+
+def _ban_first(w: World, who: str) -> dict[str, Any]:
+    """A consumer lifts the ban they just set; anyone else tries to lift a ban."""
+    if ROLE_OF[who] == "consumer":
+        assert w.client.put("/v1/me/credit-ban", json={"reason": "other"}, headers=w.headers[who]).status_code == 200
+    return {"url": "/v1/me/credit-ban"}
 
 
 def _spare(w: World) -> Inst:
@@ -270,6 +312,27 @@ CASES: dict[str, Case] = {
     "GET /v1/me/access-log/{event_id}/proof": Case(
         roles("consumer"), lambda w, who: {"url": f"/v1/me/access-log/{w.event_x}/proof"}, owner="consumer_x"),
     "GET /v1/me/consents": Case(roles("consumer"), _get("/v1/me/consents")),
+    "GET /v1/me/disputes": Case(roles("consumer"), _get("/v1/me/disputes")),
+    "POST /v1/me/disputes": Case(roles("consumer"), lambda w, who: {"url": "/v1/me/disputes", "json": {
+        "obligation": _x_line(w), "reason": "wrong_amount", "text": "too high"}}, owner="consumer_x"),
+    "GET /v1/me/disputes/{dispute_id}": Case(roles("consumer"), lambda w, who: {
+        "url": f"/v1/me/disputes/{_x_dispute(w)}"}, owner="consumer_x"),
+    "POST /v1/me/disputes/{dispute_id}/withdraw": Case(roles("consumer"), lambda w, who: {
+        "url": f"/v1/me/disputes/{_x_dispute(w)}/withdraw"}, owner="consumer_x"),
+    "PUT /v1/me/disputes/{dispute_id}/statement": Case(roles("consumer"), lambda w, who: {
+        "url": f"/v1/me/disputes/{_x_dispute(w, upheld=True)}/statement", "json": {"statement": "I disagree."}},
+        owner="consumer_x"),
+    "GET /v1/me/credit-ban": Case(roles("consumer"), _get("/v1/me/credit-ban")),
+    "PUT /v1/me/credit-ban": Case(roles("consumer"), lambda w, who: {"url": "/v1/me/credit-ban",
+                                                                     "json": {"reason": "self_control"}}),
+    "DELETE /v1/me/credit-ban": Case(roles("consumer"), _ban_first),
+    "GET /v1/disputes": Case(REPORTERS, _get("/v1/disputes", state="open")),
+    "GET /v1/disputes/{dispute_id}": Case(REPORTERS, lambda w, who: {"url": f"/v1/disputes/{_x_dispute(w)}"},
+                                          owner="lender_a"),
+    "POST /v1/disputes/{dispute_id}/answer": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/disputes/{_x_dispute(w)}/answer", "json": {"outcome": "upheld", "explanation": "correct"}},
+        owner="lender_a"),
+    "GET /v1/audit/disputes": Case(roles("regulator"), _get("/v1/audit/disputes", state="overdue")),
     "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
     "POST /v1/audit/events/search": Case(roles("regulator"), lambda w, who: {
         "url": "/v1/audit/events/search", "json": {"country": w.x.country, "national_id": w.x.nid, "limit": 5}}),
@@ -282,7 +345,63 @@ CASES: dict[str, Case] = {
     "GET /v1/audit/proof/consistency": Case(LOG_READERS, lambda w, who: {
         "url": "/v1/audit/proof/consistency", "params": {"first": 1, "second": w.tree_size}}),
     "GET /v1/audit/leaves": Case(roles("regulator"), _get("/v1/audit/leaves", start=0, end=2)),
+    # The person's pages (register/web). Anyone may sign in; a bearer token is no session.
+    "GET /app/sign-in": Case(PUBLIC, _get("/app/sign-in")),
+    "POST /app/sign-in": Case(PUBLIC, lambda w, who: _page_sign_in(w)),
+    "GET /app/sign-in/oidc": Case(PUBLIC, _get("/app/sign-in/oidc"), ok=frozenset({404})),  # no provider here:
+    "GET /app/sign-in/callback": Case(PUBLIC, _get("/app/sign-in/callback"), ok=frozenset({404})),  # test_oidc.py
+    "GET /app/help": Case(PUBLIC, _get("/app/help")),
+    "GET /app/static/{name}": Case(PUBLIC, _get("/app/static/style.css")),
+    "GET /app/": Case(PERSON, _get("/app/")),
+    "GET /app/debts": Case(PERSON, _get("/app/debts")),
+    "GET /app/who-looked": Case(PERSON, _get("/app/who-looked")),
+    "GET /app/who-looked/{event_id}": Case(PERSON, lambda w, who: {"url": f"/app/who-looked/{w.event_x}"},
+                                           owner="person_x"),
+    "GET /app/consents": Case(PERSON, _get("/app/consents")),
+    "POST /app/consents/{consent_id}/revoke": Case(PERSON, lambda w, who: {
+        "url": f"/app/consents/{w.fresh_consent() if who == 'person_x' else w.consent_xa}/revoke", **w.form(who)},
+        owner="person_x"),
+    "POST /app/keep-alive": Case(PERSON, lambda w, who: {"url": "/app/keep-alive", **w.form(who)}),
+    "POST /app/sign-out": Case(PERSON, lambda w, who: _page_sign_out(w, who)),
+    "GET /app/disputes": Case(PERSON, _get("/app/disputes")),
+    "GET /app/disputes/new": Case(PERSON, lambda w, who: {"url": "/app/disputes/new", "params": {
+        "debt": w.obligation_a}}, owner="person_x"),
+    "POST /app/disputes": Case(PERSON, lambda w, who: {"url": "/app/disputes", **w.form(
+        who, debt=_x_line(w), reason="repaid", text="paid")}, owner="person_x"),
+    "POST /app/disputes/{dispute_id}/withdraw": Case(PERSON, lambda w, who: {
+        "url": f"/app/disputes/{_x_dispute(w)}/withdraw", **w.form(who)}, owner="person_x"),
+    "POST /app/disputes/{dispute_id}/statement": Case(PERSON, lambda w, who: {
+        "url": f"/app/disputes/{_x_dispute(w, upheld=True)}/statement", **w.form(who, statement="I paid.")},
+        owner="person_x"),
+    "GET /app/credit-ban": Case(PERSON, _get("/app/credit-ban")),
+    "POST /app/credit-ban": Case(PERSON, lambda w, who: {"url": "/app/credit-ban", **w.form(who, reason="other")}),
+    "POST /app/credit-ban/lift": Case(PERSON, lambda w, who: _page_lift(w, who)),
 }
+
+
+def _page_lift(w: World, who: str) -> dict[str, Any]:
+    """A person lifts the ban they just set (through the API); anyone else tries to lift one."""
+    if who in w.browsers:
+        person = w.browsers[who].person
+        assert w.client.put("/v1/me/credit-ban", json={"reason": "other"}, headers=person.headers).status_code == 200
+    return {"url": "/app/credit-ban/lift", **w.form(who)}
+
+
+def _page_sign_in(w: World) -> dict[str, Any]:
+    """Development sign-in, in a browser of its own (signing in the shared client would give every
+    principal after it a session)."""
+    client = new_client(w.client.app)
+    token = csrf_of(client.get("/app/sign-in").text)
+    return {"url": "/app/sign-in", "client": client, "data": {
+        "csrf": token, "person": "typed", "country": w.y.country, "national_id": w.y.nid}}
+
+
+def _page_sign_out(w: World, who: str) -> dict[str, Any]:
+    """A person signs out of a second session of their own, so that their matrix session lives on."""
+    if who not in w.browsers:
+        return {"url": "/app/sign-out", **w.form(who)}
+    spare = page_sign_in(w.client.app, w.browsers[who].person)
+    return {"url": "/app/sign-out", "client": spare.client, "data": {"csrf": spare.csrf}}
 
 
 # --- the routes, from the app -------------------------------------------------------------------
@@ -300,7 +419,7 @@ class Route:
 def _policies(dependant) -> list[Any]:
     found = []
     for dep in dependant.dependencies:
-        if isinstance(dep.call, (Authorize, Public)):
+        if isinstance(dep.call, (Authorize, Public, PersonSession)):
             found.append(dep.call)
         found.extend(_policies(dep))
     return found
@@ -323,13 +442,22 @@ def call(w: World, key: str, who: str, **extra: Any):
     request = CASES[key].build(w, who)
     headers = {**w.headers[who], **request.pop("headers", {})}
     method = key.split(" ", 1)[0]
-    return w.client.request(method, request.pop("url"), headers=headers, **request, **extra)
+    browser = w.browsers.get(who)
+    client = request.pop("client", None) or (browser.client if browser else w.client)
+    if " /app" in key:  # a page answers with redirects: the matrix looks at the first answer
+        extra.setdefault("follow_redirects", False)
+    return client.request(method, request.pop("url"), headers=headers, **request, **extra)
 
 
 def expected(case: Case, who: str) -> str:
     role = ROLE_OF[who]
     if case.public:
         return "ok"
+    if case.roles == PERSON:
+        if role != "person":  # a bearer token, or nothing, is no session: to sign-in (a form: 401)
+            return "sign in"
+    elif role == "person":  # a session cookie is no bearer token
+        return "401"
     if role is None:
         return "401"
     if role not in case.roles:
@@ -343,7 +471,7 @@ class TestEveryRouteDeclaresAPolicy:
     def test_exactly_one_policy_per_route(self, app):
         routes, _ = api_routes(app)
         wrong = {r.key: [type(p).__name__ for p in r.policies] for r in routes if len(r.policies) != 1}
-        assert not wrong, f"routes without exactly one policy (Authorize or Public): {wrong}"
+        assert not wrong, f"routes without exactly one policy (Authorize, Public or PersonSession): {wrong}"
 
     def test_no_route_outside_the_api(self, app):
         _, others = api_routes(app)
@@ -359,6 +487,8 @@ class TestEveryRouteDeclaresAPolicy:
             (policy,) = route.policies
             if isinstance(policy, Public):
                 admitted = frozenset()
+            elif isinstance(policy, PersonSession):
+                admitted = PERSON
             else:
                 admitted = frozenset(role.value for role, perms in GRANTS.items() if policy.permission in perms)
             assert CASES[route.key].roles == admitted, route.key
@@ -373,8 +503,12 @@ class TestMatrix:
                 r = call(world, route.key, who)
                 calls += 1
                 want = expected(case, who)
-                ok = {"ok": 200 <= r.status_code < 300, "401": r.status_code == 401, "403": r.status_code == 403,
-                      "not yours": r.status_code in (403, 404)}[want]
+                success = r.status_code in case.ok if case.ok else 200 <= r.status_code < (
+                    400 if " /app" in route.key else 300)
+                to_sign_in = r.status_code == 303 and r.headers["location"].startswith("/app/sign-in?next=")
+                ok = {"ok": success, "401": r.status_code == 401, "403": r.status_code == 403,
+                      "not yours": r.status_code in (403, 404),
+                      "sign in": to_sign_in if route.method == "GET" else r.status_code == 401}[want]
                 if not ok:
                     failures.append(f"{route.key} as {who}: {r.status_code}, wanted {want}: {r.text[:160]}")
         print(f"\nauthorisation matrix: {len(CASES)} routes x {len(PRINCIPALS)} principals = {calls} calls")
@@ -419,6 +553,23 @@ class TestMatrix:
             attempt(f"X's {path} item in Y's view", any(i[key] == value for i in items))
         mine = w.client.get("/v1/me/obligations", headers=w.y.headers).json()
         attempt("X's debt in Y's /v1/me/obligations", w.obligation_a in json.dumps(mine))
+        # Y's pages show none of X's objects.
+        for path, value in (("/app/consents", w.consent_xa), ("/app/who-looked", w.event_x),
+                            ("/app/debts", w.a.name), ("/app/", w.x.nid[:8])):
+            page = w.browsers["person_y"].get(path)
+            attempt(f"X's object on Y's page {path}", page.status_code != 200 or value in page.text)
+        # Disputes: X's on A's line shows to neither Y nor another creditor; Y cannot dispute X's line.
+        dispute = _x_dispute(w)
+        attempt("X's dispute in Y's /v1/me/disputes",
+                dispute in w.client.get("/v1/me/disputes", headers=w.y.headers).text)
+        for who in ("lender_b", "collector"):
+            for state in ("open", "overdue", None):
+                params = {"state": state} if state else {}
+                r = w.client.get("/v1/disputes", params=params, headers=w.headers[who])
+                attempt(f"X's dispute in {who}'s /v1/disputes?state={state}", dispute in r.text)
+        r = w.client.post("/v1/me/disputes", json={"obligation": w.obligation_a, "reason": "not_mine", "text": "x"},
+                          headers=w.y.headers)
+        attempt("Y disputes X's line", r.status_code != 404)
         print(f"\ncross-tenant attempts: {attempts}, successes: {len(successes)}")
         assert not successes, successes
 

@@ -62,6 +62,12 @@ ROLE = {
     "GET /v1/obligations/{external_ref}": "lender", "PUT /v1/obligations/{external_ref}": "lender",
     "GET /v1/obligations/{external_ref}/versions": "lender", "POST /v1/reports": "lender",
     "GET /v1/reports/{report_id}": "lender", "GET /v1/reports/{report_id}/errors": "lender",
+    "GET /v1/me/disputes": "consumer", "POST /v1/me/disputes": "consumer",
+    "GET /v1/me/disputes/{dispute_id}": "consumer", "POST /v1/me/disputes/{dispute_id}/withdraw": "consumer",
+    "PUT /v1/me/disputes/{dispute_id}/statement": "consumer", "GET /v1/me/credit-ban": "consumer",
+    "PUT /v1/me/credit-ban": "consumer", "DELETE /v1/me/credit-ban": "consumer",
+    "GET /v1/disputes": "lender", "GET /v1/disputes/{dispute_id}": "lender",
+    "POST /v1/disputes/{dispute_id}/answer": "lender", "GET /v1/audit/disputes": "regulator",
 }  # fmt: skip
 
 

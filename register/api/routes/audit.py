@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -11,10 +11,10 @@ from register.api.openapi import errors
 from register.api.routes.me import event_public
 from register.api.schemas import (
     AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
-    InclusionProofPublic, LeavesPublic, LogKeyPublic,
+    InclusionProofPublic, LeavesPublic, LogKeyPublic, RegulatorDisputesPublic,
 )
 from register.errors import InvalidInput
-from register.services import translog
+from register.services import disputes, translog
 from register.services.events import record_event
 from register.storage import log as log_store
 from register.domain.types import Timestamp, UUIDStr
@@ -154,3 +154,15 @@ def get_leaves(
     record_event(session, principal=principal, action="regulator:leaves:read", now=state.clock(),
                  request_id=request.state.request_id, details={"start": out["start"], "end": out["end"]})
     return out
+
+
+@router.get("/disputes", response_model=RegulatorDisputesPublic, responses=errors(401, 403, 422))
+def audit_disputes(
+    request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit,
+    dispute_state: Annotated[Literal["open", "overdue", "corrected", "upheld", "withdrawn"] | None,
+                             Query(alias="state", description="overdue: open past the deadline")] = None,
+):
+    """Disputes across all creditors, without the person's words or identity, and per creditor how many are
+    open, overdue and answered late: which lenders let disputes run late."""
+    return disputes.regulator_disputes(session, principal=principal, state=dispute_state, now=state.clock(),
+                                       request_id=request.state.request_id)

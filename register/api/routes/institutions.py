@@ -35,7 +35,7 @@ def post_institution(body: InstitutionCreate, session: SessionDep, state: StateD
         raise InvalidInput("role must be lender, collector or regulator", code="invalid_role")
     inst, token = create_institution(
         session, name=body.name, role=body.role, org_number=body.org_number, country=body.country,
-        now=state.clock(),
+        now=state.clock(), contact=body.contact.model_dump() if body.contact else None,
     )
     return InstitutionCreated(id=inst.id, name=inst.name, role=inst.role, token=token)
 

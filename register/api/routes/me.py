@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, status
 
-from register.api.deps import CanReadOwnData, SessionDep, StateDep
+from register.api.deps import CanReadOwnData, CanWriteOwnData, SessionDep, StateDep
 from register.api.openapi import errors
 from register.api.routes.consents import consent_public
 from register.api.schemas import (
-    AccessEventPublic, AccessEventsPublic, ConsentsPublic, EventProofPublic, MyObligationsPublic,
+    AccessEventPublic, AccessEventsPublic, ConsentsPublic, CreditBanPublic, CreditBanSet, DisputeCreate,
+    DisputePublic, DisputesPublic, DisputeStatement, EventProofPublic, MyObligationsPublic,
 )
-from register.services import me
+from register.services import credit_ban, disputes, me
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -55,3 +56,90 @@ def event_public(e, name: str | None, leaf_index: int | None = None) -> AccessEv
         actor_role=e.actor_role, action=e.action, purpose=e.purpose, consent_id=e.consent_id, outcome=e.outcome,
         reason=e.reason, request_id=e.request_id, details=e.details, leaf_index=leaf_index,
     )
+
+
+# --- disputes --------------------------------------------------------------------------------------
+
+DisputeId = Annotated[str, Path(max_length=36)]
+
+
+@router.get("/disputes", response_model=DisputesPublic, responses=errors(401, 403))
+def my_disputes(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
+    """Every dispute I opened, newest first: its state (open, overdue, corrected, upheld, withdrawn), its
+    deadline, and the creditor's answer."""
+    return {"items": disputes.my_disputes(session, state.cipher, principal=principal, now=state.clock(),
+                                          request_id=request.state.request_id)}
+
+
+@router.post("/disputes", status_code=status.HTTP_201_CREATED, response_model=DisputePublic,
+             responses=errors(401, 403, 404, "dispute_open", 413, 422))
+def open_dispute(body: DisputeCreate, request: Request, session: SessionDep, state: StateDep,
+                 principal: CanWriteOwnData):
+    """Say that one of my lines is wrong. The creditor must answer within the deadline (30 days by
+    default); until then the line is marked `disputed` in every exposure answer. A line that is not mine
+    is 404, like one that does not exist."""
+    now = state.clock()
+    d = disputes.open_dispute(session, state.cipher, principal=principal, obligation_id=body.obligation,
+                              reason=body.reason, text=body.text, now=now, days=state.settings.dispute_days,
+                              request_id=request.state.request_id)  # fmt: skip
+    return disputes.my_dispute(session, state.cipher, principal=principal, dispute_id=d.id, now=now)
+
+
+@router.get("/disputes/{dispute_id}", response_model=DisputePublic, responses=errors(401, 403, 404, 422))
+def my_dispute(dispute_id: DisputeId, session: SessionDep, state: StateDep, principal: CanReadOwnData):
+    """One of my disputes."""
+    return disputes.my_dispute(session, state.cipher, principal=principal, dispute_id=dispute_id, now=state.clock())
+
+
+@router.post("/disputes/{dispute_id}/withdraw", response_model=DisputePublic,
+             responses=errors(401, 403, 404, "dispute_closed", 422))
+def withdraw_dispute(dispute_id: DisputeId, request: Request, session: SessionDep, state: StateDep,
+                     principal: CanWriteOwnData):
+    """Withdraw an open dispute: the line is no longer marked disputed."""
+    now = state.clock()
+    disputes.withdraw_dispute(session, state.cipher, principal=principal, dispute_id=dispute_id, now=now,
+                              request_id=request.state.request_id)
+    return disputes.my_dispute(session, state.cipher, principal=principal, dispute_id=dispute_id, now=now)
+
+
+@router.put("/disputes/{dispute_id}/statement", response_model=DisputePublic,
+            responses=errors(401, 403, 404, "dispute_not_upheld", 413, 422, "statement_too_long"))
+def put_statement(dispute_id: DisputeId, body: DisputeStatement, request: Request, session: SessionDep,
+                  state: StateDep, principal: CanWriteOwnData):
+    """After the creditor upheld the line: my own statement (at most 200 words), shown with the line in
+    every later exposure answer about me. A new statement replaces the old."""
+    now = state.clock()
+    disputes.add_statement(session, state.cipher, principal=principal, dispute_id=dispute_id,
+                           statement=body.statement, now=now, request_id=request.state.request_id)
+    return disputes.my_dispute(session, state.cipher, principal=principal, dispute_id=dispute_id, now=now)
+
+
+# --- the credit ban --------------------------------------------------------------------------------
+
+
+@router.get("/credit-ban", response_model=CreditBanPublic, responses=errors(401, 403))
+def get_credit_ban(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
+    """Whether my credit ban is on, since when and why, and when a requested lift takes effect."""
+    return credit_ban.get_ban(session, state.cipher, principal=principal, now=state.clock(),
+                              request_id=request.state.request_id)
+
+
+@router.put("/credit-ban", response_model=CreditBanPublic,
+            responses=errors(401, 403, 413, 422, "invalid_credit_ban"))
+def put_credit_ban(body: CreditBanSet, request: Request, session: SessionDep, state: StateDep,
+                   principal: CanWriteOwnData):
+    """Set a credit ban on myself, at once (or change it; setting it again takes back a lift not yet in
+    effect). Advisory: lenders still see my data, with the ban at the top of every answer, and every
+    lookup while it is on is logged as such."""
+    return credit_ban.set_ban(session, state.cipher, principal=principal, reason=body.reason, until=body.until,
+                              now=state.clock(), request_id=request.state.request_id)
+
+
+@router.delete("/credit-ban", status_code=status.HTTP_202_ACCEPTED, response_model=CreditBanPublic,
+               responses=errors(401, 403, 404))
+def delete_credit_ban(request: Request, session: SessionDep, state: StateDep, principal: CanWriteOwnData):
+    """Ask to lift my credit ban. Accepted, not done: the ban stays on for one more hour (setting), so a
+    lift made under pressure can be taken back by setting the ban again."""
+    return credit_ban.request_lift(session, state.cipher, principal=principal, now=state.clock(),
+                                   delay_seconds=state.settings.credit_ban_lift_seconds,
+                                   request_id=request.state.request_id)

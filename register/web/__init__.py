@@ -1,0 +1,17 @@
+"""The person's pages under /app/: server-rendered, working without JavaScript, calling the API's services.
+
+`router` is the one thing the application includes. SPEC.md, "Pages and the person's session", says how
+sessions, sign-in, CSRF and the Content-Security-Policy work.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from register.web import assets, disputes, pages, sign_in
+
+router = APIRouter()
+for _module in (sign_in, pages, disputes, assets):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,0 +1,135 @@
+"""The person's disputes and credit ban, as pages: the same services as /v1/me/disputes and
+/v1/me/credit-ban, with the session's principal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from starlette.responses import Response
+
+from register.api.deps import SessionDep, StateDep
+from register.domain.permission import Permission
+from register.errors import Conflict, InvalidInput, NotFound
+from register.services import credit_ban, disputes, me
+from register.web import labels
+from register.web.i18n import Formats
+from register.web.render import PageRoute, redirect, render
+from register.web.session import PersonReads, SignedIn, signed_in
+
+router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
+PersonWrites = signed_in(Permission.me_write)
+Id = Annotated[str, Path(max_length=36)]
+MAX_TEXT = 4000  # as the API's FreeText
+
+
+@router.get("/disputes")
+def disputes_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    items = disputes.my_disputes(session, state.cipher, principal=person.principal, now=state.clock(),
+                                 request_id=request.state.request_id)
+    done = next((k for k in ("opened", "withdrawn", "statement", "already") if k in request.query_params), None)
+    return render(request, "disputes.html", person=person, items=items, labels=labels, done=done,
+                  max_words=disputes.STATEMENT_MAX_WORDS)
+
+
+def _line(request: Request, session, state, person: SignedIn, debt: str) -> dict:
+    """One of the person's own open lines, from the same view as the debts page; anyone else's is 404."""
+    doc = me.my_obligations(session, state.cipher, principal=person.principal, now=state.clock(),
+                            request_id=request.state.request_id)
+    line = next((ln for ln in doc["obligations"] if ln["id"] == debt and ln["status"] != "closed"), None)
+    if line is None:
+        raise NotFound("no debt of yours with that id")
+    return line
+
+
+@router.get("/disputes/new")
+def new_dispute_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    line = _line(request, session, state, person, request.query_params.get("debt", "")[:36])
+    return render(request, "dispute_new.html", person=person, line=line, labels=labels, error=None, text="",
+                  reason=None)
+
+
+@router.post("/disputes")
+def open_dispute(request: Request, session: SessionDep, state: StateDep, person: PersonWrites) -> Response:
+    """Open a dispute on one of the person's lines, as POST /v1/me/disputes does."""
+    form = person.form
+    debt, reason, text = form.get("debt", "")[:36], form.get("reason", ""), form.get("text", "").strip()
+    if reason not in disputes.REASONS or not text or len(text) > MAX_TEXT:
+        line = _line(request, session, state, person, debt)
+        return render(request, "dispute_new.html", status=422, person=person, line=line, labels=labels,
+                      error="reason" if reason not in disputes.REASONS else "text", text=text[:MAX_TEXT],
+                      reason=reason)
+    try:
+        disputes.open_dispute(session, state.cipher, principal=person.principal, obligation_id=debt, reason=reason,
+                              text=text, now=state.clock(), days=state.settings.dispute_days,
+                              request_id=request.state.request_id)
+    except Conflict as exc:
+        if exc.code != "dispute_open":
+            raise
+        return redirect("/app/disputes?already=1")
+    return redirect("/app/disputes?opened=1")
+
+
+@router.post("/disputes/{dispute_id}/withdraw")
+def withdraw_dispute(dispute_id: Id, request: Request, session: SessionDep, state: StateDep,
+                     person: PersonWrites) -> Response:
+    disputes.withdraw_dispute(session, state.cipher, principal=person.principal, dispute_id=dispute_id,
+                              now=state.clock(), request_id=request.state.request_id)
+    return redirect("/app/disputes?withdrawn=1")
+
+
+@router.post("/disputes/{dispute_id}/statement")
+def add_statement(dispute_id: Id, request: Request, session: SessionDep, state: StateDep,
+                  person: PersonWrites) -> Response:
+    """The person's own words beside a line whose dispute the creditor upheld, as the API's PUT."""
+    statement = person.form.get("statement", "").strip()[:MAX_TEXT]
+    if not statement:
+        raise InvalidInput("the statement is empty", code="statement_empty")
+    disputes.add_statement(session, state.cipher, principal=person.principal, dispute_id=dispute_id,
+                           statement=statement, now=state.clock(), request_id=request.state.request_id)
+    return redirect("/app/disputes?statement=1")
+
+
+@router.get("/credit-ban")
+def credit_ban_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    ban = credit_ban.get_ban(session, state.cipher, principal=person.principal, now=state.clock(),
+                             request_id=request.state.request_id)
+    done = next((k for k in ("set", "lift") if k in request.query_params), None)
+    return render(request, "credit_ban.html", person=person, ban=ban, done=done, labels=labels,
+                  lift_minutes=state.settings.credit_ban_lift_seconds // 60, error=None)
+
+
+@router.post("/credit-ban")
+def set_credit_ban(request: Request, session: SessionDep, state: StateDep, person: PersonWrites) -> Response:
+    """Set the ban now, or keep it (setting it again takes back a lift not yet in effect)."""
+    reason, until_text = person.form.get("reason", ""), person.form.get("until", "").strip()
+    now = state.clock()
+    until = _until(until_text, person) if until_text else None
+    if reason not in credit_ban.REASONS or (until_text and (until is None or until <= now)):
+        ban = credit_ban.get_ban(session, state.cipher, principal=person.principal, now=now,
+                                 request_id=request.state.request_id)
+        return render(request, "credit_ban.html", status=422, person=person, ban=ban, done=None, labels=labels,
+                      lift_minutes=state.settings.credit_ban_lift_seconds // 60,
+                      error="reason" if reason not in credit_ban.REASONS else "until")
+    credit_ban.set_ban(session, state.cipher, principal=person.principal, reason=reason, until=until, now=now,
+                       request_id=request.state.request_id)
+    return redirect("/app/credit-ban?set=1")
+
+
+def _until(text: str, person: SignedIn) -> datetime | None:
+    """A date from the form: the ban ends at the start of that day in the person's own time zone."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime.combine(day, time(0, 0), tzinfo=Formats("en", person.national_id.country).zone)
+
+
+@router.post("/credit-ban/lift")
+def lift_credit_ban(request: Request, session: SessionDep, state: StateDep, person: PersonWrites) -> Response:
+    """Ask to lift the ban, as DELETE /v1/me/credit-ban: it stays on for the set delay, and can be kept."""
+    credit_ban.request_lift(session, state.cipher, principal=person.principal, now=state.clock(),
+                            delay_seconds=state.settings.credit_ban_lift_seconds,
+                            request_id=request.state.request_id)
+    return redirect("/app/credit-ban?lift=1")

@@ -1,0 +1,122 @@
+"""Languages of the person's pages: the catalogues (gettext .po, read at start, no compile step), the choice
+of language for a request, and amounts and times formatted for it with Babel.
+
+The choice, first match wins: `?lang=` (the visible switch, remembered in a cookie), the cookie, the
+browser's Accept-Language, English.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.core import negotiate_locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.support import Translations
+from starlette.requests import Request
+
+LANGUAGES = {"sv": "Svenska", "pl": "Polski", "en": "English"}  # complete; the switch offers these
+DEFAULT_LANGUAGE = "en"
+LANG_COOKIE = "register_lang"
+# The person's own time zone, by the country of their identity (the register itself keeps UTC).
+TIME_ZONES = {"SE": "Europe/Stockholm", "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "DK": "Europe/Copenhagen",
+              "PL": "Europe/Warsaw"}  # fmt: skip
+DEFAULT_TIME_ZONE = "Europe/Stockholm"
+
+
+def catalogue_path(lang: str):
+    return resources.files("register.web") / "locale" / lang / "LC_MESSAGES" / "messages.po"
+
+
+@cache
+def translations(lang: str) -> Translations:
+    """The language's catalogue, compiled in memory. English is the source language: its catalogue is
+    complete too (a test checks), so a wording can change without touching the templates."""
+    with catalogue_path(lang).open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf, domain="messages")
+
+
+def choose_language(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    remembered = request.cookies.get(LANG_COOKIE)
+    if remembered in LANGUAGES:
+        return remembered
+    header = request.headers.get("accept-language", "")
+    return negotiate_locale(_preferences(header), list(LANGUAGES), sep="-") or _by_language(header) or DEFAULT_LANGUAGE
+
+
+def _preferences(header: str) -> list[str]:
+    """Accept-Language as a list, most wanted first (q=0 means not wanted)."""
+    ranked = []
+    for i, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and q > 0:
+            ranked.append((-q, i, tag.strip()))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def _by_language(header: str) -> str | None:
+    """sv-FI, pl-PL and the like: the language part alone (negotiate_locale matches only whole tags)."""
+    for tag in _preferences(header):
+        lang = tag.split("-")[0].lower()
+        if lang in LANGUAGES:
+            return lang
+    return None
+
+
+class Formats:
+    """Amounts (integer minor units), dates and times for one language and time zone."""
+
+    def __init__(self, lang: str, country: str | None = None) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(lang)
+        self.zone = ZoneInfo(TIME_ZONES.get(country or "", DEFAULT_TIME_ZONE))
+
+    def money(self, minor: int | None, currency: str) -> str:
+        if minor is None:
+            return "–"
+        digits = get_currency_precision(currency)
+        value = Decimal(minor).scaleb(-digits)
+        if minor % 10**digits == 0:  # "84 300 kr", not "84 300,00 kr"
+            pattern = self.locale.currency_formats["standard"].pattern.replace(".00", "")
+            return format_currency(value, currency, format=pattern, locale=self.locale, currency_digits=False)
+        return format_currency(value, currency, locale=self.locale)
+
+    def number(self, n: int) -> str:
+        return format_decimal(n, locale=self.locale)
+
+    def datetime(self, value: datetime | str | None) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return format_datetime(value, "medium", tzinfo=self.zone, locale=self.locale)
+
+    def date(self, value: datetime | date | str | None) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if isinstance(value, datetime):
+            value = value.astimezone(self.zone).date()
+        return format_date(value, "long", locale=self.locale)

@@ -1,0 +1,118 @@
+"""The person's pages: overview, debts, who looked (with each look's proof), consents, help.
+
+Each page calls the service the matching /v1/me route calls, with the principal the session gives, so a
+page read is recorded exactly as the API read is (consumer:obligations:read and so on).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.responses import Response
+
+from register.api.deps import Public, SessionDep, StateDep
+from register.audit import merkle
+from register.errors import Conflict, NotFound
+from register.services import consents as consent_svc
+from register.services import me
+from register.web import labels
+from register.web.i18n import choose_language
+from register.web.render import PageRoute, redirect, render
+from register.web.session import PersonReads, PersonRevokesConsents
+from register.web.summary import help_for, overview
+
+router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
+PublicPage = Annotated[None, Depends(Public())]
+Id = Annotated[str, Path(max_length=36)]
+
+
+@router.get("/")
+def overview_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    doc = me.my_obligations(session, state.cipher, principal=person.principal, now=state.clock(),
+                            request_id=request.state.request_id)
+    summary = overview(doc)
+    own, _ = help_for(person.national_id.country)
+    return render(request, "overview.html", person=person, summary=summary, doc=doc, labels=labels,
+                  masked=person.national_id.masked(), help=own if summary.needs_help else [])
+
+
+@router.get("/debts")
+def debts_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    doc = me.my_obligations(session, state.cipher, principal=person.principal, now=state.clock(),
+                            request_id=request.state.request_id)
+    names = {ln["id"]: ln["creditor"]["name"] for ln in doc["obligations"]}
+    return render(request, "debts.html", person=person, lines=doc["obligations"], names=names, labels=labels)
+
+
+@router.get("/who-looked")
+def who_looked_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    rows = me.my_access_log(session, state.cipher, principal=person.principal, now=state.clock(),
+                            request_id=request.state.request_id)
+    return render(request, "who_looked.html", person=person, events=[_event(e, n, i) for e, n, i in rows],
+                  labels=labels)
+
+
+def _event(e, name: str | None, leaf_index: int | None) -> dict[str, Any]:
+    return {
+        "id": e.id, "occurred_at": e.occurred_at, "who": name, "role": e.actor_role,
+        "action": labels.ACTIONS.get(e.action, labels.OTHER_ACTION), "purpose": labels.PURPOSES.get(e.purpose or ""),
+        "outcome": labels.OUTCOMES.get(e.outcome, ("", e.outcome)), "refused": e.outcome == "refused",
+        "reason": labels.REFUSALS.get(e.reason or ""), "consent_id": e.consent_id, "in_log": leaf_index is not None,
+        "credit_ban": bool((e.details or {}).get("credit_ban_active")),
+    }  # fmt: skip
+
+
+@router.get("/who-looked/{event_id}")
+def proof_page(event_id: Id, request: Request, session: SessionDep, person: PersonReads) -> Response:
+    """The event's inclusion proof against the latest signed checkpoint, checked here and shown in full so
+    anyone can check it again with the log's public key."""
+    try:
+        proof = me.my_event_proof(session, principal=person.principal, event_id=event_id)
+    except (Conflict, NotFound) as exc:
+        if exc.code not in ("not_yet_integrated", "no_checkpoint"):
+            raise
+        return render(request, "proof.html", person=person, proof=None, event_id=event_id)
+    leaf = base64.b64decode(proof["leaf"])
+    inclusion = proof["inclusion"]
+    root = base64.b64decode(proof["checkpoint"]["root_hash"])
+    try:
+        merkle.verify_inclusion(merkle.leaf_hash(leaf), inclusion["leaf_index"], inclusion["tree_size"],
+                                [base64.b64decode(p) for p in inclusion["proof"]], root)
+        verified = True
+    except merkle.ProofError:
+        verified = False
+    return render(request, "proof.html", person=person, proof=proof, event_id=event_id, verified=verified,
+                  leaf_text=json.dumps(json.loads(leaf), indent=2, ensure_ascii=False))
+
+
+@router.get("/consents")
+def consents_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    now = state.clock()
+    rows = me.my_consents(session, state.cipher, principal=person.principal, now=now,
+                          request_id=request.state.request_id)
+    items = [{"id": c.id, "who": name, "purpose": labels.PURPOSES.get(c.purpose),
+              "source": labels.SOURCES.get(c.source), "granted_at": c.granted_at, "expires_at": c.expires_at,
+              "revoked_at": c.revoked_at, "active": c.revoked_at is None and c.expires_at > now}
+             for c, name in rows]  # fmt: skip
+    return render(request, "consents.html", person=person, active=[c for c in items if c["active"]],
+                  past=[c for c in items if not c["active"]], revoked=request.query_params.get("revoked") == "1")
+
+
+@router.post("/consents/{consent_id}/revoke")
+def revoke_consent(consent_id: Id, request: Request, session: SessionDep, state: StateDep,
+                   person: PersonRevokesConsents) -> Response:
+    """The same revocation as DELETE /v1/consents/{id}: at once, recorded, and another person's is 404."""
+    consent_svc.revoke_consent(session, state.cipher, principal=person.principal, consent_id=consent_id,
+                               now=state.clock(), request_id=request.state.request_id)
+    return redirect("/app/consents?revoked=1")
+
+
+@router.get("/help")
+def help_page(request: Request, _: PublicPage) -> Response:
+    """Free debt counselling, for everyone: no sign-in needed to find help."""
+    country = {"sv": "SE", "pl": "PL"}.get(choose_language(request))
+    own, others = help_for(country)
+    return render(request, "help.html", own=own, others=others, labels=labels)

@@ -1,0 +1,113 @@
+"""Rendering the pages: one Jinja environment per language, the security headers every /app response
+carries, and the route class that turns refusals into pages instead of problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from functools import cache
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from register.errors import RegisterError
+from register.web.i18n import LANG_COOKIE, LANGUAGES, Formats, choose_language, translations
+from register.web.session import COOKIE_PATH, SignedIn, SignInRequired, cookie_secure
+
+log = logging.getLogger("register.web")
+
+# No inline script or style anywhere; nothing from elsewhere; no framing; forms post only here.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+@cache
+def environment(lang: str) -> Environment:
+    env = Environment(
+        loader=PackageLoader("register.web", "templates"), autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"], undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in or staying signed in: a page of ours, never another site."""
+    if not value or not value.startswith("/app/") or "//" in value or "\\" in value or not value.isprintable():
+        return "/app/"
+    return value
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def language_links(request: Request) -> dict[str, str]:
+    """The language switch: this same page in each language, its query kept (the dispute form's debt,
+    where sign-in goes next), so switching never loses the page."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return {code: "?" + urlencode([*kept, ("lang", code)]) for code in LANGUAGES}
+
+
+def render(request: Request, template: str, *, status: int = 200, person: SignedIn | None = None,
+           **context: Any) -> HTMLResponse:
+    state = request.app.state.register
+    lang = choose_language(request)
+    country = person.national_id.country if person else None
+    html = environment(lang).get_template(template).render(
+        lang=lang, languages=LANGUAGES, fmt=Formats(lang, country), person=person,
+        csrf=person.csrf if person else None, path=request.url.path, lang_links=language_links(request),
+        idle_seconds=state.settings.session_idle_seconds, warning_seconds=state.settings.session_warning_seconds,
+        dev=state.settings.env.value == "dev", **context,
+    )
+    response = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in LANGUAGES:  # the switch was used: remember it
+        response.set_cookie(LANG_COOKIE, lang, path=COOKIE_PATH, max_age=365 * 24 * 3600, httponly=True,
+                            samesite="lax", secure=cookie_secure(state.settings))
+    return response
+
+
+def error_page(request: Request, exc: RegisterError) -> Response:
+    if isinstance(exc, SignInRequired):
+        if request.method in ("GET", "HEAD"):
+            target = "/app/sign-in?next=" + quote(safe_next(request.url.path), safe="/")
+            return redirect(target + ("&expired=1" if exc.expired else ""))
+        return render(request, "error.html", status=401, code=exc.code, expired=exc.expired)
+    return render(request, "error.html", status=exc.status, code=exc.code, expired=False)
+
+
+class PageRoute(APIRoute):
+    """A route under /app/: refusals become pages (sign-in redirects, 403 for a bad form, kind 404s),
+    and every response carries the security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except RegisterError as exc:
+                response = error_page(request, exc)
+            except RequestValidationError:  # only path parameters are validated: a malformed id is not found
+                response = render(request, "error.html", status=404, code="not_found", expired=False)
+            except Exception:  # noqa: BLE001
+                log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", None)})
+                response = render(request, "error.html", status=500, code="internal_error", expired=False)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return page

@@ -1,0 +1,86 @@
+"""Screenshots of each page as a person sees it, for the README: taken on both databases (so a page that
+breaks on either shows here), and written to docs/screenshots/ from the SQLite run when
+REGISTER_UPDATE_SCREENSHOTS=1, so that an ordinary test run leaves the checked-in pictures alone (their
+dates and times change on every run).
+
+    REGISTER_UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_screenshots.py -k sqlite
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from datetime import date
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import BrowserContext
+
+from register.domain.identity import generate_national_id
+from tests.browser.conftest import TIMEOUT_MS
+from tests.browser.data import Register, story
+from tests.browser.pages import sign_in
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WIDTH = 1100
+MAX_BYTES = 300_000
+# name: (path, language). Swedish, as a person in Sweden sees them, and the overview in Polish and English.
+SHOTS = {
+    "sign-in": ("/app/sign-in", "sv"),
+    "overview": ("/app/", "sv"),
+    "overview-pl": ("/app/", "pl"),
+    "overview-en": ("/app/", "en"),
+    "debts": ("/app/debts", "sv"),
+    "dispute-form": ("/app/disputes/new?debt={card}", "sv"),
+    "who-looked": ("/app/who-looked", "sv"),
+    "consents": ("/app/consents", "sv"),
+    "disputes": ("/app/disputes", "sv"),
+    "credit-ban": ("/app/credit-ban", "sv"),
+    "help": ("/app/help", "sv"),
+}
+
+
+def small_png(png: bytes) -> bytes:
+    """The screenshot in 256 colours: the pages are flat colours and text, so it looks the same at about a
+    third of the size (the help page is 370 KB as Chromium writes it)."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    out = io.BytesIO()
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, "PNG",
+                                                                                              optimize=True)
+    return out.getvalue()
+
+
+@pytest.fixture
+def target(served: Register, tmp_path: Path) -> Path:
+    if served.backend == "sqlite" and os.environ.get("REGISTER_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        return DOCS
+    return tmp_path
+
+
+class TestScreenshots:
+    def test_every_page_as_a_person_sees_it(self, chromium, served: Register, target: Path):
+        person = served.person(nid=generate_national_id("SE", random.Random(4), birth_date=date(1984, 3, 12)))
+        s = story(served, person=person, lender_name="Nordbank AB", collector_name="Inkasso Norr AB")
+        served.dispute(person, s.late, reason="wrong_amount", text="Jag betalade 5 000 kr i oktober.")
+        served.answer(s.lender, served.dispute(person, s.loan, reason="repaid", text="Lånet är betalt i maj."),
+                      "upheld", "Betalningen i maj gällde ett annat lån; detta lån löper som avtalat.")
+        served.wait_for_proofs(person)
+        context: BrowserContext = chromium.new_context(base_url=served.url, viewport={"width": WIDTH, "height": 800},
+                                                       device_scale_factor=1, locale="sv-SE")
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            page = context.new_page()
+            for name, (path, lang) in SHOTS.items():
+                if name == "overview":
+                    sign_in(page, person, lang="sv")
+                url = path.format(card=s.late)
+                response = page.goto(url + ("&" if "?" in url else "?") + f"lang={lang}")
+                assert response and response.status == 200, name
+                png = small_png(page.screenshot(full_page=True, type="png", animations="disabled", caret="hide"))
+                assert Image.open(io.BytesIO(png)).width == WIDTH and len(png) < MAX_BYTES, (name, len(png))
+                (target / f"{name}.png").write_bytes(png)
+        finally:
+            context.close()

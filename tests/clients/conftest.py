@@ -131,3 +131,23 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+DISPUTE_TEXT = "I paid this card in full on 2 November; my bank statement shows it."
+
+
+def open_dispute(client: TestClient, person: Person, line_id: str, *, reason: str = "repaid",
+                 text: str = DISPUTE_TEXT) -> dict:
+    """The person disputes one of their lines (the SDK speaks the creditor's side only)."""
+    r = client.post("/v1/me/disputes", json={"obligation": line_id, "reason": reason, "text": text},
+                    headers=person.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def set_credit_ban(client: TestClient, person: Person, reason: str = "identity_theft") -> dict:
+    r = client.put("/v1/me/credit-ban", json={"reason": reason}, headers=person.headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+

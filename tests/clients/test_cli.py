@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -16,10 +17,13 @@ from typer.testing import CliRunner
 
 from tests.clients.conftest import (
     BASE_URL,
+    DISPUTE_TEXT,
     consumer_token,
     invalid_national_id,
     ndjson,
+    open_dispute,
     report_line,
+    set_credit_ban,
 )
 from tests.clients.test_retry import Flaky
 from tests.clients.test_sdk import CSV_HEADER, NO_CONSENT
@@ -185,6 +189,13 @@ class TestObligationsList:
         lines = run("obligations", "list", "--json", "--limit", "2", token=lender.token).stdout.splitlines()
         assert [json.loads(x)["external_ref"] for x in lines] == refs[:2]
 
+    def test_json_is_printed_exactly(self, run, lender, transport):
+        # Not read as rich markup or emoji codes: "[old name]" and ":x:" stay as the register sent them.
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            sdk.put_obligation(new_ref(), obligation_body(original_creditor="Bank [old name] :x:"))
+        [line] = run("obligations", "list", "--json", token=lender.token).stdout.splitlines()
+        assert json.loads(line)["original_creditor"] == "Bank [old name] :x:"
+
     def test_an_unknown_status_is_a_usage_error(self, run, lender):
         result = run("obligations", "list", "--status", "late", token=lender.token)
         assert result.exit_code == 2 and "late" in result.output
@@ -206,12 +217,38 @@ class TestExposure:
         assert "Own debt" in result.stdout and "45 000.00" in result.stdout and lender.name in result.stdout
         assert person.nid not in result.stdout and f"{person.nid[:8]}-****" in result.stdout
 
+    def test_a_credit_ban_and_a_disputed_line_are_shown_in_words(self, run, lender, person, transport, client):
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            line_id = sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)], balance=4_500_000)).id
+            sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)], balance=1_000))
+        open_dispute(client, person, line_id)
+        set_credit_ban(client, person)
+        consent = self._consent(transport, lender, person)
+        args = ("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "credit_application",
+                "--consent", consent)
+        result = run(*args, token=lender.token)
+        assert result.exit_code == 0, result.output
+        banner = [x for x in result.stdout.splitlines() if x.startswith("CREDIT BAN: ")]
+        assert len(banner) == 1 and "(identity_theft)" in banner[0] and "logged as made during the ban" in banner[0]
+        disputed = [x for x in result.stdout.splitlines() if "DISPUTED" in x]
+        assert len(disputed) == 1 and "45 000.00" in disputed[0]  # the disputed line, not the other
+        doc = json.loads(run(*args, "--json", token=lender.token).stdout)
+        assert doc["credit_ban"]["active"] is True and doc["credit_ban"]["reason"] == "identity_theft"
+        assert sorted(line["disputed"] for line in doc["obligations"]) == [False, True]
+
+    def test_no_banner_without_a_ban(self, run, lender, person, transport):
+        consent = self._consent(transport, lender, person)
+        result = run("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "credit_application",
+                     "--consent", consent, token=lender.token)
+        assert result.exit_code == 0 and "CREDIT BAN" not in result.stdout and "DISPUTED" not in result.stdout
+
     def test_json_and_the_number_from_stdin(self, run, lender, person, transport):
         consent = self._consent(transport, lender, person)
         result = run("exposure", "--country", "se", "--national-id", "-", "--purpose", "credit_application",
                      "--consent", consent, "--json", token=lender.token, input=person.nid + "\n")
         doc = json.loads(result.stdout)
         assert doc["consent_id"] == consent and doc["totals"] == {} and doc["receipt"]["event_id"]
+        assert doc["credit_ban"]["active"] is False
 
     def test_no_consent(self, run, lender, person):
         result = run("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "credit_application",
@@ -234,6 +271,111 @@ class TestExposure:
         result = run("exposure", "--country", "SE", "--national-id", person.nid, "--purpose", "curiosity",
                      "--consent", NO_CONSENT, token=lender.token)
         assert result.exit_code == 2 and "curiosity" in result.output
+
+
+class TestDisputes:
+    """`disputes list/show/answer`, as a creditor's operator answers people in time."""
+
+    def _disputed(self, transport, client, lender, person, text: str = DISPUTE_TEXT) -> tuple[str, dict]:
+        ref = new_ref()
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            line_id = sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)])).id
+        return ref, open_dispute(client, person, line_id, text=text)
+
+    def test_list_as_a_table_and_as_json(self, run, transport, client, lender, person):
+        long_text = DISPUTE_TEXT + " The bank's own letter of 3 November confirms it, and I attach it here."
+        ref, d = self._disputed(transport, client, lender, person, text=long_text)
+        result = run("disputes", "list", "--state", "open", token=lender.token)
+        assert result.exit_code == 0, result.output
+        [row] = [x for x in result.stdout.splitlines() if d["id"] in x]  # one line per dispute in a pipe
+        assert ref in row and "repaid" in row and " open " in row and d["deadline"][:10] in row
+        assert "I paid this card in full" in row and long_text not in row and "…" in row  # shortened
+        assert "1 dispute, 1 awaiting an answer" in result.stdout and "OVERDUE" not in result.stdout
+        [doc] = [json.loads(x) for x in run("disputes", "list", "--json", token=lender.token).stdout.splitlines()]
+        assert (doc["id"], doc["external_ref"], doc["text"], doc["state"]) == (d["id"], ref, long_text, "open")
+
+    def test_none(self, run, lender):
+        result = run("disputes", "list", token=lender.token)
+        assert result.exit_code == 0 and result.stdout == "No disputes.\n"
+        assert run("disputes", "list", "--json", token=lender.token).stdout == ""
+
+    def test_overdue_is_marked_in_words(self, run, transport, client, lender, person, clock):
+        _, d = self._disputed(transport, client, lender, person)
+        clock.now += timedelta(days=31)
+        result = run("disputes", "list", "--state", "overdue", token=lender.token, env=TERMINAL)
+        assert result.exit_code == 0, result.output
+        [row] = [x for x in plain(result.stdout).splitlines() if d["id"] in x]
+        assert "OVERDUE" in row and "1 OVERDUE (past the deadline" in result.stdout
+        answer = run("disputes", "answer", d["id"], "--outcome", "upheld", "--explanation", "Right as reported.",
+                     token=lender.token)
+        assert answer.exit_code == 0 and "after its deadline (logged as late)" in answer.stdout, answer.output
+
+    def test_an_unknown_state_is_a_usage_error(self, run, lender):
+        result = run("disputes", "list", "--state", "late", token=lender.token)
+        assert result.exit_code == 2 and "late" in result.output
+
+    def test_show_prints_the_whole_text(self, run, transport, client, lender, person):
+        text = "First line of what happened.\nSecond line, with [brackets] kept."
+        ref, d = self._disputed(transport, client, lender, person, text=text)
+        result = run("disputes", "show", d["id"], token=lender.token)
+        assert result.exit_code == 0, result.output
+        assert f"Dispute {d['id']}: open (answer by " in result.stdout and ref in result.stdout
+        whole = "The person wrote:\n  First line of what happened.\n  Second line, with [brackets] kept.\n"
+        assert whole in result.stdout
+        assert json.loads(run("disputes", "show", d["id"], "--json", token=lender.token).stdout)["text"] == text
+
+    def test_the_persons_words_cannot_drive_the_terminal(self, run, transport, client, lender, person):
+        _, d = self._disputed(transport, client, lender, person, text="Wrong \x1b]0;owned\x07\x1b[2Jamount")
+        for args in (("disputes", "list"), ("disputes", "show", d["id"])):
+            result = run(*args, token=lender.token)
+            assert result.exit_code == 0 and "\x1b" not in result.stdout and "\x07" not in result.stdout
+            assert "Wrong" in result.stdout and "amount" in result.stdout
+
+    def test_answer_then_a_second_answer_is_refused(self, run, transport, client, lender, person):
+        ref, d = self._disputed(transport, client, lender, person)
+        result = run("disputes", "answer", d["id"], "--outcome", "corrected", "--explanation",
+                     "We had missed your payment; the card now shows it.", token=lender.token)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(f"Dispute {d['id']}: corrected, answered ")
+        assert f"Report the corrected line {ref} too" in result.stdout
+        again = run("disputes", "answer", d["id"], "--outcome", "upheld", "--explanation", "x", token=lender.token)
+        assert_one_line_error(again, 1, "[dispute_closed, HTTP 409")
+
+    def test_answer_from_stdin_as_json(self, run, transport, client, lender, person):
+        _, d = self._disputed(transport, client, lender, person)
+        explanation = "Our ledger shows no payment in November.\nThe balance stands."
+        result = run("disputes", "answer", d["id"], "--outcome", "upheld", "--explanation", "-", "--json",
+                     token=lender.token, input=explanation + "\n")
+        doc = json.loads(result.stdout)
+        assert (doc["state"], doc["explanation"], doc["closed_by"]) == ("upheld", explanation, "creditor")
+
+    def test_another_lenders_dispute_is_not_found(self, run, transport, client, admin_headers, lender, person):
+        _, d = self._disputed(transport, client, lender, person)
+        other = make_institution(client, admin_headers, "lender")
+        result = run("disputes", "answer", d["id"], "--outcome", "corrected", "--explanation", "x", token=other.token)
+        assert_one_line_error(result, 1, "[not_found, HTTP 404")
+        assert_one_line_error(run("disputes", "show", d["id"], token=other.token), 1, "[not_found, HTTP 404")
+
+    @pytest.mark.parametrize(("args", "text"), [
+        (("not-a-uuid", "--outcome", "upheld", "--explanation", "x"), "dispute id must be a UUID"),
+        ((NO_CONSENT, "--outcome", "upheld", "--explanation", ""), "invalid input: explanation:"),
+    ])
+    def test_usage_errors(self, run, lender, args, text):
+        assert_one_line_error(run("disputes", "answer", *args, token=lender.token), 2, text)
+
+    def test_an_unknown_outcome_is_a_usage_error(self, run, lender):
+        result = run("disputes", "answer", NO_CONSENT, "--outcome", "rejected", "--explanation", "x",
+                     token=lender.token)
+        assert result.exit_code == 2 and "rejected" in result.output
+
+    @pytest.mark.parametrize("columns", [80, 40])
+    def test_a_narrow_terminal_cuts_no_id(self, run, transport, client, lender, person, columns):
+        ref, d = self._disputed(transport, client, lender, person)
+        result = run("disputes", "list", token=lender.token, env={**TERMINAL, "COLUMNS": str(columns)})
+        text = plain(result.stdout)
+        assert d["id"] in text and ref in text, text  # each whole, on one line
+        if columns == 80:  # one block per record fits; at 40 the terminal itself wraps the id's line
+            assert all(cell_len(x) <= columns for x in text.splitlines()), text
 
 
 class TestConsentsList:

@@ -28,7 +28,11 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.Consent: "ConsentPublic",
     register_client.ConsentList: "ConsentsPublic",
     register_client.ConsistencyProof: "ConsistencyProofPublic",
+    register_client.CreditBan: "CreditBanInAnswer",
     register_client.Creditor: "CreditorPublic",
+    register_client.Dispute: "DisputePublic",
+    register_client.DisputeCreditor: "DisputeCreditor",
+    register_client.DisputeList: "DisputesPublic",
     register_client.EventProof: "EventProofPublic",
     register_client.Exposure: "ExposurePublic",
     register_client.ExposureLine: "ExposureLinePublic",
@@ -39,6 +43,9 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.Leaves: "LeavesPublic",
     register_client.LogKey: "LogKeyPublic",
     register_client.MaskedDebtor: "DebtorPublic",
+    register_client.MyCreditor: "MyCreditorPublic",
+    register_client.MyDisputeRef: "MyDisputeRef",
+    register_client.MyLine: "MyLinePublic",
     register_client.MyObligations: "MyObligationsPublic",
     register_client.Obligation: "ObligationPublic",
     register_client.ObligationHistory: "ObligationHistory",
@@ -55,7 +62,9 @@ REQUESTS: dict[type[BaseModel], str] = {
     register_client.Collects: "CollectsRef",
     register_client.ConsentEvidence: "ConsentEvidence",
     register_client.ConsentGrant: "ConsentCreate",
+    register_client.Contact: "ContactIn",
     register_client.Debtor: "DebtorIn",
+    register_client.DisputeAnswer: "DisputeAnswer",
     register_client.EventSearch: "EventSearch",
     register_client.ExposureQuery: "ExposureRequest",
     register_client.InstitutionCreate: "InstitutionCreate",
@@ -74,6 +83,10 @@ SERVER_ONLY = {"HTTPValidationError", "ValidationError"}  # FastAPI's default 42
 # OAuth2 sign-in and the operator's key and token administration: the SDK does not speak them yet (SPEC section 8).
 SERVER_ONLY |= {"AccessTokenResponse", "AccessTokensRevoked", "InstitutionKeyCreate", "InstitutionKeyPublic",
                 "InstitutionKeyRevoked", "InstitutionKeysPublic", "OAuthProblem"}
+# The person's side of disputes and credit bans (consumers use the register's pages) and the regulator's
+# dispute overview: the SDK speaks the creditor's side only so far.
+SERVER_ONLY |= {"CreditBanPublic", "CreditBanSet", "DisputeCreate", "DisputeStatement", "DisputeCountsPublic",
+                "RegulatorDisputePublic", "RegulatorDisputesPublic"}
 
 
 def _shape(schema: dict[str, Any], defs: dict[str, Any], names: dict[str, str], *, loose_enums: bool) -> str:

@@ -11,21 +11,30 @@ import pytest
 from register_client import (
     NO_RETRY,
     AccessEvent,
+    Conflict,
     ConnectError,
     ConsentMismatch,
     ConsentMissing,
     ConsentRevoked,
+    CreditBan,
+    Dispute,
+    DisputeClosed,
+    DisputeNotFound,
     Exposure,
+    InvalidInput,
     InvalidNationalId,
     InvalidRequest,
+    MyLine,
     NotFound,
     Obligation,
     ObligationReport,
     PreconditionFailed,
     RegisterClient,
     Report,
+    ReportLine,
     Retracted,
     Retry,
+    ServiceUnavailable,
     StaleUpdate,
     TransportError,
     Unauthenticated,
@@ -35,10 +44,14 @@ from register_client import (
 
 from tests.clients.conftest import (
     BASE_URL,
+    DISPUTE_TEXT,
+    FAST,
     consumer_token,
     invalid_national_id,
     ndjson,
+    open_dispute,
     report_line,
+    set_credit_ban,
 )
 from tests.factories import debtor, in_days, make_institution, new_ref, obligation_body
 
@@ -321,6 +334,171 @@ class TestConsentAndExposure:
         assert err.value.debtor_index is None and "not a valid SE identity number" in err.value.detail
 
 
+class TestInstitutions:
+    def test_a_lender_with_contact_details_the_person_sees(self, transport, admin_headers, person):
+        admin = admin_headers["Authorization"].removeprefix("Bearer ")
+        with RegisterClient(BASE_URL, admin, transport=transport) as operator:
+            created = operator.create_institution(name="Kontakt Bank", role="lender", country="SE",
+                                                  contact={"email": "kundtjanst@kontakt.example", "phone": "+46 8 123"})
+        with RegisterClient(BASE_URL, created.token, transport=transport) as lender:
+            lender.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)]))
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            [line] = me.my_obligations().obligations
+        assert (line.creditor.name, line.creditor.email, line.creditor.phone) == (
+            "Kontakt Bank", "kundtjanst@kontakt.example", "+46 8 123")
+
+    def test_a_contact_that_is_not_an_address_is_refused_before_sending(self, transport, admin_headers):
+        with (RegisterClient(BASE_URL, "rgt_unused", transport=transport) as operator,
+              pytest.raises(InvalidRequest, match="contact.email")):
+            operator.create_institution(name="X", role="lender", contact={"email": "not an address"})
+
+
+class TestDisputes:
+    """A creditor's side of disputes: list them, read one, answer in time; the person's side goes through
+    the app directly (`open_dispute`)."""
+
+    def _disputed_line(self, sdk, client, person, **report) -> tuple[str, str, dict]:
+        ref = new_ref()
+        line_id = sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)], **report)).id
+        return ref, line_id, open_dispute(client, person, line_id)
+
+    def test_list_answer_and_a_second_answer_is_a_conflict(self, sdk, client, person):
+        ref, line_id, opened = self._disputed_line(sdk, client, person)
+        listed = sdk.disputes(state="open")
+        assert [d.id for d in listed] == [opened["id"]] and isinstance(listed[0], Dispute)
+        d = listed[0]
+        assert (d.obligation, d.external_ref, d.reason, d.text, d.state) == (
+            line_id, ref, "repaid", DISPUTE_TEXT, "open")
+        assert d.awaiting_answer and d.deadline - d.opened_at == timedelta(days=30) and d.closed_at is None
+        assert sdk.dispute(d.id) == d
+
+        answered = sdk.answer_dispute(d.id, outcome="upheld", explanation="Our ledger shows no November payment.")
+        assert answered.state == "upheld" and answered.closed_by == "creditor" and not answered.awaiting_answer
+        assert answered.explanation == "Our ledger shows no November payment."
+        assert sdk.disputes(state="open") == [] and [x.id for x in sdk.disputes(state="upheld")] == [d.id]
+        with pytest.raises(DisputeClosed) as err:
+            sdk.answer_dispute(d.id, outcome="corrected", explanation="Fixed after all.")
+        assert isinstance(err.value, Conflict) and err.value.status == 409 and err.value.code == "dispute_closed"
+
+    def test_another_lender_gets_not_found_and_does_not_list_it(self, sdk, client, admin_headers, transport, person):
+        _, _, opened = self._disputed_line(sdk, client, person)
+        other = make_institution(client, admin_headers, "lender")
+        with RegisterClient(BASE_URL, other.token, transport=transport) as theirs:
+            assert theirs.disputes() == []
+            with pytest.raises(NotFound):
+                theirs.dispute(opened["id"])
+            with pytest.raises(NotFound):
+                theirs.answer_dispute(opened["id"], outcome="corrected", explanation="Not ours to answer.")
+        assert sdk.dispute(opened["id"]).state == "open"  # untouched
+
+    def test_overdue_after_the_deadline_and_still_answerable(self, sdk, client, person, clock):
+        _, _, opened = self._disputed_line(sdk, client, person)
+        assert sdk.disputes(state="overdue") == []
+        clock.now += timedelta(days=30, seconds=1)
+        [late] = sdk.disputes(state="overdue")
+        assert late.id == opened["id"] and late.state == "overdue" and late.awaiting_answer
+        assert [d.id for d in sdk.disputes(state="open")] == [late.id]  # open includes overdue
+        assert sdk.answer_dispute(late.id, outcome="corrected", explanation="Fixed, late.").state == "corrected"
+
+    def test_a_corrected_report_naming_the_dispute_closes_it(self, sdk, client, person):
+        ref, _, opened = self._disputed_line(sdk, client, person, balance=500_000)
+        sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)], balance=100_000,
+                                                as_of="2026-11-22T00:00:00Z", corrects_dispute=opened["id"]))
+        closed = sdk.dispute(opened["id"])
+        assert (closed.state, closed.closed_by) == ("corrected", "report")
+
+    def test_a_batch_line_naming_the_dispute_closes_it(self, sdk, client, person):
+        ref, _, opened = self._disputed_line(sdk, client, person, balance=500_000)
+        line = ReportLine.model_validate({**obligation_body(debtors=[debtor(person)], balance=100_000,
+                                                            as_of="2026-11-22T00:00:00Z"),
+                                          "external_ref": ref, "corrects_dispute": opened["id"]})
+        done = sdk.wait_for_report(sdk.upload_report([line]).id, poll_interval=0.01)
+        assert (done.accepted, done.rejected) == (1, 0)
+        assert sdk.dispute(opened["id"]).state == "corrected" and sdk.get_obligation(ref).balance == 100_000
+
+    def test_naming_a_dispute_that_is_not_open_on_the_line(self, sdk, client, person):
+        _, _, opened = self._disputed_line(sdk, client, person)
+        other_ref = new_ref()
+        sdk.put_obligation(other_ref, obligation_body(debtors=[debtor(person)]))
+        with pytest.raises(DisputeNotFound) as err:
+            sdk.put_obligation(other_ref, obligation_body(debtors=[debtor(person)], balance=1,
+                                                          as_of="2026-11-22T00:00:00Z", corrects_dispute=opened["id"]))
+        assert isinstance(err.value, InvalidInput) and not isinstance(err.value, NotFound)
+        assert err.value.status == 422 and err.value.code == "dispute_not_found"
+        assert sdk.get_obligation(other_ref).version == 1 and sdk.dispute(opened["id"]).state == "open"
+
+    def test_bad_input_is_refused_before_sending(self, sdk):
+        with pytest.raises(InvalidRequest, match="outcome"):
+            sdk.answer_dispute(NO_CONSENT, outcome="rejected", explanation="No.")
+        with pytest.raises(InvalidRequest, match="explanation"):
+            sdk.answer_dispute(NO_CONSENT, outcome="upheld", explanation="")
+        with pytest.raises(InvalidRequest, match="corrects_dispute: Value error, must be a UUID"):
+            sdk.put_obligation(new_ref(), obligation_body(corrects_dispute="DISPUTE-1"))
+
+    def test_an_unknown_state_is_refused_by_the_register(self, sdk):
+        with pytest.raises(ValidationFailed):
+            sdk.disputes(state="late")
+
+    def test_an_answer_is_never_retried(self, sdk, client, transport, lender, person):
+        from tests.clients.test_retry import Flaky
+
+        _, _, opened = self._disputed_line(sdk, client, person)
+        flaky = Flaky(transport, ["lost"])  # the register takes the answer; the reply is lost
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky, retry=FAST) as lossy,
+              pytest.raises(ServiceUnavailable)):
+            lossy.answer_dispute(opened["id"], outcome="upheld", explanation="Correct as reported.")
+        assert [(m, p) for _, m, p, _ in flaky.sent] == [("POST", f"/v1/disputes/{opened['id']}/answer")]
+        assert sdk.dispute(opened["id"]).state == "upheld"  # how to tell that it was taken
+
+
+class TestCreditBanAndDisputedLines:
+    def _consent(self, transport, lender, person) -> str:
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            return me.grant_consent({"institution_id": lender.id, "purpose": "credit_application",
+                                     "expires_at": in_days(30)}).id
+
+    def test_exposure_carries_the_ban_and_the_disputed_line(self, sdk, client, transport, lender, person):
+        plain_line = sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)])).id
+        disputed_line = sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)])).id
+        consent = self._consent(transport, lender, person)
+        before = sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                                    consent_id=consent)
+        assert before.credit_ban == CreditBan(active=False) and before.credit_ban.since is None
+
+        open_dispute(client, person, disputed_line)
+        set_credit_ban(client, person)
+        after = sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                                   consent_id=consent)
+        assert isinstance(after.credit_ban, CreditBan) and after.credit_ban.active
+        assert after.credit_ban.reason == "identity_theft" and after.credit_ban.since is not None
+        flags = {line.id: (line.disputed, line.statement) for line in after.obligations}
+        assert flags == {plain_line: (False, None), disputed_line: (True, None)}
+
+    def test_an_upheld_line_carries_the_persons_statement(self, sdk, client, transport, lender, person):
+        line_id = sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)])).id
+        opened = open_dispute(client, person, line_id)
+        sdk.answer_dispute(opened["id"], outcome="upheld", explanation="The balance is right.")
+        statement = "I paid this in March; my bank statement shows it."
+        r = client.put(f"/v1/me/disputes/{opened['id']}/statement", json={"statement": statement},
+                       headers=person.headers)
+        assert r.status_code == 200, r.text
+        answer = sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                                    consent_id=self._consent(transport, lender, person))
+        [line] = answer.obligations
+        assert (line.disputed, line.statement) == (False, statement)
+
+    def test_the_persons_own_view(self, sdk, client, transport, person):
+        line_id = sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)])).id
+        opened = open_dispute(client, person, line_id)
+        set_credit_ban(client, person, "self_control")
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            mine = me.my_obligations()
+        assert isinstance(mine.credit_ban, CreditBan) and mine.credit_ban.reason == "self_control"
+        [line] = mine.obligations
+        assert isinstance(line, MyLine) and line.disputed and line.dispute.id == opened["id"]
+        assert line.dispute.state == "open" and line.creditor.id
+
+
 class TestRegulator:
     def test_audit_events_and_the_log(self, sdk, client, admin_headers, transport, person):
         sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)]))
@@ -375,6 +553,19 @@ class TestAsyncClient:
             await sdk.put_obligation(ref, obligation_body(as_of="2026-11-10T00:00:00Z"))
             with pytest.raises(StaleUpdate):
                 await sdk.put_obligation(ref, obligation_body(as_of="2026-11-01T00:00:00Z"))
+
+    async def test_disputes(self, app, client, lender, person):
+        from tests.clients.conftest import async_client
+
+        async with async_client(app, lender.token) as sdk:
+            line_id = (await sdk.put_obligation(new_ref(), obligation_body(debtors=[debtor(person)]))).id
+            opened = open_dispute(client, person, line_id)
+            assert [d.id for d in await sdk.disputes(state="open")] == [opened["id"]]
+            assert (await sdk.dispute(opened["id"])).text == DISPUTE_TEXT
+            answered = await sdk.answer_dispute(opened["id"], outcome="corrected", explanation="Fixed.")
+            assert answered.state == "corrected"
+            with pytest.raises(DisputeClosed):
+                await sdk.answer_dispute(opened["id"], outcome="upheld", explanation="Right after all.")
 
     async def test_server_down(self, closed_port):
         from register_client import AsyncRegisterClient

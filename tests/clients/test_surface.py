@@ -14,20 +14,28 @@ from register_client import (
     APIError,
     AsyncRegisterClient,
     BadRequest,
+    Conflict,
     ConsentExpired,
     ConsentMismatch,
     ConsentMissing,
     ConsentRequired,
     ConsentRevoked,
+    DisputeClosed,
+    DisputeNotFound,
+    DisputeNotUpheld,
+    DisputeOpen,
     Forbidden,
+    InvalidCreditBan,
     InvalidInput,
     InvalidNationalId,
     InvalidRequest,
+    NotFound,
     RegisterClient,
     RegisterError,
     ServerError,
     ServiceUnavailable,
     StaleUpdate,
+    StatementTooLong,
     TransportError,
     _exceptions,
 )
@@ -36,18 +44,20 @@ from register_client._exceptions import error_class
 PACKAGE = Path(register_client.__file__).parent
 
 EXPORTED = [
-    "APIError", "AccessEvent", "AccessEventPage", "AsyncRegisterClient", "AttestedConsent", "BadRequest", "Checkpoint",
-    "CheckpointList", "Collections", "Collects", "CollectsRef", "Conflict", "ConnectError", "Consent",
+    "APIError", "AccessEvent", "AccessEventPage", "AsyncRegisterClient", "AttestedConsent", "BadRequest",
+    "Checkpoint", "CheckpointList", "Collections", "Collects", "CollectsRef", "Conflict", "ConnectError", "Consent",
     "ConsentEvidence", "ConsentExpired", "ConsentGrant", "ConsentList", "ConsentMismatch", "ConsentMissing",
-    "ConsentRequired", "ConsentRevoked", "ConsistencyProof", "Creditor", "Debtor", "DuplicateDebtor", "EmptyReport",
-    "EventProof", "EventSearch", "Exposure", "ExposureLine", "ExposureQuery", "Forbidden", "IdempotencyConflict",
-    "InclusionProof", "Institution", "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidConsent",
+    "ConsentRequired", "ConsentRevoked", "ConsistencyProof", "Contact", "CreditBan", "Creditor", "Debtor",
+    "Dispute", "DisputeAnswer", "DisputeClosed", "DisputeCreditor", "DisputeList", "DisputeNotFound",
+    "DisputeNotUpheld", "DisputeOpen", "DuplicateDebtor", "EmptyReport", "EventProof", "EventSearch", "Exposure",
+    "ExposureLine", "ExposureQuery", "Forbidden", "IdempotencyConflict", "InclusionProof", "Institution",
+    "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidConsent", "InvalidCreditBan",
     "InvalidCursor", "InvalidIdToken", "InvalidInput", "InvalidNationalId", "InvalidObligation", "InvalidRequest",
-    "Leaves", "LogKey",
-    "MaskedDebtor", "MyObligations", "NO_RETRY", "NotFound", "NotYetIntegrated", "Obligation", "ObligationHistory",
-    "ObligationPage", "ObligationReport", "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem",
-    "ProtocolError", "RateLimited", "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report",
-    "ReportLine", "ReportLineError", "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate",
+    "Leaves", "LogKey", "MaskedDebtor", "MyCreditor", "MyDisputeRef", "MyLine", "MyObligations", "NO_RETRY",
+    "NotFound", "NotYetIntegrated", "Obligation", "ObligationHistory", "ObligationPage", "ObligationReport",
+    "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem", "ProtocolError", "RateLimited",
+    "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report", "ReportLine", "ReportLineError",
+    "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate", "StatementTooLong",
     "Subject", "Timeout", "Totals", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
     "__version__",
 ]
@@ -108,9 +118,23 @@ class TestErrorTree:
         (502, None, ServerError),
         (418, None, APIError),
         (400, "consent_missing", BadRequest),  # a code at an unexpected status: by status
+        (409, "dispute_closed", DisputeClosed),
+        (409, "dispute_open", DisputeOpen),
+        (409, "dispute_not_upheld", DisputeNotUpheld),
+        (422, "dispute_not_found", DisputeNotFound),
+        (422, "statement_too_long", StatementTooLong),
+        (422, "invalid_credit_ban", InvalidCreditBan),
     ])
     def test_mapping(self, status, code, cls):
         assert error_class(status, code) is cls
+
+    def test_dispute_codes_are_on_their_status_branches(self):
+        for cls in (DisputeClosed, DisputeOpen, DisputeNotUpheld):
+            assert cls.__mro__[1] is Conflict, cls
+        for cls in (DisputeNotFound, StatementTooLong, InvalidCreditBan):
+            assert cls.__mro__[1] is InvalidInput, cls
+        # dispute_not_found is about a report's corrects_dispute (422), not a missing dispute (404)
+        assert not issubclass(DisputeNotFound, NotFound)
 
     def test_the_tree_is_documented_in_one_place(self):
         classes = [v for v in vars(_exceptions).values() if inspect.isclass(v) and issubclass(v, RegisterError)]

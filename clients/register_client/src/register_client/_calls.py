@@ -142,6 +142,22 @@ def revoke_consent(consent_id: str) -> Call[m.Consent]:
     return Call("DELETE", f"/v1/consents/{_ref(consent_id)}", m.Consent)  # revoking twice is harmless
 
 
+# --- disputes (creditors) -------------------------------------------------------------------------
+
+
+def list_disputes(state: str | None) -> Call[m.DisputeList]:
+    return Call("GET", "/v1/disputes", m.DisputeList, params=_params(state=state))
+
+
+def get_dispute(dispute_id: str) -> Call[m.Dispute]:
+    return Call("GET", f"/v1/disputes/{_ref(dispute_id)}", m.Dispute)
+
+
+def answer_dispute(dispute_id: str, body: rq.DisputeAnswer) -> Call[m.Dispute]:
+    # Not repeatable: a repeat of an answer that was taken (its reply lost) answers 409 dispute_closed.
+    return Call("POST", f"/v1/disputes/{_ref(dispute_id)}/answer", m.Dispute, json=body.to_json(), idempotent=False)
+
+
 # --- exposure and the person's own view -----------------------------------------------------------
 
 

@@ -91,10 +91,12 @@ class RegisterClient(BaseClient):
     # --- institutions -----------------------------------------------------------------------------
 
     def create_institution(
-        self, *, name: str, role: rq.InstitutionRole, org_number: str | None = None, country: str | None = None
+        self, *, name: str, role: rq.InstitutionRole, org_number: str | None = None, country: str | None = None,
+        contact: rq.Contact | Mapping[str, Any] | None = None,
     ) -> m.InstitutionCreated:
-        """Operator only. The answer's `token` is shown once."""
-        body = c.build(rq.InstitutionCreate, name=name, role=role, org_number=org_number, country=country)
+        """Operator only. The answer's `token` is shown once. `contact` is how a person reaches it about a debt."""
+        body = c.build(rq.InstitutionCreate, name=name, role=role, org_number=org_number, country=country,
+                       contact=contact)
         return self._call(c.create_institution(body))
 
     def list_institutions(self) -> list[m.Institution]:
@@ -195,6 +197,23 @@ class RegisterClient(BaseClient):
     def revoke_consent(self, consent_id: str) -> m.Consent:
         """Consumers only."""
         return self._call(c.revoke_consent(consent_id))
+
+    # --- disputes --------------------------------------------------------------------------------
+
+    def disputes(self, *, state: rq.DisputeState | None = None) -> list[m.Dispute]:
+        """Lenders and collectors: disputes on this institution's lines, earliest deadline first, with the
+        person's words. `state="open"` includes overdue ones; `"overdue"` is only those past their deadline."""
+        return self._call(c.list_disputes(state)).items
+
+    def dispute(self, dispute_id: str) -> m.Dispute:
+        return self._call(c.get_dispute(dispute_id))
+
+    def answer_dispute(self, dispute_id: str, *, outcome: rq.DisputeOutcome, explanation: str) -> m.Dispute:
+        """`corrected` (report the corrected line too) or `upheld`; the person reads `explanation`. Raises
+        DisputeClosed when it is no longer open. Never retried: if the connection drops, `dispute()` tells
+        whether the answer was taken. (A report naming the dispute in `corrects_dispute` closes it as well.)"""
+        body = c.build(rq.DisputeAnswer, outcome=outcome, explanation=explanation)
+        return self._call(c.answer_dispute(dispute_id, body))
 
     # --- exposure ---------------------------------------------------------------------------------
 

@@ -21,7 +21,10 @@ RegisterError                     anything this SDK raises
     ├── Conflict                  409
     │   ├── StaleUpdate           stale_update: an older `as_of` than the stored state
     │   ├── IdempotencyConflict   idempotency_conflict: the key was used for another body
-    │   └── NotYetIntegrated      not_yet_integrated
+    │   ├── NotYetIntegrated      not_yet_integrated
+    │   ├── DisputeClosed         dispute_closed: answering a dispute that is no longer open
+    │   ├── DisputeOpen           dispute_open: the person already has an open dispute on that line
+    │   └── DisputeNotUpheld      dispute_not_upheld: a statement on a dispute that was not upheld
     ├── Retracted                 410 retracted
     ├── PreconditionFailed        412 precondition_failed: a stale If-Match
     ├── PayloadTooLarge           413 payload_too_large
@@ -32,7 +35,11 @@ RegisterError                     anything this SDK raises
     │   ├── InvalidObligation     invalid_obligation: a cross-field rule
     │   ├── InvalidConsent        invalid_consent
     │   ├── InvalidCursor         invalid_cursor
-    │   └── EmptyReport           empty_report
+    │   ├── EmptyReport           empty_report
+    │   ├── DisputeNotFound       dispute_not_found: `corrects_dispute` names no open dispute on that line
+    │   │                         (a 422 about the report, not a NotFound: an unknown dispute id is 404)
+    │   ├── StatementTooLong      statement_too_long: a statement over 200 words
+    │   └── InvalidCreditBan      invalid_credit_ban: a credit ban's `until` in the past
     ├── RateLimited               429; `.retry_after` in seconds (retried for idempotent calls)
     └── ServerError               5xx
         └── ServiceUnavailable    503 (retried for idempotent calls)
@@ -186,6 +193,18 @@ class NotYetIntegrated(Conflict):
     pass
 
 
+class DisputeClosed(Conflict):
+    pass
+
+
+class DisputeOpen(Conflict):
+    pass
+
+
+class DisputeNotUpheld(Conflict):
+    pass
+
+
 class Retracted(APIError):
     pass
 
@@ -239,6 +258,18 @@ class EmptyReport(InvalidInput):
     pass
 
 
+class DisputeNotFound(InvalidInput):
+    pass
+
+
+class StatementTooLong(InvalidInput):
+    pass
+
+
+class InvalidCreditBan(InvalidInput):
+    pass
+
+
 class RateLimited(APIError):
     @property
     def retry_after(self) -> float | None:
@@ -264,6 +295,9 @@ BY_CODE: dict[str, type[APIError]] = {
     "stale_update": StaleUpdate,
     "idempotency_conflict": IdempotencyConflict,
     "not_yet_integrated": NotYetIntegrated,
+    "dispute_closed": DisputeClosed,
+    "dispute_open": DisputeOpen,
+    "dispute_not_upheld": DisputeNotUpheld,
     "retracted": Retracted,
     "precondition_failed": PreconditionFailed,
     "payload_too_large": PayloadTooLarge,
@@ -274,6 +308,9 @@ BY_CODE: dict[str, type[APIError]] = {
     "invalid_consent": InvalidConsent,
     "invalid_cursor": InvalidCursor,
     "empty_report": EmptyReport,
+    "dispute_not_found": DisputeNotFound,
+    "statement_too_long": StatementTooLong,
+    "invalid_credit_ban": InvalidCreditBan,
     "rate_limited": RateLimited,
     "unavailable": ServiceUnavailable,
 }

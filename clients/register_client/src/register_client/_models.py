@@ -212,10 +212,11 @@ class ExposureLine(_Response):
     days_past_due: int
     as_of: datetime
     stale: bool
-    disputed: bool
+    disputed: bool  # a dispute on this line is open (or overdue): the person says it is wrong
     counted: bool
     collects: str | None
     collected_by: str | None
+    statement: str | None = None  # the person's own words on the line, after its creditor upheld their dispute
 
 
 class Collections(_Response):
@@ -233,6 +234,15 @@ class Receipt(_Response):
     note: str
 
 
+class CreditBan(_Response):
+    """The person's own ban on credit in their name, at the top of every exposure answer. Advisory: the
+    data comes all the same, and a lookup made while it is on is logged as such (the regulator sees it)."""
+
+    active: bool
+    since: datetime | None = None
+    reason: str | None = None  # identity_theft, self_control, other
+
+
 class Exposure(_Response):
     exposure_id: str
     subject: Subject
@@ -240,6 +250,7 @@ class Exposure(_Response):
     purpose: str
     consent_id: str
     consent_source: str
+    credit_ban: CreditBan
     totals: dict[str, Totals]  # own debt, per currency
     by_kind: dict[str, dict[str, Totals]]
     contingent: dict[str, Totals]  # guarantees, counted apart
@@ -248,14 +259,73 @@ class Exposure(_Response):
     receipt: Receipt
 
 
+class MyCreditor(Creditor):
+    """A creditor as the person sees it: with how to reach it about the debt."""
+
+    email: str | None = None
+    phone: str | None = None
+    url: str | None = None
+
+
+class MyDisputeRef(_Response):
+    id: str
+    state: str
+    deadline: datetime
+
+
+class MyLine(ExposureLine):
+    """One of the person's own lines; its `id` is the one to dispute."""
+
+    creditor: MyCreditor
+    dispute: MyDisputeRef | None = None  # the person's latest dispute on it
+
+
 class MyObligations(_Response):
     subject: Subject
     as_of: datetime
+    credit_ban: CreditBan
     totals: dict[str, Totals]
     by_kind: dict[str, dict[str, Totals]]
     contingent: dict[str, Totals]
     collections: Collections
-    obligations: list[ExposureLine]
+    obligations: list[MyLine]
+
+
+# --- disputes ------------------------------------------------------------------------------------
+
+
+class DisputeCreditor(_Response):
+    id: str
+    name: str | None
+
+
+class Dispute(_Response):
+    """A person's dispute of one line, as its creditor reads it: their reason and words, and the deadline
+    to answer by (`answer_dispute`, or a report naming it in `corrects_dispute`)."""
+
+    id: str
+    obligation: str  # the disputed line's id
+    creditor: DisputeCreditor
+    external_ref: str | None = None  # the creditor's own reference for the line
+    reason: str  # not_mine, repaid, wrong_amount, wrong_status, identity_fraud, other
+    text: str  # the person's words
+    state: str  # open, overdue, corrected, upheld, withdrawn
+    opened_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+    closed_by: str | None  # creditor (an answer), report (a corrected report) or person
+    explanation: str | None
+    statement: str | None
+    statement_at: datetime | None
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """Open or overdue: the creditor still has to answer it."""
+        return self.state in ("open", "overdue")
+
+
+class DisputeList(_Response):
+    items: list[Dispute]
 
 
 class Problem(_Response):

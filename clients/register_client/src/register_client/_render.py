@@ -7,12 +7,15 @@ or wrap `27 499.71` at its space.) Output to a pipe or file is not limited to 80
 so there every record is one line.
 
 What the register sent is shown as plain text (`Text`, `escape`), never read as rich markup: a detail
-such as "[body, balance]" must print as it is.
+such as "[body, balance]" must print as it is. A person's own words (a dispute's text, a statement) are
+theirs, not the register's: control characters are dropped before they reach the terminal, and only the
+disputes table shortens them (`disputes show` prints them whole).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -111,7 +114,9 @@ def _flags(line: m.ExposureLine) -> str:
     if line.stale:
         flags.append("stale")
     if line.disputed:
-        flags.append("disputed")
+        flags.append("DISPUTED")
+    if line.statement:
+        flags.append("person's statement below")
     if not line.counted:
         flags.append("not counted" + (f" (collected by {line.collected_by[:8]})" if line.collected_by else ""))
     if line.collects:
@@ -128,6 +133,8 @@ def exposure(console: Console, e: m.Exposure) -> None:
     console.print("[bold]Exposure[/] of " + escape(
         f"{e.subject.country} {e.subject.national_id_masked} for {e.purpose} (consent {e.consent_id}, "
         f"{e.consent_source}), as of {e.as_of:%Y-%m-%d %H:%M} UTC"))
+    if e.credit_ban.active:
+        console.print(Text(credit_ban_banner(e.credit_ban), style="bold red"))
     if e.totals:
         _totals(console, "Own debt (primary and co-debtor)", e.totals)
     else:
@@ -144,7 +151,18 @@ def exposure(console: Console, e: m.Exposure) -> None:
                  money(line.overdue_amount, line.currency), line.status, str(line.days_past_due),
                  f"{line.as_of:%Y-%m-%d}", _flags(line)] for line in e.obligations]
         records(console, LINES, rows, "Lines")
+    for line in e.obligations:
+        if line.statement:
+            console.print(Text(f"Statement by the person on the {line.kind} with {line.creditor.name} "
+                               f"({money(line.balance, line.currency)} {line.currency}): {flat(line.statement)}"))
     console.print(escape(f"exposure id {e.exposure_id}; access logged as event {e.receipt.event_id}"))
+
+
+def credit_ban_banner(ban: m.CreditBan) -> str:
+    since = f" since {ban.since:%Y-%m-%d}" if ban.since else ""
+    reason = f" ({ban.reason})" if ban.reason else ""
+    return (f"CREDIT BAN: the person has banned credit in their name{since}{reason}. It is advisory; this lookup "
+            "is logged as made during the ban.")
 
 
 OBLIGATIONS = [("external ref", WHOLE), ("kind", WHOLE), ("status", WHOLE), ("currency", WHOLE), ("balance", RIGHT),
@@ -171,6 +189,78 @@ def consents(console: Console, items: list[m.Consent]) -> None:
         person = f"{c.subject.country} {c.subject.national_id_masked}" if c.subject else ""
         rows.append([c.id, person, c.purpose, c.source, f"{c.granted_at:%Y-%m-%d}", f"{c.expires_at:%Y-%m-%d}", state])
     records(console, CONSENTS, rows)
+
+
+def flat(text: str) -> str:
+    """A person's words on one line: control characters dropped, whitespace runs made one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def clean(text: str) -> str:
+    """A person's words as they wrote them, lines kept, without control characters (no escape sequences)."""
+    return "\n".join("".join(ch for ch in line if ch.isprintable()) for line in text.splitlines()).strip()
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """The start of a person's words: at most `width` characters, cut at a space when there is one, with …"""
+    text = flat(text)
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut
+    return head.rstrip(" ,.;:") + "…"
+
+
+def _when(t: datetime | None) -> str:
+    return f"{t:%Y-%m-%d %H:%M} UTC" if t else ""
+
+
+def _state(d: m.Dispute) -> str:
+    return "OVERDUE" if d.state == "overdue" else d.state
+
+
+DISPUTES = [("id", WHOLE), ("external ref", WHOLE), ("reason", WHOLE), ("state", WHOLE), ("deadline", WHOLE),
+            ("the person wrote", TEXT)]
+
+
+def disputes(console: Console, items: list[m.Dispute]) -> None:
+    if not items:
+        console.print("No disputes.")
+        return
+    rows = [[d.id, d.external_ref or "", d.reason, _state(d), _when(d.deadline), shorten(d.text)] for d in items]
+    records(console, DISPUTES, rows)
+    overdue = sum(d.state == "overdue" for d in items)
+    waiting = sum(d.awaiting_answer for d in items)
+    summary = f"{len(items)} dispute{'s' if len(items) != 1 else ''}, {waiting} awaiting an answer"
+    console.print(summary + (f", {overdue} OVERDUE (past the deadline: the regulator sees them)" if overdue else ""))
+
+
+def dispute(console: Console, d: m.Dispute) -> None:
+    if d.state == "overdue":
+        deadline = f"its deadline {_when(d.deadline)} has passed: answer now"
+    else:
+        deadline = f"answer by {_when(d.deadline)}" if d.awaiting_answer else f"deadline was {_when(d.deadline)}"
+    console.print(Text(f"Dispute {d.id}: {_state(d)} ({deadline})"))
+    closed = f"{_when(d.closed_at)} by {d.closed_by}" if d.closed_at else ""
+    fields = [("line", f"{d.external_ref or ''} (line {d.obligation})".strip()), ("reason", d.reason),
+              ("opened", _when(d.opened_at)), ("closed", closed)]
+    for label, value in fields:
+        if value:
+            console.print(Text(f"  {label:<8}  {value}"), soft_wrap=True)
+    for title, text in (("The person wrote", d.text), ("The answer", d.explanation),
+                        (f"The person's statement ({_when(d.statement_at)})", d.statement)):
+        if text:
+            console.print(Text(f"{title}:"))
+            for line in Text(clean(text)).wrap(console, max(console.width - 2, 20)):  # indented, no padding
+                console.print(Text("  ") + line, soft_wrap=True)
+
+
+def answered(console: Console, d: m.Dispute) -> None:
+    late = " after its deadline (logged as late)" if d.closed_at and d.closed_at > d.deadline else ""
+    console.print(Text(f"Dispute {d.id}: {d.state}, answered {_when(d.closed_at)}{late}"), soft_wrap=True)
+    if d.state == "corrected":
+        console.print(Text(f"Report the corrected line {d.external_ref or d.obligation} too: the answer alone "
+                           "does not change it."))
 
 
 def report_summary(console: Console, r: m.Report, *, repeated: bool = False) -> None:

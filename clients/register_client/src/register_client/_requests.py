@@ -31,6 +31,8 @@ Status = Literal["closed", "current", "enforcement", "in_collection", "overdue",
 DebtorRole = Literal["co_debtor", "guarantor", "primary"]
 Purpose = Literal["credit_application", "credit_limit_review", "debt_restructuring"]
 InstitutionRole = Literal["admin", "collector", "consumer", "lender", "regulator"]
+DisputeState = Literal["open", "overdue", "corrected", "upheld", "withdrawn"]  # `open` includes overdue
+DisputeOutcome = Literal["corrected", "upheld"]
 
 Money = Annotated[StrictInt, Field(ge=0, le=10**15)]
 Country = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -97,6 +99,9 @@ class ObligationReport(_Request):
     collects: Collects | None = None
     registration_consent: RegistrationConsent
     as_of: AwareDatetime
+    # An open dispute on this line that this report corrects: when the report changes the line, the
+    # dispute closes as corrected. Not part of the line's state; a wrong id is refused (DisputeNotFound).
+    corrects_dispute: UUIDText | None = None
 
 
 class ReportLine(ObligationReport):
@@ -151,6 +156,17 @@ class EventSearch(_Request):
     limit: Annotated[StrictInt, Field(ge=1, le=1000)] = 100
 
 
+EMAIL, PHONE = r"^[^@\s]+@[^@\s]+$", r"^\+?[0-9 ()-]+$"
+
+
+class Contact(_Request):
+    """How a person reaches an institution about a debt (shown on the person's pages)."""
+
+    email: Annotated[StrictStr, StringConstraints(min_length=3, max_length=200, pattern=EMAIL)] | None = None
+    phone: Annotated[StrictStr, StringConstraints(min_length=3, max_length=40, pattern=PHONE)] | None = None
+    url: Annotated[StrictStr, StringConstraints(max_length=300, pattern=r"^https://\S+$")] | None = None
+
+
 class InstitutionCreate(_Request):
     """A new lender, collector or regulator (`POST /v1/institutions`, the operator only)."""
 
@@ -158,3 +174,12 @@ class InstitutionCreate(_Request):
     role: InstitutionRole
     org_number: Annotated[StrictStr, StringConstraints(min_length=1, max_length=40)] | None = None
     country: Country | None = None
+    contact: Contact | None = None
+
+
+class DisputeAnswer(_Request):
+    """A creditor's answer to a dispute (`POST /v1/disputes/{id}/answer`): `corrected` (and report the
+    corrected line too) or `upheld`; the person reads `explanation`."""
+
+    outcome: DisputeOutcome
+    explanation: Annotated[StrictStr, StringConstraints(min_length=1, max_length=4000)]

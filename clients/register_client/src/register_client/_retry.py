@@ -3,7 +3,8 @@
 Only calls that are safe to repeat are retried: GET, `PUT /v1/obligations/{ref}` (the register keeps
 the newest `as_of`, so a repeat is an idempotent 200), and `POST /v1/reports` when it carries an
 `Idempotency-Key` and its body can be read again. Never a POST without a key (`/v1/exposure` writes an
-access event per call), and never a retraction (a repeat of a successful one answers 410).
+access event per call; a repeat of a dispute's answer that was taken answers 409 `dispute_closed`), and
+never a retraction (a repeat of a successful one answers 410).
 
 A retryable failure is no answer at all (connection refused, reset, timeout) or 429, 502, 503, 504;
 not a request this side could not even send (a header h11 refuses, an unsupported URL scheme), which

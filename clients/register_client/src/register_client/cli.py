@@ -52,7 +52,7 @@ from register_client._exceptions import (
     redact,
 )
 from register_client._models import Report
-from register_client._requests import Status
+from register_client._requests import DisputeOutcome, DisputeState, Status
 from register_client._retry import Retry, RetryHook, RetryNotice
 from register_client._upload import UploadProgress, guess_format
 
@@ -84,6 +84,8 @@ class Purpose(StrEnum):
 
 
 ObligationStatus = StrEnum("ObligationStatus", {s: s for s in get_args(Status)})  # what the SDK accepts
+StateFilter = StrEnum("StateFilter", {s: s for s in get_args(DisputeState)})
+Outcome = StrEnum("Outcome", {s: s for s in get_args(DisputeOutcome)})
 
 
 @dataclass
@@ -172,18 +174,25 @@ def register(ctx: typer.Context) -> Iterator[RegisterClient]:
         fail(" ".join(str(exc).split()), EXIT_USAGE)
 
 
-def _json_line(model: Any) -> str:
-    return json.dumps(model.model_dump(mode="json"), ensure_ascii=False)
+def _print_json_line(out: Console, model: Any) -> None:
+    """`model` as one line of JSON, exactly: never read as rich markup or emoji codes (a "[note]" or ":x:" in
+    a person's text or a register's detail must stay as it is)."""
+    text = json.dumps(model.model_dump(mode="json"), ensure_ascii=False)
+    out.print(text, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
-    app = typer.Typer(help="The debt register, for institutions: report debts, query exposure, read consents.",
+    app = typer.Typer(help="The debt register, for institutions: report debts, query exposure, read consents, "
+                           "answer disputes.",
                       no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     obligations = typer.Typer(help="This institution's reported obligations.", no_args_is_help=True)
     consents = typer.Typer(help="Consents granted to this institution.", no_args_is_help=True)
+    disputes = typer.Typer(help="People's disputes of this institution's lines: answer each by its deadline.",
+                           no_args_is_help=True)
     audit = typer.Typer(help="The verifiable access log.", no_args_is_help=True)
     app.add_typer(obligations, name="obligations")
     app.add_typer(consents, name="consents")
+    app.add_typer(disputes, name="disputes")
     app.add_typer(audit, name="audit")
 
     @app.callback()
@@ -222,7 +231,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
             if not wait:
                 progress.stop()
                 if as_json:
-                    out.print(_json_line(sent), soft_wrap=True)
+                    _print_json_line(out, sent)
                     if sent.repeated:
                         note(f"Report {sent.id}: {render.repeat_note(sent)}")
                 else:
@@ -268,7 +277,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         with register(ctx) as client:
             r = client.wait_for_report(report_id, poll_interval=poll_interval) if wait else client.get_report(report_id)
         if as_json:
-            out.print(_json_line(r), soft_wrap=True)
+            _print_json_line(out, r)
         else:
             render.report_summary(out, r)
         _report_exit(r)
@@ -287,7 +296,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
             errors = list(_take(client.report_errors(report_id), limit))
         if as_json:
             for e in errors:
-                out.print(_json_line(e), soft_wrap=True)
+                _print_json_line(out, e)
         elif errors:
             render.report_errors(out, errors, 0)
         else:
@@ -307,7 +316,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
                                                   page_size=min(limit or 1000, 1000)), limit)
             if as_json:
                 for ob in items:
-                    out.print(_json_line(ob), soft_wrap=True)
+                    _print_json_line(out, ob)
             else:
                 count = render.obligations(out, items)
                 out.print(f"{count} obligation{'s' if count != 1 else ''}")
@@ -344,9 +353,68 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
             items = client.list_consents()
         if as_json:
             for c in items:
-                out.print(_json_line(c), soft_wrap=True)
+                _print_json_line(out, c)
         else:
             render.consents(out, items)
+
+    @disputes.command("list")
+    def disputes_list(
+        ctx: typer.Context,
+        state: Annotated[StateFilter | None, typer.Option(help="Only this state; open includes overdue.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, the whole text.")] = False,
+    ) -> None:
+        """Disputes on this institution's lines, earliest deadline first.
+
+        OVERDUE: past its deadline, as the regulator sees it. `disputes show ID` or --json give the whole text."""
+        out: Console = ctx.obj.out
+        with register(ctx) as client:
+            items = client.disputes(state=state.value if state else None)  # type: ignore[arg-type]
+        if as_json:
+            for d in items:
+                _print_json_line(out, d)
+        else:
+            render.disputes(out, items)
+
+    @disputes.command("show")
+    def disputes_show(
+        ctx: typer.Context,
+        dispute_id: Annotated[str, typer.Argument(metavar="ID", help="The dispute's id, as `disputes list` shows it.")],
+        as_json: Annotated[bool, typer.Option("--json", help="The dispute as one JSON object.")] = False,
+    ) -> None:
+        """One dispute, with the person's whole text (and the answer and their statement, once there are)."""
+        out: Console = ctx.obj.out
+        dispute_id = _uuid_or_fail(dispute_id, "dispute id")
+        with register(ctx) as client:
+            d = client.dispute(dispute_id)
+        if as_json:
+            _print_json_line(out, d)
+        else:
+            render.dispute(out, d)
+
+    @disputes.command("answer")
+    def disputes_answer(
+        ctx: typer.Context,
+        dispute_id: Annotated[str, typer.Argument(metavar="ID", help="The dispute's id, as `disputes list` shows it.")],
+        outcome: Annotated[Outcome, typer.Option(help="corrected: the line was wrong (report it corrected too); "
+                                                      "upheld: the line is right as reported.")],
+        explanation: Annotated[str, typer.Option(help="What the person reads: what was corrected, or why the line "
+                                                      "is right (at most 4,000 characters); '-' reads stdin.")],
+        as_json: Annotated[bool, typer.Option("--json", help="The answered dispute as one JSON object.")] = False,
+    ) -> None:
+        """Answer a dispute: corrected or upheld, with an explanation the person reads.
+
+        Never retried: after a dropped connection, `disputes show ID` tells whether it was taken."""
+        out: Console = ctx.obj.out
+        dispute_id = _uuid_or_fail(dispute_id, "dispute id")
+        if explanation == "-":
+            explanation = sys.stdin.read().strip()
+        with register(ctx) as client:
+            d = client.answer_dispute(dispute_id, outcome=outcome.value,  # type: ignore[arg-type]
+                                      explanation=explanation)
+        if as_json:
+            _print_json_line(out, d)
+        else:
+            render.answered(out, d)
 
     @audit.command("verify", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def audit_verify(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import time
@@ -82,6 +83,7 @@ def main() -> None:
                 trivial = run_wrk(srv.url + "/livez", token=token, method="GET", seconds=args.seconds)
                 loaded = run_wrk(srv.url + "/v1/exposure", token=token, bodies=bodies, seconds=args.seconds)
             doc = {
+                "load_average_1m": round(os.getloadavg()[0], 2),  # the machine is shared: say how busy it was
                 "persons": target, "obligations": obligations, "lines_loaded": result.lines,
                 "load_seconds": round(load_seconds), "load_lines_per_second": round(result.lines / load_seconds),
                 "database_bytes": size, "bytes_per_million_obligations": round(size / obligations * 1e6),

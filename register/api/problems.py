@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from register.api.deps import Authorize
 from register.errors import RegisterError, Unauthenticated
@@ -94,7 +94,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and _anonymous_on_protected_route(request):
             return _unauthenticated(request)
         if exc.status_code == 400:
@@ -106,6 +106,12 @@ def install_problem_handlers(app: FastAPI) -> None:
                 request_id=_rid(request),
             )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if request.url.path == "/app" or request.url.path.startswith("/app/"):
+            # A person who mistypes an address under /app/ gets a page in their language, with the pages'
+            # security headers, not a problem+json document.
+            from register.web.render import http_error_page
+
+            return http_error_page(request, exc.status_code, code)
         return problem_response(
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None),
             request_id=_rid(request),

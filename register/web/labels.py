@@ -54,6 +54,10 @@ ACTIONS = {
     "obligation:reinstated": N_("Reported a debt again"),
     "obligation:retracted": N_("Withdrew a debt"),
     "regulator:events:search": N_("Supervisor checked who looked at your data"),
+    # A creditor handling a dispute you opened (your own steps are on the disputes page, not here).
+    "dispute:read": N_("Read your dispute"),
+    "dispute:answer": N_("Answered your dispute"),
+    "dispute:correct": N_("Corrected a debt you disputed"),
 }
 OTHER_ACTION = N_("Other use of your data")
 

@@ -21,7 +21,7 @@ from register.services import me
 from register.web import labels
 from register.web.i18n import choose_language
 from register.web.render import PageRoute, redirect, render
-from register.web.session import PersonReads, PersonRevokesConsents
+from register.web.session import PersonReads, PersonRevokesConsents, person_if_signed_in
 from register.web.summary import help_for, overview
 
 router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
@@ -111,8 +111,11 @@ def revoke_consent(consent_id: Id, request: Request, session: SessionDep, state:
 
 
 @router.get("/help")
-def help_page(request: Request, _: PublicPage) -> Response:
-    """Free debt counselling, for everyone: no sign-in needed to find help."""
-    country = {"sv": "SE", "pl": "PL"}.get(choose_language(request))
+def help_page(request: Request, session: SessionDep, state: StateDep, _: PublicPage) -> Response:
+    """Free debt counselling, for everyone: no sign-in needed to find help. A signed-in person sees their
+    own country's first and keeps their pages' navigation."""
+    person = person_if_signed_in(request, session, state)
+    country = person.national_id.country if person else {"sv": "SE", "pl": "PL"}.get(choose_language(request))
     own, others = help_for(country)
-    return render(request, "help.html", own=own, others=others, labels=labels)
+    return render(request, "help.html", person=person, own=own, others=others, labels=labels,
+                  dispute_days=state.settings.dispute_days)

@@ -89,6 +89,14 @@ def error_page(request: Request, exc: RegisterError) -> Response:
     return render(request, "error.html", status=exc.status, code=exc.code, expired=False)
 
 
+def http_error_page(request: Request, status: int, code: str) -> Response:
+    """No page at this address under /app/ (404), or not with this method (405)."""
+    response = render(request, "error.html", status=status, code=code, expired=False)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 class PageRoute(APIRoute):
     """A route under /app/: refusals become pages (sign-in redirects, 403 for a bad form, kind 404s),
     and every response carries the security headers."""

@@ -170,6 +170,15 @@ class PersonSession:
         return SignedIn(principal=principal, token_hash=digest, csrf=csrf, form=form)
 
 
+def person_if_signed_in(request: Request, session, state: AppState) -> SignedIn | None:
+    """For a public page (help): the signed-in person, so the page shows their navigation and keeps their
+    session alive, or None for anyone else. Never refuses."""
+    try:
+        return PersonSession(Permission.me_read)(request, session, state, {})
+    except SignInRequired:
+        return None
+
+
 def signed_in(permission: Permission) -> type[SignedIn]:
     return Annotated[SignedIn, Depends(PersonSession(permission))]  # type: ignore[return-value]
 

@@ -50,11 +50,15 @@ class TestDisputes:
         assert r.status_code == 200, r.text
         page = browser.get("/app/disputes").text
         assert "The creditor kept the debt as it was" in page and "March payment missing" in page
+        who = text(browser.get("/app/who-looked").text)  # the creditor's handling, in words, not "Other use"
+        assert f"{lender.name}: Answered your dispute" in who and "Other use of your data" not in who
         r = browser.post(f"/app/disputes/{mine['id']}/statement", {"statement": "I have the bank receipt."})
         assert r.status_code == 303
         assert "I have the bank receipt." in browser.get("/app/disputes").text
         too_long = browser.post(f"/app/disputes/{mine['id']}/statement", {"statement": "word " * 201})
         assert too_long.status_code == 422 and "at most 200 words" in too_long.text
+        # ?lang= is remembered, so the Swedish look comes last
+        assert "Svarade på ditt bestridande" in text(browser.get("/app/who-looked?lang=sv").text)
 
     def test_withdraw_and_a_dispute_that_runs_late(self, app, client, lender, person, clock):
         debt = report(client, lender, person)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from register.storage.models import AccessEvent
 from tests.factories import grant, make_institution, make_person
 from tests.web.conftest import report
-from tests.web.pages import Browser, sign_in
+from tests.web.pages import Browser, new_client, sign_in
 
 PAGES = ("/app/", "/app/debts", "/app/who-looked", "/app/consents", "/app/disputes", "/app/credit-ban", "/app/help")
 
@@ -192,3 +192,14 @@ class TestNobodyElsesData:
             html = browser.client.get(url).text
             assert not any(s in html for s in spellings), url
         assert f"{person.nid[:8]}-****" in browser.get("/app/").text
+
+
+class TestHelp:
+    def test_for_everyone_and_the_signed_in_persons_country_first(self, app, client, data_dir):
+        anyone = text(new_client(app, **{"Accept-Language": "en"}).get("/app/help").text)
+        assert "Free help with debts" in anyone and "Sign out" not in anyone
+        person = make_person(client, data_dir, "PL")
+        page = text(sign_in(app, person).get("/app/help").text)
+        assert "Sign out" in page and "Your debts" in page, "a signed-in person keeps their pages' navigation"
+        assert page.index("Poland") < page.index("Sweden"), "their own country's help comes first"
+        assert "must answer within 30 days" in page

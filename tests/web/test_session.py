@@ -189,6 +189,14 @@ class TestHeaders:
             assert r.headers["content-security-policy"] == CSP, r.status_code
             assert r.headers["cache-control"] == "no-store"
 
+    def test_a_mistyped_address_is_a_page_with_them(self, app, browser):
+        for r in (browser.get(self.PAGES[-1]), new_client(app).get("/app/debts/extra/parts"),
+                  new_client(app).delete("/app/help")):
+            assert r.status_code in (404, 405) and r.headers["content-type"].startswith("text/html"), r.text
+            assert r.headers["content-security-policy"] == CSP and r.headers["cache-control"] == "no-store"
+            assert "We could not find that" in r.text or "That could not be done" in r.text
+        assert browser.get("/v1/nowhere").headers["content-type"] == "application/problem+json", "the API is JSON"
+
     def test_static_files_are_served_by_name_only(self, app):
         client = new_client(app)
         css = client.get("/app/static/style.css")

@@ -19,7 +19,6 @@ from register.domain.types import (
     ShortText,
     Timestamp,
     UUIDStr,
-    UUIDStr,
 )
 from register.errors import InvalidInput, StaleUpdate
 

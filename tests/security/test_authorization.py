@@ -21,17 +21,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from register.api.deps import Authorize, Public
-from register.crypto.client_assertion import JWT_BEARER
 from register.domain.permission import GRANTS
 from register.storage.models import AccessEvent
 from register.web.session import PersonSession
-from tests.api.test_oauth import Signer, add_key, claims_for, public_jwk, sign
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import (
     Inst, Person, debtor, grant, in_days, make_institution, make_person, new_ref, obligation_body,
@@ -59,8 +56,6 @@ class World:
     b: Inst
     collector: Inst
     regulator: Inst
-    t: Inst  # an institution whose credentials the operator manages in the matrix (A's stay untouched)
-    signer: Signer  # t's signing key
     x: Person
     y: Person
     ref_a: str  # A's obligation naming X
@@ -82,9 +77,6 @@ class World:
     def fresh_consent(self) -> str:
         return grant(self.client, self.x.headers, self.a.id)
 
-    def fresh_kid(self) -> str:
-        return add_key(self.client, self.headers["admin"], self.t).kid
-
     def form(self, who: str, **fields: str) -> dict[str, Any]:
         """A page's form as `who` posts it: with their session's CSRF token if they have a session."""
         browser = self.browsers.get(who)
@@ -102,8 +94,6 @@ def world(app: FastAPI, data_dir) -> Iterator[World]:
     with TestClient(app, raise_server_exceptions=False) as client:
         a, b = make_institution(client, admin, "lender"), make_institution(client, admin, "lender")
         collector, regulator = make_institution(client, admin, "collector"), make_institution(client, admin, "regulator")
-        t = make_institution(client, admin, "lender")
-        signer = add_key(client, admin, t)
         x, y = make_person(client, data_dir), make_person(client, data_dir)
         ref_a = new_ref()
         r = client.put(f"/v1/obligations/{ref_a}", json=obligation_body(debtors=[debtor(x)]), headers=a.headers)
@@ -123,7 +113,7 @@ def world(app: FastAPI, data_dir) -> Iterator[World]:
         tree_size = r.json()["size"]
         events = client.get("/v1/me/access-log", headers=x.headers).json()["items"]
         event_x = next(e["id"] for e in events if e["action"] == "exposure:query" and e["leaf_index"] is not None)
-        w = World(client=client, a=a, b=b, collector=collector, regulator=regulator, t=t, signer=signer, x=x, y=y,
+        w = World(client=client, a=a, b=b, collector=collector, regulator=regulator, x=x, y=y,
                   ref_a=ref_a,
                   obligation_a=obligation_a, report_a=report_a, consent_xa=consent_xa, event_x=event_x,
                   tree_size=tree_size)
@@ -248,12 +238,6 @@ def _token_request(w: World, who: str) -> dict[str, Any]:
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
 
 
-def _assertion(w: World, who: str) -> dict[str, Any]:
-    return {"url": "/v1/oauth/token", "data": {
-        "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
-        "client_assertion": sign(w.signer, claims_for(w.client, w.t))}}
-
-
 CASES: dict[str, Case] = {
     "GET /healthz": Case(PUBLIC, _get("/healthz")),
     "GET /livez": Case(PUBLIC, _get("/livez")),
@@ -261,17 +245,6 @@ CASES: dict[str, Case] = {
     "POST /v1/institutions": Case(roles("admin"), lambda w, who: {
         "url": "/v1/institutions", "json": {"name": "Matrix Bank", "role": "lender"}}),
     "GET /v1/institutions": Case(roles("admin", "regulator"), _get("/v1/institutions")),
-    "POST /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
-        "url": f"/v1/institutions/{w.t.id}/keys", "json": {"jwk": public_jwk(Ed25519PrivateKey.generate())}}),
-    "GET /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
-        "url": f"/v1/institutions/{w.t.id}/keys"}),
-    "DELETE /v1/institutions/{institution_id}/keys/{kid}": Case(roles("admin"), lambda w, who: {
-        "url": f"/v1/institutions/{w.t.id}/keys/{w.fresh_kid() if who == 'admin' else w.signer.kid}"}),
-    "DELETE /v1/institutions/{institution_id}/access-tokens": Case(roles("admin"), lambda w, who: {
-        "url": f"/v1/institutions/{w.t.id}/access-tokens"}),
-    "POST /v1/institutions/{institution_id}/token": Case(roles("admin"), lambda w, who: {
-        "url": f"/v1/institutions/{w.t.id}/token"}),
-    "POST /v1/oauth/token": Case(PUBLIC, _assertion),  # the signed assertion authenticates, not a bearer token
     "POST /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {
         "url": f"/v1/institutions/{_spare(w).id}/keys", "json": {"jwk": _public_jwk()}}),
     "GET /v1/institutions/{institution_id}/keys": Case(roles("admin"), lambda w, who: {

@@ -181,6 +181,15 @@ def _print_json_line(out: Console, model: Any) -> None:
     out.print(text, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
+def _emit(out: Console, as_json: bool, data: Any, show: Any) -> None:
+    """`data` (one model or a list of them) as JSON lines with --json, otherwise through `show(out, data)`."""
+    if as_json:
+        for model in data if isinstance(data, list) else [data]:
+            _print_json_line(out, model)
+    else:
+        show(out, data)
+
+
 def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     app = typer.Typer(help="The debt register, for institutions: report debts, query exposure, read consents, "
                            "answer disputes.",
@@ -276,10 +285,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         report_id = _uuid_or_fail(report_id, "report id")
         with register(ctx) as client:
             r = client.wait_for_report(report_id, poll_interval=poll_interval) if wait else client.get_report(report_id)
-        if as_json:
-            _print_json_line(out, r)
-        else:
-            render.report_summary(out, r)
+        _emit(out, as_json, r, render.report_summary)
         _report_exit(r)
 
     @app.command("report-errors")
@@ -351,11 +357,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         out: Console = ctx.obj.out
         with register(ctx) as client:
             items = client.list_consents()
-        if as_json:
-            for c in items:
-                _print_json_line(out, c)
-        else:
-            render.consents(out, items)
+        _emit(out, as_json, items, render.consents)
 
     @disputes.command("list")
     def disputes_list(
@@ -369,11 +371,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         out: Console = ctx.obj.out
         with register(ctx) as client:
             items = client.disputes(state=state.value if state else None)  # type: ignore[arg-type]
-        if as_json:
-            for d in items:
-                _print_json_line(out, d)
-        else:
-            render.disputes(out, items)
+        _emit(out, as_json, items, render.disputes)
 
     @disputes.command("show")
     def disputes_show(
@@ -386,10 +384,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         dispute_id = _uuid_or_fail(dispute_id, "dispute id")
         with register(ctx) as client:
             d = client.dispute(dispute_id)
-        if as_json:
-            _print_json_line(out, d)
-        else:
-            render.dispute(out, d)
+        _emit(out, as_json, d, render.dispute)
 
     @disputes.command("answer")
     def disputes_answer(
@@ -411,10 +406,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         with register(ctx) as client:
             d = client.answer_dispute(dispute_id, outcome=outcome.value,  # type: ignore[arg-type]
                                       explanation=explanation)
-        if as_json:
-            _print_json_line(out, d)
-        else:
-            render.answered(out, d)
+        _emit(out, as_json, d, render.answered)
 
     @audit.command("verify", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def audit_verify(

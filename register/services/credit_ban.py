@@ -85,10 +85,11 @@ def get_ban(
 
 def set_ban(
     session: Session, cipher: FieldCipher, *, principal: Principal, reason: str, until: datetime | None,
-    now: datetime, request_id: str | None,
+    now: datetime, request_id: str | None, keep_until: bool = False,
 ) -> dict[str, Any]:
     """Set a ban now, or change the one in force; setting it again takes back a lift not yet in effect.
-    A person the register has never heard of can set one too: that is when a stolen identity is used."""
+    A person the register has never heard of can set one too: that is when a stolen identity is used.
+    `keep_until` (the page's "Keep the ban on"): the ban in force keeps its end date instead of `until`."""
     assert principal.national_id is not None
     if until is not None and until <= now:
         raise InvalidInput("`until` must be in the future", code="invalid_credit_ban", errors=[{"loc": ["body", "until"], "msg": "in the past"}])
@@ -99,6 +100,8 @@ def set_ban(
         ban = CreditBan(id=str(uuid.uuid4()), person_id=person.id, reason=reason, since=now, until=until)
         session.add(ban)
     else:
+        if keep_until:
+            until = ban.until
         ban.reason, ban.until = reason, until
         ban.lift_requested_at = ban.lift_effective_at = None
     session.flush()

@@ -113,7 +113,7 @@ def set_credit_ban(request: Request, session: SessionDep, state: StateDep, perso
                       lift_minutes=state.settings.credit_ban_lift_seconds // 60,
                       error="reason" if reason not in credit_ban.REASONS else "until")
     credit_ban.set_ban(session, state.cipher, principal=person.principal, reason=reason, until=until, now=now,
-                       request_id=request.state.request_id)
+                       request_id=request.state.request_id, keep_until=person.form.get("keep") == "1")
     return redirect("/app/credit-ban?set=1")
 
 

@@ -51,6 +51,12 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def here(request: Request) -> str:
+    """This page's address with its query (the dispute form's debt), where sign-in or staying signed in
+    returns to."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -69,7 +75,8 @@ def render(request: Request, template: str, *, status: int = 200, person: Signed
     country = person.national_id.country if person else None
     html = environment(lang).get_template(template).render(
         lang=lang, languages=LANGUAGES, fmt=Formats(lang, country), person=person,
-        csrf=person.csrf if person else None, path=request.url.path, lang_links=language_links(request),
+        csrf=person.csrf if person else None, path=request.url.path, here=here(request),
+        lang_links=language_links(request),
         idle_seconds=state.settings.session_idle_seconds, warning_seconds=state.settings.session_warning_seconds,
         dev=state.settings.env.value == "dev", **context,
     )
@@ -83,7 +90,7 @@ def render(request: Request, template: str, *, status: int = 200, person: Signed
 def error_page(request: Request, exc: RegisterError) -> Response:
     if isinstance(exc, SignInRequired):
         if request.method in ("GET", "HEAD"):
-            target = "/app/sign-in?next=" + quote(safe_next(request.url.path), safe="/")
+            target = "/app/sign-in?next=" + quote(safe_next(here(request)), safe="/")
             return redirect(target + ("&expired=1" if exc.expired else ""))
         return render(request, "error.html", status=401, code=exc.code, expired=exc.expired)
     return render(request, "error.html", status=exc.status, code=exc.code, expired=False)

@@ -45,13 +45,15 @@ def _totals(per_currency: dict[str, dict[str, int]]) -> list[CurrencyTotals]:
 def overview(doc: dict[str, Any]) -> Overview:
     lines = doc["obligations"]
     open_lines = [ln for ln in lines if ln["status"] != "closed"]
-    statuses = Counter(ln["status"] for ln in open_lines if ln["status"] != "current")
+    # A loan a collector now holds is the collector's claim, counted once (as in the totals): the original
+    # line, marked collected_by, does not add a second "with a debt collector".
+    statuses = Counter(ln["status"] for ln in open_lines if ln["status"] != "current" and not ln.get("collected_by"))
     claims = sum(1 for ln in open_lines if ln["kind"] == "collection_claim")
     return Overview(
         totals=_totals(doc["totals"]), guaranteed=_totals(doc["contingent"]), statuses=dict(sorted(statuses.items())),
         collection_claims=claims,
         needs_help=claims > 0 or any(ln["status"] in NEEDS_HELP for ln in open_lines),
-        stale=sum(1 for ln in open_lines if ln["stale"]), disputed=sum(1 for ln in lines if ln.get("disputed")),
+        stale=sum(1 for ln in open_lines if ln["stale"]), disputed=sum(1 for ln in lines if _own_dispute_open(ln)),
         closed=len(lines) - len(open_lines),
     )  # fmt: skip
 
@@ -78,3 +80,10 @@ def help_for(country: str | None) -> tuple[list[HelpEntry], list[HelpEntry]]:
     """The person's own country's entries first, then the others."""
     entries = list(help_entries())
     return [e for e in entries if e.country == country], [e for e in entries if e.country != country]
+
+
+def _own_dispute_open(line: dict[str, Any]) -> bool:
+    """The person's own dispute of the line is open: a co-debtor's dispute sets `disputed` for everyone on
+    the line, but "you have disputed" is said only to the one who did."""
+    own = line.get("dispute")
+    return bool(own) and own["state"] in ("open", "overdue")

@@ -120,3 +120,16 @@ class TestCreditBan:
         r = browser.post("/app/credit-ban", {"until": ""})
         assert r.status_code == 422 and "Please choose a reason." in r.text
         assert "You have no credit ban." in browser.get("/app/credit-ban").text
+
+    def test_keeping_the_ban_on_keeps_its_end_date(self, app, client, person, clock):
+        browser = sign_in(app, person)
+        end = (clock.now + timedelta(days=60)).date()
+        assert browser.post("/app/credit-ban", {"reason": "self_control", "until": end.isoformat()}).status_code == 303
+        before = client.get("/v1/me/credit-ban", headers=person.headers).json()
+        browser.post("/app/credit-ban/lift")
+        page = browser.get("/app/credit-ban?lift=1").text
+        r = browser.post("/app/credit-ban", {"reason": "self_control", "keep": "1"})  # the "Keep the ban on" form
+        assert r.status_code == 303 and 'name="keep"' in page
+        after = client.get("/v1/me/credit-ban", headers=person.headers).json()
+        assert after["until"] == before["until"] is not None, "a time-limited ban must not become permanent"
+        assert after["lift_effective_at"] is None

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from register.storage.models import AccessEvent
-from tests.factories import grant, make_institution, make_person
+from tests.factories import debtor, grant, make_institution, make_person
 from tests.web.conftest import report
 from tests.web.pages import Browser, new_client, sign_in
 
@@ -203,3 +203,26 @@ class TestHelp:
         assert "Sign out" in page and "Your debts" in page, "a signed-in person keeps their pages' navigation"
         assert page.index("Poland") < page.index("Sweden"), "their own country's help comes first"
         assert "must answer within 30 days" in page
+
+
+class TestCountedOnce:
+    def test_a_loan_a_collector_holds_is_one_debt_with_a_collector(self, app, client, admin_headers, person):
+        bank, collector = make_institution(client, admin_headers), make_institution(client, admin_headers, "collector")
+        loan = report(client, bank, person, status="in_collection", overdue_amount=400_000, days_past_due=120)
+        loans = client.get("/v1/obligations", headers=bank.headers, params={"limit": 5}).json()["items"]
+        loan_ref = next(o["external_ref"] for o in loans if o["id"] == loan)
+        report(client, collector, person, kind="collection_claim", status="in_collection", balance=430_000,
+               overdue_amount=430_000, monthly_payment=None, matures_on=None,
+               collects={"institution_id": bank.id, "external_ref": loan_ref})
+        page = text(sign_in(app, person).get("/app/").text)
+        assert "1 debt is with a debt collector" in page and "2 debts are with a debt collector" not in page
+
+    def test_a_co_debtors_dispute_is_not_said_to_be_yours(self, app, client, lender, data_dir):
+        me_, partner = make_person(client, data_dir), make_person(client, data_dir)
+        line = report(client, lender, me_, debtors=[debtor(me_), debtor(partner, "co_debtor")])
+        r = client.post("/v1/me/disputes", headers=partner.headers,
+                        json={"obligation": line, "reason": "wrong_amount", "text": "Too high."})
+        assert r.status_code == 201, r.text
+        assert "You have disputed 1 debt" in text(sign_in(app, partner).get("/app/").text)
+        mine = text(sign_in(app, me_).get("/app/").text)
+        assert "You have disputed" not in mine

@@ -207,6 +207,12 @@ class TestHeaders:
 
 
 class TestWithoutASession:
+    def test_sign_in_returns_to_the_page_with_its_query(self, app, browser):
+        r = new_client(app).get("/app/disputes/new?debt=abc", follow_redirects=False)
+        assert r.headers["location"] == "/app/sign-in?next=/app/disputes/new%3Fdebt%3Dabc"
+        page = browser.get("/app/disputes?opened=1").text  # the stay-signed-in form returns here, query and all
+        assert 'name="next" value="/app/disputes?opened=1"' in page
+
     def test_a_bearer_token_is_not_a_session(self, app, person):
         client = new_client(app, **person.headers)
         r = client.get("/app/", follow_redirects=False)

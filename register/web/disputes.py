@@ -129,7 +129,10 @@ def _until(text: str, person: SignedIn) -> datetime | None:
 @router.post("/credit-ban/lift")
 def lift_credit_ban(request: Request, session: SessionDep, state: StateDep, person: PersonWrites) -> Response:
     """Ask to lift the ban, as DELETE /v1/me/credit-ban: it stays on for the set delay, and can be kept."""
-    credit_ban.request_lift(session, state.cipher, principal=person.principal, now=state.clock(),
-                            delay_seconds=state.settings.credit_ban_lift_seconds,
-                            request_id=request.state.request_id)
+    try:
+        credit_ban.request_lift(session, state.cipher, principal=person.principal, now=state.clock(),
+                                delay_seconds=state.settings.credit_ban_lift_seconds,
+                                request_id=request.state.request_id)
+    except NotFound:  # a stale page or a second press after the lift took effect: nothing left to lift
+        return redirect("/app/credit-ban")
     return redirect("/app/credit-ban?lift=1")

@@ -133,3 +133,20 @@ class TestCreditBan:
         after = client.get("/v1/me/credit-ban", headers=person.headers).json()
         assert after["until"] == before["until"] is not None, "a time-limited ban must not become permanent"
         assert after["lift_effective_at"] is None
+
+    def test_lifting_a_ban_that_is_not_on_says_so_kindly(self, app, person):
+        browser = sign_in(app, person)
+        r = browser.post("/app/credit-ban/lift")  # a stale page: no ban is on
+        assert (r.status_code, r.headers["location"]) == (303, "/app/credit-ban")
+        assert "You have no credit ban." in browser.get("/app/credit-ban").text
+
+
+def test_an_empty_statement_is_named_as_such(app, client, lender, person):
+    debt = report(client, lender, person)
+    browser = sign_in(app, person)
+    browser.post("/app/disputes", {"debt": debt, "reason": "repaid", "text": "Paid."})
+    (d,) = client.get("/v1/me/disputes", headers=person.headers).json()["items"]
+    client.post(f"/v1/disputes/{d['id']}/answer", headers=lender.headers,
+                json={"outcome": "upheld", "explanation": "Not received."})
+    r = browser.post(f"/app/disputes/{d['id']}/statement", {"statement": "   "})
+    assert r.status_code == 422 and "Your statement is empty" in r.text and "has moved on" not in r.text

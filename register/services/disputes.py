@@ -36,6 +36,7 @@ from register.storage.models import Dispute, Institution, Obligation, Obligation
 REASONS = ("not_mine", "repaid", "wrong_amount", "wrong_status", "identity_fraud", "other")
 OUTCOMES = ("corrected", "upheld")
 STATES = ("open", "overdue", "corrected", "upheld", "withdrawn")
+PENDING = ("open", "overdue")  # the states a reader sees while the creditor has not answered
 STATEMENT_MAX_WORDS = 200
 TABLE = "disputes"
 
@@ -191,7 +192,7 @@ def _subject_of(session: Session, person_id: str) -> bytes:
 
 def _in_state(stmt: Any, state: str | None, now: datetime) -> Any:
     """Filter by the state a reader sees: `open` includes overdue ones, `overdue` is open past the deadline."""
-    if state in ("open", "overdue"):
+    if state in PENDING:
         stmt = stmt.where(Dispute.state == "open")
         if state == "overdue":
             stmt = stmt.where(Dispute.deadline_at <= now)

@@ -98,7 +98,10 @@ def error_page(request: Request, exc: RegisterError) -> Response:
 
 def http_error_page(request: Request, status: int, code: str) -> Response:
     """No page at this address under /app/ (404), or not with this method (405)."""
-    response = render(request, "error.html", status=status, code=code, expired=False)
+    return with_security_headers(render(request, "error.html", status=status, code=code, expired=False))
+
+
+def with_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -121,8 +124,6 @@ class PageRoute(APIRoute):
             except Exception:  # noqa: BLE001
                 log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", None)})
                 response = render(request, "error.html", status=500, code="internal_error", expired=False)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
+            return with_security_headers(response)
 
         return page

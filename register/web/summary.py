@@ -9,6 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from register.services import disputes
 from register.web.labels import NEEDS_HELP
 
 OWN_ROLES = frozenset({"primary", "co_debtor"})
@@ -86,4 +87,4 @@ def _own_dispute_open(line: dict[str, Any]) -> bool:
     """The person's own dispute of the line is open: a co-debtor's dispute sets `disputed` for everyone on
     the line, but "you have disputed" is said only to the one who did."""
     own = line.get("dispute")
-    return bool(own) and own["state"] in ("open", "overdue")
+    return bool(own) and own["state"] in disputes.PENDING

@@ -210,6 +210,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, host: str, port: int, banner: str | None = None, workers: int = 1) -> int:
     import uvicorn
 
+    from register.api.protocol import HeaderTimeoutProtocol
     from register.logs import configure_logging
     from register.main import create_app
 
@@ -217,11 +218,14 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None = None, 
     print(f"\nThe register is listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)", file=sys.stderr)
     if banner:
         print(banner, file=sys.stderr)
+    # Deadlines on every read from a client (SPEC section 8): headers (the protocol), idle keep-alive
+    # connections (uvicorn), and each piece of a body (the app's middleware).
+    server = {"host": host, "port": port, "log_config": None, "access_log": False,
+              "http": HeaderTimeoutProtocol, "timeout_keep_alive": settings.keep_alive_seconds}
     if workers > 1:  # each worker process builds its own app from the same REGISTER_* environment
-        uvicorn.run("register.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_config=None, access_log=False)
+        uvicorn.run("register.main:create_app", factory=True, workers=workers, **server)
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(settings), **server)
     return 0
 
 

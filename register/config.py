@@ -79,6 +79,31 @@ class Settings(BaseSettings):
     exposure_daily_quota: int = Field(
         default=100_000, ge=0, description="Exposure answers per institution per UTC day, all processes; 0: unlimited"
     )
+    # One institution must not be able to starve the others (SPEC section 8, "Starvation"): nothing waits on a
+    # client while holding a database connection, every read from a client has a deadline, and each
+    # institution has a bounded number of requests in flight.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300,
+                                          description="A request's headers must arrive within this long (408)")
+    body_timeout_seconds: float = Field(default=15.0, gt=0, le=600,
+                                        description="Longest wait for the next piece of a request body (408)")
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=300,
+                                      description="An idle keep-alive connection is closed after this long")
+    upload_idle_seconds: int = Field(
+        default=300, ge=10, le=86_400,
+        description="A batch upload with no new chunk for this long expires and frees its Idempotency-Key",
+    )
+    institution_max_requests: int = Field(
+        default=16, ge=1, le=10_000,
+        description="Requests one institution may have in flight at once, per server process (429 beyond)",
+    )
+    institution_max_uploads: int = Field(
+        default=2, ge=1, le=100, description="Batch uploads one institution may send at once, per server process",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=500,
+                              description="PostgreSQL connections per server process (as many again on overflow)")
+    db_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest wait for a free database connection (then 503)"
+    )
     dispute_days: int = Field(default=30, ge=1, le=365,
                               description="Days a creditor has to answer a dispute before it is overdue")
     credit_ban_lift_seconds: int = Field(default=3600, ge=0, le=7 * 86400,

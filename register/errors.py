@@ -139,3 +139,19 @@ class ServiceUnavailable(RegisterError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+
+
+class RequestTimeout(RegisterError):
+    """The client stopped sending its request (headers or body) for longer than the register waits."""
+
+    status = 408
+    code = "request_timeout"
+    title = "Request timeout"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """No database connection could be had in time (all busy, or the database is down or failing over).
+    Nothing was changed; the request may be sent again after Retry-After."""
+
+    code = "database_unavailable"
+    title = "Database unavailable"

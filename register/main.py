@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from register.api.deps import AppState
+from register.api.gate import InstitutionGate, Slots
 from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from register.api.openapi import TAGS, install_openapi
 from register.api.problems import install_problem_handlers
@@ -27,6 +28,7 @@ from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
 from register.web import router as pages_router
 
+UPLOAD_PATHS = ("/v1/reports",)  # bodies of any size, streamed: a route of their own limits
 DESCRIPTION = """
 An open national debt register. Lenders and collectors report the debts they hold; a lender asks,
 with the person's consent, for that person's total exposure; every access is recorded.
@@ -46,7 +48,8 @@ def trusted_id_keys(settings: Settings) -> list[TrustedKey]:
 
 def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or Settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                         pool_timeout=settings.db_pool_timeout_seconds)
     sessions = make_sessionmaker(engine)
     tlog = TransparencyLog(
         load_log_key(settings), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
@@ -56,7 +59,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     cipher = FieldCipher(keys or load_keys(settings))
     worker = (
         ReportWorker(sessions, cipher, allow_test=settings.accept_test_identities,
-                     stale=timedelta(seconds=settings.report_stale_seconds))
+                     stale=timedelta(seconds=settings.report_stale_seconds),
+                     upload_idle=timedelta(seconds=settings.upload_idle_seconds))
         if settings.report_worker else None
     )  # fmt: skip
 
@@ -92,6 +96,10 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit):
         app.include_router(module.router)
     app.include_router(pages_router)  # the person's pages under /app/ (register/web)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds,
+                       streaming_paths=UPLOAD_PATHS)
+    # Outside the body limit: an institution's slot is held while its body is read (register/api/gate.py).
+    app.add_middleware(InstitutionGate, upload_paths=UPLOAD_PATHS,
+                       slots=Slots(settings.institution_max_requests, settings.institution_max_uploads))
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -18,12 +18,15 @@ from register.crypto.idtoken import IdTokenError, IdTokenVerifier
 from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
-from register.services.institutions import TokenCache, authenticate_token
+from register.services.bearer import authenticate_bearer
+from register.services.institutions import TokenCache
 from register.services.limits import ExposureLimits
-from register.services.oauth import ACCESS_TOKEN_PREFIX, authenticate_access_token
 from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
 from register.storage.types import utcnow
+
+
+GATE_PRINCIPAL = "principal"  # scope["state"] key: the caller as the gate resolved it
 
 
 @dataclass
@@ -80,9 +83,10 @@ _bearer = HTTPBearer(auto_error=False, description="Operator-issued institution 
 
 def current_principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller. Institutions' tokens were usually resolved already by `register.api.gate` (before the
+    body was read); otherwise they are looked up here, in a short transaction of the lookup's own."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
     state: AppState = request.app.state.register
@@ -90,11 +94,8 @@ def current_principal(
     if token.count(".") == 2:
         principal = _consumer(state, token)
     else:
-        principal = None
-        if token.startswith(ACCESS_TOKEN_PREFIX):  # from POST /v1/oauth/token; opaque, never a JWT
-            principal = authenticate_access_token(session, token, now=state.clock(), cache=state.tokens)
-        if principal is None:  # an operator may have chosen an admin token that starts with rat_
-            principal = authenticate_token(session, token, admin_token=state.admin_token, cache=state.tokens)
+        principal = request.scope["state"].get(GATE_PRINCIPAL) or authenticate_bearer(
+            state.sessions, token, admin_token=state.admin_token, now=state.clock(), cache=state.tokens)
     if principal is None:
         raise Unauthenticated("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
     request.scope["state"]["actor"] = principal.actor

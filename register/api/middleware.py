@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -11,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from register.api.problems import problem_response
+from register.errors import RequestTimeout
 
 log = logging.getLogger("register.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -75,17 +77,45 @@ class RequestContextMiddleware:
             )
 
 
-class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413 before the app sees them. Paths in
-    `streaming_paths` take bodies of any size and enforce their own limits."""
+def timed_receive(receive: Receive, timeout: float) -> Receive:
+    """`receive` with a deadline on each piece of the request body: a client that stops sending gets
+    RequestTimeout instead of holding the request open. Once the body is complete, later calls (Starlette
+    listens for a disconnect while it streams a response) wait as long as they need."""
+    complete = False
 
-    def __init__(self, app: ASGIApp, max_bytes: int, streaming_paths: tuple[str, ...] = ()) -> None:
+    async def receive_in_time() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        try:
+            async with asyncio.timeout(timeout):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout(f"no part of the request body arrived for {timeout:g} seconds") from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            complete = True
+        return message
+
+    return receive_in_time
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with 413, and bodies that stop arriving for `timeout`
+    seconds with 408, before the app sees them. Paths in `streaming_paths` take bodies of any size and
+    enforce their own limits (the read deadline still holds there: RequestTimeout reaches the route)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, streaming_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
         self.streaming_paths = streaming_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD") or scope["path"] in self.streaming_paths:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        receive = timed_receive(receive, self.timeout)
+        if scope["method"] in ("GET", "HEAD") or scope["path"] in self.streaming_paths:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -95,17 +125,21 @@ class BodyLimitMiddleware:
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+        except RequestTimeout as exc:
+            await _refuse(scope, receive, send, exc.status, exc.code, exc.title, exc.detail)
+            return
         body = b"".join(chunks)
         replayed = False
 
@@ -119,9 +153,13 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, "payload_too_large", "Request body too large",
-            f"request bodies are limited to {self.max_bytes} bytes",
-            request_id=scope.get("state", {}).get("request_id"),
-        )
-        await response(scope, receive, send)
+        await _refuse(scope, receive, send, 413, "payload_too_large", "Request body too large",
+                      f"request bodies are limited to {self.max_bytes} bytes")
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, title: str, detail: str) -> None:
+    """Answer before the app has seen the request; the rest of the body is not read, so the connection
+    is closed after the answer."""
+    response = problem_response(status, code, title, detail, headers={"Connection": "close"},
+                                request_id=scope.get("state", {}).get("request_id"))
+    await response(scope, receive, send)

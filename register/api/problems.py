@@ -8,11 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from register.api.deps import Authorize
-from register.errors import RegisterError, Unauthenticated
+from register.errors import DatabaseUnavailable, RegisterError, Unauthenticated
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("register.api")
@@ -116,6 +118,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None),
             request_id=_rid(request),
         )
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # No connection in time (the pool busy, the database down, restarting or failing over), or a
+        # transaction the database gave up: nothing was changed, and the same request may be sent again.
+        log.warning("database unavailable", extra={"request_id": _rid(request), "error": type(exc).__name__})
+        error = DatabaseUnavailable("the database did not answer in time; nothing was changed, retry shortly")
+        return problem_response(error.status, error.code, error.title, error.detail,
+                                headers={"Retry-After": "1"}, request_id=_rid(request))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

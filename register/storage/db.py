@@ -10,7 +10,9 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Engine:
+    """`pool_timeout`: the longest a request waits for a connection before it is refused (503), so that
+    a busy pool never makes a client wait long, whatever another client does."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -35,7 +37,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # No pre-ping: it costs a round trip on every checkout (10 % of an exposure query); connections are
     # recycled instead, and a dead one fails its request, which the client may retry.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, hide_parameters=True
+        url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout, pool_recycle=300,
+        hide_parameters=True,
     )
 
 

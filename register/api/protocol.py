@@ -1,0 +1,65 @@
+"""uvicorn's HTTP protocol with a deadline on a request's headers.
+
+uvicorn closes idle keep-alive connections and the register puts a deadline on each piece of a body
+(`register.api.middleware.timed_receive`), but nothing in uvicorn bounds how long a client may take to
+send its headers: a client that sends one header line every few seconds keeps a connection (and a
+request's worth of memory) forever. Here the headers of each request must be complete within
+`REGISTER_HEADER_TIMEOUT_SECONDS` of the connection opening or the request starting; else the client
+gets 408 and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from register.config import Settings
+
+TIMEOUT_BODY = b"the request's headers did not arrive in time"
+
+
+@cache
+def header_timeout() -> float:
+    """Read once per process from the same REGISTER_* environment as the app (worker processes too)."""
+    return Settings().header_timeout_seconds
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:  # the next request on a kept-alive connection
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._header_timer = self.loop.call_later(header_timeout(), self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+            return  # closed already, or a request is being answered (its body has its own deadline)
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(TIMEOUT_BODY), TIMEOUT_BODY)
+        )
+        self.transport.close()

@@ -627,7 +627,7 @@ class ReportPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.REPORT]})
 
     id: str
-    status: str = Field(description="received, processing, done or failed")
+    status: str = Field(description="receiving, received, processing, done, failed or expired")
     mode: str
     format: str
     received_at: datetime

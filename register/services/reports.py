@@ -1,8 +1,7 @@
 """Batch reports: receive a file durably, then process it in the background, resumably.
 
-Receiving: the body is streamed in 1 MiB chunks, each zlib-compressed and AES-GCM encrypted (bound to
-report id and chunk index), into `report_chunks`, in one transaction with the `reports` row and its
-access event; only after that commit does the client get 202. Memory stays at one chunk.
+Receiving (services.report_upload): the body is stored in 1 MiB encrypted chunks, each committed as it
+arrives; only after the last step's commit does the client get 202. Memory stays at one chunk.
 
 Processing: lines are read back chunk by chunk, validated like single reports, and applied in batches
 (services.bulk). Each batch commits together with the report's progress (`lines_read` and counters), so
@@ -13,12 +12,10 @@ accepted line is lost or applied twice.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import threading
-import uuid
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,11 +25,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
-from register.errors import Conflict, InvalidInput, NotFound
+from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
 from register.services import disputes
 from register.services.bulk import MAX_LINE_BYTES, LineError, Parsed, apply_batch, parse_doc
 from register.services.events import record_event
+from register.services.report_upload import expire_abandoned_uploads
 from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
 from register.storage.types import utcnow
 
@@ -42,105 +40,19 @@ BATCH = 2000
 STALE_HEARTBEAT = timedelta(seconds=60)
 
 
-class SameReport(Exception):
-    """An idempotent repeat: the first report stands."""
-
-    def __init__(self, report_id: str) -> None:
-        self.report_id = report_id
-
-
-# --- receiving ---------------------------------------------------------------------------------------
-
-
-async def receive_report(
-    session: Session,
-    cipher: FieldCipher,
-    *,
-    principal: Principal,
-    body: AsyncIterator[bytes],
-    mode: str,
-    fmt: str,
-    idempotency_key: str | None,
-    now: datetime,
-    request_id: str | None,
-    run_sync,  # noqa: ANN001 - starlette.concurrency.run_in_threadpool: DB work off the event loop
-) -> Report:
-    assert principal.institution_id is not None
-    existing = None
-    if idempotency_key is not None:
-        existing = await run_sync(_by_key, session, principal.institution_id, idempotency_key)
-    report_id = str(uuid.uuid4())
-    digest = hashlib.sha256()
-    size = 0
-    idx = 0
-    buf = bytearray()
-
-    async def flush(n: int) -> None:
-        """Store the first n bytes of the buffer as the next chunk."""
-        nonlocal idx, buf
-        data = cipher.encrypt(zlib.compress(bytes(buf[:n]), 1), table="report_chunks", column="data",
-                              row_id=f"{report_id}:{idx}")
-        await run_sync(session.execute, insert(ReportChunk), [{"report_id": report_id, "idx": idx, "data": data}])
-        idx += 1
-        del buf[:n]
-
-    if existing is None:
-        await run_sync(_insert_report, session, Report(
-            id=report_id, institution_id=principal.institution_id, status="receiving", mode=mode, format=fmt,
-            idempotency_key=idempotency_key, body_sha256="", body_bytes=0, chunks=0, received_at=now,
-        ))  # fmt: skip
-    async for piece in body:
-        digest.update(piece)
-        size += len(piece)
-        if existing is not None:
-            continue  # only hashing, to compare with the first upload
-        buf += piece
-        while len(buf) >= CHUNK:  # however the body arrives, chunks are at most 1 MiB
-            await flush(CHUNK)
-    if existing is not None:
-        if existing.body_sha256 == digest.hexdigest():
-            raise SameReport(existing.id)
-        raise Conflict("this Idempotency-Key was used for a different body", code="idempotency_conflict")
-    if buf:
-        await flush(len(buf))
-    if size == 0:
-        raise InvalidInput("the report is empty", code="empty_report")
-    return await run_sync(_finish_receiving, session, report_id, digest.hexdigest(), size, idx, principal, now,
-                          request_id)
-
-
-def _by_key(session: Session, institution_id: str, key: str) -> Report | None:
-    stmt = select(Report).where(Report.institution_id == institution_id, Report.idempotency_key == key)
-    return session.execute(stmt).scalar_one_or_none()
-
-
-def _insert_report(session: Session, report: Report) -> None:
-    try:
-        with session.begin_nested():
-            session.add(report)
-            session.flush()
-    except IntegrityError:
-        raise Conflict("another upload with this Idempotency-Key is in progress", code="idempotency_conflict") from None
-
-
-def _finish_receiving(
-    session: Session, report_id: str, sha: str, size: int, chunks: int, principal: Principal, now: datetime,
-    request_id: str | None,
-) -> Report:
-    report = session.get(Report, report_id)
-    assert report is not None
-    report.status, report.body_sha256, report.body_bytes, report.chunks = "received", sha, size, chunks
-    session.flush()
-    record_event(session, principal=principal, action="report:received", now=now, request_id=request_id,
-                 details={"report_id": report_id, "bytes": size, "mode": report.mode, "format": report.format})
-    return report
-
-
 def get_report(session: Session, *, principal: Principal, report_id: str) -> Report:
     report = session.get(Report, report_id)
     if report is None or report.institution_id != principal.institution_id:
         raise NotFound("no report with that id from this institution")
     return report
+
+
+def read_report(sessions: sessionmaker[Session], *, principal: Principal, report_id: str) -> Report:
+    """`get_report` in a short transaction of its own (for routes that hold no session)."""
+    with sessions() as s:
+        report = get_report(s, principal=principal, report_id=report_id)
+        s.expunge(report)
+        return report
 
 
 def iter_errors(sessions: sessionmaker[Session], report_id: str, page: int = 5000) -> Iterator[ReportError]:
@@ -392,9 +304,10 @@ class ReportWorker:
     killed server (no heartbeat for `stale`) is taken over and resumed after its last committed line."""
 
     def __init__(self, sessions: sessionmaker[Session], cipher: FieldCipher, *, allow_test: bool,
-                 stale: timedelta = STALE_HEARTBEAT, interval: float = 0.5) -> None:
+                 stale: timedelta = STALE_HEARTBEAT, interval: float = 0.5,
+                 upload_idle: timedelta = timedelta(minutes=5)) -> None:  # fmt: skip
         self.sessions, self.cipher, self.allow_test = sessions, cipher, allow_test
-        self.stale, self.interval = stale, interval
+        self.stale, self.interval, self.upload_idle = stale, interval, upload_idle
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="report-worker", daemon=True)
@@ -415,6 +328,7 @@ class ReportWorker:
         from register.domain.permission import Role
         from register.storage.institutions import get_institution
 
+        expire_abandoned_uploads(self.sessions, now=utcnow(), idle=self.upload_idle)
         with self.sessions() as s:
             ids = resumable_reports(s, now=utcnow(), stale=self.stale)
         done = 0

@@ -12,6 +12,7 @@ from register.api.deps import CanReadObligations, CanWriteObligations, SessionDe
 from register.api.openapi import errors, example_response
 from register.api.schemas import ReportPublic
 from register.errors import PayloadTooLarge
+from register.services import report_upload as upload
 from register.services import reports as svc
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -43,7 +44,6 @@ BODY_DOC = {
 async def post_report(
     request: Request,
     response: Response,
-    session: SessionDep,
     state: StateDep,
     principal: CanWriteObligations,
     mode: Literal["delta", "snapshot"] = "delta",
@@ -52,7 +52,9 @@ async def post_report(
 ):
     """Upload a batch report of any size. It is stored durably (encrypted) before the 202 and processed in
     the background: follow it at `GET /v1/reports/{id}`. `mode=snapshot` also marks this institution's
-    obligations missing from the file as no longer reported."""
+    obligations missing from the file as no longer reported. The body is committed in chunks as it
+    arrives (status `receiving`, not yet processed); a body that stops arriving for
+    `REGISTER_BODY_TIMEOUT_SECONDS` is 408 and the upload expires, freeing its Idempotency-Key."""
     fmt = format or ("csv" if "csv" in request.headers.get("content-type", "") else "ndjson")
     limit = state.settings.max_report_bytes
 
@@ -65,14 +67,15 @@ async def post_report(
             yield piece
 
     try:
-        report = await svc.receive_report(
-            session, state.cipher, principal=principal, body=body(), mode=mode, fmt=fmt,
-            idempotency_key=idempotency_key, now=state.clock(), request_id=request.state.request_id,
+        report = await upload.receive_report(
+            state.sessions, state.cipher, principal=principal, body=body(), mode=mode, fmt=fmt,
+            idempotency_key=idempotency_key, now=state.clock, request_id=request.state.request_id,
             run_sync=run_in_threadpool,
         )
-    except svc.SameReport as same:
+    except upload.SameReport as same:
         response.status_code = 200
-        report = await run_in_threadpool(svc.get_report, session, principal=principal, report_id=same.report_id)
+        report = await run_in_threadpool(svc.read_report, state.sessions, principal=principal,
+                                         report_id=same.report_id)
     response.headers["Location"] = f"/v1/reports/{report.id}"
     if state.report_worker is not None:
         state.report_worker.wake()

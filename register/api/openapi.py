@@ -89,6 +89,12 @@ REFUSALS: dict[str, Refusal] = {
     "statement_too_long": Refusal(422, "Invalid input", "the statement has 212 words; at most 200 are shown"),
     "invalid_credit_ban": Refusal(422, "Invalid input", "`until` must be in the future"),
     "dispute_not_found": Refusal(422, "Invalid input", "corrects_dispute: no open dispute with that id on this line"),
+    "request_timeout": Refusal(408, "Request timeout", "no part of the request body arrived for 15 seconds"),
+    "upload_expired": Refusal(409, "Conflict", "the upload expired before its last byte; send it again"),
+    "concurrency_limited": Refusal(429, "Too many requests", "this institution already has 16 requests in flight "
+                                                             "on this server; retry when one has ended"),
+    "database_unavailable": Refusal(503, "Database unavailable",
+                                    "the database did not answer in time; nothing was changed, retry shortly"),
 }
 OAUTH_ERRORS = ("invalid_request", "unsupported_grant_type", "invalid_client")  # RFC 6749 section 5.2
 # What a bare status stands for. Any authenticated route can meet an ID token that fails (invalid_id_token).
@@ -102,9 +108,14 @@ GENERAL: dict[int, tuple[str, ...]] = {
     422: ("validation_error",),
     429: ("rate_limited",),
 }
-STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-               410: "Gone", 412: "Precondition failed", 413: "Payload too large", 422: "Invalid input",
-               429: "Too many requests"}  # fmt: skip
+STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 408: "Timeout",
+               409: "Conflict", 410: "Gone", 412: "Precondition failed", 413: "Payload too large",
+               422: "Invalid input", 429: "Too many requests", 503: "Unavailable"}  # fmt: skip
+# Refusals any route of a kind can meet, added to every such operation of the document (SPEC section 8):
+# a caller with a token may be over its institution's bound; a body may stop arriving; the database
+# may not answer in time.
+AUTHENTICATED_REFUSALS = ("concurrency_limited", "database_unavailable")
+BODY_REFUSALS = ("request_timeout",)
 
 
 def problem_example(code: str) -> dict[str, Any]:
@@ -169,6 +180,9 @@ def install_openapi(app: FastAPI) -> None:
                     content = response.get("content", {})
                     for media_type in [m for m in content if m != PROBLEM and _is_problem(content[m])]:
                         content[PROBLEM] = {**content.pop(media_type), **content.get(PROBLEM, {})}
+            for path, item in doc.get("paths", {}).items():
+                for operation in item.values():
+                    _add_common_refusals(path, operation)
             _restore_nulls(doc)
             doc.setdefault("components", {})["examples"] = {
                 code: {"summary": r.title, "value": problem_example(code)} for code, r in REFUSALS.items()
@@ -176,6 +190,29 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_common_refusals(path: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    codes: list[str] = []
+    if "401" in responses and path != "/v1/oauth/token":
+        codes += AUTHENTICATED_REFUSALS
+    if "requestBody" in operation:
+        codes += BODY_REFUSALS
+    for status, response in errors(*codes).items():
+        key = str(status)
+        examples = response["content"][PROBLEM]["examples"]
+        if key not in responses:
+            schema = {"$ref": "#/components/schemas/Problem"}
+            responses[key] = {**response, "content": {PROBLEM: {"schema": schema, "examples": examples}}}
+            responses[key].pop("model")
+            continue
+        content = responses[key].setdefault("content", {}).setdefault(PROBLEM, {})
+        known = content.setdefault("examples", {})
+        added = [code for code in examples if code not in known]
+        known.update({code: examples[code] for code in added})
+        if added:
+            responses[key]["description"] += ", " + ", ".join(f"`{c}`" for c in added)
 
 
 def _restore_nulls(doc: dict[str, Any]) -> None:

@@ -58,7 +58,7 @@ EXPORTED = [
     "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem", "ProtocolError", "RateLimited",
     "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report", "ReportLine", "ReportLineError",
     "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate", "StatementTooLong",
-    "Subject", "Timeout", "Totals", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
+    "Subject", "Timeout", "Totals", "RequestTimeout", "ConcurrencyLimited", "DatabaseUnavailable", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
     "__version__",
 ]
 
@@ -115,6 +115,9 @@ class TestErrorTree:
         (422, "a_code_added_later", InvalidInput),  # still caught as a 422
         (403, "a_code_added_later", Forbidden),
         (503, "unavailable", ServiceUnavailable),
+        (503, "database_unavailable", register_client.DatabaseUnavailable),
+        (429, "concurrency_limited", register_client.ConcurrencyLimited),
+        (408, "request_timeout", register_client.RequestTimeout),
         (502, None, ServerError),
         (418, None, APIError),
         (400, "consent_missing", BadRequest),  # a code at an unexpected status: by status

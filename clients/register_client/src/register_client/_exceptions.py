@@ -40,9 +40,12 @@ RegisterError                     anything this SDK raises
     │   │                         (a 422 about the report, not a NotFound: an unknown dispute id is 404)
     │   ├── StatementTooLong      statement_too_long: a statement over 200 words
     │   └── InvalidCreditBan      invalid_credit_ban: a credit ban's `until` in the past
+    ├── RequestTimeout            408 request_timeout: the request's body stopped arriving
     ├── RateLimited               429; `.retry_after` in seconds (retried for idempotent calls)
+    │   └── ConcurrencyLimited    concurrency_limited: the institution has too many requests in flight
     └── ServerError               5xx
         └── ServiceUnavailable    503 (retried for idempotent calls)
+            └── DatabaseUnavailable  database_unavailable: no database connection in time; nothing changed
 ```
 
 The class is chosen by the problem's `code` first and its HTTP status second, so a code the SDK does
@@ -276,11 +279,23 @@ class RateLimited(APIError):
         return parse_retry_after(self.headers.get("retry-after"))
 
 
+class ConcurrencyLimited(RateLimited):
+    pass
+
+
+class RequestTimeout(APIError):
+    pass
+
+
 class ServerError(APIError):
     pass
 
 
 class ServiceUnavailable(ServerError):
+    pass
+
+
+class DatabaseUnavailable(ServiceUnavailable):
     pass
 
 
@@ -312,7 +327,10 @@ BY_CODE: dict[str, type[APIError]] = {
     "statement_too_long": StatementTooLong,
     "invalid_credit_ban": InvalidCreditBan,
     "rate_limited": RateLimited,
+    "concurrency_limited": ConcurrencyLimited,
+    "request_timeout": RequestTimeout,
     "unavailable": ServiceUnavailable,
+    "database_unavailable": DatabaseUnavailable,
 }
 
 BY_STATUS: dict[int, type[APIError]] = {
@@ -323,6 +341,7 @@ BY_STATUS: dict[int, type[APIError]] = {
     409: Conflict,
     410: Retracted,
     412: PreconditionFailed,
+    408: RequestTimeout,
     413: PayloadTooLarge,
     422: InvalidInput,
     429: RateLimited,

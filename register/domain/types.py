@@ -15,11 +15,12 @@ any time zone, or add a day to it, without overflowing.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr, StringConstraints
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -103,6 +104,24 @@ def _utc(parsed: datetime) -> datetime:
     return utc
 
 
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form JSON in a body (a JWK) as RFC 8259 has it: Python's json also reads NaN, Infinity and
+    -Infinity, which are not JSON, and integers of any size. Refused, with integers beyond 64 bits."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("NaN and Infinity are not JSON numbers")
+        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**64:
+            raise ValueError("integers beyond 64 bits are not accepted")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_plain_json)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Timestamp = Annotated[datetime, BeforeValidator(_iso_datetime)]
 Money = Annotated[StrictInt, Field(ge=0, le=10**15, description="Minor units (öre, grosz, cent)")]

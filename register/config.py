@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     # Never below 600: the development provider's tokens live that long (register.crypto.dev_idp.TTL_SECONDS).
     id_token_max_seconds: int = Field(
         default=3600, ge=600, le=86_400,
-        description="Longest lifetime (exp - iat) of a consumer ID token; longer ones, and ones without iat, are refused",
+        description="Longest lifetime (exp - iat) of a consumer ID token; longer ones, and ones without iat, "
+        "are refused",
     )
     oauth_audience: str | None = Field(
         default=None,

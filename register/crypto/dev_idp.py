@@ -50,7 +50,9 @@ class DevIdentityProvider:
     def trusted_key(self) -> TrustedKey:
         return TrustedKey.from_jwk(self.public_jwk)
 
-    def issue(self, *, country: str, national_id: str, audience: str, ttl: int = TTL_SECONDS, now: float | None = None) -> str:
+    def issue(
+        self, *, country: str, national_id: str, audience: str, ttl: int = TTL_SECONDS, now: float | None = None
+    ) -> str:
         issued = int(now if now is not None else time.time())
         claims = {"iss": DEV_ISSUER, "sub": national_id, "country": country.upper(), "aud": audience,
                   "iat": issued, "exp": issued + ttl}  # fmt: skip

@@ -11,6 +11,7 @@ skipped and a token issued, and a `NaN` or 1e400 `exp` was a 500; an ID token wi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -366,3 +367,25 @@ class TestIdTokenTimes:
     def test_a_far_exp_no_longer_signs_in_for_decades(self, client, data_dir):
         now = int(time.time())
         refused(client.get("/v1/me/obligations", headers=_id_token(data_dir, iat=now, exp=now + 30 * 365 * 86400)), 401)
+
+
+class TestContentLength:
+    """A declared length is a number the client sends too. Sent straight to the app: the HTTP servers
+    refuse such a header themselves, but behind another one the app must not be the weak point."""
+
+    @pytest.mark.parametrize("declared", ["9" * 5000, "9" * 19, str(2**64)])
+    def test_a_huge_declared_length_is_413(self, app, declared):
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "http_version": "1.1", "method": "POST", "path": "/v1/consents",
+                 "raw_path": b"/v1/consents", "query_string": b"", "root_path": "", "scheme": "http",
+                 "server": ("test", 80), "client": ("test", 1),
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", declared.encode())]}
+        asyncio.run(app(scope, receive, send))
+        assert sent[0]["status"] == 413

@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     tok = idp.add_parser("token", help="print a signed consumer ID token")
     tok.add_argument("--country", required=True)
     tok.add_argument("--national-id", required=True)
-    tok.add_argument("--ttl", type=int, default=600, help="seconds (default 600)")
+    tok.add_argument("--ttl", type=int, default=600,
+                     help="seconds (default 600; the register refuses more than REGISTER_ID_TOKEN_MAX_SECONDS)")
     tok.set_defaults(func=cmd_dev_idp_token)
 
     oa = sub.add_parser("openapi", help="write the OpenAPI document the server serves")

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         default=None, description="JWKS file of trusted identity providers' keys (each JWK with kid and iss)"
     )
     audience: str = Field(default="register", description="The `aud` consumer ID tokens must carry")
+    # Never below 600: the development provider's tokens live that long (register.crypto.dev_idp.TTL_SECONDS).
+    id_token_max_seconds: int = Field(
+        default=3600, ge=600, le=86_400,
+        description="Longest lifetime (exp - iat) of a consumer ID token; longer ones, and ones without iat, "
+        "are refused",
+    )
     oauth_audience: str | None = Field(
         default=None,
         description="The `aud` institutions' client assertions must carry. Default: the token endpoint's URL "

@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         exposure_limits=ExposureLimits(rate=settings.exposure_rate_per_second, burst=settings.exposure_burst,
                                        daily_quota=settings.exposure_daily_quota),
         admin_token=settings.resolved_admin_token(),
-        id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience),
+        id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience,
+                                  max_lifetime=settings.id_token_max_seconds),
     )
     app.state.metrics = Metrics()
     install_problem_handlers(app)

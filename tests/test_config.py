@@ -56,3 +56,22 @@ class TestSecretFiles:
         message = str(caught.value)
         assert "REGISTER_LOG_KEY_FILE" in message and "missing" in message
         assert "do-not-print-me" not in message
+
+
+class TestIdTokenMaxSeconds:
+    def test_default_is_an_hour(self):
+        assert Settings().id_token_max_seconds == 3600
+
+    def test_read_from_the_environment(self, monkeypatch):
+        monkeypatch.setenv("REGISTER_ID_TOKEN_MAX_SECONDS", "900")
+        assert Settings().id_token_max_seconds == 900
+
+    @pytest.mark.parametrize("value", [599, 0, -1, 86_401])
+    def test_below_the_development_providers_lifetime_or_over_a_day_is_refused(self, value):
+        with pytest.raises(ValidationError):
+            Settings(id_token_max_seconds=value)
+
+    def test_the_development_providers_tokens_always_fit(self):
+        from register.crypto.dev_idp import TTL_SECONDS
+
+        assert Settings(id_token_max_seconds=600).id_token_max_seconds >= TTL_SECONDS

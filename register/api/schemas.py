@@ -11,7 +11,7 @@ from register.api import examples as ex
 from register.domain.consent import Purpose
 from register.domain.obligation import CollectsRef, StrictModel
 from register.domain.permission import Role
-from register.domain.types import CountryCode, ShortText, Timestamp, UUIDStr
+from register.domain.types import CountryCode, JsonObject, ShortText, Timestamp, UUIDStr
 from register.services.obligations import ObligationView, VersionView
 
 
@@ -70,7 +70,7 @@ class InstitutionKeyCreate(StrictModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [ex.KEY_CREATE]})
 
-    jwk: dict[str, Any] | None = Field(default=None, description="A public JWK: OKP/Ed25519 or EC/P-256")
+    jwk: JsonObject | None = Field(default=None, description="A public JWK: OKP/Ed25519 or EC/P-256")
     pem: Annotated[StrictStr, StringConstraints(max_length=4096)] | None = Field(
         default=None, description="A PEM SubjectPublicKeyInfo (-----BEGIN PUBLIC KEY-----)"
     )

@@ -6,8 +6,9 @@ an HMAC secret); the header's `kid` names one of the institution's active keys o
 `kid`: each active key of that algorithm is tried); the signature verifies; `iss` and `sub` are the
 institution's id; `aud` is the register's token audience; `exp`, `iat` and `jti` are present; `exp` has
 not passed (10 s skew); `iat` is at most 60 s ahead; `nbf`, if present, has come (10 s skew); the
-assertion lives at most 5 minutes (`exp - iat`). Whether the `jti` was seen before is the caller's
-check, against durable storage. Refusals name the failed check and never echo a claim value.
+assertion lives at most 5 minutes (`exp - iat`); `exp`, `iat` and `nbf` are finite numbers in range
+(register.crypto.numeric_date: a NaN would pass every comparison). Whether the `jti` was seen before is
+the caller's check, against durable storage. Refusals name the failed check and never echo a claim value.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+
+from register.crypto.numeric_date import numeric_date, required_numeric_date
 
 ALLOWED_ALGS = frozenset({"EdDSA", "ES256"})
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -112,11 +115,11 @@ def _check_claims(claims: dict[str, Any], *, client_id: str, now: float) -> None
     jti = claims["jti"]
     if not isinstance(jti, str) or not 1 <= len(jti) <= MAX_JTI_LENGTH:
         raise AssertionRefused("claims", f"the assertion's jti must be a string of 1-{MAX_JTI_LENGTH} characters")
-    times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
-    for name, value in times.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise AssertionRefused("claims", f"the assertion's {name} must be a number (seconds since the epoch)")
-    exp, iat, nbf = times["exp"], times["iat"], times["nbf"]
+    try:
+        exp, iat = required_numeric_date(claims, "exp"), required_numeric_date(claims, "iat")
+        nbf = numeric_date(claims, "nbf")
+    except ValueError as exc:
+        raise AssertionRefused("claims", f"the assertion's {exc}") from None
     if exp + CLOCK_SKEW_SECONDS < now:
         raise AssertionRefused("expired", "the assertion has expired")
     if iat > now + MAX_IAT_AHEAD_SECONDS:

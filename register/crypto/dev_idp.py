@@ -19,6 +19,7 @@ from register.config import write_private_file
 from register.crypto.idtoken import TrustedKey
 
 DEV_ISSUER = "urn:register:dev-idp"
+TTL_SECONDS = 600  # the least REGISTER_ID_TOKEN_MAX_SECONDS may be, so its tokens are always accepted
 
 
 def _b64url(data: bytes) -> str:
@@ -49,7 +50,9 @@ class DevIdentityProvider:
     def trusted_key(self) -> TrustedKey:
         return TrustedKey.from_jwk(self.public_jwk)
 
-    def issue(self, *, country: str, national_id: str, audience: str, ttl: int = 600, now: float | None = None) -> str:
+    def issue(
+        self, *, country: str, national_id: str, audience: str, ttl: int = TTL_SECONDS, now: float | None = None
+    ) -> str:
         issued = int(now if now is not None else time.time())
         claims = {"iss": DEV_ISSUER, "sub": national_id, "country": country.upper(), "aud": audience,
                   "iat": issued, "exp": issued + ttl}  # fmt: skip

@@ -2,8 +2,11 @@
 
 Trust is a JWKS: each key carries its `kid` and, as an extra member, the `iss` of the provider that signs
 with it. A token must name a known `kid`, be signed by that key with that key's algorithm, carry that
-key's `iss`, the register's `aud`, an unexpired `exp`, a `sub` (the national identity number) and a
-`country`. Anything else is refused; the reason is said but no claim value is echoed.
+key's `iss`, the register's `aud`, an unexpired `exp`, an `iat` not in the future, a lifetime `exp - iat`
+of at most REGISTER_ID_TOKEN_MAX_SECONDS, a `sub` (the national identity number) and a `country`; `exp`,
+`iat` and `nbf` must be finite numbers in range (register.crypto.numeric_date). Without `iat`, or with an
+unbounded `exp`, a token taken once would sign its holder in for as long as it says. Anything else is
+refused; the reason is said but no claim value is echoed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+
+from register.crypto.numeric_date import numeric_date, required_numeric_date
 
 ALLOWED_ALGS = {"EdDSA", "ES256"}
 LEEWAY_SECONDS = 10
@@ -56,10 +61,25 @@ def load_jwks(path: Path) -> list[TrustedKey]:
     return [TrustedKey.from_jwk(k) for k in doc.get("keys", [])]
 
 
+def check_lifetime(claims: dict[str, Any], *, max_seconds: int) -> None:
+    """After the signature and the clock checks: the times are numbers in range, and the token lives at
+    most `max_seconds`. IdTokenError otherwise."""
+    try:
+        exp, iat = required_numeric_date(claims, "exp"), required_numeric_date(claims, "iat")
+        numeric_date(claims, "nbf")
+    except ValueError as exc:
+        raise IdTokenError(f"token's {exc}") from None
+    if exp <= iat:
+        raise IdTokenError("token's exp is not after its iat")
+    if exp - iat > max_seconds:
+        raise IdTokenError(f"token lives longer than {max_seconds} s (exp - iat)")
+
+
 class IdTokenVerifier:
-    def __init__(self, keys: list[TrustedKey], *, audience: str) -> None:
+    def __init__(self, keys: list[TrustedKey], *, audience: str, max_lifetime: int) -> None:
         self._keys = {k.kid: k for k in keys}
         self._audience = audience
+        self._max_lifetime = max_lifetime
 
     def verify(self, token: str) -> IdClaims:
         try:
@@ -82,8 +102,10 @@ class IdTokenVerifier:
                 audience=self._audience,
                 issuer=trusted.issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
+        except jwt.MissingRequiredClaimError as exc:
+            raise IdTokenError(f"token lacks {exc.claim}") from None
         except jwt.ExpiredSignatureError:
             raise IdTokenError("token expired") from None
         except jwt.InvalidAudienceError:
@@ -94,6 +116,7 @@ class IdTokenVerifier:
             raise IdTokenError("token signature does not verify") from None
         except jwt.PyJWTError as exc:
             raise IdTokenError(f"token refused: {type(exc).__name__}") from None
+        check_lifetime(claims, max_seconds=self._max_lifetime)
         country = claims.get("country")
         if not isinstance(country, str) or len(country) != 2 or not isinstance(claims["sub"], str):
             raise IdTokenError("token lacks a country or subject")

@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import datetime
 
+from register.domain.types import parse_time
 from register.errors import InvalidInput
 
 MAX_PAGE = 1000
@@ -19,9 +20,7 @@ def encode_cursor(ts: datetime, item_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        ts = datetime.fromisoformat(doc["u"])
-        if ts.tzinfo is None:
-            raise ValueError
-        return ts, str(doc["i"])
+        # A cursor comes back from the client: its time is read like any other time a client sends.
+        return parse_time(doc["u"]), str(doc["i"])
     except (ValueError, KeyError, TypeError):
         raise InvalidInput("cursor is not one this API returned", code="invalid_cursor") from None

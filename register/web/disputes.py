@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from register.api.deps import SessionDep, StateDep
 from register.domain.permission import Permission
+from register.domain.types import check_time, parse_date
 from register.errors import Conflict, InvalidInput, NotFound
 from register.services import credit_ban, disputes, me
 from register.web import labels
@@ -118,12 +119,13 @@ def set_credit_ban(request: Request, session: SessionDep, state: StateDep, perso
 
 
 def _until(text: str, person: SignedIn) -> datetime | None:
-    """A date from the form: the ban ends at the start of that day in the person's own time zone."""
+    """A date from the form: the ban ends at the start of that day in the person's own time zone. Read as
+    the API reads dates and times (YYYY-MM-DD, within the accepted range); None when it is not one."""
     try:
-        day = date.fromisoformat(text)
+        day = parse_date(text)
+        return check_time(datetime.combine(day, time(0, 0), tzinfo=Formats("en", person.national_id.country).zone))
     except ValueError:
         return None
-    return datetime.combine(day, time(0, 0), tzinfo=Formats("en", person.national_id.country).zone)
 
 
 @router.post("/credit-ban/lift")

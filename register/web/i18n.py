@@ -8,7 +8,7 @@ browser's Accept-Language, English.
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -110,7 +110,8 @@ class Formats:
             return "–"
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return format_datetime(value, "medium", tzinfo=self.zone, locale=self.locale)
+        local = self._local(value)
+        return format_datetime(local, "medium", tzinfo=local.tzinfo, locale=self.locale)
 
     def date(self, value: datetime | date | str | None) -> str:
         if value is None:
@@ -118,5 +119,15 @@ class Formats:
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if isinstance(value, datetime):
-            value = value.astimezone(self.zone).date()
+            value = self._local(value).date()
         return format_date(value, "long", locale=self.locale)
+
+    def _local(self, value: datetime) -> datetime:
+        """In the person's time zone; in UTC for a time kept from before the API bounded times (e.g. a ban
+        until 9999-12-31T23:59:59Z, which has no local equivalent east of UTC)."""
+        if value.tzinfo is None:  # as Babel reads a naive time: UTC
+            value = value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(self.zone)
+        except OverflowError:
+            return value.astimezone(UTC)

@@ -4,7 +4,9 @@
 The flow's secrets (state, nonce, code verifier) travel in an encrypted, HttpOnly cookie bound to this
 browser, never in a URL. The callback is refused, and no session made, when the state differs, the flow is
 older than ten minutes, the provider will not exchange the code (a replayed one), or the ID token is not
-signed by a key in the provider's JWKS, or names another issuer, audience or nonce, or has expired.
+signed by a key in the provider's JWKS, or names another issuer, audience or nonce, or has expired, or
+lacks `iat`, or lives longer than REGISTER_ID_TOKEN_MAX_SECONDS, or has a time that is not a finite
+number in range (register.crypto.idtoken.check_lifetime, as for the API's ID tokens).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import jwt
 
 from register.config import Settings
 from register.crypto.fields import DecryptionError, FieldCipher
+from register.crypto.idtoken import IdTokenError, check_lifetime
 from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
 from register.errors import Unauthenticated
 
@@ -156,13 +159,17 @@ class OidcClient:
         if key.algorithm_name != header["alg"]:
             raise SignInFailed("the ID token's algorithm does not match its key")
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token, key.key, algorithms=[header["alg"]], audience=self.settings.oidc_client_id,
                 issuer=self.provider().issuer, leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "nonce"]},
             )  # fmt: skip
+            check_lifetime(claims, max_seconds=self.settings.id_token_max_seconds)
         except jwt.PyJWTError as exc:
             raise SignInFailed(f"the ID token was refused: {type(exc).__name__}") from None
+        except IdTokenError as exc:
+            raise SignInFailed(f"the ID token was refused: {exc}") from None
+        return claims
 
     def _key(self, kid: str) -> jwt.PyJWK:
         """The provider's key by kid; the JWKS is fetched again once for an unknown kid (key rotation)."""

@@ -94,7 +94,7 @@ class TestConfiguredProvider:
 
     def _token(self, key, **overrides) -> str:
         claims = {"iss": "https://idp.bank.example", "sub": national_id(), "country": "SE", "aud": "register",
-                  "exp": time.time() + 600, **overrides}
+                  "iat": time.time(), "exp": time.time() + 600, **overrides}
         return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bankid-2026"})
 
     def test_es256_token_from_jwks_signs_in(self, es256_app):

@@ -5,14 +5,21 @@ Checks: no 5xx (`not_a_server_error`), every response matches its documented sta
 schema, and every operation that needs a token answers 401 without one. Generation is seeded (SEED) and
 bounded (MAX_EXAMPLES per operation and mode, positive and negative data), so a failure reproduces
 with the same seed and the run fits CI.
+
+Beyond schemathesis's own values, half the cases carry extremes an attacker sent
+(test_extreme_values.py has each, route by route): `date-time` and `date` values are drawn half the time
+from years 1, 1899, 1900 and 9999 with offsets up to +-23:59 or none, and every number in a JSON body or a
+query is replaced, each with even odds, by NaN, Infinity, 1e308, 2^31, 2^63, 2^64, -2^63-1 or 10^400.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -22,6 +29,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.formats import rfc3339_values, unregister_string_format
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -80,6 +88,44 @@ OPERATIONS = checked_in_operations()
 KNOWN = [label for label in OPERATIONS if label in ROLE]  # test_every_operation_has_a_caller names the rest
 PROTECTED = [label for label in KNOWN if ROLE[label]]
 
+# The extremes, drawn alongside schemathesis's own values (see the module docstring).
+EXTREME_DAYS = ["0001-01-01", "1899-12-31", "1900-01-01", "9999-12-31"]
+EXTREME_TIMES = st.builds("{}T{}{}".format, st.sampled_from(EXTREME_DAYS),
+                          st.sampled_from(["00:00:00", "12:00:00", "23:59:59.999999"]),
+                          st.sampled_from(["Z", "+14:00", "-14:00", "+23:59", "-23:59", ""]))
+EXTREME_NUMBERS = [float("nan"), float("inf"), float("-inf"), 1e308, 2**31, 2**63, 2**64, -(2**63) - 1, 10**400]
+EXTREME_QUERY_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", *map(str, EXTREME_NUMBERS[3:])]
+FORMATS = {"date-time": st.one_of(rfc3339_values("date-time"), EXTREME_TIMES),
+           "date": st.one_of(rfc3339_values("full-date"), st.sampled_from(EXTREME_DAYS))}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _spiked(value: Any, draw) -> Any:  # noqa: ANN001
+    """`value` (a JSON document) with each number replaced, with even odds, by an extreme one."""
+    if isinstance(value, dict):
+        return {k: _spiked(v, draw) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spiked(v, draw) for v in value]
+    if _is_number(value) and draw(st.booleans()):
+        return draw(st.sampled_from(EXTREME_NUMBERS))
+    return value
+
+
+@st.composite
+def with_extremes(draw, cases: st.SearchStrategy):  # noqa: ANN001
+    """Half the cases as generated; the other half with extreme numbers in the JSON body and the query."""
+    case = draw(cases)
+    if draw(st.booleans()):
+        if isinstance(case.body, dict | list):
+            case.body = _spiked(copy.deepcopy(case.body), draw)
+        if case.query:
+            case.query = {k: draw(st.sampled_from(EXTREME_QUERY_NUMBERS)) if _is_number(v) and draw(st.booleans())
+                          else v for k, v in case.query.items()}
+    return case
+
 
 @dataclass
 class Fuzzed:
@@ -94,6 +140,8 @@ def fuzzed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
     other test; a little real data, so that some generated requests find something."""
     data_dir = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{data_dir / 'fuzz.db'}" if backend == "sqlite" else create_pg_database()
+    for name, strategy in FORMATS.items():
+        schemathesis.openapi.format(name, strategy)
     try:
         upgrade(url)
         app = create_app(make_settings(url, data_dir, accept_test_identities=True), keys=StaticKeys.generate())
@@ -111,6 +159,8 @@ def fuzzed(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
             "admin": admin, "lender": lender.headers, "regulator": regulator.headers, "consumer": consumer})
         app.state.register.engine.dispose()
     finally:
+        for name in FORMATS:
+            unregister_string_format(name)
         if backend == "postgres":
             drop_pg_database(url)
 
@@ -123,8 +173,8 @@ def _run(fuzzed: Fuzzed, label: str, test, *, examples: int = MAX_EXAMPLES, head
     """Seeded: a failure reproduces with the same SEED. `headers` are fixed (not generated or mutated)."""
     operation = fuzzed.schema.find_operation_by_label(label)
     assert operation is not None, f"{label} is not in the served document"
-    strategy = st.one_of(*(operation.as_strategy(mode, headers=headers or None)
-                           for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)))
+    strategy = with_extremes(st.one_of(*(operation.as_strategy(mode, headers=headers or None)
+                                         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE))))
 
     @seed(SEED)
     @settings(max_examples=2 * examples, deadline=None, database=None, phases=[Phase.generate],
@@ -134,6 +184,14 @@ def _run(fuzzed: Fuzzed, label: str, test, *, examples: int = MAX_EXAMPLES, head
         test(case)
 
     run()
+
+
+def send(case, app: FastAPI):  # noqa: ANN201
+    """The case as schemathesis sends it, but a JSON body encoded by Python's json, which writes NaN and
+    Infinity as such (requests refuses to): the extremes must reach the app."""
+    if isinstance(case.body, dict | list) and case.media_type == "application/json":
+        return case.call(app=app, data=json.dumps(case.body).encode())
+    return case.call(app=app)
 
 
 def without_auth(case) -> None:
@@ -149,7 +207,7 @@ def test_fuzz(fuzzed: Fuzzed, label: str):
     headers = fuzzed.headers[role] if role else {}
 
     def check(case) -> None:
-        response = case.call(app=fuzzed.app)
+        response = send(case, fuzzed.app)
         case.validate_response(response, checks=CHECKS)
 
     # The token is fixed, else negative mode spends half its cases leaving it out (test_missing_auth_is_401).
@@ -162,7 +220,7 @@ def test_missing_auth_is_401(fuzzed: Fuzzed, label: str):
 
     def check(case) -> None:
         without_auth(case)
-        response = case.call(app=fuzzed.app)
+        response = send(case, fuzzed.app)
         assert response.status_code == 401, (response.status_code, response.text, case.as_curl_command())
         assert response.headers["content-type"] == ["application/problem+json"]
         assert response.headers["www-authenticate"] == ["Bearer"]

@@ -93,6 +93,15 @@ class TestFormats:
         assert "00:30" in Formats("sv", "SE").datetime(at)
         assert "2026" in Formats("pl", "PL").date(at)
 
+    def test_a_time_with_no_local_equivalent_is_shown_in_utc(self):
+        """A ban until 9999-12-31T23:59:59Z, stored before the API bounded times, has no Stockholm time
+        (a day past the last one Python has): its page was a 500."""
+        from datetime import UTC, datetime
+
+        end = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+        assert Formats("sv", "SE").date(end) == "31 december 9999"
+        assert "23:59" in Formats("sv", "SE").datetime(end)
+
 
 class TestPages:
     def test_html_lang_and_the_visible_switch(self, app):

@@ -109,6 +109,14 @@ class StandInProvider:
             claims["iat"], claims["exp"] = now - 600, now - 60
         elif spoil == "identity":
             claims["national_id"] = "19900101-1235"
+        elif spoil == "long_lived":  # over REGISTER_ID_TOKEN_MAX_SECONDS (3600)
+            claims["exp"] = now + 7200
+        elif spoil == "iat_text":  # PyJWT reads "123" as 123: a time must be a number
+            claims["iat"] = str(now)
+        elif spoil == "iat_nan":
+            claims["iat"] = float("nan")
+        elif spoil == "exp_huge":
+            claims["exp"] = 10**400
         return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
 
 
@@ -165,7 +173,8 @@ class TestOidcSignIn:
         assert page.status_code == 200 and f"{nid[:8]}-****" not in page.text  # (the overview shows it)
         assert f"{nid[:8]}-****" in client.get("/app/").text and nid not in client.get("/app/").text
 
-    @pytest.mark.parametrize("spoil", ["nonce", "key", "aud", "iss", "exp", "identity"])
+    @pytest.mark.parametrize("spoil", ["nonce", "key", "aud", "iss", "exp", "identity", "long_lived", "iat_text",
+                                       "iat_nan", "exp_huge"])
     def test_a_wrong_id_token_is_refused(self, prod_app, provider, spoil):
         client = browser(prod_app)
         back = provider.authorize(start(client), nid=national_id())

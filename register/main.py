@@ -82,7 +82,9 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         cipher=cipher,
         report_worker=worker,
         exposure_limits=ExposureLimits(rate=settings.exposure_rate_per_second, burst=settings.exposure_burst,
-                                       daily_quota=settings.exposure_daily_quota),
+                                       daily_quota=settings.exposure_daily_quota,
+                                       attested_rate=settings.attested_rate_per_second,
+                                       attested_daily_quota=settings.attested_daily_quota),
         admin_token=settings.resolved_admin_token(),
         id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience),
     )

@@ -80,6 +80,12 @@ REFUSALS: dict[str, Refusal] = {
                             "more than 500 exposure queries per second; retry after the wait given"),
     "quota_exceeded": Refusal(429, "Too many requests",
                               "the daily quota of 100000 exposure answers is used up until 00:00 UTC"),
+    "attested_rate_limited": Refusal(429, "Too many requests", "more than 20 exposure queries per second with "
+                                     "attested consents; retry after the wait given"),
+    "attested_quota_exceeded": Refusal(429, "Too many requests", "the daily quota of 2000 exposure answers with "
+                                       "attested consents is used up until 00:00 UTC"),
+    "reference_reused": Refusal(409, "Conflict", "this evidence reference names another consent of this "
+                                "institution, for another person; each signed application has its own reference"),
     "invalid_key": Refusal(422, "Invalid input", "only Ed25519 and P-256 public keys are accepted"),
     "key_exists": Refusal(409, "Conflict", "this key, or this kid for this institution, is already registered"),
     "dispute_open": Refusal(409, "Conflict", f"you already have an open dispute on this debt: {ex.DISPUTE_ID}"),

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from register.api import examples as ex
-from register.api import schemas
+from register.api import lookup_schemas, schemas
 from register.api.problems import PROBLEM
 from register.api.schemas import Problem
 from register.domain import obligation
@@ -184,11 +184,20 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# Where the document's component schemas are defined, searched in this order.
+MODEL_MODULES = (schemas, lookup_schemas, obligation)
+
+
+def component_model(name: str) -> Any:
+    """The model a component schema of the document was made from, or None."""
+    return next((m for m in (getattr(mod, name, None) for mod in MODEL_MODULES) if m is not None), None)
+
+
 def _restore_nulls(doc: dict[str, Any]) -> None:
     """FastAPI drops every null from the document, examples' too, and an answer's example without its
     null fields no longer matches its own schema (they are required and nullable): put them back."""
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
-        model = getattr(schemas, name, None) or getattr(obligation, name, None)
+        model = component_model(name)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         extra = model.model_config.get("json_schema_extra")

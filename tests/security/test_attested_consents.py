@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from register.services.limits import ExposureLimits
 from register.storage.models import AccessEvent, Consent
 from tests.api.test_exposure import events_for_request, query
 from tests.factories import (
     attest, debtor, grant, make_institution, make_person, new_ref, obligation_body,
 )
-from tests.security.test_limits import FakeMonotonic, answers_for, ticks  # noqa: F401  (the fixture)
-from register.services.limits import ExposureLimits
+from tests.security.test_limits import answers_for, ticks  # noqa: F401  (the fixture)
+from tests.web.pages import sign_in
 
 
 def set_limits(app, monkeypatch, ticks, *, rate=0.0, burst=1, quota=0, attested_rate=0.0,
@@ -69,6 +70,8 @@ class TestReferenceReuse:
         log = client.get("/v1/me/access-log", headers=y.headers).json()["items"]
         assert [(e["action"], e["reason"]) for e in log if e["action"] == "consent:attest"] == [
             ("consent:attest", "reference_reused")]
+        page = sign_in(app, y).get("/app/who-looked")
+        assert page.status_code == 200 and "the application reference belonged to another consent" in page.text
 
     def test_a_repeat_for_the_same_person_returns_the_first_consent(self, app, client, data_dir, lender):
         x = indebted(client, data_dir, lender)

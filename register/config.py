@@ -110,6 +110,23 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest wait for a free database connection (then 503)"
     )
+    # Lookups with an attested consent (one the institution recorded itself) have their own, lower limits:
+    # with those, the institution alone chooses whose debts it reads (SPEC section 8, harvesting).
+    attested_rate_per_second: float = Field(
+        default=20.0, ge=0,
+        description="Exposure queries with an attested consent per second per institution, per server process "
+        "(bucket size: one second's worth); 0: off",
+    )
+    attested_daily_quota: int = Field(
+        default=2_000, ge=0,
+        description="Exposure answers with an attested consent per institution per UTC day, all processes; "
+        "0: unlimited",
+    )
+    follow_up_days: int = Field(
+        default=30, ge=1, le=365,
+        description="A granted lookup is 'without follow-up' when the institution reports no change to a line "
+        "naming the person within this many days after it",
+    )
     dispute_days: int = Field(default=30, ge=1, le=365,
                               description="Days a creditor has to answer a dispute before it is overdue")
     credit_ban_lift_seconds: int = Field(default=3600, ge=0, le=7 * 86400,

@@ -7,6 +7,7 @@ that `make run` can print them again on every start.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass, field
@@ -71,12 +72,16 @@ def _history(session: Session, cipher: FieldCipher, tlog: TransparencyLog, princ
     evidence = {"method": "signed_application", "reference": "", "signed_at": now.isoformat(),
                 "document_sha256": "0" * 64}
 
+    serial = itertools.count(1)
+
     def attest(lender: str, nid: str, days_ago: int) -> Consent:
         at = now - timedelta(days=days_ago, minutes=rng.randrange(600))
+        # One reference per application (the register refuses a reference reused for another person).
+        reference = f"APP-{rng.randrange(10**6):06d}-{next(serial)}"
         return attest_consent(
             session, cipher, principal=principals[lender], nid=parse_national_id("SE", nid, allow_test=True),
             purpose=Purpose.credit_application, expires_at=at + timedelta(days=60), now=at, request_id=None,
-            evidence={**evidence, "reference": f"APP-{rng.randrange(10**6):06d}"})
+            evidence={**evidence, "reference": reference})[0]
 
     def look(lender: str, nid: str, consent_id: str, at: datetime) -> None:
         try:

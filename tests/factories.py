@@ -99,3 +99,15 @@ def make_person(client_or_none, data_dir, country: str = "SE") -> Person:
 
 def debtor(person: Person, role: str = "primary") -> dict[str, str]:
     return {"country": person.country, "national_id": person.nid, "role": role}
+
+
+def attest(client: TestClient, inst: Inst, person: Person, *, reference: str | None = None,
+           purpose: str = "credit_application", days: float = 28, now=None):
+    """An institution records a consent it collected itself; the response (201, a 200 repeat, or a refusal)."""
+    import hashlib
+
+    reference = reference or f"APP-{uuid.uuid4().hex[:10]}"
+    return client.post("/v1/consents/attested", json={
+        "country": person.country, "national_id": person.nid, "purpose": purpose, "expires_at": in_days(days, now=now),
+        "evidence": {"method": "signed_application", "reference": reference, "signed_at": "2026-11-20T10:00:00Z",
+                     "document_sha256": hashlib.sha256(reference.encode()).hexdigest()}}, headers=inst.headers)

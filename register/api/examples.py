@@ -289,6 +289,19 @@ REGULATOR_DISPUTES = {
     "by_institution": [{"institution_id": NORDBANK, "name": "Nordbank Oyj", "open": 3, "overdue": 1, "answered": 12,
                         "answered_late": 2}],
 }  # fmt: skip
+INSTITUTION_LOOKUPS = {
+    "institution": {"id": NORDBANK, "name": "Nordbank Oyj", "role": "lender"},
+    "first_day": "2026-10-01", "last_day": "2026-10-31", "follow_up_days": 30, "as_of": "2026-11-23T13:20:00Z",
+    "lookups": {
+        "consumer": {"granted": 812, "refused": 9, "refused_by_reason": {"consent_expired": 9}, "followed_up": 603,
+                     "without_follow_up": 209, "pending": 0},
+        "attested": {"granted": 1940, "refused": 61, "refused_by_reason": {"attested_quota_exceeded": 61},
+                     "followed_up": 88, "without_follow_up": 1852, "pending": 0},
+        "no_consent": {"granted": 0, "refused": 4, "refused_by_reason": {"consent_missing": 4}, "followed_up": 0,
+                       "without_follow_up": 0, "pending": 0},
+    },
+    "attestations": {"recorded": 1955, "refused": 12, "refused_by_reason": {"reference_reused": 12}},
+}  # fmt: skip
 CREDIT_BAN = {
     "active": True, "since": "2026-11-20T08:00:00Z", "reason": "identity_theft", "until": None,
     "lift_requested_at": "2026-11-23T13:20:00Z", "lift_effective_at": "2026-11-23T14:20:00Z",

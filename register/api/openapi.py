@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from register.api import examples as ex
-from register.api import schemas
+from register.api import lookup_schemas, schemas
 from register.api.problems import PROBLEM
 from register.api.schemas import Problem
 from register.domain import obligation
@@ -80,6 +80,12 @@ REFUSALS: dict[str, Refusal] = {
                             "more than 500 exposure queries per second; retry after the wait given"),
     "quota_exceeded": Refusal(429, "Too many requests",
                               "the daily quota of 100000 exposure answers is used up until 00:00 UTC"),
+    "attested_rate_limited": Refusal(429, "Too many requests", "more than 20 exposure queries per second with "
+                                     "attested consents; retry after the wait given"),
+    "attested_quota_exceeded": Refusal(429, "Too many requests", "the daily quota of 2000 exposure answers with "
+                                       "attested consents is used up until 00:00 UTC"),
+    "reference_reused": Refusal(409, "Conflict", "this evidence reference names another consent of this "
+                                "institution, for another person; each signed application has its own reference"),
     "invalid_key": Refusal(422, "Invalid input", "only Ed25519 and P-256 public keys are accepted"),
     "key_exists": Refusal(409, "Conflict", "this key, or this kid for this institution, is already registered"),
     "dispute_open": Refusal(409, "Conflict", f"you already have an open dispute on this debt: {ex.DISPUTE_ID}"),
@@ -215,11 +221,20 @@ def _add_common_refusals(path: str, operation: dict[str, Any]) -> None:
             responses[key]["description"] += ", " + ", ".join(f"`{c}`" for c in added)
 
 
+# Where the document's component schemas are defined, searched in this order.
+MODEL_MODULES = (schemas, lookup_schemas, obligation)
+
+
+def component_model(name: str) -> Any:
+    """The model a component schema of the document was made from, or None."""
+    return next((m for m in (getattr(mod, name, None) for mod in MODEL_MODULES) if m is not None), None)
+
+
 def _restore_nulls(doc: dict[str, Any]) -> None:
     """FastAPI drops every null from the document, examples' too, and an answer's example without its
     null fields no longer matches its own schema (they are required and nullable): put them back."""
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
-        model = getattr(schemas, name, None) or getattr(obligation, name, None)
+        model = component_model(name)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         extra = model.model_config.get("json_schema_extra")

@@ -12,10 +12,11 @@ from register.crypto.fields import FieldCipher
 from register.domain.consent import ConsentSource, Purpose, check_new_consent
 from register.domain.identity import NationalId
 from register.domain.permission import INSTITUTION_ROLES, Principal, Role
-from register.errors import InvalidInput, NotFound
+from register.errors import Conflict, InvalidInput, NotFound
 from register.services import identities
 from register.services.events import record_event
 from register.storage import consents as store
+from register.storage import persons as person_store
 from register.storage.institutions import get_institution
 from register.storage.models import Consent, Person
 
@@ -50,20 +51,56 @@ def grant_consent(
 def attest_consent(
     session: Session, cipher: FieldCipher, *, principal: Principal, nid: NationalId, purpose: Purpose,
     expires_at: datetime, evidence: dict[str, Any], now: datetime, request_id: str | None,
-) -> Consent:
+) -> tuple[Consent, bool]:
     """A lender records a consent it collected itself (a signed application). Marked as attested
-    everywhere; the person sees it and can revoke it like any other."""
+    everywhere; the person sees it and can revoke it like any other. Returns the consent and whether it
+    is new.
+
+    The evidence's reference names one consent of the institution. The same reference again for the same
+    person and purpose is a repeat (a retry): the consent recorded first is returned as it stands, neither
+    extended nor revived if the person revoked it. For another person or purpose it is refused
+    (`409 reference_reused`), and the refusal is recorded about the person it was tried on."""
     assert principal.institution_id is not None
     check_new_consent(expires_at=expires_at, now=now)
+    subject = identities.blind_index(cipher, nid)
+    reference = evidence["reference"]
+    existing = store.consent_by_reference(session, institution_id=principal.institution_id, reference=reference)
+    if existing is not None:
+        return _repeat(session, existing, principal=principal, subject=subject, purpose=purpose, now=now,
+                       request_id=request_id), False
     person = identities.resolve_person(session, cipher, nid)
-    consent = store.add_consent(session, Consent(
+    consent = Consent(
         id=str(uuid.uuid4()), person_id=person.id, institution_id=principal.institution_id,
-        purpose=purpose.value, source=ConsentSource.attested.value, evidence=evidence, granted_at=now,
-        expires_at=expires_at,
-    ))  # fmt: skip
+        purpose=purpose.value, source=ConsentSource.attested.value, evidence=evidence,
+        evidence_reference=reference, granted_at=now, expires_at=expires_at,
+    )  # fmt: skip
+    if not store.add_referenced_consent(session, consent):  # a concurrent request took the reference first
+        winner = store.consent_by_reference(session, institution_id=principal.institution_id, reference=reference)
+        assert winner is not None
+        return _repeat(session, winner, principal=principal, subject=subject, purpose=purpose, now=now,
+                       request_id=request_id), False
     record_event(session, principal=principal, action="consent:attest", now=now, purpose=purpose.value,
                  consent_id=consent.id, subject=person.blind_index, request_id=request_id)
-    return consent
+    return consent, True
+
+
+def _repeat(
+    session: Session, existing: Consent, *, principal: Principal, subject: bytes, purpose: Purpose, now: datetime,
+    request_id: str | None,
+) -> Consent:
+    """The consent a repeated reference names, if the repeat is for the same person and purpose."""
+    person = person_store.get_person_by_blind_index(session, subject)
+    if person is not None and person.id == existing.person_id and existing.purpose == purpose.value:
+        return existing
+    exc = Conflict(
+        "this evidence reference names another consent of this institution"
+        + ("" if person is not None and person.id == existing.person_id else ", for another person")
+        + "; each signed application has its own reference", code="reference_reused",
+    )
+    record_event(session, principal=principal, action="consent:attest", now=now, outcome="refused",
+                 reason=exc.code, purpose=purpose.value, subject=subject, request_id=request_id)
+    exc.commit = True  # the attempt stays in the access log of the person it was tried on
+    raise exc
 
 
 def revoke_consent(

@@ -1,7 +1,8 @@
 """The lender's question: with this person's consent, what do they owe?
 
-Order of work: the institution's rate, then validate the identity, check the consent (before any debt
-is looked up), then load, compute, count the answer against the daily quota, record the answer, and
+Order of work: the institution's rate, then validate the identity, read the consent (an attested one of
+this institution takes from the attested rate too), check it (before any debt is looked up), then load,
+compute, count the answer against the daily quota (and the attested quota), record the answer, and
 write the access event, all in one transaction. A refusal writes its access event too and is then raised
 with `commit=True`, so a refused query leaves the same trace as a granted one.
 """
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
-from register.domain.consent import ConsentFacts, Purpose, check_consent
+from register.domain.consent import ConsentFacts, ConsentSource, Purpose, check_consent
 from register.domain.exposure import Line, compute_exposure
 from register.domain.permission import Principal
 from register.errors import ConsentRequired, InvalidNationalIdentity, TooManyRequests
@@ -88,6 +89,16 @@ def query_exposure(
                      purpose=consent.purpose, expires_at=consent.expires_at, revoked_at=consent.revoked_at)
         if consent is not None else None
     )  # fmt: skip
+    # Its own institution's attested consent: the lookup is one the institution chose alone, limited apart.
+    attested = facts is not None and consent.source == ConsentSource.attested and (
+        facts.institution_id == principal.institution_id)
+    if limits is not None and attested:
+        try:
+            limits.check_attested_rate(principal.institution_id)
+        except TooManyRequests as exc:
+            ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
+            exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
+            raise
     try:
         check_consent(facts, institution_id=principal.institution_id, person_id=person_id, purpose=purpose.value,
                       now=now)
@@ -116,7 +127,7 @@ def query_exposure(
         # Counted last, just before the writes: the quota's row stays locked until commit, and concurrent
         # answers of one institution wait on it, so it is taken when little is left to do.
         try:
-            limits.take_quota(session, institution_id=principal.institution_id, now=now)
+            limits.take_quota(session, institution_id=principal.institution_id, now=now, attested=attested)
         except TooManyRequests as exc:
             ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
             exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}

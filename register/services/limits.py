@@ -1,10 +1,15 @@
 """Limits on exposure queries, per institution: a rate (token bucket, per server process) and a daily
-quota (a counter in the database, shared by every process).
+quota (a counter in the database, shared by every process); and, for queries with an attested consent,
+a second, lower rate and quota on top of those.
 
 The rate stops a runaway or hostile client from flooding one process; it is per process because it
 guards that process's capacity, and N processes admit N times the rate. The quota bounds how many
 people's debts one institution can see in a day however many processes serve it, so it is counted
 durably, in the answer's own transaction (see `storage.quota`).
+
+An attested consent is one the institution recorded itself, for a person it names: with those, it alone
+chooses whose debts it reads. Their lookups are bounded apart, so that the general limits, sized for a
+lender's whole traffic, do not also bound how fast it could read people it merely named.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from register.errors import TooManyRequests
-from register.storage.quota import take_quota
+from register.storage import quota as store
 
 
 class TokenBuckets:
@@ -47,10 +52,13 @@ class TokenBuckets:
 
 
 class ExposureLimits:
-    def __init__(self, *, rate: float, burst: int, daily_quota: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, rate: float, burst: int, daily_quota: int, attested_rate: float = 0.0,
+                 attested_daily_quota: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self.buckets = TokenBuckets(rate, burst, clock)
         self.daily_quota = daily_quota
+        # One second's worth at once: a branch sends its applicants' lookups one by one, never in bulk.
+        self.attested_buckets = TokenBuckets(attested_rate, max(1, math.ceil(attested_rate)), clock)
+        self.attested_daily_quota = attested_daily_quota
 
     def check_rate(self, institution_id: str) -> None:
         wait = self.buckets.take(institution_id)
@@ -60,15 +68,39 @@ class ExposureLimits:
                 code="rate_limited", headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
 
-    def take_quota(self, session: Session, *, institution_id: str, now: datetime) -> None:
-        """Count one answer against today's (UTC) quota, or refuse until tomorrow."""
-        if self.daily_quota <= 0:
-            return
-        today = now.astimezone(UTC).date()
-        if take_quota(session, institution_id=institution_id, day=today, quota=self.daily_quota) is None:
-            tomorrow = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    def check_attested_rate(self, institution_id: str) -> None:
+        """For a query with an attested consent, on top of `check_rate`."""
+        wait = self.attested_buckets.take(institution_id)
+        if wait > 0:
             raise TooManyRequests(
-                f"the daily quota of {self.daily_quota} exposure answers is used up until 00:00 UTC",
-                code="quota_exceeded",
-                headers={"Retry-After": str(max(1, math.ceil((tomorrow - now).total_seconds())))},
+                f"more than {self.attested_buckets.rate:g} exposure queries per second with attested consents; "
+                "retry after the wait given",
+                code="attested_rate_limited", headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
+
+    def take_quota(self, session: Session, *, institution_id: str, now: datetime, attested: bool = False) -> None:
+        """Count one answer against today's (UTC) quota, and an answer with an attested consent against
+        the attested quota too, or refuse until tomorrow."""
+        today = now.astimezone(UTC).date()
+        if not attested or self.attested_daily_quota <= 0:
+            if self.daily_quota > 0 and store.take_quota(
+                session, institution_id=institution_id, day=today, quota=self.daily_quota
+            ) is None:
+                raise self._used_up(now, f"the daily quota of {self.daily_quota} exposure answers", "quota_exceeded")
+            return
+        if store.take_attested_quota(session, institution_id=institution_id, day=today,
+                                     quota=self.daily_quota if self.daily_quota > 0 else store.UNLIMITED,
+                                     attested=self.attested_daily_quota):
+            return
+        used, _ = store.usage(session, institution_id=institution_id, day=today)
+        if 0 < self.daily_quota <= used:
+            raise self._used_up(now, f"the daily quota of {self.daily_quota} exposure answers", "quota_exceeded")
+        raise self._used_up(now, f"the daily quota of {self.attested_daily_quota} exposure answers with attested "
+                                 "consents", "attested_quota_exceeded")
+
+    @staticmethod
+    def _used_up(now: datetime, what: str, code: str) -> TooManyRequests:
+        today = now.astimezone(UTC).date()
+        tomorrow = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+        return TooManyRequests(f"{what} is used up until 00:00 UTC", code=code,
+                               headers={"Retry-After": str(max(1, math.ceil((tomorrow - now).total_seconds())))})

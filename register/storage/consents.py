@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from register.storage import fastpath
@@ -15,6 +16,23 @@ def add_consent(session: Session, consent: Consent) -> Consent:
     session.add(consent)
     session.flush()
     return consent
+
+
+def add_referenced_consent(session: Session, consent: Consent) -> bool:
+    """Add an attested consent whose `evidence_reference` is unique per institution; False (nothing
+    added) if a concurrent request took the reference first, which the caller then reads."""
+    try:
+        with session.begin_nested():
+            session.add(consent)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def consent_by_reference(session: Session, *, institution_id: str, reference: str) -> Consent | None:
+    stmt = select(Consent).where(Consent.institution_id == institution_id, Consent.evidence_reference == reference)
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def get_consent(session: Session, consent_id: str, *, for_update: bool = False) -> Consent | None:

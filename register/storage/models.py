@@ -148,6 +148,9 @@ class Consent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_consents_person", "person_id", "granted_at"),
         Index("ix_consents_institution", "institution_id", "granted_at"),
+        # An attested consent's evidence reference names one consent of its institution (null for consents
+        # given in the register): reusing a reference for another person is refused.
+        Index("uq_consents_institution_reference", "institution_id", "evidence_reference", unique=True),
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
@@ -156,6 +159,7 @@ class Consent(SQLModel, table=True):
     purpose: str = Field(sa_column=Column(String(40), nullable=False))
     source: str = Field(sa_column=Column(String(20), nullable=False))  # consumer | attested
     evidence: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    evidence_reference: str | None = Field(default=None, sa_column=Column(String(200)))  # = evidence.reference
     granted_at: datetime = _utc()
     expires_at: datetime = _utc()
     revoked_at: datetime | None = _utc(nullable=True)
@@ -261,13 +265,15 @@ class CreditBan(SQLModel, table=True):
 
 class QuotaUsage(SQLModel, table=True):
     """Exposure answers given to one institution on one UTC day: its daily quota's counter, shared by
-    every server process. One row per institution and day, counted up in the answer's own transaction."""
+    every server process. One row per institution and day, counted up in the answer's own transaction;
+    `attested` counts the answers among them given with an attested consent (their own, lower quota)."""
 
     __tablename__ = "quota_usage"
 
     institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), primary_key=True))
     day: date = Field(sa_column=Column(Date, primary_key=True))
     used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    attested: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class LogPending(SQLModel, table=True):

@@ -74,6 +74,9 @@ REFUSALS = {
     "consent_expired": N_("the consent had expired"),
     "rate_limited": N_("they asked too often"),
     "quota_exceeded": N_("they asked too often"),
+    "attested_rate_limited": N_("they asked too often"),
+    "attested_quota_exceeded": N_("they asked too often"),
+    "reference_reused": N_("the application reference belonged to another consent"),
 }
 
 SOURCES = {

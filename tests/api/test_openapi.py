@@ -18,12 +18,12 @@ from register.api.openapi import (
     PROBLEM,
     PROBLEM_SCHEMAS,
     REFUSALS,
+    component_model,
     dump,
     errors,
     install_openapi,
     openapi_document,
 )
-from register.domain import obligation
 from register.domain.identity import is_test_number, parse_national_id
 from register.domain.obligation import ObligationReport, check_report
 
@@ -158,7 +158,7 @@ class TestEveryOperation:
 
 
 def model_named(name: str) -> type[BaseModel]:
-    model = getattr(schemas, name, None) or getattr(obligation, name)
+    model = component_model(name)
     assert isinstance(model, type) and issubclass(model, BaseModel), name
     return model
 

@@ -1,5 +1,5 @@
 """Retries: safe calls are tried again after connection errors and 429/5xx, with growing waits; a
-call that could act twice (a POST without an Idempotency-Key, an exposure query) never is.
+call that could act twice (a POST without a key that makes a repeat land once, an exposure query) never is.
 
 `Flaky` sits between the SDK and the app and fails the first requests in a chosen way, then forwards:
 "refused" (no connection, the app never sees it), "503" (a proxy's answer, the app never sees it) and
@@ -24,10 +24,11 @@ from register_client import (
 )
 from sqlalchemy import func, select
 
+from register.storage.models import Consent as ConsentRow
 from register.storage.models import Report as ReportRow
 from tests.clients.conftest import BASE_URL, AsyncAppTransport, ndjson, report_line
 from tests.clients.test_sdk import NO_CONSENT
-from tests.factories import new_ref, obligation_body
+from tests.factories import in_days, new_ref, obligation_body
 
 UNAVAILABLE = {"type": "about:blank", "title": "Service unavailable", "status": 503,
                "detail": "the gateway timed out", "code": "unavailable"}
@@ -108,6 +109,19 @@ class TestIdempotentCalls:
         with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk:
             ob = sdk.put_obligation(new_ref(), obligation_body())
         assert ob.version == 1 and len(flaky.sent) == 2  # the repeat was an idempotent 200
+
+    def test_an_attested_consent_whose_answer_was_lost_is_recorded_once(self, app, transport, lender, person):
+        """Its evidence reference names one consent: the repeat answers 200 with the consent the lost call made."""
+        flaky = Flaky(transport, ["lost"])
+        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=STEADY) as sdk:
+            consent = sdk.attest_consent({
+                "country": "SE", "national_id": person.nid, "purpose": "credit_application", "expires_at": in_days(28),
+                "evidence": {"method": "signed_application", "reference": "APP-LOST-1", "signed_at": in_days(-1),
+                             "document_sha256": "ab" * 32}})
+        assert len(flaky.sent) == 2
+        with app.state.register.sessions() as s:
+            ids = s.execute(select(ConsentRow.id).where(ConsentRow.institution_id == lender.id)).scalars().all()
+        assert ids == [consent.id]
 
     def test_server_down_is_retried_then_a_connect_error(self, closed_port):
         with RegisterClient(f"http://127.0.0.1:{closed_port}", "rgt_x", retry=Retry(attempts=3, backoff=0.05,

@@ -21,6 +21,11 @@ from tests.conftest import make_settings
 RESPONSES: dict[type[BaseModel], str] = {
     register_client.AccessEvent: "AccessEventPublic",
     register_client.AccessEventPage: "AccessEventsPublic",
+    register_client.AttestationCounts: "AttestationCountsPublic",
+    register_client.InstitutionLookups: "InstitutionLookupsPublic",
+    register_client.InstitutionRef: "InstitutionRefPublic",
+    register_client.LookupCounts: "LookupCountsPublic",
+    register_client.LookupsByKind: "LookupsByKindPublic",
     register_client.Checkpoint: "CheckpointPublic",
     register_client.CheckpointList: "CheckpointsPublic",
     register_client.Collections: "CollectionsPublic",

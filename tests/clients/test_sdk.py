@@ -21,6 +21,8 @@ from register_client import (
     DisputeClosed,
     DisputeNotFound,
     Exposure,
+    Forbidden,
+    InstitutionLookups,
     InvalidInput,
     InvalidNationalId,
     InvalidRequest,
@@ -29,6 +31,7 @@ from register_client import (
     Obligation,
     ObligationReport,
     PreconditionFailed,
+    ReferenceReused,
     RegisterClient,
     Report,
     ReportLine,
@@ -53,7 +56,7 @@ from tests.clients.conftest import (
     report_line,
     set_credit_ban,
 )
-from tests.factories import debtor, in_days, make_institution, new_ref, obligation_body
+from tests.factories import debtor, in_days, make_institution, make_person, new_ref, obligation_body
 
 NO_CONSENT = "00000000-0000-4000-8000-000000000000"
 CSV_HEADER = ("external_ref,kind,currency,balance,credit_limit,status,debtors,registration_consent_reference,"
@@ -327,6 +330,17 @@ class TestConsentAndExposure:
             sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
                                consent_id=consent.id)
 
+    def test_a_reference_names_one_consent(self, sdk, client, data_dir, person):
+        body = {"country": "SE", "national_id": person.nid, "purpose": "credit_application", "expires_at": in_days(28),
+                "evidence": {"method": "signed_application", "reference": "APP-SDK-1", "signed_at": in_days(-1),
+                             "document_sha256": "cd" * 32}}
+        first = sdk.attest_consent(body)
+        assert sdk.attest_consent({**body, "expires_at": in_days(20)}).id == first.id  # a repeat: the first
+        other = make_person(client, data_dir)
+        with pytest.raises(ReferenceReused) as err:
+            sdk.attest_consent({**body, "national_id": other.nid})
+        assert isinstance(err.value, Conflict) and err.value.code == "reference_reused" and other.nid not in str(err.value)
+
     def test_invalid_national_id(self, sdk, person):
         with pytest.raises(InvalidNationalId) as err:
             sdk.query_exposure(country="SE", national_id=invalid_national_id(person.nid),
@@ -513,6 +527,26 @@ class TestRegulator:
             assert proof.leaf_index == 0 and reg.leaves(start=0, end=1).leaves
 
 
+    def test_an_institutions_lookups(self, sdk, client, admin_headers, transport, person):
+        consent = sdk.attest_consent({
+            "country": "SE", "national_id": person.nid, "purpose": "credit_application", "expires_at": in_days(28),
+            "evidence": {"method": "signed_application", "reference": "APP-SDK-2", "signed_at": in_days(-1),
+                         "document_sha256": "ef" * 32}})
+        sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application", consent_id=consent.id)
+        lender_id = consent.institution_id
+        regulator = make_institution(client, admin_headers, "regulator")
+        today = datetime.now(UTC).date()
+        with RegisterClient(BASE_URL, regulator.token, transport=transport) as reg:
+            seen = reg.institution_lookups(lender_id, first_day=today - timedelta(days=1), last_day=today)
+            assert isinstance(seen, InstitutionLookups) and seen.institution.id == lender_id
+            assert (seen.lookups.attested.granted, seen.lookups.attested.pending) == (1, 1)
+            assert seen.attestations.recorded == 1 and seen.first_day == today - timedelta(days=1)
+            with pytest.raises(NotFound):
+                reg.institution_lookups(NO_CONSENT)
+        with pytest.raises(Forbidden):
+            sdk.institution_lookups(lender_id)
+
+
 @pytest.mark.anyio
 class TestAsyncClient:
     async def test_report_and_read(self, app, lender, person):
@@ -553,6 +587,14 @@ class TestAsyncClient:
             await sdk.put_obligation(ref, obligation_body(as_of="2026-11-10T00:00:00Z"))
             with pytest.raises(StaleUpdate):
                 await sdk.put_obligation(ref, obligation_body(as_of="2026-11-01T00:00:00Z"))
+
+    async def test_an_institutions_lookups(self, app, client, admin_headers, lender):
+        from tests.clients.conftest import async_client
+
+        regulator = make_institution(client, admin_headers, "regulator")
+        async with async_client(app, regulator.token) as reg:
+            seen = await reg.institution_lookups(lender.id)
+            assert seen.institution.name == lender.name and seen.lookups.no_consent.refused == 0
 
     async def test_disputes(self, app, client, lender, person):
         from tests.clients.conftest import async_client

@@ -60,6 +60,7 @@ EXPORTED = [
     "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate", "StatementTooLong",
     "Subject", "Timeout", "Totals", "RequestTimeout", "ConcurrencyLimited", "DatabaseUnavailable", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
     "__version__",
+    "AttestationCounts", "InstitutionLookups", "InstitutionRef", "LookupCounts", "LookupsByKind", "ReferenceReused",
 ]
 
 

@@ -307,6 +307,8 @@ CASES: dict[str, Case] = {
         owner="lender_a"),
     "GET /v1/audit/disputes": Case(roles("regulator"), _get("/v1/audit/disputes", state="overdue")),
     "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
+    "GET /v1/audit/institutions/{institution_id}/lookups": Case(roles("regulator"), lambda w, who: {
+        "url": f"/v1/audit/institutions/{w.a.id}/lookups", "params": {"from": "2026-01-01"}}),
     "POST /v1/audit/events/search": Case(roles("regulator"), lambda w, who: {
         "url": "/v1/audit/events/search", "json": {"country": w.x.country, "national_id": w.x.nid, "limit": 5}}),
     "GET /v1/audit/log-key": Case(PUBLIC, _get("/v1/audit/log-key")),

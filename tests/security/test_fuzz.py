@@ -76,6 +76,7 @@ ROLE = {
     "PUT /v1/me/credit-ban": "consumer", "DELETE /v1/me/credit-ban": "consumer",
     "GET /v1/disputes": "lender", "GET /v1/disputes/{dispute_id}": "lender",
     "POST /v1/disputes/{dispute_id}/answer": "lender", "GET /v1/audit/disputes": "regulator",
+    "GET /v1/audit/institutions/{institution_id}/lookups": "regulator",
 }  # fmt: skip
 
 

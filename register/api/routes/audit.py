@@ -4,7 +4,7 @@ import base64
 import binascii
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from register.api.deps import CanReadAudit, CanReadLog, Public, SessionDep, StateDep
 from register.api.openapi import errors
@@ -13,11 +13,12 @@ from register.api.schemas import (
     AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
     InclusionProofPublic, LeavesPublic, LogKeyPublic, RegulatorDisputesPublic,
 )
+from register.api.lookup_schemas import InstitutionLookupsPublic
 from register.errors import InvalidInput
-from register.services import disputes, translog
+from register.services import disputes, lookups, translog
 from register.services.events import record_event
 from register.storage import log as log_store
-from register.domain.types import Timestamp, UUIDStr
+from register.domain.types import IsoDate, Timestamp, UUIDStr
 from register.services.audit_events import search_events
 from register.services.paging import MAX_PAGE
 from register.storage.events import EventFilter
@@ -166,3 +167,22 @@ def audit_disputes(
     open, overdue and answered late: which lenders let disputes run late."""
     return disputes.regulator_disputes(session, principal=principal, state=dispute_state, now=state.clock(),
                                        request_id=request.state.request_id)
+
+
+@router.get("/institutions/{institution_id}/lookups", response_model=InstitutionLookupsPublic,
+            responses=errors(401, 403, 404, 422, "invalid_range"))
+def institution_lookups(
+    request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit,
+    institution_id: Annotated[str, Path(max_length=36, description="The institution's id")],
+    first_day: Annotated[IsoDate | None, Query(alias="from", description="First UTC day, inclusive")] = None,
+    last_day: Annotated[IsoDate | None, Query(alias="to", description="Last UTC day, inclusive")] = None,
+):
+    """One institution's lookups (exposure queries) by the kind of consent they named (given by the person,
+    or attested by the institution itself), granted and refused, and how many granted ones had no
+    follow-up: no change of a line naming the person reported by the institution within
+    REGISTER_FOLLOW_UP_DAYS after the lookup (younger ones are pending). Many attested lookups without
+    follow-up is what harvesting looks like. Counts only, no person; the read is itself recorded."""
+    return lookups.institution_lookups(
+        session, principal=principal, institution_id=institution_id, first_day=first_day, last_day=last_day,
+        follow_up_days=state.settings.follow_up_days, now=state.clock(), request_id=request.state.request_id,
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from register.api.deps import (
     AppState, CanAttestConsents, CanGrantConsents, CanReadConsents, CanRevokeConsents, SessionDep, StateDep,
@@ -41,18 +41,27 @@ def post_consent(body: ConsentCreate, request: Request, session: SessionDep, sta
 
 
 @router.post("/attested", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic,
-             responses=errors(401, 403, 413, 422, "invalid_national_id", "invalid_consent"))
+             responses={200: {"model": ConsentPublic, "description": "A repeat: the consent this reference names"},
+                        **errors(401, 403, "reference_reused", 413, 422, "invalid_national_id", "invalid_consent")})
 def post_attested_consent(
-    body: AttestedConsentCreate, request: Request, session: SessionDep, state: StateDep, principal: CanAttestConsents
+    body: AttestedConsentCreate, request: Request, response: Response, session: SessionDep, state: StateDep,
+    principal: CanAttestConsents,
 ):
     """Record a consent this institution collected itself (e.g. a signed credit application), with its
-    evidence. It is marked attested everywhere, and the person can see and revoke it."""
+    evidence. It is marked attested everywhere, and the person can see and revoke it.
+
+    `evidence.reference` names one consent of this institution: the same reference for the same person
+    and purpose again is a repeat, answered 200 with the consent recorded first, as it stands (not
+    extended, and still revoked if the person revoked it); for another person or purpose it is
+    `409 reference_reused`. Lookups with attested consents have their own, lower rate and daily quota."""
     now = state.clock()
     nid = identities.parse_identity(body.country, body.national_id,
                                     allow_test=state.settings.accept_test_identities, loc=("body", "national_id"))
-    c = svc.attest_consent(session, state.cipher, principal=principal, nid=nid, purpose=body.purpose,
-                           expires_at=body.expires_at, evidence=body.evidence.model_dump(mode="json"), now=now,
-                           request_id=request.state.request_id)
+    c, created = svc.attest_consent(session, state.cipher, principal=principal, nid=nid, purpose=body.purpose,
+                                    expires_at=body.expires_at, evidence=body.evidence.model_dump(mode="json"),
+                                    now=now, request_id=request.state.request_id)
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return consent_public(c, now=now, name=principal.name,
                           subject=DebtorSubject(country=nid.country, national_id_masked=nid.masked()))
 

@@ -16,14 +16,17 @@ router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
     response_model=ExposurePublic,
     responses=errors(
         401, 403, "consent_missing", "consent_mismatch", "consent_revoked", "consent_expired", 413, 422,
-        "invalid_national_id", 429, "quota_exceeded", models={403: ProblemWithReceipt, 429: ProblemWithReceipt},
+        "invalid_national_id", 429, "quota_exceeded", "attested_rate_limited", "attested_quota_exceeded",
+        models={403: ProblemWithReceipt, 429: ProblemWithReceipt},
     ),
 )
 def post_exposure(body: ExposureRequest, request: Request, session: SessionDep, state: StateDep, principal: CanQueryExposure):
     """A person's total exposure, for a lender holding their active consent for this purpose. Refused
     with 403 (consent_missing, consent_expired, consent_revoked, consent_mismatch) otherwise, and with 429
-    and Retry-After over the institution's rate (rate_limited) or daily quota (quota_exceeded). Granted or
-    refused, the query is recorded in the access log that the person and the regulator read."""
+    and Retry-After over the institution's rate (rate_limited) or daily quota (quota_exceeded), or, with an
+    attested consent, over the lower attested rate (attested_rate_limited) or attested daily quota
+    (attested_quota_exceeded). Granted or refused, the query is recorded in the access log that the person
+    and the regulator read."""
     answer = query_exposure(
         session, state.cipher, principal=principal, country=body.country, national_id=body.national_id,
         purpose=body.purpose, consent_id=body.consent_id, now=state.clock(), request_id=request.state.request_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -190,6 +190,9 @@ class AsyncRegisterClient(BaseClient):
         return (await self._call(c.list_consents())).items
 
     async def attest_consent(self, consent: rq.AttestedConsent | Mapping[str, Any]) -> m.Consent:
+        """Record a consent your institution collected itself. `evidence.reference` names one consent: sent
+        again for the same person and purpose, the consent recorded first comes back as it stands (so the
+        call is retried safely); for another person or purpose, `ReferenceReused`."""
         return await self._call(c.attest_consent(c.coerce(rq.AttestedConsent, consent)))
 
     async def grant_consent(self, consent: rq.ConsentGrant | Mapping[str, Any]) -> m.Consent:
@@ -280,3 +283,10 @@ class AsyncRegisterClient(BaseClient):
 
     async def leaves(self, *, start: int, end: int) -> m.Leaves:
         return await self._call(c.leaves(start, end))
+
+    async def institution_lookups(
+        self, institution_id: str, *, first_day: date | None = None, last_day: date | None = None
+    ) -> m.InstitutionLookups:
+        """Regulators: one institution's lookups by kind of consent, and those without follow-up
+        (`from`/`to`: UTC days, inclusive)."""
+        return await self._call(c.institution_lookups(institution_id, first_day=first_day, last_day=last_day))

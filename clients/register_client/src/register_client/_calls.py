@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -39,7 +39,7 @@ def _params(**values: Any) -> dict[str, Any]:
     for key, value in values.items():
         if value is None:
             continue
-        out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out[key] = value.isoformat() if isinstance(value, (date, datetime)) else value
     return out
 
 
@@ -131,7 +131,9 @@ def list_consents() -> Call[m.ConsentList]:
 
 
 def attest_consent(body: rq.AttestedConsent) -> Call[m.Consent]:
-    return Call("POST", "/v1/consents/attested", m.Consent, json=body.to_json(), idempotent=False)
+    # The evidence's reference names one consent: a repeat for the same person and purpose answers 200 with
+    # the consent recorded first, so a retry lands once.
+    return Call("POST", "/v1/consents/attested", m.Consent, json=body.to_json())
 
 
 def grant_consent(body: rq.ConsentGrant) -> Call[m.Consent]:
@@ -226,3 +228,9 @@ def consistency_proof(first: int, second: int) -> Call[m.ConsistencyProof]:
 
 def leaves(start: int, end: int) -> Call[m.Leaves]:
     return Call("GET", "/v1/audit/leaves", m.Leaves, params={"start": start, "end": end})
+
+
+def institution_lookups(institution_id: str, *, first_day: date | None, last_day: date | None
+                        ) -> Call[m.InstitutionLookups]:
+    params = _params(**{"from": first_day, "to": last_day})
+    return Call("GET", f"/v1/audit/institutions/{_ref(institution_id)}/lookups", m.InstitutionLookups, params=params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -188,6 +188,9 @@ class RegisterClient(BaseClient):
         return self._call(c.list_consents()).items
 
     def attest_consent(self, consent: rq.AttestedConsent | Mapping[str, Any]) -> m.Consent:
+        """Record a consent your institution collected itself. `evidence.reference` names one consent: sent
+        again for the same person and purpose, the consent recorded first comes back as it stands (so the
+        call is retried safely); for another person or purpose, `ReferenceReused`."""
         return self._call(c.attest_consent(c.coerce(rq.AttestedConsent, consent)))
 
     def grant_consent(self, consent: rq.ConsentGrant | Mapping[str, Any]) -> m.Consent:
@@ -276,3 +279,10 @@ class RegisterClient(BaseClient):
 
     def leaves(self, *, start: int, end: int) -> m.Leaves:
         return self._call(c.leaves(start, end))
+
+    def institution_lookups(
+        self, institution_id: str, *, first_day: date | None = None, last_day: date | None = None
+    ) -> m.InstitutionLookups:
+        """Regulators: one institution's lookups by kind of consent, and those without follow-up
+        (`from`/`to`: UTC days, inclusive)."""
+        return self._call(c.institution_lookups(institution_id, first_day=first_day, last_day=last_day))

@@ -24,7 +24,9 @@ RegisterError                     anything this SDK raises
     │   ├── NotYetIntegrated      not_yet_integrated
     │   ├── DisputeClosed         dispute_closed: answering a dispute that is no longer open
     │   ├── DisputeOpen           dispute_open: the person already has an open dispute on that line
-    │   └── DisputeNotUpheld      dispute_not_upheld: a statement on a dispute that was not upheld
+    │   ├── DisputeNotUpheld      dispute_not_upheld: a statement on a dispute that was not upheld
+    │   └── ReferenceReused       reference_reused: an attested consent's evidence reference names another
+    │                             person's (or purpose's) consent of your institution
     ├── Retracted                 410 retracted
     ├── PreconditionFailed        412 precondition_failed: a stale If-Match
     ├── PayloadTooLarge           413 payload_too_large
@@ -41,7 +43,9 @@ RegisterError                     anything this SDK raises
     │   ├── StatementTooLong      statement_too_long: a statement over 200 words
     │   └── InvalidCreditBan      invalid_credit_ban: a credit ban's `until` in the past
     ├── RequestTimeout            408 request_timeout: the request's body stopped arriving
-    ├── RateLimited               429; `.retry_after` in seconds (retried for idempotent calls)
+    ├── RateLimited               429; `.retry_after` in seconds (retried for idempotent calls); `.code`:
+    │   │                         rate_limited, quota_exceeded, or, for lookups with attested consents,
+    │   │                         attested_rate_limited, attested_quota_exceeded
     │   └── ConcurrencyLimited    concurrency_limited: the institution has too many requests in flight
     └── ServerError               5xx
         └── ServiceUnavailable    503 (retried for idempotent calls)
@@ -208,6 +212,10 @@ class DisputeNotUpheld(Conflict):
     pass
 
 
+class ReferenceReused(Conflict):
+    pass
+
+
 class Retracted(APIError):
     pass
 
@@ -313,6 +321,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "dispute_closed": DisputeClosed,
     "dispute_open": DisputeOpen,
     "dispute_not_upheld": DisputeNotUpheld,
+    "reference_reused": ReferenceReused,
     "retracted": Retracted,
     "precondition_failed": PreconditionFailed,
     "payload_too_large": PayloadTooLarge,

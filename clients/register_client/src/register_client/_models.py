@@ -408,3 +408,43 @@ class EventProof(_Response):
     leaf: str
     inclusion: InclusionProof
     checkpoint: Checkpoint
+
+
+# --- regulators: one institution's lookups --------------------------------------------------------
+
+
+class LookupCounts(_Response):
+    granted: int
+    refused: int
+    refused_by_reason: dict[str, int]  # the refusals' codes
+    followed_up: int  # granted, and a change of a line naming the person was reported within follow_up_days
+    without_follow_up: int  # granted more than follow_up_days ago, and none came
+    pending: int  # granted less than follow_up_days ago, none yet
+
+
+class LookupsByKind(_Response):
+    consumer: LookupCounts  # with a consent the person gave in the register
+    attested: LookupCounts  # with a consent the institution recorded itself
+    no_consent: LookupCounts  # naming no consent that exists (all refused)
+
+
+class AttestationCounts(_Response):
+    recorded: int
+    refused: int
+    refused_by_reason: dict[str, int]
+
+
+class InstitutionRef(_Response):
+    id: str
+    name: str
+    role: str
+
+
+class InstitutionLookups(_Response):
+    institution: InstitutionRef
+    first_day: date | None
+    last_day: date | None
+    follow_up_days: int
+    as_of: datetime
+    lookups: LookupsByKind
+    attestations: AttestationCounts

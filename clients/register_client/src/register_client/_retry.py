@@ -1,8 +1,9 @@
 """When a failed call is tried again, and how long to wait.
 
 Only calls that are safe to repeat are retried: GET, `PUT /v1/obligations/{ref}` (the register keeps
-the newest `as_of`, so a repeat is an idempotent 200), and `POST /v1/reports` when it carries an
-`Idempotency-Key` and its body can be read again. Never a POST without a key (`/v1/exposure` writes an
+the newest `as_of`, so a repeat is an idempotent 200), `POST /v1/reports` when it carries an
+`Idempotency-Key` and its body can be read again, and `POST /v1/consents/attested` (its evidence
+reference names one consent: a repeat answers 200 with it). Never another POST (`/v1/exposure` writes an
 access event per call; a repeat of a dispute's answer that was taken answers 409 `dispute_closed`), and
 never a retraction (a repeat of a successful one answers 410).
 

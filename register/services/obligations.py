@@ -20,7 +20,7 @@ from register.domain.permission import Principal
 from register.errors import Gone, InvalidInput, NotFound, PreconditionFailed
 from register.services import disputes, identities
 from register.services.paging import decode_cursor, encode_cursor
-from register.services.events import record_event
+from register.services.events import record_event, record_per_person
 from register.storage import obligations as store
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion
 from register.storage.persons import get_persons
@@ -42,6 +42,7 @@ class DebtorView:
 class ObligationView:
     obligation: Obligation
     debtors: list[DebtorView]
+    subjects: tuple[bytes, ...] = ()  # the debtors' blind indexes: whom a read of this view is about
 
     @property
     def etag(self) -> str:
@@ -262,11 +263,17 @@ def _own(session: Session, principal: Principal, external_ref: str, *, for_updat
     return ob
 
 
-def get_obligation(session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str) -> ObligationView:
+def get_obligation(session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str, now: datetime,
+                   request_id: str | None = None) -> ObligationView:
+    """One of the caller's obligations; each of its debtors sees the read (`obligation:read`)."""
     ob = _own(session, principal, external_ref)
     if ob.retracted_at is not None:
         raise Gone(f"obligation {external_ref!r} was retracted at {ob.retracted_at.isoformat()}")
-    return view_of(session, cipher, ob)
+    view = view_of(session, cipher, ob)
+    record_per_person(session, principal=principal, action="obligation:read", now=now, request_id=request_id,
+                      returned=[(s, ob.id) for s in view.subjects], item="obligation_id",
+                      details={"external_ref": external_ref})
+    return view
 
 
 @dataclass(frozen=True)
@@ -276,13 +283,18 @@ class VersionView:
 
 
 def obligation_history(
-    session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str
+    session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str, now: datetime,
+    request_id: str | None = None,
 ) -> list[VersionView]:
-    """Every accepted version of the caller's own obligation, oldest first (retracted ones included)."""
+    """Every accepted version of the caller's own obligation, oldest first (retracted ones included).
+    Every person any version names sees the read (`obligation:versions:read`)."""
     ob = _own(session, principal, external_ref)
     versions = store.list_versions(session, ob.id)
     person_ids = {d["person_id"] for v in versions for d in v.state["debtors"]}
     persons = get_persons(session, person_ids)
+    record_per_person(session, principal=principal, action="obligation:versions:read", now=now,
+                      request_id=request_id, returned=[(p.blind_index, ob.id) for p in persons.values()],
+                      item="obligation_id", details={"external_ref": external_ref})
     masks = {pid: identities.masked(cipher, p) for pid, p in persons.items()}
     return [
         VersionView(
@@ -345,7 +357,8 @@ def views_of(session: Session, cipher: FieldCipher, obs: list[Obligation]) -> li
             for d in sorted(ds, key=lambda d: (order.get(d.role, 9), d.person_id))
         ]
 
-    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id])) for o in obs]
+    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id]),
+                           subjects=tuple(persons[d.person_id].blind_index for d in by_ob[o.id])) for o in obs]
 
 
 def list_obligations(
@@ -357,7 +370,11 @@ def list_obligations(
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
+    now: datetime,
+    request_id: str | None = None,
 ) -> tuple[list[ObligationView], str | None]:
+    """A page of the caller's obligations; each person the page names sees the read once
+    (`obligations:list`, with their obligations on the page)."""
     assert principal.institution_id is not None
     after = decode_cursor(cursor) if cursor else None
     rows = store.list_obligations(
@@ -369,4 +386,8 @@ def list_obligations(
         limit=limit + 1,
     )
     page, more = rows[:limit], len(rows) > limit
-    return views_of(session, cipher, page), (encode_cursor(page[-1].updated_at, page[-1].id) if more else None)
+    views = views_of(session, cipher, page)
+    record_per_person(session, principal=principal, action="obligations:list", now=now, request_id=request_id,
+                      returned=[(s, v.obligation.id) for v in views for s in v.subjects], item="obligation_id",
+                      details={"status": status} if status else None)
+    return views, (encode_cursor(page[-1].updated_at, page[-1].id) if more else None)

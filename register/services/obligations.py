@@ -132,7 +132,7 @@ def report_obligation(
     nids = identities.parse_debtor_identities(report.debtors, allow_test=allow_test_ids)
     persons = [identities.resolve_person(session, cipher, nid) for nid in nids]
     debtors = [(p.id, d.role.value) for p, d in zip(persons, report.debtors, strict=True)]
-    primary = next(p for p, d in zip(persons, report.debtors, strict=True) if d.role.value == "primary")
+    named = [p.blind_index for p in persons]
 
     ob = store.get_obligation(
         session, institution_id=principal.institution_id, external_ref=external_ref, for_update=True
@@ -154,7 +154,7 @@ def report_obligation(
         if store.insert_obligation(session, ob):
             store.replace_debtors(session, ob.id, debtors)
             _record_version(session, ob, debtors, change="created", now=now, request_id=request_id)
-            _record_change(session, principal, ob, "created", primary.blind_index, now=now, request_id=request_id)
+            _record_change(session, principal, ob, "created", named, now=now, request_id=request_id)
             return ReportOutcome(view=view_of(session, cipher, ob), created=True, changed=True)
         # A concurrent request created it first: continue as an update of that row.
         ob = store.get_obligation(
@@ -182,9 +182,11 @@ def report_obligation(
     ob.retracted_at = None
     ob.retraction_reason = None
     session.flush()
+    dropped = {d.person_id for d in store.debtors_by_obligation(session, [ob.id])[ob.id]} - {p for p, _ in debtors}
     store.replace_debtors(session, ob.id, debtors)
     _record_version(session, ob, debtors, change=verdict.value, now=now, request_id=request_id)
-    _record_change(session, principal, ob, verdict.value, primary.blind_index, now=now, request_id=request_id)
+    _record_change(session, principal, ob, verdict.value, named + _subjects(session, dropped), now=now,
+                   request_id=request_id)
     close_corrected_disputes(session, principal, ob.id, report.corrects_dispute, [p for p, _ in debtors],
                              now=now, request_id=request_id)
     return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=True)
@@ -214,15 +216,20 @@ def close_corrected_disputes(session: Session, principal: Principal, obligation_
                              request_id=request_id, cause="debtors", debtors=person_ids)
 
 
+def _subjects(session: Session, person_ids: set[str]) -> list[bytes]:
+    return [p.blind_index for p in get_persons(session, person_ids).values()]
+
+
 def _record_change(
-    session: Session, principal: Principal, ob: Obligation, change: str, subject: bytes | None, *,
+    session: Session, principal: Principal, ob: Obligation, change: str, subjects: list[bytes], *,
     now: datetime, request_id: str | None,
 ) -> None:
-    """The access-log entry for a reporting change; its subject is the primary debtor."""
-    record_event(
-        session, principal=principal, action=f"obligation:{change}", now=now, subject=subject,
-        request_id=request_id, details={"obligation_id": ob.id, "external_ref": ob.external_ref, "version": ob.version},
-    )
+    """The access-log entries for a reporting change: one per person the line names, before or after the
+    change (a co-debtor and a guarantor see it as the primary debtor does; so does a debtor it removed)."""
+    details = {"obligation_id": ob.id, "external_ref": ob.external_ref, "version": ob.version}
+    for subject in sorted(set(subjects)):
+        record_event(session, principal=principal, action=f"obligation:{change}", now=now, subject=subject,
+                     request_id=request_id, details=details)
 
 
 def _record_version(
@@ -333,9 +340,8 @@ def retract_obligation(
     rows = store.debtors_by_obligation(session, [ob.id])[ob.id]
     debtors = [(d.person_id, d.role) for d in rows]
     _record_version(session, ob, debtors, change="retracted", now=now, request_id=request_id)
-    primary = get_persons(session, {d.person_id for d in rows if d.role == "primary"})
-    subject = next(iter(primary.values())).blind_index if primary else None
-    _record_change(session, principal, ob, "retracted", subject, now=now, request_id=request_id)
+    _record_change(session, principal, ob, "retracted", _subjects(session, {p for p, _ in debtors}), now=now,
+                   request_id=request_id)
     disputes.close_by_report(session, principal=principal, obligation_id=ob.id, now=now, request_id=request_id,
                              cause="retracted")
     return view_of(session, cipher, ob)

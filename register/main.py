@@ -26,6 +26,7 @@ from register.services.reports import ReportWorker
 from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
 from register.web import router as pages_router
+from register.web.middleware import PageMiddleware, too_large_page
 
 DESCRIPTION = """
 An open national debt register. Lenders and collectors report the debts they hold; a lender asks,
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit):
         app.include_router(module.router)
     app.include_router(pages_router)  # the person's pages under /app/ (register/web)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=("/v1/reports",),
+                       too_large=too_large_page)
+    app.add_middleware(PageMiddleware)  # outside the body cap: its 413 for a page gets the pages' headers too
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -6,8 +6,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from register.api.problems import problem_response
@@ -75,14 +77,20 @@ class RequestContextMiddleware:
             )
 
 
+TooLarge = Callable[[Scope, int], Awaitable[Response | None]]
+
+
 class BodyLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413 before the app sees them. Paths in
-    `streaming_paths` take bodies of any size and enforce their own limits."""
+    `streaming_paths` take bodies of any size and enforce their own limits. `too_large` may answer the
+    413 itself (the pages answer with a page); where it gives None, the answer is problem+json."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, streaming_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streaming_paths: tuple[str, ...] = (),
+                 too_large: TooLarge | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.streaming_paths = streaming_paths
+        self.too_large = too_large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD") or scope["path"] in self.streaming_paths:
@@ -119,9 +127,11 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, "payload_too_large", "Request body too large",
-            f"request bodies are limited to {self.max_bytes} bytes",
-            request_id=scope.get("state", {}).get("request_id"),
-        )
+        response = await self.too_large(scope, self.max_bytes) if self.too_large else None
+        if response is None:
+            response = problem_response(
+                413, "payload_too_large", "Request body too large",
+                f"request bodies are limited to {self.max_bytes} bytes",
+                request_id=scope.get("state", {}).get("request_id"),
+            )
         await response(scope, receive, send)

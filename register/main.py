@@ -27,6 +27,7 @@ from register.services.reports import ReportWorker
 from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
 from register.web import router as pages_router
+from register.web.middleware import PageMiddleware, too_large_page
 
 UPLOAD_PATHS = ("/v1/reports",)  # bodies of any size, streamed: a route of their own limits
 DESCRIPTION = """
@@ -100,7 +101,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         app.include_router(module.router)
     app.include_router(pages_router)  # the person's pages under /app/ (register/web)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds,
-                       streaming_paths=UPLOAD_PATHS)
+                       streaming_paths=UPLOAD_PATHS, too_large=too_large_page)
+    app.add_middleware(PageMiddleware)  # outside the body cap: its 413 for a page gets the pages' headers too
     # Outside the body limit: an institution's slot is held while its body is read (register/api/gate.py).
     app.add_middleware(InstitutionGate, upload_paths=UPLOAD_PATHS,
                        slots=Slots(settings.institution_max_requests, settings.institution_max_uploads))

@@ -7,8 +7,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from register.api.problems import problem_response
@@ -99,16 +101,23 @@ def timed_receive(receive: Receive, timeout: float) -> Receive:
     return receive_in_time
 
 
+TooLarge = Callable[[Scope, int], Awaitable[Response | None]]
+
+
 class BodyLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413, and bodies that stop arriving for `timeout`
     seconds with 408, before the app sees them. Paths in `streaming_paths` take bodies of any size and
-    enforce their own limits (the read deadline still holds there: RequestTimeout reaches the route)."""
+    enforce their own limits (the read deadline still holds there: RequestTimeout reaches the route).
+    `too_large` may answer the 413 itself (the pages answer with a page); where it gives None, the
+    answer is problem+json."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, streaming_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, streaming_paths: tuple[str, ...] = (),
+                 too_large: TooLarge | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.streaming_paths = streaming_paths
+        self.too_large = too_large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,8 +163,12 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _refuse(scope, receive, send, 413, "payload_too_large", "Request body too large",
-                      f"request bodies are limited to {self.max_bytes} bytes")
+        response = await self.too_large(scope, self.max_bytes) if self.too_large else None
+        if response is None:
+            await _refuse(scope, receive, send, 413, "payload_too_large", "Request body too large",
+                          f"request bodies are limited to {self.max_bytes} bytes")
+            return
+        await response(scope, receive, send)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, title: str, detail: str) -> None:

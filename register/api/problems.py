@@ -10,6 +10,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -110,10 +111,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         if request.url.path == "/app" or request.url.path.startswith("/app/"):
             # A person who mistypes an address under /app/ gets a page in their language, with the pages'
-            # security headers, not a problem+json document.
+            # security headers (and their navigation if signed in), not a problem+json document.
             from register.web.render import http_error_page
 
-            return http_error_page(request, exc.status_code, code)
+            return await run_in_threadpool(http_error_page, request, exc.status_code, code,
+                                           getattr(exc, "headers", None))
         return problem_response(
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None),
             request_id=_rid(request),

@@ -14,11 +14,12 @@ from register.domain.identity import NationalId
 from register.domain.permission import INSTITUTION_ROLES, Principal, Role
 from register.errors import Conflict, InvalidInput, NotFound
 from register.services import identities
-from register.services.events import record_event
+from register.services.events import record_event, record_per_person
 from register.storage import consents as store
 from register.storage import persons as person_store
 from register.storage.institutions import get_institution
 from register.storage.models import Consent, Person
+from register.storage.persons import get_persons
 
 
 def _consumer_person(session: Session, cipher: FieldCipher, principal: Principal, *, create: bool) -> Person | None:
@@ -125,6 +126,14 @@ def my_consents(session: Session, cipher: FieldCipher, *, principal: Principal) 
     return [] if person is None else store.consents_of_person(session, person.id)
 
 
-def consents_granted_to(session: Session, *, principal: Principal) -> list[Consent]:
+def consents_granted_to(
+    session: Session, *, principal: Principal, now: datetime, request_id: str | None = None
+) -> list[tuple[Consent, Person]]:
+    """The consents persons gave (or the caller recorded for) this institution, each with its person.
+    Each person the answer names sees the read once (`consents:list`, with their consents' ids)."""
     assert principal.institution_id is not None
-    return store.consents_to_institution(session, principal.institution_id)
+    consents = store.consents_to_institution(session, principal.institution_id)
+    persons = get_persons(session, {c.person_id for c in consents})
+    record_per_person(session, principal=principal, action="consents:list", now=now, request_id=request_id,
+                      returned=[(persons[c.person_id].blind_index, c.id) for c in consents], item="consent_id")
+    return [(c, persons[c.person_id]) for c in consents]

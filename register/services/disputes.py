@@ -29,7 +29,7 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import Conflict, InvalidInput, NotFound
 from register.services import identities
-from register.services.events import record_event
+from register.services.events import record_event, record_per_person
 from register.storage.institutions import names_by_id
 from register.storage.models import Dispute, Institution, Obligation, ObligationDebtor, Person
 
@@ -207,12 +207,15 @@ def creditor_disputes(
 ) -> list[dict[str, Any]]:
     """Disputes on the caller's own lines, oldest deadline first. `open` includes overdue ones."""
     assert principal.institution_id is not None
-    stmt = _in_state(select(Dispute, Obligation.external_ref).join(Obligation, Obligation.id == Dispute.obligation_id)
+    stmt = _in_state(select(Dispute, Obligation.external_ref, Person.blind_index)
+                     .join(Obligation, Obligation.id == Dispute.obligation_id)
+                     .join(Person, Person.id == Dispute.person_id)
                      .where(Dispute.institution_id == principal.institution_id), state, now)  # fmt: skip
     rows = session.execute(stmt.order_by(Dispute.deadline_at, Dispute.id).limit(limit)).all()
-    record_event(session, principal=principal, action="disputes:list", now=now, request_id=request_id,
-                 details={"state": state, "count": len(rows)})
-    return [view(d, cipher, now=now, creditor=principal.name, external_ref=ref) for d, ref in rows]
+    record_per_person(session, principal=principal, action="disputes:list", now=now, request_id=request_id,
+                      returned=[(subject, d.id) for d, _, subject in rows], item="dispute_id",
+                      details={"state": state})
+    return [view(d, cipher, now=now, creditor=principal.name, external_ref=ref) for d, ref, _ in rows]
 
 
 def _creditors_dispute(session: Session, principal: Principal, dispute_id: str) -> Dispute:

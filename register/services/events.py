@@ -1,15 +1,36 @@
-"""Recording access events: every look and every change, in the transaction of the work it records."""
+"""Recording access events: every look and every change, in the transaction of the work it records.
+
+An answer that returns data about persons records one event per distinct person it returned
+(`record_per_person`), so each of them finds it in their own access log; the regulator finds an answer
+that returned nobody as one event without a subject.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from register.domain.permission import Principal
-from register.storage.events import EventRecord, add_event
+from register.storage.events import EventRecord, add_event, add_events
+
+# The ids a per-person event names: enough for the person to tell which of their debts or disputes, and
+# a bounded event however many one answer returned (`count` says how many there were).
+MAX_IDS_PER_EVENT = 50
+
+
+def _values(principal: Principal, *, action: str, now: datetime, outcome: str, subject: bytes | None,
+            purpose: str | None = None, consent_id: str | None = None, reason: str | None = None,
+            request_id: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()), "occurred_at": now, "actor_type": principal.actor_type,
+        "actor_id": principal.institution_id, "actor_role": principal.role.value, "action": action,
+        "subject": subject, "purpose": purpose, "consent_id": consent_id, "outcome": outcome, "reason": reason,
+        "request_id": request_id, "details": details,
+    }  # fmt: skip
 
 
 def record_event(
@@ -28,10 +49,41 @@ def record_event(
 ) -> EventRecord:
     """Add one event. It commits with the request's transaction or not at all: if it cannot be written,
     the request fails and returns nothing."""
-    return add_event(session, {
-        "id": str(uuid.uuid4()), "occurred_at": now, "actor_type": principal.actor_type,
-        "actor_id": principal.institution_id, "actor_role": principal.role.value, "action": action,
-        "subject": subject if subject is not None else principal.subject, "purpose": purpose,
-        "consent_id": consent_id, "outcome": outcome, "reason": reason, "request_id": request_id,
-        "details": details,
-    })  # fmt: skip
+    return add_event(session, _values(
+        principal, action=action, now=now, outcome=outcome,
+        subject=subject if subject is not None else principal.subject, purpose=purpose, consent_id=consent_id,
+        reason=reason, request_id=request_id, details=details,
+    ))  # fmt: skip
+
+
+def record_per_person(
+    session: Session,
+    *,
+    principal: Principal,
+    action: str,
+    now: datetime,
+    returned: Iterable[tuple[bytes, str]],
+    item: str,
+    request_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Record an answer about persons: one event per distinct person it returned, whose subject is that
+    person. `returned` holds (the person's blind index, the id of an object about them in the answer);
+    each event's details carry `count`, that person's objects in the answer, and their ids as `{item}s`
+    (at most MAX_IDS_PER_EVENT, sorted). An answer that returned nobody is one event without a subject,
+    so the regulator still sees every read. In the request's transaction, as `record_event`; returns the
+    number of events."""
+    by_person: dict[bytes, set[str]] = {}
+    for subject, object_id in returned:
+        by_person.setdefault(subject, set()).add(object_id)
+    common = details or {}
+    if not by_person:
+        record_event(session, principal=principal, action=action, now=now, request_id=request_id,
+                     details={**common, "count": 0})
+        return 1
+    add_events(session, [
+        _values(principal, action=action, now=now, outcome="ok", subject=subject, request_id=request_id,
+                details={**common, "count": len(ids), f"{item}s": sorted(ids)[:MAX_IDS_PER_EVENT]})
+        for subject, ids in sorted(by_person.items())
+    ])  # fmt: skip
+    return len(by_person)

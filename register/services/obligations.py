@@ -20,7 +20,7 @@ from register.domain.permission import Principal
 from register.errors import Gone, InvalidInput, NotFound, PreconditionFailed
 from register.services import disputes, identities
 from register.services.paging import decode_cursor, encode_cursor
-from register.services.events import record_event
+from register.services.events import record_event, record_per_person
 from register.storage import obligations as store
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion
 from register.storage.persons import get_persons
@@ -42,6 +42,7 @@ class DebtorView:
 class ObligationView:
     obligation: Obligation
     debtors: list[DebtorView]
+    subjects: tuple[bytes, ...] = ()  # the debtors' blind indexes: whom a read of this view is about
 
     @property
     def etag(self) -> str:
@@ -131,7 +132,7 @@ def report_obligation(
     nids = identities.parse_debtor_identities(report.debtors, allow_test=allow_test_ids)
     persons = [identities.resolve_person(session, cipher, nid) for nid in nids]
     debtors = [(p.id, d.role.value) for p, d in zip(persons, report.debtors, strict=True)]
-    primary = next(p for p, d in zip(persons, report.debtors, strict=True) if d.role.value == "primary")
+    named = [p.blind_index for p in persons]
 
     ob = store.get_obligation(
         session, institution_id=principal.institution_id, external_ref=external_ref, for_update=True
@@ -153,7 +154,7 @@ def report_obligation(
         if store.insert_obligation(session, ob):
             store.replace_debtors(session, ob.id, debtors)
             _record_version(session, ob, debtors, change="created", now=now, request_id=request_id)
-            _record_change(session, principal, ob, "created", primary.blind_index, now=now, request_id=request_id)
+            _record_change(session, principal, ob, "created", named, now=now, request_id=request_id)
             return ReportOutcome(view=view_of(session, cipher, ob), created=True, changed=True)
         # A concurrent request created it first: continue as an update of that row.
         ob = store.get_obligation(
@@ -181,9 +182,11 @@ def report_obligation(
     ob.retracted_at = None
     ob.retraction_reason = None
     session.flush()
+    dropped = {d.person_id for d in store.debtors_by_obligation(session, [ob.id])[ob.id]} - {p for p, _ in debtors}
     store.replace_debtors(session, ob.id, debtors)
     _record_version(session, ob, debtors, change=verdict.value, now=now, request_id=request_id)
-    _record_change(session, principal, ob, verdict.value, primary.blind_index, now=now, request_id=request_id)
+    _record_change(session, principal, ob, verdict.value, named + _subjects(session, dropped), now=now,
+                   request_id=request_id)
     close_corrected_disputes(session, principal, ob.id, report.corrects_dispute, [p for p, _ in debtors],
                              now=now, request_id=request_id)
     return ReportOutcome(view=view_of(session, cipher, ob), created=False, changed=True)
@@ -213,15 +216,20 @@ def close_corrected_disputes(session: Session, principal: Principal, obligation_
                              request_id=request_id, cause="debtors", debtors=person_ids)
 
 
+def _subjects(session: Session, person_ids: set[str]) -> list[bytes]:
+    return [p.blind_index for p in get_persons(session, person_ids).values()]
+
+
 def _record_change(
-    session: Session, principal: Principal, ob: Obligation, change: str, subject: bytes | None, *,
+    session: Session, principal: Principal, ob: Obligation, change: str, subjects: list[bytes], *,
     now: datetime, request_id: str | None,
 ) -> None:
-    """The access-log entry for a reporting change; its subject is the primary debtor."""
-    record_event(
-        session, principal=principal, action=f"obligation:{change}", now=now, subject=subject,
-        request_id=request_id, details={"obligation_id": ob.id, "external_ref": ob.external_ref, "version": ob.version},
-    )
+    """The access-log entries for a reporting change: one per person the line names, before or after the
+    change (a co-debtor and a guarantor see it as the primary debtor does; so does a debtor it removed)."""
+    details = {"obligation_id": ob.id, "external_ref": ob.external_ref, "version": ob.version}
+    for subject in sorted(set(subjects)):
+        record_event(session, principal=principal, action=f"obligation:{change}", now=now, subject=subject,
+                     request_id=request_id, details=details)
 
 
 def _record_version(
@@ -262,11 +270,17 @@ def _own(session: Session, principal: Principal, external_ref: str, *, for_updat
     return ob
 
 
-def get_obligation(session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str) -> ObligationView:
+def get_obligation(session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str, now: datetime,
+                   request_id: str | None = None) -> ObligationView:
+    """One of the caller's obligations; each of its debtors sees the read (`obligation:read`)."""
     ob = _own(session, principal, external_ref)
     if ob.retracted_at is not None:
         raise Gone(f"obligation {external_ref!r} was retracted at {ob.retracted_at.isoformat()}")
-    return view_of(session, cipher, ob)
+    view = view_of(session, cipher, ob)
+    record_per_person(session, principal=principal, action="obligation:read", now=now, request_id=request_id,
+                      returned=[(s, ob.id) for s in view.subjects], item="obligation_id",
+                      details={"external_ref": external_ref})
+    return view
 
 
 @dataclass(frozen=True)
@@ -276,13 +290,18 @@ class VersionView:
 
 
 def obligation_history(
-    session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str
+    session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str, now: datetime,
+    request_id: str | None = None,
 ) -> list[VersionView]:
-    """Every accepted version of the caller's own obligation, oldest first (retracted ones included)."""
+    """Every accepted version of the caller's own obligation, oldest first (retracted ones included).
+    Every person any version names sees the read (`obligation:versions:read`)."""
     ob = _own(session, principal, external_ref)
     versions = store.list_versions(session, ob.id)
     person_ids = {d["person_id"] for v in versions for d in v.state["debtors"]}
     persons = get_persons(session, person_ids)
+    record_per_person(session, principal=principal, action="obligation:versions:read", now=now,
+                      request_id=request_id, returned=[(p.blind_index, ob.id) for p in persons.values()],
+                      item="obligation_id", details={"external_ref": external_ref})
     masks = {pid: identities.masked(cipher, p) for pid, p in persons.items()}
     return [
         VersionView(
@@ -321,9 +340,8 @@ def retract_obligation(
     rows = store.debtors_by_obligation(session, [ob.id])[ob.id]
     debtors = [(d.person_id, d.role) for d in rows]
     _record_version(session, ob, debtors, change="retracted", now=now, request_id=request_id)
-    primary = get_persons(session, {d.person_id for d in rows if d.role == "primary"})
-    subject = next(iter(primary.values())).blind_index if primary else None
-    _record_change(session, principal, ob, "retracted", subject, now=now, request_id=request_id)
+    _record_change(session, principal, ob, "retracted", _subjects(session, {p for p, _ in debtors}), now=now,
+                   request_id=request_id)
     disputes.close_by_report(session, principal=principal, obligation_id=ob.id, now=now, request_id=request_id,
                              cause="retracted")
     return view_of(session, cipher, ob)
@@ -345,7 +363,8 @@ def views_of(session: Session, cipher: FieldCipher, obs: list[Obligation]) -> li
             for d in sorted(ds, key=lambda d: (order.get(d.role, 9), d.person_id))
         ]
 
-    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id])) for o in obs]
+    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id]),
+                           subjects=tuple(persons[d.person_id].blind_index for d in by_ob[o.id])) for o in obs]
 
 
 def list_obligations(
@@ -357,7 +376,11 @@ def list_obligations(
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
+    now: datetime,
+    request_id: str | None = None,
 ) -> tuple[list[ObligationView], str | None]:
+    """A page of the caller's obligations; each person the page names sees the read once
+    (`obligations:list`, with their obligations on the page)."""
     assert principal.institution_id is not None
     after = decode_cursor(cursor) if cursor else None
     rows = store.list_obligations(
@@ -369,4 +392,8 @@ def list_obligations(
         limit=limit + 1,
     )
     page, more = rows[:limit], len(rows) > limit
-    return views_of(session, cipher, page), (encode_cursor(page[-1].updated_at, page[-1].id) if more else None)
+    views = views_of(session, cipher, page)
+    record_per_person(session, principal=principal, action="obligations:list", now=now, request_id=request_id,
+                      returned=[(s, v.obligation.id) for v in views for s in v.subjects], item="obligation_id",
+                      details={"status": status} if status else None)
+    return views, (encode_cursor(page[-1].updated_at, page[-1].id) if more else None)

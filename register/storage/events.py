@@ -48,6 +48,13 @@ def add_event(session: Session, values: dict) -> EventRecord:
     return EventRecord(seq=seq, **values)
 
 
+def add_events(session: Session, rows: list[dict]) -> None:
+    """Insert many events with one executemany (an answer about many persons records one each). The same
+    trigger queues each for the transparency log."""
+    if rows:
+        session.execute(insert(AccessEvent), rows)
+
+
 @functools.lru_cache(maxsize=8)
 def _pg_insert_event(columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO access_events ({', '.join(columns)}) "

@@ -54,6 +54,12 @@ ACTIONS = {
     "obligation:reinstated": N_("Reported a debt again"),
     "obligation:retracted": N_("Withdrew a debt"),
     "regulator:events:search": N_("Supervisor checked who looked at your data"),
+    # A lender or collector reading its own records about you (one entry per answer that named you).
+    "obligation:read": N_("Read one of your debts"),
+    "obligation:versions:read": N_("Read the history of one of your debts"),
+    "obligations:list": N_("Listed the debts they report, yours among them"),
+    "consents:list": N_("Looked at the consents you gave them"),
+    "disputes:list": N_("Listed the disputes on their debts, yours among them"),
     # A creditor handling a dispute you opened (your own steps are on the disputes page, not here).
     "dispute:read": N_("Read your dispute"),
     "dispute:answer": N_("Answered your dispute"),

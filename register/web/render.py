@@ -4,7 +4,7 @@ carries, and the route class that turns refusals into pages instead of problem+j
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from functools import cache
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -12,12 +12,13 @@ from urllib.parse import quote, urlencode
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from register.errors import RegisterError
 from register.web.i18n import LANG_COOKIE, LANGUAGES, Formats, choose_language, translations
-from register.web.session import COOKIE_PATH, SignedIn, SignInRequired, cookie_secure
+from register.web.session import COOKIE_PATH, SignedIn, SignInRequired, cookie_secure, person_if_signed_in, person_of
 
 log = logging.getLogger("register.web")
 
@@ -88,23 +89,41 @@ def render(request: Request, template: str, *, status: int = 200, person: Signed
 
 
 def error_page(request: Request, exc: RegisterError) -> Response:
+    """A refusal inside a page's route, as a page. A signed-in person keeps their navigation."""
     if isinstance(exc, SignInRequired):
         if request.method in ("GET", "HEAD"):
             target = "/app/sign-in?next=" + quote(safe_next(here(request)), safe="/")
             return redirect(target + ("&expired=1" if exc.expired else ""))
         return render(request, "error.html", status=401, code=exc.code, expired=exc.expired)
-    return render(request, "error.html", status=exc.status, code=exc.code, expired=False)
+    return render(request, "error.html", status=exc.status, code=exc.code, expired=False, person=person_of(request))
 
 
-def http_error_page(request: Request, status: int, code: str) -> Response:
-    """No page at this address under /app/ (404), or not with this method (405)."""
-    return with_security_headers(render(request, "error.html", status=status, code=code, expired=False))
+def http_error_page(request: Request, status: int, code: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An answer under /app/ that no page's route gave: no page at this address (404), not with this method
+    (405, with Allow), a form too large to read (413). Blocking (it looks the session up in the database):
+    call it from a thread. A signed-in person keeps their navigation."""
+    state = request.app.state.register
+    person = None
+    try:
+        with state.sessions.begin() as session:
+            person = person_if_signed_in(request, session, state)
+    except Exception:  # noqa: BLE001 - the error page is shown anyway, without the navigation
+        log.exception("session lookup for an error page failed",
+                      extra={"request_id": getattr(request.state, "request_id", None)})
+    response = render(request, "error.html", status=status, code=code, expired=False, person=person)
+    response.headers.update(headers or {})
+    return with_security_headers(response)
 
 
 def with_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    set_security_headers(response.headers)
     return response
+
+
+def set_security_headers(headers: MutableHeaders) -> None:
+    """The pages' security headers, where the answer has not set its own (a static file's Cache-Control)."""
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
 
 
 class PageRoute(APIRoute):
@@ -120,10 +139,12 @@ class PageRoute(APIRoute):
             except RegisterError as exc:
                 response = error_page(request, exc)
             except RequestValidationError:  # only path parameters are validated: a malformed id is not found
-                response = render(request, "error.html", status=404, code="not_found", expired=False)
+                response = render(request, "error.html", status=404, code="not_found", expired=False,
+                                  person=person_of(request))
             except Exception:  # noqa: BLE001
                 log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", None)})
-                response = render(request, "error.html", status=500, code="internal_error", expired=False)
+                response = render(request, "error.html", status=500, code="internal_error", expired=False,
+                                  person=person_of(request))
             return with_security_headers(response)
 
         return page

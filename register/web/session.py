@@ -145,6 +145,15 @@ class PersonSession:
         self.permission = permission
 
     def __call__(self, request: Request, session: SessionDep, state: StateDep, form: FormDep) -> SignedIn:
+        person = self.resolve(request, session, state, form)
+        if request.method not in SAFE_METHODS and not hmac.compare_digest(form.get("csrf", ""), person.csrf):
+            raise CsrfRefused("the form's security token is missing or belongs to another session")
+        store.touch_web_session(session, person.token_hash, now=state.clock())
+        return person
+
+    def resolve(self, request: Request, session, state: AppState, form: dict[str, str]) -> SignedIn:
+        """The live session's person, before any form is checked. Kept on the request (`person`), so that an
+        error page shown to them, a refused form's included, keeps their navigation."""
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise SignInRequired("sign in to see this page")
@@ -162,21 +171,27 @@ class PersonSession:
         principal = person_principal(state, parse_national_id(row.country, number, allow_test=True))
         if principal.subject != row.subject or not principal.can(self.permission):
             raise SignInRequired("the session does not match its person")
-        csrf = csrf_token(row.csrf_secret)
-        if request.method not in SAFE_METHODS and not hmac.compare_digest(form.get("csrf", ""), csrf):
-            raise CsrfRefused("the form's security token is missing or belongs to another session")
-        store.touch_web_session(session, digest, now=now)
+        person = SignedIn(principal=principal, token_hash=digest, csrf=csrf_token(row.csrf_secret), form=form)
         request.scope["state"]["actor"] = principal.actor
-        return SignedIn(principal=principal, token_hash=digest, csrf=csrf, form=form)
+        request.scope["state"]["person"] = person
+        return person
 
 
 def person_if_signed_in(request: Request, session, state: AppState) -> SignedIn | None:
-    """For a public page (help): the signed-in person, so the page shows their navigation and keeps their
-    session alive, or None for anyone else. Never refuses."""
+    """For a public page (help) and an error page: the signed-in person, so the page shows their navigation
+    and keeps their session alive, or None for anyone else. Never refuses, and reads no form: it only
+    decides what the page around the answer shows."""
     try:
-        return PersonSession(Permission.me_read)(request, session, state, {})
+        person = PersonSession(Permission.me_read).resolve(request, session, state, {})
     except SignInRequired:
         return None
+    store.touch_web_session(session, person.token_hash, now=state.clock())
+    return person
+
+
+def person_of(request: Request) -> SignedIn | None:
+    """The person this request's session was found to be, if it was looked at."""
+    return request.scope.get("state", {}).get("person")
 
 
 def signed_in(permission: Permission) -> type[SignedIn]:

@@ -59,6 +59,8 @@ class Env:
             self.client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)]),
                             headers=self.lender.headers)
             query(self.client, self.lender, person, grant(self.client, person.headers, self.lender.id))
+        # a read about many persons: one event per person, inserted together (services.events.record_per_person)
+        assert self.client.get("/v1/obligations", headers=self.lender.headers).status_code == 200
 
     def regulator(self, *, full: bool = False, leaf_indices: tuple[int, ...] = (), app: FastAPI | None = None
                   ) -> tuple[int, str]:

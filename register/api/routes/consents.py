@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from register.api.deps import (
-    AppState, CanAttestConsents, CanGrantConsents, CanReadConsents, CanRevokeConsents, SessionDep, StateDep,
+    CanAttestConsents, CanGrantConsents, CanReadConsents, CanRevokeConsents, SessionDep, StateDep,
 )
 from register.api.openapi import errors
 from register.api.schemas import AttestedConsentCreate, ConsentCreate, ConsentPublic, ConsentsPublic, DebtorSubject
@@ -14,7 +14,6 @@ from register.services import consents as svc
 from register.services import identities, me
 from register.storage.institutions import names_by_id
 from register.storage.models import Consent
-from register.storage.persons import get_persons
 
 router = APIRouter(prefix="/v1/consents", tags=["consents"])
 ConsentId = Annotated[str, Path(max_length=36, description="The consent's id")]
@@ -68,20 +67,17 @@ def post_attested_consent(
 
 @router.get("", response_model=ConsentsPublic, responses=errors(401, 403))
 def list_consents(request: Request, session: SessionDep, state: StateDep, principal: CanReadConsents):
-    """A person sees their own consents; a lender or collector sees those granted to it, identities masked."""
+    """A person sees their own consents; a lender or collector sees those granted to it, identities masked,
+    and each person it names finds the read in their access log."""
     now = state.clock()
     if principal.role is Role.consumer:
         rows = me.my_consents(session, state.cipher, principal=principal, now=now, request_id=request.state.request_id)
         return ConsentsPublic(items=[consent_public(c, now=now, name=n) for c, n in rows])
-    return ConsentsPublic(items=_for_institution(session, state, principal, now))
-
-
-def _for_institution(session, state: AppState, principal, now) -> list[ConsentPublic]:
-    consents = svc.consents_granted_to(session, principal=principal)
-    persons = get_persons(session, {c.person_id for c in consents})
-    subjects = {pid: DebtorSubject(country=p.country, national_id_masked=identities.masked(state.cipher, p))
-                for pid, p in persons.items()}  # fmt: skip
-    return [consent_public(c, now=now, name=principal.name, subject=subjects[c.person_id]) for c in consents]
+    rows = svc.consents_granted_to(session, principal=principal, now=now, request_id=request.state.request_id)
+    subjects = {p.id: DebtorSubject(country=p.country, national_id_masked=identities.masked(state.cipher, p))
+                for _, p in rows}  # fmt: skip
+    return ConsentsPublic(items=[consent_public(c, now=now, name=principal.name, subject=subjects[p.id])
+                                 for c, p in rows])
 
 
 @router.delete("/{consent_id}", response_model=ConsentPublic, responses=errors(401, 403, 404, 422))

@@ -56,23 +56,31 @@ def put_obligation(
 
 @router.get("/{external_ref}", response_model=ObligationPublic, responses=errors(401, 403, 404, 410, 422))
 def get_obligation(
-    external_ref: RefPath, response: Response, session: SessionDep, state: StateDep, principal: CanReadObligations
+    external_ref: RefPath, request: Request, response: Response, session: SessionDep, state: StateDep,
+    principal: CanReadObligations,
 ):
-    """One obligation this institution reported. Another institution's is 404, as if it did not exist."""
-    view = svc.get_obligation(session, state.cipher, principal=principal, external_ref=external_ref)
+    """One obligation this institution reported. Another institution's is 404, as if it did not exist.
+    Each debtor it names finds the read in their access log."""
+    view = svc.get_obligation(session, state.cipher, principal=principal, external_ref=external_ref,
+                              now=state.clock(), request_id=request.state.request_id)
     response.headers["ETag"] = view.etag
     return ObligationPublic.of(view)
 
 
 @router.get("/{external_ref}/versions", response_model=ObligationHistory, responses=errors(401, 403, 404, 422))
-def get_obligation_versions(external_ref: RefPath, session: SessionDep, state: StateDep, principal: CanReadObligations):
-    """Every accepted change to one of this institution's obligations: who, when, and the state it made."""
-    views = svc.obligation_history(session, state.cipher, principal=principal, external_ref=external_ref)
+def get_obligation_versions(
+    external_ref: RefPath, request: Request, session: SessionDep, state: StateDep, principal: CanReadObligations
+):
+    """Every accepted change to one of this institution's obligations: who, when, and the state it made.
+    Each person any version names finds the read in their access log."""
+    views = svc.obligation_history(session, state.cipher, principal=principal, external_ref=external_ref,
+                                   now=state.clock(), request_id=request.state.request_id)
     return ObligationHistory(external_ref=external_ref, versions=[ObligationVersionPublic.of(v) for v in views])
 
 
 @router.get("", response_model=ObligationsPublic, responses=errors(401, 403, 422, "invalid_cursor"))
 def list_obligations(
+    request: Request,
     session: SessionDep,
     state: StateDep,
     principal: CanReadObligations,
@@ -81,10 +89,12 @@ def list_obligations(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ):
-    """This institution's obligations, oldest change first, in pages (retracted ones left out)."""
+    """This institution's obligations, oldest change first, in pages (retracted ones left out). Each person
+    a page names finds one read in their access log."""
     views, next_cursor = svc.list_obligations(
         session, state.cipher, principal=principal, status=status.value if status else None,
-        updated_since=updated_since, cursor=cursor, limit=limit,
+        updated_since=updated_since, cursor=cursor, limit=limit, now=state.clock(),
+        request_id=request.state.request_id,
     )
     return ObligationsPublic(items=[ObligationPublic.of(v) for v in views], next_cursor=next_cursor)
 

@@ -45,7 +45,8 @@ def shown_state(d: Dispute, now: datetime) -> str:
     return "overdue" if d.state == "open" and now >= d.deadline_at else d.state
 
 
-def _words(text: str) -> int:
+def count_words(text: str) -> int:
+    """Words as the statement's limit counts them: runs of anything but white space."""
     return len(re.findall(r"\S+", text))
 
 
@@ -170,7 +171,7 @@ def add_statement(
     if d.state != "upheld":
         raise Conflict(f"a statement can be added once the creditor has upheld the line; the dispute is "
                        f"{shown_state(d, now)}", code="dispute_not_upheld")
-    words = _words(statement)
+    words = count_words(statement)
     if words > STATEMENT_MAX_WORDS:
         raise InvalidInput(f"the statement has {words} words; at most {STATEMENT_MAX_WORDS} are shown",
                            code="statement_too_long",

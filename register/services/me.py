@@ -20,6 +20,7 @@ from register.services.events import record_event
 from register.canonical import canonical_json
 from register.services.exposure import lines_for_person
 from register.storage import consents as consent_store
+from register.storage import obligations as obligation_store
 from register.storage.events import EventFilter, list_events
 from register.storage.log import event_by_id, leaf_indexes_for
 from register.storage.institutions import contacts_by_id, names_by_id
@@ -33,12 +34,14 @@ def my_obligations(
     assert principal.national_id is not None
     person = identities.find_person(session, cipher, principal.national_id)
     lines = lines_for_person(session, person.id, cipher) if person else []
+    refs = {ln.obligation_id: ln.external_ref for ln in lines}
     doc = compute_exposure(lines, now=now, include_closed=True)
     ban = credit_ban.active_ban(session, person.id, now, brief=True) if person else None
     contacts = contacts_by_id(session, {ln["creditor"]["id"] for ln in doc["obligations"]})
     mine = _latest_disputes(session, person.id, [ln["id"] for ln in doc["obligations"]]) if person else {}
     for ln in doc["obligations"]:
         ln["creditor"] |= contacts.get(ln["creditor"]["id"], {})
+        ln["reference"] = refs.get(ln["id"])  # the creditor's own, on their letters (the pages show it)
         d = mine.get(ln["id"])
         ln["dispute"] = None if d is None else {"id": d.id, "state": disputes.shown_state(d, now),
                                                 "deadline": d.deadline_at}
@@ -98,3 +101,28 @@ def my_consents(
     names = names_by_id(session, {c.institution_id for c in consents})
     record_event(session, principal=principal, action="consumer:consents:read", now=now, request_id=request_id)
     return [(c, names.get(c.institution_id, "")) for c in consents]
+
+
+def my_debts_named(
+    session: Session, cipher: FieldCipher, *, principal: Principal, obligation_ids: list[str]
+) -> dict[str, dict[str, str]]:
+    """Kind and creditor's reference of each of these lines that names me, so that a page tells two debts
+    at one creditor apart. Part of the read that shows them (the access log, the disputes): no event of its own."""
+    assert principal.national_id is not None
+    person = identities.find_person(session, cipher, principal.national_id)
+    found = obligation_store.kinds_and_refs_of_person(session, person.id, obligation_ids) if person else {}
+    return {i: {"kind": kind, "reference": ref} for i, (kind, ref) in found.items()}
+
+
+def my_consent_ids(session: Session, cipher: FieldCipher, *, principal: Principal, consent_ids: list[str]) -> set[str]:
+    """Which of these consent ids are mine. An event can name one that is not: a lender's refused look with a
+    made-up id or another person's; a page links only to the person's own."""
+    assert principal.national_id is not None
+    person = identities.find_person(session, cipher, principal.national_id)
+    return consent_store.consent_ids_of_person(session, person.id, consent_ids) if person else set()
+
+
+def actor_name(session: Session, actor_id: str | None) -> str | None:
+    """The name of the institution that made an event, as the who-looked page shows it (the proof page says
+    in words whose entry it proves)."""
+    return names_by_id(session, {actor_id}).get(actor_id) if actor_id else None

@@ -83,3 +83,11 @@ def person_and_consent(session: Session, *, blind_index: bytes, consent_id: str)
                   ).select_from(select(literal(1).label("one")).subquery()).outerjoin(Consent, Consent.id == consent_id)
     row = session.execute(stmt).one()
     return row.person_id, (row if row.id is not None else None)
+
+
+def consent_ids_of_person(session: Session, person_id: str, consent_ids: list[str]) -> set[str]:
+    """Those of these consent ids that are the person's own consents."""
+    if not consent_ids:
+        return set()
+    stmt = select(Consent.id).where(Consent.person_id == person_id, Consent.id.in_(sorted(set(consent_ids))))
+    return set(session.execute(stmt).scalars())

@@ -84,3 +84,15 @@ def list_obligations(
         stmt = stmt.where(or_(Obligation.updated_at > ts, and_(Obligation.updated_at == ts, Obligation.id > oid)))
     stmt = stmt.order_by(Obligation.updated_at, Obligation.id).limit(limit)
     return list(session.execute(stmt).scalars())
+
+
+def kinds_and_refs_of_person(session: Session, person_id: str, obligation_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Kind and creditor's reference of those of these lines that name the person."""
+    if not obligation_ids:
+        return {}
+    rows = session.execute(
+        select(Obligation.id, Obligation.kind, Obligation.external_ref)
+        .join(ObligationDebtor, ObligationDebtor.obligation_id == Obligation.id)
+        .where(ObligationDebtor.person_id == person_id, Obligation.id.in_(sorted(set(obligation_ids))))
+    )  # fmt: skip
+    return {r.id: (r.kind, r.external_ref) for r in rows}

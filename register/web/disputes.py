@@ -18,6 +18,7 @@ from register.web import labels
 from register.web.i18n import Formats
 from register.web.render import PageRoute, redirect, render
 from register.web.session import PersonReads, SignedIn, signed_in
+from register.web.summary import ban_end
 
 router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
 PersonWrites = signed_in(Permission.me_write)
@@ -27,11 +28,21 @@ MAX_TEXT = 4000  # as the API's FreeText
 
 @router.get("/disputes")
 def disputes_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    done = next((k for k in ("opened", "withdrawn", "statement", "already") if k in request.query_params), None)
+    return _disputes(request, session, state, person, done=done)
+
+
+def _disputes(request: Request, session, state, person: SignedIn, *, done: str | None = None,
+              too_long: dict | None = None, status: int = 200) -> Response:
+    """The disputes page; `too_long`: a statement over the word limit, shown again in its form, counted."""
     items = disputes.my_disputes(session, state.cipher, principal=person.principal, now=state.clock(),
                                  request_id=request.state.request_id)
-    done = next((k for k in ("opened", "withdrawn", "statement", "already") if k in request.query_params), None)
-    return render(request, "disputes.html", person=person, items=items, labels=labels, done=done,
-                  max_words=disputes.STATEMENT_MAX_WORDS)
+    # Each dispute's debt by kind and reference: two debts at one creditor are told apart.
+    debts = me.my_debts_named(session, state.cipher, principal=person.principal,
+                              obligation_ids=[d["obligation"] for d in items])
+    return render(request, "disputes.html", status=status, person=person, items=items, debts=debts, labels=labels,
+                  done=done, max_words=disputes.STATEMENT_MAX_WORDS, count_words=disputes.count_words,
+                  too_long=too_long)
 
 
 def _line(request: Request, session, state, person: SignedIn, debt: str) -> dict:
@@ -87,8 +98,15 @@ def add_statement(dispute_id: Id, request: Request, session: SessionDep, state: 
     statement = person.form.get("statement", "").strip()[:MAX_TEXT]
     if not statement:
         raise InvalidInput("the statement is empty", code="statement_empty")
-    disputes.add_statement(session, state.cipher, principal=person.principal, dispute_id=dispute_id,
-                           statement=statement, now=state.clock(), request_id=request.state.request_id)
+    try:
+        disputes.add_statement(session, state.cipher, principal=person.principal, dispute_id=dispute_id,
+                               statement=statement, now=state.clock(), request_id=request.state.request_id)
+    except InvalidInput as exc:
+        if exc.code != "statement_too_long":
+            raise
+        # Shown again with the person's text and how many words it has, not lost behind an error page.
+        return _disputes(request, session, state, person, status=422, too_long={
+            "id": dispute_id, "text": statement, "words": disputes.count_words(statement)})
     return redirect("/app/disputes?statement=1")
 
 
@@ -97,7 +115,7 @@ def credit_ban_page(request: Request, session: SessionDep, state: StateDep, pers
     ban = credit_ban.get_ban(session, state.cipher, principal=person.principal, now=state.clock(),
                              request_id=request.state.request_id)
     done = next((k for k in ("set", "lift") if k in request.query_params), None)
-    return render(request, "credit_ban.html", person=person, ban=ban, done=done, labels=labels,
+    return render(request, "credit_ban.html", person=person, ban=ban, ends=ban_end(ban), done=done, labels=labels,
                   lift_minutes=state.settings.credit_ban_lift_seconds // 60, error=None)
 
 
@@ -110,7 +128,8 @@ def set_credit_ban(request: Request, session: SessionDep, state: StateDep, perso
     if reason not in credit_ban.REASONS or (until_text and (until is None or until <= now)):
         ban = credit_ban.get_ban(session, state.cipher, principal=person.principal, now=now,
                                  request_id=request.state.request_id)
-        return render(request, "credit_ban.html", status=422, person=person, ban=ban, done=None, labels=labels,
+        return render(request, "credit_ban.html", status=422, person=person, ban=ban, ends=ban_end(ban),
+                      done=None, labels=labels,
                       lift_minutes=state.settings.credit_ban_lift_seconds // 60,
                       error="reason" if reason not in credit_ban.REASONS else "until")
     credit_ban.set_ban(session, state.cipher, principal=person.principal, reason=reason, until=until, now=now,

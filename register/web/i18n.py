@@ -8,6 +8,7 @@ browser's Accept-Language, English.
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -21,6 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.support import Translations
+from markupsafe import Markup, escape
 from starlette.requests import Request
 
 LANGUAGES = {"sv": "Svenska", "pl": "Polski", "en": "English"}  # complete; the switch offers these
@@ -30,6 +32,9 @@ LANG_COOKIE = "register_lang"
 TIME_ZONES = {"SE": "Europe/Stockholm", "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "DK": "Europe/Copenhagen",
               "PL": "Europe/Warsaw"}  # fmt: skip
 DEFAULT_TIME_ZONE = "Europe/Stockholm"
+# CLDR's currency spacing, which Babel leaves out: a currency code touching a digit gets a no-break space
+# ("SEK 194,174.69", not "SEK194,174.69"); a symbol such as € or zł does not.
+_CODE_TOUCHES_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 
 
 def catalogue_path(lang: str):
@@ -99,8 +104,15 @@ class Formats:
         value = Decimal(minor).scaleb(-digits)
         if minor % 10**digits == 0:  # "84 300 kr", not "84 300,00 kr"
             pattern = self.locale.currency_formats["standard"].pattern.replace(".00", "")
-            return format_currency(value, currency, format=pattern, locale=self.locale, currency_digits=False)
-        return format_currency(value, currency, locale=self.locale)
+            text = format_currency(value, currency, format=pattern, locale=self.locale, currency_digits=False)
+        else:
+            text = format_currency(value, currency, locale=self.locale)
+        return _CODE_TOUCHES_DIGIT.sub("\xa0", text)
+
+    def amount(self, minor: int | None, currency: str) -> Markup:
+        """An amount as the pages show it: one unit that moves to the next line whole, and breaks only
+        when it is wider than the whole line (the style sheet's `.amount`)."""
+        return Markup('<span class="amount">%s</span>') % escape(self.money(minor, currency))
 
     def number(self, n: int) -> str:
         return format_decimal(n, locale=self.locale)
@@ -111,7 +123,10 @@ class Formats:
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         local = self._local(value)
-        return format_datetime(local, "medium", tzinfo=local.tzinfo, locale=self.locale)
+        # With the zone's abbreviation (CET, CEST, EET): the person may be elsewhere, and the lender's
+        # letter may give another zone's time. Babel's own zone names are "+0100" in English.
+        zone = local.tzname() or ""
+        return f"{format_datetime(local, 'medium', tzinfo=local.tzinfo, locale=self.locale)}\xa0{zone}".strip()
 
     def date(self, value: datetime | date | str | None) -> str:
         if value is None:

@@ -17,12 +17,12 @@ from register.api.deps import Public, SessionDep, StateDep
 from register.audit import merkle
 from register.errors import Conflict, NotFound
 from register.services import consents as consent_svc
-from register.services import me
+from register.services import credit_ban, me
 from register.web import labels
 from register.web.i18n import choose_language
 from register.web.render import PageRoute, redirect, render
 from register.web.session import PersonReads, PersonRevokesConsents, person_if_signed_in
-from register.web.summary import help_for, overview
+from register.web.summary import ban_end, help_for, overview
 
 router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
 PublicPage = Annotated[None, Depends(Public())]
@@ -35,8 +35,12 @@ def overview_page(request: Request, session: SessionDep, state: StateDep, person
                             request_id=request.state.request_id)
     summary = overview(doc)
     own, _ = help_for(person.national_id.country)
+    # A ban being lifted ends sooner than the person may think: the overview says when (read as the ban
+    # page reads it, only when a ban is on).
+    ban = (credit_ban.get_ban(session, state.cipher, principal=person.principal, now=state.clock(),
+                              request_id=request.state.request_id) if doc["credit_ban"]["active"] else None)
     return render(request, "overview.html", person=person, summary=summary, doc=doc, labels=labels,
-                  masked=person.national_id.masked(), help=own if summary.needs_help else [])
+                  ban_ends=ban_end(ban), masked=person.national_id.masked(), help=own if summary.needs_help else [])
 
 
 @router.get("/debts")
@@ -51,17 +55,34 @@ def debts_page(request: Request, session: SessionDep, state: StateDep, person: P
 def who_looked_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
     rows = me.my_access_log(session, state.cipher, principal=person.principal, now=state.clock(),
                             request_id=request.state.request_id)
-    return render(request, "who_looked.html", person=person, events=[_event(e, n, i) for e, n, i in rows],
-                  labels=labels)
+    # The debt an event is about, by kind and reference; and the consent it names only if it is the
+    # person's own (a refused look may name a made-up id or another person's).
+    debts = me.my_debts_named(session, state.cipher, principal=person.principal,
+                              obligation_ids=[i for e, _, _ in rows if (i := _debt_of(e))])
+    mine = me.my_consent_ids(session, state.cipher, principal=person.principal,
+                             consent_ids=[e.consent_id for e, _, _ in rows if e.consent_id])
+    return render(request, "who_looked.html", person=person, labels=labels,
+                  events=[_event(e, n, i, debts, mine) for e, n, i in rows])
 
 
-def _event(e, name: str | None, leaf_index: int | None) -> dict[str, Any]:
+def _debt_of(e) -> str | None:
+    obligation_id = (e.details or {}).get("obligation_id")
+    return obligation_id if isinstance(obligation_id, str) else None
+
+
+def _event(e, name: str | None, leaf_index: int | None, debts: dict[str, dict[str, str]],
+           mine: set[str]) -> dict[str, Any]:
+    details = e.details or {}
+    debt = debts.get(_debt_of(e) or "")
+    if debt is None and isinstance(details.get("external_ref"), str):  # a line that no longer names the person
+        debt = {"kind": None, "reference": details["external_ref"]}
     return {
         "id": e.id, "occurred_at": e.occurred_at, "who": name, "role": e.actor_role,
         "action": labels.ACTIONS.get(e.action, labels.OTHER_ACTION), "purpose": labels.PURPOSES.get(e.purpose or ""),
         "outcome": labels.OUTCOMES.get(e.outcome, ("", e.outcome)), "refused": e.outcome == "refused",
-        "reason": labels.REFUSALS.get(e.reason or ""), "consent_id": e.consent_id, "in_log": leaf_index is not None,
-        "credit_ban": bool((e.details or {}).get("credit_ban_active")),
+        "reason": labels.REFUSALS.get(e.reason or ""), "in_log": leaf_index is not None, "debt": debt,
+        "consent_id": e.consent_id if e.consent_id in mine else None,
+        "credit_ban": bool(details.get("credit_ban_active")),
     }  # fmt: skip
 
 
@@ -84,8 +105,12 @@ def proof_page(event_id: Id, request: Request, session: SessionDep, person: Pers
         verified = True
     except merkle.ProofError:
         verified = False
+    entry = json.loads(leaf)
+    about = {"who": me.actor_name(session, entry.get("actor_id")), "role": entry.get("actor_role"),
+             "action": labels.ACTIONS.get(entry.get("action"), labels.OTHER_ACTION), "when": entry.get("occurred_at"),
+             "outcome": labels.OUTCOMES.get(entry.get("outcome"), ("", None))[1]}  # the entry, in words
     return render(request, "proof.html", person=person, proof=proof, event_id=event_id, verified=verified,
-                  leaf_text=json.dumps(json.loads(leaf), indent=2, ensure_ascii=False))
+                  about=about, leaf_text=json.dumps(entry, indent=2, ensure_ascii=False))
 
 
 @router.get("/consents")

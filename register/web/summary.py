@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -88,3 +89,20 @@ def _own_dispute_open(line: dict[str, Any]) -> bool:
     the line, but "you have disputed" is said only to the one who did."""
     own = line.get("dispute")
     return bool(own) and own["state"] in disputes.PENDING
+
+
+@dataclass(frozen=True)
+class BanEnd:
+    at: datetime
+    lifted: bool  # the person asked to lift it (else: its own end date)
+
+
+def ban_end(ban: dict[str, Any] | None) -> BanEnd | None:
+    """When a credit ban in force ends, to be said once: at the time a lift takes effect, unless the ban's
+    own end date comes first; None while it lasts until lifted."""
+    if not ban or not ban.get("active"):
+        return None
+    lift, until = ban.get("lift_effective_at"), ban.get("until")
+    if lift is not None and (until is None or lift < until):
+        return BanEnd(at=lift, lifted=True)
+    return BanEnd(at=until, lifted=False) if until is not None else None

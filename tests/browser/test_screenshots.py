@@ -25,16 +25,20 @@ from tests.browser.pages import sign_in
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTH = 1100
+PHONE = 375
 MAX_BYTES = 300_000
-# name: (path, language). Swedish, as a person in Sweden sees them, and the overview in Polish and English.
+# name: (path, language[, width]). Swedish, as a person in Sweden sees them, the overview in Polish and
+# English, and on a phone.
 SHOTS = {
     "sign-in": ("/app/sign-in", "sv"),
     "overview": ("/app/", "sv"),
     "overview-pl": ("/app/", "pl"),
     "overview-en": ("/app/", "en"),
+    "overview-phone": ("/app/", "sv", PHONE),
     "debts": ("/app/debts", "sv"),
     "dispute-form": ("/app/disputes/new?debt={card}", "sv"),
     "who-looked": ("/app/who-looked", "sv"),
+    "proof": ("/app/who-looked/{event}", "sv"),
     "consents": ("/app/consents", "sv"),
     "disputes": ("/app/disputes", "sv"),
     "credit-ban": ("/app/credit-ban", "sv"),
@@ -67,20 +71,23 @@ class TestScreenshots:
         served.dispute(person, s.late, reason="wrong_amount", text="Jag betalade 5 000 kr i oktober.")
         served.answer(s.lender, served.dispute(person, s.loan, reason="repaid", text="Lånet är betalt i maj."),
                       "upheld", "Betalningen i maj gällde ett annat lån; detta lån löper som avtalat.")
-        served.wait_for_proofs(person)
+        event = next(e["id"] for e in served.wait_for_proofs(person)  # the lender's look, for the proof page
+                     if e["action"] == "exposure:query" and e["outcome"] == "granted")
         context: BrowserContext = chromium.new_context(base_url=served.url, viewport={"width": WIDTH, "height": 800},
                                                        device_scale_factor=1, locale="sv-SE")
         context.set_default_timeout(TIMEOUT_MS)
         try:
             page = context.new_page()
-            for name, (path, lang) in SHOTS.items():
+            for name, (path, lang, *width) in SHOTS.items():
                 if name == "overview":
                     sign_in(page, person, lang="sv")
-                url = path.format(card=s.late)
+                wide = width[0] if width else WIDTH
+                page.set_viewport_size({"width": wide, "height": 800})
+                url = path.format(card=s.late, event=event)
                 response = page.goto(url + ("&" if "?" in url else "?") + f"lang={lang}")
                 assert response and response.status == 200, name
                 png = small_png(page.screenshot(full_page=True, type="png", animations="disabled", caret="hide"))
-                assert Image.open(io.BytesIO(png)).width == WIDTH and len(png) < MAX_BYTES, (name, len(png))
+                assert Image.open(io.BytesIO(png)).width == wide and len(png) < MAX_BYTES, (name, len(png))
                 (target / f"{name}.png").write_bytes(png)
         finally:
             context.close()

@@ -85,12 +85,19 @@ class TestFormats:
         assert Formats("en").money(8_430_000, "EUR") == "€84,300"
         assert Formats("en").money(12_345, "JPY") == "¥12,345"
 
+    def test_a_currency_code_is_spaced_from_its_digits(self):
+        assert Formats("en").money(19_417_469, "SEK") == "SEK\xa0194,174.69"  # not SEK194,174.69
+        assert Formats("sv").money(19_417_469, "PLN") == "194\xa0174,69\xa0PLN"
+        assert Formats("en").amount(100, "NOK") == '<span class="amount">NOK\xa01</span>'
+
     def test_times_in_the_persons_own_time_zone(self):
         from datetime import UTC, datetime
 
         at = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
         assert Formats("sv", "SE").date(at) == "24 november 2026"
         assert "00:30" in Formats("sv", "SE").datetime(at)
+        assert Formats("sv", "SE").datetime(at).endswith("\xa0CET")
+        assert Formats("en", "FI").datetime(datetime(2026, 7, 1, 9, 0, tzinfo=UTC)) == "Jul 1, 2026, 12:00:00\u202fPM\xa0EEST"
         assert "2026" in Formats("pl", "PL").date(at)
 
     def test_a_time_with_no_local_equivalent_is_shown_in_utc(self):

@@ -70,8 +70,8 @@ class TestDebts:
         report(client, bank, person, status="overdue", overdue_amount=500_000, days_past_due=40,
                as_of="2026-01-02T00:00:00Z")
         page = text(sign_in(app, person).get("/app/debts").text)
-        for fact in (f"{bank.name}: Loan paid in instalments", "Payments are late", "Your own debt", "SEK85,000",
-                     "SEK5,000 – 40 days late", "SEK2,500", "Not updated for over 35 days",
+        for fact in (f"{bank.name}: Loan paid in instalments", "Payments are late", "Your own debt", "SEK 85,000",
+                     "SEK 5,000 – 40 days late", "SEK 2,500", "Not updated for over 35 days",
                      "How to reach the creditor"):
             assert fact in page, fact
 
@@ -144,7 +144,7 @@ class TestSameServicesAsTheApi:
     def test_the_page_and_the_api_show_the_same_totals(self, client, browser):
         api = client.get("/v1/me/obligations", headers=browser.person.headers).json()
         balance = api["totals"]["SEK"]["balance"] // 100
-        assert f"SEK{balance:,}" in text(browser.get("/app/").text)
+        assert f"SEK {balance:,}" in text(browser.get("/app/").text)
 
 
 class TestNobodyElsesData:

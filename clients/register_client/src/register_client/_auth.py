@@ -33,7 +33,7 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 REFRESH_EARLY = 30.0  # seconds before an access token expires that a new one is fetched
 
-# A sign-in: the requests it needs sent, each answered with its (read) response; returns the token.
+# A sign-in: the requests it needs sent, each answered with its (read) response; it stores the token it got.
 SignIn = Generator[httpx.Request, httpx.Response, str]
 
 
@@ -68,7 +68,8 @@ class ClientAssertionAuth(httpx.Auth):
         with self._lock:
             token, fresh = self._held(), False
             if token is None:
-                token, fresh = (yield from _run_sync(self._sign_in(request))), True
+                yield from _run_sync(self._sign_in(request))
+                token, fresh = self._token, True
         response = yield _with_token(request, token)
         if response.status_code != 401:
             return
@@ -76,7 +77,9 @@ class ClientAssertionAuth(httpx.Auth):
             self._forget(token)
             if fresh or not _replayable(request):
                 return  # the next call signs in again
-            token = self._held() or (yield from _run_sync(self._sign_in(request)))
+            if self._held() is None:
+                yield from _run_sync(self._sign_in(request))
+            token = self._token
         yield _with_token(request, token)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
@@ -168,14 +171,10 @@ def _step(flow: SignIn, answer: httpx.Response | None) -> httpx.Request | None:
         return None
 
 
-def _run_sync(flow: SignIn) -> Generator[httpx.Request, httpx.Response, str]:
+def _run_sync(flow: SignIn) -> Generator[httpx.Request, httpx.Response, None]:
     """Run a sign-in inside a sync auth flow: each request it needs goes out as one of the flow's."""
     answer: httpx.Response | None = None
-    while True:
-        try:
-            step = flow.send(answer)  # type: ignore[arg-type]
-        except StopIteration as done:
-            return done.value
+    while (step := _step(flow, answer)) is not None:
         answer = yield step
         answer.read()
 

@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e clients/register_verifier -e 'clients/register_client[cli]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e clients/register_verifier -e 'clients/register_client[cli,keys]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -279,6 +279,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "  register-client obligations list",
         f"Walk-through persons (synthetic; no consents in the demo data): {', '.join(info.persons[:3])}",
         "",
+        "Signing in with a key pair (README: 'Signing in as a bank'): client assertions go to",
+        f"  {base}/v1/oauth/token with aud = {settings.resolved_oauth_audience}",
+        f"  (REGISTER_OAUTH_AUDIENCE; also in {base}/.well-known/oauth-authorization-server)",
+        "",
         f"The person's pages: {base}/app/  (sign in as a demo person)",
     ]
     return _serve(settings, args.host, args.port, "\n".join(lines))

@@ -87,6 +87,13 @@ TOKEN_REQUEST = (
 )
 ACCESS_TOKEN = {"access_token": "rat_Ex4mpleAcc3ssT0ken-valid-for-five-minutes0", "token_type": "Bearer",
                 "expires_in": 300}  # fmt: skip
+AUTHORIZATION_SERVER = {
+    "issuer": "https://register.example", "token_endpoint": "https://register.example/v1/oauth/token",
+    "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+    "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA"],
+    "grant_types_supported": ["client_credentials"], "response_types_supported": [],
+    "client_assertion_audience": TOKEN_AUDIENCE,
+}  # fmt: skip
 
 # --- obligations ---------------------------------------------------------------------------------
 

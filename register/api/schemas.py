@@ -120,6 +120,23 @@ class AccessTokenResponse(BaseModel):
     expires_in: int = Field(description="Seconds until it expires")
 
 
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 section 2, for the one grant the register has (client credentials with `private_key_jwt`),
+    plus the audience its client assertions must carry."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.AUTHORIZATION_SERVER]})
+
+    issuer: str = Field(description="This register's URL, as the request reached it")
+    token_endpoint: str = Field(description="Where to exchange a client assertion for an access token")
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    grant_types_supported: list[str]
+    response_types_supported: list[str] = Field(description="None: the register has no authorization endpoint")
+    client_assertion_audience: str = Field(
+        description="The `aud` a client assertion must carry (`REGISTER_OAUTH_AUDIENCE`). The register's "
+        "setting, which need not be the URL it is reached at: sign for this value, not for `token_endpoint`")
+
+
 class DebtorSubject(BaseModel):
     country: str
     national_id_masked: str = Field(examples=["19880320-****"])

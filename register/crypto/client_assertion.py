@@ -99,7 +99,8 @@ def verify_assertion(
         except jwt.MissingRequiredClaimError as exc:
             raise AssertionRefused("claims", f"the assertion lacks {exc.claim}") from None
         except jwt.InvalidAudienceError:
-            raise AssertionRefused("audience", "the assertion is for another audience") from None
+            raise AssertionRefused("audience", f'the assertion is for another audience: aud must be "{audience}"'
+                                   ) from None  # the register's own setting, public; never the claim's value
         except jwt.InvalidIssuerError:
             raise AssertionRefused("issuer", "the assertion's iss is not the client id") from None
         except jwt.PyJWTError as exc:

@@ -169,6 +169,28 @@ class TestSignIn:
         assert audience(client) == "https://register.local/v1/oauth/token"
 
 
+class TestDiscovery:
+    """RFC 8414 metadata: what a bank's software needs to sign in, without being told the audience."""
+
+    def test_the_metadata_names_the_audience_the_register_expects(self, client):
+        r = client.get("/.well-known/oauth-authorization-server")
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "issuer": "http://testserver", "token_endpoint": "http://testserver/v1/oauth/token",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA"],
+            "grant_types_supported": ["client_credentials"], "response_types_supported": [],
+            "client_assertion_audience": "https://register.local/v1/oauth/token",
+        }  # fmt: skip
+
+    def test_an_assertion_for_the_advertised_audience_gets_a_token(self, client, bank, signer):
+        advertised = client.get("/.well-known/oauth-authorization-server").json()
+        r = client.post(advertised["token_endpoint"], data={
+            "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+            "client_assertion": sign(signer, claims_for(client, bank, aud=advertised["client_assertion_audience"]))})
+        assert r.status_code == 200, r.text
+
+
 class TestRefusedAssertions:
     def test_alg_none(self, client, bank, signer):
         r = request_token(client, forge({"alg": "none", "typ": "JWT", "kid": signer.kid}, claims_for(client, bank)))
@@ -186,7 +208,11 @@ class TestRefusedAssertions:
 
     def test_wrong_audience(self, client, bank, signer):
         for aud in ("register", "https://other-register.example/v1/oauth/token", [audience(client) + "/"]):
-            assert_refused(client, bank, request_token(client, sign(signer, claims_for(client, bank, aud=aud))))
+            r = request_token(client, sign(signer, claims_for(client, bank, aud=aud)))
+            assert_refused(client, bank, r)
+            # The refusal names what the register expects (its own setting), so a bank can fix its signer.
+            assert r.json()["detail"] == (
+                'the assertion is for another audience: aud must be "https://register.local/v1/oauth/token"')
 
     def test_expired_beyond_the_skew(self, client, bank, signer):
         now = int(time.time())
@@ -455,3 +481,20 @@ class TestAddKeyCommand:
         assert request_token(client, sign(signer, claims_for(client, bank))).status_code == 200
         assert main(["institutions", "add-key", "--institution", bank.id, "--public-key", str(path)]) == 1
         assert "already registered" in capsys.readouterr().err
+
+
+class TestDemoBanner:
+    def test_register_demo_prints_the_token_audience(self, database_url, tmp_path, monkeypatch):
+        """A bank trying the demo must sign for an audience no URL shows: `register demo` prints it."""
+        from register import cli
+
+        monkeypatch.setenv("REGISTER_DATABASE_URL", database_url)
+        monkeypatch.setenv("REGISTER_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("REGISTER_OAUTH_AUDIENCE", "https://register.example.se/v1/oauth/token")
+        (tmp_path / "demo.json").write_text(json.dumps({"institutions": {"nordbank": {
+            "id": "3f1c2a9e", "name": "Nordbank AB", "role": "lender", "token": "rgt_demo"}}, "persons": ["x"]}))
+        banners: list[str] = []
+        monkeypatch.setattr(cli, "_serve", lambda settings, host, port, banner=None, workers=1: banners.append(banner))
+        cli.main(["demo", "--port", "8123"])
+        [banner] = banners
+        assert "http://127.0.0.1:8123/v1/oauth/token with aud = https://register.example.se/v1/oauth/token" in banner

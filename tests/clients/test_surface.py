@@ -25,6 +25,7 @@ from register_client import (
     DisputeNotUpheld,
     DisputeOpen,
     Forbidden,
+    InvalidClient,
     InvalidCreditBan,
     InvalidInput,
     InvalidNationalId,
@@ -51,7 +52,7 @@ EXPORTED = [
     "Dispute", "DisputeAnswer", "DisputeClosed", "DisputeCreditor", "DisputeList", "DisputeNotFound",
     "DisputeNotUpheld", "DisputeOpen", "DuplicateDebtor", "EmptyReport", "EventProof", "EventSearch", "Exposure",
     "ExposureLine", "ExposureQuery", "Forbidden", "IdempotencyConflict", "InclusionProof", "Institution",
-    "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidConsent", "InvalidCreditBan",
+    "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidClient", "InvalidConsent", "InvalidCreditBan",
     "InvalidCursor", "InvalidIdToken", "InvalidInput", "InvalidNationalId", "InvalidObligation", "InvalidRequest",
     "Leaves", "LogKey", "MaskedDebtor", "MyCreditor", "MyDisputeRef", "MyLine", "MyObligations", "NO_RETRY",
     "NotFound", "NotYetIntegrated", "Obligation", "ObligationHistory", "ObligationPage", "ObligationReport",
@@ -94,7 +95,20 @@ class TestPublicSurface:
                 third_party = roots - {"httpx", "pydantic", "register_client", "__future__"} - _stdlib()
                 if path.name in ("cli.py", "_render.py"):
                     third_party -= allowed_cli
+                if path.name == "keys.py":  # the [keys] extra; nothing else imports keys.py (next test)
+                    third_party -= {"cryptography"}
                 assert not third_party, f"{path.name} imports {third_party}"
+
+    def test_only_the_key_sign_in_needs_cryptography(self):
+        """`register_client.keys` is imported by the user (or by the CLI for --key, lazily), never by the
+        package itself: the plain SDK must import without the `keys` extra (tests/clients/test_keys.py
+        runs it with cryptography blocked)."""
+        for path in PACKAGE.glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "register_client.keys":
+                    assert path.name == "cli.py" and node.col_offset > 0, f"{path.name} imports keys at the top"
+                if isinstance(node, ast.Import):
+                    assert "register_client.keys" not in {a.name for a in node.names}, path.name
 
 
 def _stdlib() -> set[str]:
@@ -128,6 +142,7 @@ class TestErrorTree:
         (422, "dispute_not_found", DisputeNotFound),
         (422, "statement_too_long", StatementTooLong),
         (422, "invalid_credit_ban", InvalidCreditBan),
+        (401, "invalid_client", InvalidClient),
     ])
     def test_mapping(self, status, code, cls):
         assert error_class(status, code) is cls

@@ -256,6 +256,7 @@ CASES: dict[str, Case] = {
     "POST /v1/institutions/{institution_id}/token": Case(roles("admin"), lambda w, who: {
         "url": f"/v1/institutions/{_spare(w).id}/token"}),
     "POST /v1/oauth/token": Case(PUBLIC, _token_request),
+    "GET /.well-known/oauth-authorization-server": Case(PUBLIC, _get("/.well-known/oauth-authorization-server")),
     "PUT /v1/obligations/{external_ref}": Case(REPORTERS, lambda w, who: {
         "url": f"/v1/obligations/{new_ref()}", "json": obligation_body(debtors=[debtor(w.x)])}),
     "GET /v1/obligations/{external_ref}": Case(REPORTERS, lambda w, who: {"url": f"/v1/obligations/{w.ref_a}"},

@@ -64,6 +64,7 @@ ROLE = {
     "DELETE /v1/institutions/{institution_id}/access-tokens": "admin",
     "POST /v1/institutions/{institution_id}/token": "admin",
     "POST /v1/oauth/token": None,  # public: the client assertion in the form body authenticates
+    "GET /.well-known/oauth-authorization-server": None,  # public: how to sign in
     "GET /v1/me/access-log": "consumer", "GET /v1/me/access-log/{event_id}/proof": "consumer",
     "GET /v1/me/consents": "consumer", "GET /v1/me/obligations": "consumer",
     "GET /v1/obligations": "lender", "DELETE /v1/obligations/{external_ref}": "lender",

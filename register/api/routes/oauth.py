@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from register.api import examples as ex
 from register.api.deps import Public, SessionDep, StateDep
 from register.api.openapi import errors
-from register.api.schemas import AccessTokenResponse, OAuthProblem
-from register.crypto.client_assertion import JWT_BEARER
+from register.api.schemas import AccessTokenResponse, AuthorizationServerMetadata, OAuthProblem
+from register.crypto.client_assertion import ALLOWED_ALGS, JWT_BEARER
 from register.errors import OAuthError, UnsupportedGrantType
 from register.services.oauth import issue_access_token
 
-router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
+router = APIRouter(tags=["oauth"])
 
+TOKEN_PATH = "/v1/oauth/token"
 FORM = "application/x-www-form-urlencoded"
 MAX_ASSERTION_CHARS = 8192
 MAX_FIELDS = 16
@@ -67,7 +68,7 @@ TOKEN_REQUEST_BODY = {
 
 
 @router.post(
-    "/token",
+    TOKEN_PATH,
     response_model=AccessTokenResponse,
     dependencies=[Depends(Public())],  # the assertion authenticates
     responses=errors("invalid_request", "unsupported_grant_type", "invalid_client", 413,
@@ -112,3 +113,23 @@ def post_token(
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return AccessTokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    response_model=AuthorizationServerMetadata,
+    dependencies=[Depends(Public())],  # what anyone needs before signing in
+)
+def authorization_server_metadata(request: Request, state: StateDep):
+    """How to sign in as an institution (RFC 8414 authorization server metadata): the token endpoint,
+    the accepted client authentication (`private_key_jwt`, EdDSA or ES256) and, in
+    `client_assertion_audience`, the `aud` every client assertion must carry. The SDK reads it to sign
+    without being told the audience."""
+    issuer = str(request.base_url).rstrip("/")
+    return AuthorizationServerMetadata(
+        issuer=issuer, token_endpoint=issuer + TOKEN_PATH,
+        token_endpoint_auth_methods_supported=["private_key_jwt"],
+        token_endpoint_auth_signing_alg_values_supported=sorted(ALLOWED_ALGS),
+        grant_types_supported=["client_credentials"], response_types_supported=[],
+        client_assertion_audience=state.settings.resolved_oauth_audience,
+    )  # fmt: skip

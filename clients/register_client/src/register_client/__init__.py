@@ -10,6 +10,10 @@ with RegisterClient("https://register.example", token) as register:
         print(error.line, error.code, error.detail)
 ```
 
+With a key pair instead of a token (the `keys` extra): `RegisterClient(url, auth=PrivateKeyJWT(
+institution_id=..., key="bank.key"))`, `PrivateKeyJWT` from `register_client.keys`; the client signs in and
+refreshes its access token itself.
+
 `AsyncRegisterClient` has the same methods, awaited. Errors: see `register_client._exceptions`; input the SDK
 refuses before sending raises `InvalidRequest`.
 """
@@ -38,6 +42,7 @@ from register_client._exceptions import (
     IdempotencyConflict,
     InvalidConsent,
     InvalidCreditBan,
+    InvalidClient,
     InvalidCursor,
     InvalidIdToken,
     InvalidInput,
@@ -183,6 +188,7 @@ __all__ = [
     "InstitutionRef",
     "InvalidConsent",
     "InvalidCreditBan",
+    "InvalidClient",
     "InvalidCursor",
     "InvalidIdToken",
     "InvalidInput",

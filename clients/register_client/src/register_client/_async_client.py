@@ -27,6 +27,8 @@ class AsyncRegisterClient(BaseClient):
     `transport` is the seam for tests: any `httpx.AsyncBaseTransport`, e.g. `httpx.ASGITransport(app=app)`.
     Use it as an async context manager, or call `aclose()`.
     `on_retry` is called with a `RetryNotice` before each retry's wait (see `register_client._retry`).
+    Sign in with `token` (an `rgt_` token), or with `auth=PrivateKeyJWT(...)` (`register_client.keys`): a
+    key pair, from which the client gets and refreshes short-lived access tokens itself.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class AsyncRegisterClient(BaseClient):
         base_url: str,
         token: str | None = None,
         *,
+        auth: httpx.Auth | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float | httpx.Timeout | None = None,
         retry: Retry | None = None,
@@ -41,7 +44,8 @@ class AsyncRegisterClient(BaseClient):
         user_agent: str | None = None,
         on_retry: RetryHook | None = None,
     ) -> None:
-        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent, on_retry=on_retry)
+        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent, on_retry=on_retry,
+                         auth=auth)
         self._http = httpx.AsyncClient(transport=transport, **self._http_options(timeout))
 
     async def aclose(self) -> None:

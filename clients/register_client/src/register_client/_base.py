@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import httpx
 import pydantic
 
+from register_client._auth import ClientAssertionAuth
 from register_client._calls import Call
 from register_client._exceptions import (
     ConnectError,
@@ -63,11 +64,17 @@ class BaseClient:
         headers: Mapping[str, str] | None,
         user_agent: str | None,
         on_retry: RetryHook | None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.base_url = clean_base_url(base_url)
         self.retry = retry or Retry()
         self.on_retry = on_retry
         self._token = clean_token(token)
+        if auth is not None and self._token:
+            raise InvalidRequest("give a token or auth (a key pair's sign-in), not both")
+        if isinstance(auth, ClientAssertionAuth):
+            auth._bind(self.base_url)
+        self._auth = auth
         self._headers = {"Accept": "application/json", "User-Agent": user_agent or f"register-client/{__version__}"}
         if self._token:
             self._headers["Authorization"] = f"Bearer {self._token}"
@@ -75,7 +82,7 @@ class BaseClient:
 
     def _http_options(self, timeout: float | httpx.Timeout | None) -> dict[str, Any]:
         # Redirects are not followed, so the token is never sent to another host.
-        return {"base_url": self.base_url, "headers": self._headers, "follow_redirects": False,
+        return {"base_url": self.base_url, "headers": self._headers, "follow_redirects": False, "auth": self._auth,
                 "timeout": DEFAULT_TIMEOUT if timeout is None else timeout}  # fmt: skip
 
     def _retry_delay(self, call: Call[Any], attempt: int, *, replayable: bool = True,

@@ -26,6 +26,8 @@ class RegisterClient(BaseClient):
     `transport` is the seam for tests: any `httpx.BaseTransport`, e.g. one that serves the register's
     app in-process or `httpx.MockTransport`. Use it as a context manager, or call `close()`.
     `on_retry` is called with a `RetryNotice` before each retry's wait (see `register_client._retry`).
+    Sign in with `token` (an `rgt_` token), or with `auth=PrivateKeyJWT(...)` (`register_client.keys`): a
+    key pair, from which the client gets and refreshes short-lived access tokens itself.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class RegisterClient(BaseClient):
         base_url: str,
         token: str | None = None,
         *,
+        auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float | httpx.Timeout | None = None,
         retry: Retry | None = None,
@@ -40,7 +43,8 @@ class RegisterClient(BaseClient):
         user_agent: str | None = None,
         on_retry: RetryHook | None = None,
     ) -> None:
-        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent, on_retry=on_retry)
+        super().__init__(base_url, token, retry=retry, headers=headers, user_agent=user_agent, on_retry=on_retry,
+                         auth=auth)
         self._http = httpx.Client(transport=transport, **self._http_options(timeout))
 
     def close(self) -> None:

@@ -10,7 +10,9 @@ RegisterError                     anything this SDK raises
 └── APIError                      the register answered with a problem (RFC 9457); `.code` is stable
     ├── BadRequest                400
     ├── Unauthenticated           401 unauthenticated: a missing, malformed or unknown token
-    │   └── InvalidIdToken        401 invalid_id_token (consumers)
+    │   ├── InvalidIdToken        401 invalid_id_token (consumers)
+    │   └── InvalidClient         401 invalid_client: a key pair's sign-in refused (unknown or revoked key,
+    │                             wrong audience, clock off); the detail says which check failed
     ├── Forbidden                 403 forbidden: the role lacks the permission
     │   └── ConsentRequired       403 exposure refused; `.receipt` proves the refusal was logged
     │       ├── ConsentMissing    consent_missing
@@ -73,7 +75,7 @@ import httpx
 import pydantic
 
 # A bearer credential quoted in someone else's message (h11's "Illegal header value b'Bearer ...'").
-_CREDENTIAL = re.compile(r"(?i)\b(bearer\s+)[^\s'\"]+|\brgt_[^\s'\"]+")
+_CREDENTIAL = re.compile(r"(?i)\b(bearer\s+)[^\s'\"]+|\br[ga]t_[^\s'\"]+")
 
 
 def redact(text: str, token: str | None = None) -> str:
@@ -149,6 +151,10 @@ class Unauthenticated(APIError):
 
 
 class InvalidIdToken(Unauthenticated):
+    pass
+
+
+class InvalidClient(Unauthenticated):
     pass
 
 
@@ -310,6 +316,7 @@ class DatabaseUnavailable(ServiceUnavailable):
 BY_CODE: dict[str, type[APIError]] = {
     "unauthenticated": Unauthenticated,
     "invalid_id_token": InvalidIdToken,
+    "invalid_client": InvalidClient,
     "forbidden": Forbidden,
     "consent_missing": ConsentMissing,
     "consent_mismatch": ConsentMismatch,

@@ -1,7 +1,9 @@
 """`register-client`: the register from an institution's terminal or batch job.
 
 Needs the `cli` extra (typer, rich). Configured by `--url`/`--token` or `REGISTER_URL`/`REGISTER_TOKEN`
-(prefer the environment: a token on the command line shows in `ps` and shell history).
+(prefer the environment: a token on the command line shows in `ps` and shell history). Instead of a token,
+a key pair: `--key PATH --institution ID` (`REGISTER_KEY`, `REGISTER_INSTITUTION_ID`; the `keys` extra),
+and each run signs in with the private key (`register_client.keys`).
 
 Exit status: 0 done; 1 the register refused the request, or a report failed or rejected lines (or a
 bug); 2 usage, including input refused before sending; 3 the register could not be reached or did not
@@ -41,6 +43,7 @@ from rich.progress import (
 )
 
 from register_client import _render as render
+from register_client._auth import signed_in_token
 from register_client._base import clean_token
 from register_client._client import RegisterClient
 from register_client._exceptions import (
@@ -63,6 +66,8 @@ RETRIES_HELP = "Retries of safe calls after connection errors and 429/502/503/50
 MODE_HELP = "snapshot also unreports this institution's obligations that the file leaves out."
 FORMAT_HELP = ("Default: by the file's suffix (.csv is CSV; .ndjson, .jsonl, .json are NDJSON), else by its "
                "first line ({ is NDJSON, a row of column names is a CSV header).")
+KEY_FILE_HELP = ("Sign in with this private key (PEM, Ed25519 or P-256) instead of a token; its public half is "
+                 "registered for the institution. Needs --institution.")
 KEY_HELP = ("Idempotency-Key: the same key and file again returns the first report instead of a new one. "
             "Default: a new key per run (still makes this run's retries safe).")
 
@@ -95,6 +100,8 @@ class Config:
     retries: int
     transport: httpx.BaseTransport | None
     out: Console
+    key: Path | None = None
+    institution: str | None = None
 
     def token_or_fail(self) -> str:
         try:
@@ -102,11 +109,29 @@ class Config:
         except InvalidRequest as exc:  # never echo the token: the message does not contain it
             fail(str(exc), EXIT_USAGE)
         if not token:
-            fail("no token: pass --token or set REGISTER_TOKEN", EXIT_USAGE)
+            fail("no token: pass --token or set REGISTER_TOKEN (or sign in with --key and --institution)", EXIT_USAGE)
         return token
 
+    def auth_or_fail(self) -> httpx.Auth:
+        """The key pair's sign-in (`--key`, `--institution`)."""
+        if self.token and self.token.strip():
+            fail("sign in with a token (--token, REGISTER_TOKEN) or a key (--key, REGISTER_KEY), not both",
+                 EXIT_USAGE)
+        if not self.institution:
+            fail("--key needs --institution (or REGISTER_INSTITUTION_ID): the institution's id in the register",
+                 EXIT_USAGE)
+        try:
+            from register_client.keys import PrivateKeyJWT
+        except ImportError:
+            fail("--key signs with the cryptography package: pip install 'register-client[cli,keys]'", EXIT_USAGE)
+        try:
+            return PrivateKeyJWT(institution_id=self.institution, key=self.key)
+        except InvalidRequest as exc:  # the message names the file, never the key
+            fail(str(exc), EXIT_USAGE)
+
     def client(self) -> RegisterClient:
-        return RegisterClient(self.url, self.token_or_fail(), transport=self.transport,
+        credentials = {"auth": self.auth_or_fail()} if self.key else {"token": self.token_or_fail()}
+        return RegisterClient(self.url, **credentials, transport=self.transport,  # type: ignore[arg-type]
                               retry=Retry(attempts=self.retries + 1), on_retry=_retry_notices())
 
 
@@ -210,9 +235,13 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         url: Annotated[str, typer.Option(envvar="REGISTER_URL",
                                          help="The register's base URL (without /v1).")] = DEFAULT_URL,
         token: Annotated[str | None, typer.Option(envvar="REGISTER_TOKEN", help="Bearer token (rgt_...).")] = None,
+        key: Annotated[Path | None, typer.Option(envvar="REGISTER_KEY", dir_okay=False, help=KEY_FILE_HELP)] = None,
+        institution: Annotated[str | None, typer.Option(envvar="REGISTER_INSTITUTION_ID", metavar="ID",
+                                                        help="The institution's id, with --key.")] = None,
         retries: Annotated[int, typer.Option(min=0, max=10, help=RETRIES_HELP)] = 3,
     ) -> None:
-        ctx.obj = Config(url=_base_url(url), token=token, retries=retries, transport=transport, out=_stdout())
+        ctx.obj = Config(url=_base_url(url), token=token, retries=retries, transport=transport, out=_stdout(),
+                         key=key, institution=institution.strip() if institution else None)
 
     @app.command()
     def report(
@@ -416,19 +445,20 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     ) -> None:
         """Regulators: verify the signed access log with the independent `register-verifier` (installed
         separately). Other options (--full, --leaf-index N, --receipt FILE, ...) are passed to it."""
-        _verify(ctx.obj, state, log_key, list(ctx.args))
+        _verify(ctx, state, log_key, list(ctx.args))
 
     return app
 
 
-def _verify(config: Config, state: Path, log_key: str | None, extra: list[str]) -> None:
+def _verify(ctx: typer.Context, state: Path, log_key: str | None, extra: list[str]) -> None:
+    config: Config = ctx.obj
     try:
         from register_verifier import RegisterClient as VerifierClient
         from register_verifier.cli import main as verifier_main
     except ImportError:
         fail("audit verify needs the regulator's verifier: pip install ./clients/register_verifier "
              "(from the register's repository)", EXIT_USAGE)
-    token = config.token_or_fail()
+    token = _bearer(ctx)
     # In-process, so the token in this argv never shows in `ps`.
     argv = ["verify", "--url", config.url, "--token", token, "--state", str(state),
             *(["--log-key", log_key] if log_key else []), *extra]
@@ -439,6 +469,16 @@ def _verify(config: Config, state: Path, log_key: str | None, extra: list[str]) 
     code = verifier_main(argv, client_factory=factory)
     if code:
         raise typer.Exit(code)
+
+
+def _bearer(ctx: typer.Context) -> str:
+    """A bearer token to hand to another program: the token, or an access token from signing in with the
+    key (it lasts as long as the register's access tokens do, five minutes by default)."""
+    config: Config = ctx.obj
+    if not config.key:
+        return config.token_or_fail()
+    with register(ctx) as client:
+        return signed_in_token(client)
 
 
 @contextmanager

@@ -89,6 +89,8 @@ REFUSALS: dict[str, Refusal] = {
     "statement_too_long": Refusal(422, "Invalid input", "the statement has 212 words; at most 200 are shown"),
     "invalid_credit_ban": Refusal(422, "Invalid input", "`until` must be in the future"),
     "dispute_not_found": Refusal(422, "Invalid input", "corrects_dispute: no open dispute with that id on this line"),
+    "unsupported_media_type": Refusal(415, "Unsupported media type", "send the body as JSON, with Content-Type: "
+                                                                      "application/json (this request's was text/plain)"),
 }
 OAUTH_ERRORS = ("invalid_request", "unsupported_grant_type", "invalid_client")  # RFC 6749 section 5.2
 # What a bare status stands for. Any authenticated route can meet an ID token that fails (invalid_id_token).
@@ -99,12 +101,13 @@ GENERAL: dict[int, tuple[str, ...]] = {
     410: ("retracted",),
     412: ("precondition_failed",),
     413: ("payload_too_large",),
+    415: ("unsupported_media_type",),
     422: ("validation_error",),
     429: ("rate_limited",),
 }
 STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-               410: "Gone", 412: "Precondition failed", 413: "Payload too large", 422: "Invalid input",
-               429: "Too many requests"}  # fmt: skip
+               410: "Gone", 412: "Precondition failed", 413: "Payload too large", 415: "Unsupported media type",
+               422: "Invalid input", 429: "Too many requests"}  # fmt: skip
 
 
 def problem_example(code: str) -> dict[str, Any]:
@@ -170,12 +173,26 @@ def install_openapi(app: FastAPI) -> None:
                     for media_type in [m for m in content if m != PROBLEM and _is_problem(content[m])]:
                         content[PROBLEM] = {**content.pop(media_type), **content.get(PROBLEM, {})}
             _restore_nulls(doc)
+            _refuse_other_media_types(doc)
             doc.setdefault("components", {})["examples"] = {
                 code: {"summary": r.title, "value": problem_example(code)} for code, r in REFUSALS.items()
             }
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _refuse_other_media_types(doc: dict[str, Any]) -> None:
+    """Every operation with a JSON body refuses a body sent as anything else (register/api/problems.py), so
+    each lists the 415 by construction: an operation added later cannot leave it out."""
+    (code,) = GENERAL[415]
+    for operation in (op for item in doc.get("paths", {}).values() for op in item.values()):
+        if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            operation.setdefault("responses", {}).setdefault("415", {
+                "description": f"{STATUS_TEXT[415]}: `{code}`",
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"},
+                                      "examples": {code: {"$ref": f"#/components/examples/{code}"}}}},
+            })
 
 
 def _restore_nulls(doc: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ from register_client import (
     StaleUpdate,
     StatementTooLong,
     TransportError,
+    UnsupportedMediaType,
     _exceptions,
 )
 from register_client._exceptions import error_class
@@ -58,8 +59,8 @@ EXPORTED = [
     "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem", "ProtocolError", "RateLimited",
     "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report", "ReportLine", "ReportLineError",
     "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate", "StatementTooLong",
-    "Subject", "Timeout", "Totals", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
-    "__version__",
+    "Subject", "Timeout", "Totals", "TransportError", "Unauthenticated", "UnsupportedMediaType", "UploadProgress",
+    "ValidationFailed", "__version__",
 ]
 
 
@@ -124,6 +125,8 @@ class TestErrorTree:
         (422, "dispute_not_found", DisputeNotFound),
         (422, "statement_too_long", StatementTooLong),
         (422, "invalid_credit_ban", InvalidCreditBan),
+        (415, "unsupported_media_type", UnsupportedMediaType),
+        (415, None, UnsupportedMediaType),
     ])
     def test_mapping(self, status, code, cls):
         assert error_class(status, code) is cls

@@ -57,6 +57,7 @@ from register_client._exceptions import (
     Timeout,
     TransportError,
     Unauthenticated,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from register_client._models import (
@@ -215,6 +216,7 @@ __all__ = [
     "Totals",
     "TransportError",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "UploadProgress",
     "ValidationFailed",
     "__version__",

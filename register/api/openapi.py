@@ -89,8 +89,9 @@ REFUSALS: dict[str, Refusal] = {
     "statement_too_long": Refusal(422, "Invalid input", "the statement has 212 words; at most 200 are shown"),
     "invalid_credit_ban": Refusal(422, "Invalid input", "`until` must be in the future"),
     "dispute_not_found": Refusal(422, "Invalid input", "corrects_dispute: no open dispute with that id on this line"),
-    "unsupported_media_type": Refusal(415, "Unsupported media type", "send the body as JSON, with Content-Type: "
-                                                                      "application/json (this request's was text/plain)"),
+    "unsupported_media_type": Refusal(
+        415, "Unsupported media type",
+        "send the body as JSON, with Content-Type: application/json (this request's was text/plain)"),
 }
 OAUTH_ERRORS = ("invalid_request", "unsupported_grant_type", "invalid_client")  # RFC 6749 section 5.2
 # What a bare status stands for. Any authenticated route can meet an ID token that fails (invalid_id_token).

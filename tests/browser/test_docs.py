@@ -47,7 +47,8 @@ class TestDocumentationOffline:
         page.goto("/redoc")
         expect(page.locator(".api-content h1").first).to_contain_text("The register", timeout=TIMEOUT_MS)
         page.get_by_placeholder("Search...").fill("exposure")
-        expect(page.locator("[role=search] li").first).to_be_visible(timeout=TIMEOUT_MS)  # the search index runs in a worker
+        # The search index runs in a blob: worker.
+        expect(page.locator("[role=search] li").first).to_be_visible(timeout=TIMEOUT_MS)
         assert stopped == []
         assert all("cdn.redoc.ly" in e and "Content Security Policy" in e for e in errors), errors
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -207,7 +209,31 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0 if result.rejected == 0 else 1
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, or None. Asked before anything is loaded or printed,
+    so a second server on a busy port says so at once instead of announcing itself and then failing."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no use
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use; stop what uses it or pass --port"
+            return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+    return None
+
+
+def _refuse_busy_port(host: str, port: int) -> bool:
+    if (reason := _cannot_listen(host, port)) is None:
+        return False
+    print(reason, file=sys.stderr)
+    return True
+
+
 def _serve(settings: Settings, host: str, port: int, banner: str | None = None, workers: int = 1) -> int:
+    if _refuse_busy_port(host, port):
+        return 1
     import uvicorn
 
     from register.api.protocol import HeaderTimeoutProtocol
@@ -247,6 +273,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from register.storage.db import make_engine, make_sessionmaker
     from register.storage.migrate import upgrade
 
+    if _refuse_busy_port(args.host, args.port):  # before migrating and loading the demo data
+        return 1
     settings = _settings()
     url = settings.resolved_database_url
     upgrade(url)

@@ -116,6 +116,14 @@ class PayloadTooLarge(RegisterError):
     title = "Request body too large"
 
 
+class UnsupportedMediaType(RegisterError):
+    """A body in a format the route does not take (JSON routes: any Content-Type but JSON)."""
+
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class InvalidInput(RegisterError):
     """Semantically invalid input that passed schema validation (422)."""
 

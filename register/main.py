@@ -78,7 +78,9 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                 if background:
                     background.stop()
 
-    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
+    # /docs and /redoc are the register's own (register/web/site.py): FastAPI's load their scripts from a CDN.
+    app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.register = AppState(
         settings=settings,
         engine=engine,
@@ -99,7 +101,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     install_openapi(app)
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit):
         app.include_router(module.router)
-    app.include_router(pages_router)  # the person's pages under /app/ (register/web)
+    app.include_router(pages_router)  # the person's pages under /app/, the landing page and the docs (register/web)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds,
                        streaming_paths=UPLOAD_PATHS, too_large=too_large_page)
     app.add_middleware(PageMiddleware)  # outside the body cap: its 413 for a page gets the pages' headers too

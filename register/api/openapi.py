@@ -101,6 +101,9 @@ REFUSALS: dict[str, Refusal] = {
                                                              "on this server; retry when one has ended"),
     "database_unavailable": Refusal(503, "Database unavailable",
                                     "the database did not answer in time; nothing was changed, retry shortly"),
+    "unsupported_media_type": Refusal(
+        415, "Unsupported media type",
+        "send the body as JSON, with Content-Type: application/json (this request's was text/plain)"),
 }
 OAUTH_ERRORS = ("invalid_request", "unsupported_grant_type", "invalid_client")  # RFC 6749 section 5.2
 # What a bare status stands for. Any authenticated route can meet an ID token that fails (invalid_id_token).
@@ -111,12 +114,13 @@ GENERAL: dict[int, tuple[str, ...]] = {
     410: ("retracted",),
     412: ("precondition_failed",),
     413: ("payload_too_large",),
+    415: ("unsupported_media_type",),
     422: ("validation_error",),
     429: ("rate_limited",),
 }
 STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 408: "Timeout",
                409: "Conflict", 410: "Gone", 412: "Precondition failed", 413: "Payload too large",
-               422: "Invalid input", 429: "Too many requests", 503: "Unavailable"}  # fmt: skip
+               415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests", 503: "Unavailable"}  # fmt: skip
 # Refusals any route of a kind can meet, added to every such operation of the document (SPEC section 8):
 # a caller with a token may be over its institution's bound; a body may stop arriving; the database
 # may not answer in time.
@@ -190,6 +194,7 @@ def install_openapi(app: FastAPI) -> None:
                 for operation in item.values():
                     _add_common_refusals(path, operation)
             _restore_nulls(doc)
+            _refuse_other_media_types(doc)
             doc.setdefault("components", {})["examples"] = {
                 code: {"summary": r.title, "value": problem_example(code)} for code, r in REFUSALS.items()
             }
@@ -228,6 +233,19 @@ MODEL_MODULES = (schemas, lookup_schemas, obligation)
 def component_model(name: str) -> Any:
     """The model a component schema of the document was made from, or None."""
     return next((m for m in (getattr(mod, name, None) for mod in MODEL_MODULES) if m is not None), None)
+
+
+def _refuse_other_media_types(doc: dict[str, Any]) -> None:
+    """Every operation with a JSON body refuses a body sent as anything else (register/api/problems.py), so
+    each lists the 415 by construction: an operation added later cannot leave it out."""
+    (code,) = GENERAL[415]
+    for operation in (op for item in doc.get("paths", {}).values() for op in item.values()):
+        if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            operation.setdefault("responses", {}).setdefault("415", {
+                "description": f"{STATUS_TEXT[415]}: `{code}`",
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"},
+                                      "examples": {code: {"$ref": f"#/components/examples/{code}"}}}},
+            })
 
 
 def _restore_nulls(doc: dict[str, Any]) -> None:

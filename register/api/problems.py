@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,9 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from register.api.deps import Authorize
-from register.errors import DatabaseUnavailable, RegisterError, Unauthenticated
+from register.errors import DatabaseUnavailable, RegisterError, Unauthenticated, UnsupportedMediaType
 
 PROBLEM = "application/problem+json"
+JSON = "application/json"
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
 log = logging.getLogger("register.api")
 
 
@@ -72,6 +75,34 @@ def _anonymous_on_protected_route(request: Request) -> bool:
     return dependant is not None and _needs_token(dependant)
 
 
+def _sent_as_something_else(exc: RequestValidationError) -> bool:
+    """FastAPI decodes a body as JSON only when its Content-Type says JSON (`application/json` or a
+    `+json` type); any other body, or one without a Content-Type, reaches validation as raw bytes. That
+    is after the route's dependencies have run, so the caller is authenticated and authorised by then."""
+    return isinstance(exc.body, bytes) and bool(exc.body)
+
+
+def _unsupported_media_type(request: Request) -> UnsupportedMediaType:
+    given = request.headers.get("content-type", "").split(";", 1)[0].strip()
+    if not given:
+        sent = "this request had none"
+    else:  # a header's value, quoted back only when it is a plain media type
+        sent = f"this request's was {given if _MEDIA_TYPE.fullmatch(given) else 'not a media type'}"
+    return UnsupportedMediaType(f"send the body as JSON, with Content-Type: {JSON} ({sent})")
+
+
+def _invalid_json(exc: RequestValidationError) -> str | None:
+    """Where a body that does not parse goes wrong, by line and column (FastAPI gives a character offset)."""
+    for e in exc.errors():
+        if e.get("type") == "json_invalid" and isinstance(exc.body, str):
+            loc = e.get("loc", ())
+            pos = min(loc[1], len(exc.body)) if len(loc) > 1 and isinstance(loc[1], int) else 0
+            line, column = exc.body.count("\n", 0, pos) + 1, pos - exc.body.rfind("\n", 0, pos)
+            # The json module's reasons ("Expecting ',' delimiter") never quote the input.
+            return f"invalid JSON at line {line} column {column}: {(e.get('ctx') or {}).get('error', 'not JSON')}"
+    return None
+
+
 def _unauthenticated(request: Request) -> JSONResponse:
     exc = Unauthenticated("send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
     return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers,
@@ -90,6 +121,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         if _anonymous_on_protected_route(request):
             return _unauthenticated(request)
+        if _sent_as_something_else(exc):
+            return await _register_error(request, _unsupported_media_type(request))
+        if (invalid := _invalid_json(exc)) is not None:
+            return problem_response(422, "validation_error", "Invalid request", f"body: {invalid}",
+                                    errors=[{"loc": ["body"], "msg": invalid, "type": "json_invalid"}],
+                                    request_id=_rid(request))
         errors = _validation_errors(exc)
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
         return problem_response(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,9 +72,20 @@ def _nid(country: str, raw: str, allow_test: bool) -> NationalId | str:
         return exc.reason
 
 
+_ONE_LINE = re.compile(r"at line 1 column")  # a batch line is one line: its column is what helps
+
+
 def _validation_detail(exc: ValidationError) -> str:
-    # Never echo the input: it may hold an identity number.
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+    """Each problem as `field: message`; one about the whole line (not JSON, not an object) has no field
+    and is its message alone, never `: message`. Never echoes the input: it may hold an identity number."""
+    parts = []
+    for e in exc.errors()[:5]:
+        where = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "json_invalid":  # pydantic: "Invalid JSON: expected value at line 1 column 7"
+            parts.append("not valid JSON: " + _ONE_LINE.sub("at column", str((e.get("ctx") or {}).get("error", ""))))
+        else:
+            parts.append(f"{where}: {e['msg']}" if where else e["msg"])
+    return "; ".join(parts)
 
 
 def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_test: bool) -> Parsed | LineError:

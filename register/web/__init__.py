@@ -1,4 +1,5 @@
 """The person's pages under /app/: server-rendered, working without JavaScript, calling the API's services.
+Also the site around them (site.py): the landing page at /, the favicon and the API's documentation.
 
 `router` is the one thing the application includes. SPEC.md, "Pages and the person's session", says how
 sessions, sign-in, CSRF and the Content-Security-Policy work.
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from register.web import assets, disputes, pages, sign_in
+from register.web import assets, disputes, pages, sign_in, site
 
 router = APIRouter()
-for _module in (sign_in, pages, disputes, assets):
+for _module in (sign_in, pages, disputes, assets, site):
     router.include_router(_module.router)
 
 __all__ = ["router"]

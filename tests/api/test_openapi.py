@@ -98,6 +98,8 @@ def contract_problems(doc: dict[str, Any]) -> list[str]:
             expected.append("400" if "400" in responses else "422")
         if body:
             expected.append("413")
+        if "application/json" in (body or {}).get("content", {}):
+            expected.append("415")  # a JSON body sent as anything else
         found += [f"{name}: does not declare its {s} response (responses=errors(...))" for s in expected
                   if s not in responses]  # fmt: skip
     return found
@@ -145,6 +147,19 @@ class TestEveryOperation:
         assert "POST /things/{thing_id}: does not declare its 413 response" in found
         assert "GET /documented: 200 application/json has no example" in found
         assert "GET /documented: 404" not in found  # declared through errors(): problem+json with examples
+        assert "does not declare its 415" not in found  # every JSON body lists it without being told
+
+    def test_every_json_body_can_be_refused_as_another_media_type(self, document):
+        json_bodies = [(name, op) for name, op in operations(document)
+                       if "application/json" in op.get("requestBody", {}).get("content", {})]
+        assert len(json_bodies) >= 11
+        for name, op in json_bodies:
+            media = op["responses"]["415"]["content"][PROBLEM]
+            assert set(media["examples"]) == {"unsupported_media_type"}, name
+            assert deref(document, media["schema"])["title"] == "Problem", name
+        others = [name for name, op in operations(document) if "415" in op["responses"]
+                  and "application/json" not in op.get("requestBody", {}).get("content", {})]
+        assert others == []  # the form (OAuth token) and the streamed report take no JSON
 
     def test_error_responses_are_problem_json_with_an_example_per_code(self, document):
         put = document["paths"]["/v1/obligations/{external_ref}"]["put"]["responses"]

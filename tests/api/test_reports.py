@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+import uuid
 
 from sqlalchemy import func, select
 
@@ -107,6 +108,59 @@ class TestMixedFile:
         doc = client.get(f"/v1/reports/{r.json()['id']}", headers=lender.headers).json()
         assert (doc["accepted"], doc["rejected"]) == (1, 0), errors_of(client, lender, r.json()["id"])
         assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 200
+
+
+CSV_HEADER = ("external_ref,kind,currency,balance,credit_limit,status,debtors,registration_consent_reference,"
+              "registration_consent_given_at,registration_consent_method,as_of")
+
+
+def upload_csv(client, inst, raw: bytes):
+    return client.post("/v1/reports", content=raw, headers={**inst.headers, "Content-Type": "text/csv"})
+
+
+class TestLineErrorDetails:
+    """Every way a batch line is refused, each with a detail that reads as a sentence: it never starts
+    with punctuation (a whole-line problem was `: Input should be an object`)."""
+
+    def test_every_producer_of_a_line_error_writes_a_readable_detail(self, app, client, lender):
+        nid, stale_ref = national_id(), new_ref()
+        client.put(f"/v1/obligations/{stale_ref}", headers=lender.headers,
+                   json=obligation_body(as_of="2026-11-10T00:00:00Z"))
+        bad_id = nid[:-1] + str((int(nid[-1]) + 1) % 10)
+        person = {"country": "SE", "national_id": nid, "role": "primary"}
+        ndjson = [
+            "not json",                                                               # 1
+            "[]",                                                                     # 2 not an object
+            '{"external_ref": "X-1"}',                                                # 3 fields missing
+            line(original_creditor="y" * 70_000),                                     # 4 too long
+            line(debtors=[{**person, "national_id": bad_id}]),                        # 5
+            line(debtors=[person, {**person, "role": "co_debtor"}]),                  # 6 the same person twice
+            line(kind="credit_card"),                                                 # 7 no credit limit
+            line(external_ref=stale_ref, as_of="2026-11-09T00:00:00Z"),               # 8 older
+            line(corrects_dispute=str(uuid.uuid4())),                                 # 9 no such dispute
+        ]
+        cells = f"credit_card,SEK,1500,50000,current,SE:{nid}:primary,A-1,2026-01-01T00:00:00Z,e_signature,"
+        csv_rows = [CSV_HEADER.encode(),
+                    f"{new_ref()},{cells}2026-11-01T00:00:00Z".encode()[:-5] + b"\xff\xfe",  # 2 not UTF-8
+                    f"{new_ref()},credit_card,SEK".encode(),                                  # 3 too few cells
+                    f"{new_ref()},{cells}2026-11-01T00:00:00Z".replace(",1500,", ",abc,").encode()]  # 4
+        reports = [upload(client, lender, "\n".join(ndjson) + "\n"),
+                   upload_csv(client, lender, b"\n".join(csv_rows) + b"\n"),
+                   upload_csv(client, lender, b"external_ref,colour\nA-1,red\n")]  # unknown column, then its row
+        assert all(r.status_code == 202 for r in reports), [r.text for r in reports]
+        process(app)
+        errors = [e for r in reports for e in errors_of(client, lender, r.json()["id"])]
+        assert {e["code"] for e in errors} == {
+            "validation_error", "line_too_long", "invalid_national_id", "duplicate_debtor", "invalid_obligation",
+            "stale_update", "dispute_not_found", "malformed_line", "unknown_column", "invalid_header"}
+        assert len(errors) == 9 + 3 + 2
+        unreadable = [e for e in errors if not e["detail"][:1].isalnum()]
+        assert unreadable == []
+        details = {e["line"]: e["detail"] for e in errors_of(client, lender, reports[0].json()["id"])}
+        assert details[1] == "not valid JSON: expected ident at column 2"
+        assert details[2] == "Input should be an object"
+        assert details[3].startswith("kind: Field required")
+        assert nid not in json.dumps(errors) and bad_id not in json.dumps(errors)
 
 
 class TestModes:

@@ -38,6 +38,7 @@ from register_client import (
     StaleUpdate,
     StatementTooLong,
     TransportError,
+    UnsupportedMediaType,
     _exceptions,
 )
 from register_client._exceptions import error_class
@@ -59,7 +60,7 @@ EXPORTED = [
     "ObligationVersion", "PayloadTooLarge", "PreconditionFailed", "Problem", "ProtocolError", "RateLimited",
     "Receipt", "RegisterClient", "RegisterError", "RegistrationConsent", "Report", "ReportLine", "ReportLineError",
     "Retracted", "Retry", "RetryNotice", "ServerError", "ServiceUnavailable", "StaleUpdate", "StatementTooLong",
-    "Subject", "Timeout", "Totals", "RequestTimeout", "ConcurrencyLimited", "DatabaseUnavailable", "TransportError", "Unauthenticated", "UploadProgress", "ValidationFailed",
+    "Subject", "Timeout", "Totals", "RequestTimeout", "ConcurrencyLimited", "DatabaseUnavailable", "TransportError", "Unauthenticated", "UnsupportedMediaType", "UploadProgress", "ValidationFailed",
     "__version__",
     "AttestationCounts", "InstitutionLookups", "InstitutionRef", "LookupCounts", "LookupsByKind", "ReferenceReused",
 ]
@@ -143,6 +144,8 @@ class TestErrorTree:
         (422, "statement_too_long", StatementTooLong),
         (422, "invalid_credit_ban", InvalidCreditBan),
         (401, "invalid_client", InvalidClient),
+        (415, "unsupported_media_type", UnsupportedMediaType),
+        (415, None, UnsupportedMediaType),
     ])
     def test_mapping(self, status, code, cls):
         assert error_class(status, code) is cls

@@ -42,8 +42,9 @@ PRINCIPALS = ("anonymous", "admin", "lender_a", "lender_b", "collector", "regula
 ROLE_OF = {"anonymous": None, "admin": "admin", "lender_a": "lender", "lender_b": "lender", "collector": "collector",
            "regulator": "regulator", "consumer_x": "consumer", "consumer_y": "consumer", "person_x": "person",
            "person_y": "person"}  # fmt: skip
-# Served by FastAPI itself, not through an APIRoute: the API's own description, public by design.
-FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Served by FastAPI itself, not through an APIRoute: the API's own description, public by design. (Its
+# documentation pages, /docs and /redoc, are the register's own routes: register/web/site.py.)
+FRAMEWORK_ROUTES = {"/openapi.json"}
 FORBIDDEN_FIELDS = ("institution_id", "version", "id", "owner")
 
 
@@ -328,6 +329,12 @@ CASES: dict[str, Case] = {
     "GET /app/sign-in/callback": Case(PUBLIC, _get("/app/sign-in/callback"), ok=frozenset({404})),  # test_oidc.py
     "GET /app/help": Case(PUBLIC, _get("/app/help")),
     "GET /app/static/{name}": Case(PUBLIC, _get("/app/static/style.css")),
+    # The site around them (register/web/site.py): the landing page, the icon and the API's documentation.
+    "GET /": Case(PUBLIC, _get("/")),
+    "GET /favicon.ico": Case(PUBLIC, _get("/favicon.ico")),
+    "GET /docs": Case(PUBLIC, _get("/docs")),
+    "GET /redoc": Case(PUBLIC, _get("/redoc")),
+    "GET /docs/assets/{name}": Case(PUBLIC, _get("/docs/assets/swagger-init.js")),
     "GET /app/": Case(PERSON, _get("/app/")),
     "GET /app/debts": Case(PERSON, _get("/app/debts")),
     "GET /app/who-looked": Case(PERSON, _get("/app/who-looked")),

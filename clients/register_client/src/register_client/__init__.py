@@ -66,6 +66,7 @@ from register_client._exceptions import (
     Timeout,
     TransportError,
     Unauthenticated,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from register_client._models import (
@@ -239,6 +240,7 @@ __all__ = [
     "Totals",
     "TransportError",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "UploadProgress",
     "ValidationFailed",
     "__version__",

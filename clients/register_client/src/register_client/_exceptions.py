@@ -32,6 +32,7 @@ RegisterError                     anything this SDK raises
     ├── Retracted                 410 retracted
     ├── PreconditionFailed        412 precondition_failed: a stale If-Match
     ├── PayloadTooLarge           413 payload_too_large
+    ├── UnsupportedMediaType      415 unsupported_media_type: a body not sent as JSON (Content-Type)
     ├── InvalidInput              422 (any other 422 code lands here, with its `.code`)
     │   ├── ValidationFailed      validation_error: the body or query does not match the schema
     │   ├── InvalidNationalId     invalid_national_id; `.debtor_index` names the debtor
@@ -234,6 +235,10 @@ class PayloadTooLarge(APIError):
     pass
 
 
+class UnsupportedMediaType(APIError):
+    pass
+
+
 class InvalidInput(APIError):
     pass
 
@@ -332,6 +337,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "retracted": Retracted,
     "precondition_failed": PreconditionFailed,
     "payload_too_large": PayloadTooLarge,
+    "unsupported_media_type": UnsupportedMediaType,
     "validation_error": ValidationFailed,
     "invalid_national_id": InvalidNationalId,
     "duplicate_debtor": DuplicateDebtor,
@@ -359,6 +365,7 @@ BY_STATUS: dict[int, type[APIError]] = {
     412: PreconditionFailed,
     408: RequestTimeout,
     413: PayloadTooLarge,
+    415: UnsupportedMediaType,
     422: InvalidInput,
     429: RateLimited,
     503: ServiceUnavailable,

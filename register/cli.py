@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import shlex
 import socket
 import sys
 from collections.abc import Sequence
@@ -177,19 +178,20 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     from register.crypto.fields import FieldCipher
     from register.crypto.keys import load_keys
-    from register.services.seed import seed_population, write_files
+    from register.services.seed import population_prefix, seed_population, write_files
     from register.storage.db import make_engine, make_sessionmaker
     from register.storage.migrate import upgrade
 
     settings = _settings()
     url = settings.resolved_database_url
+    prefix = population_prefix(persons=args.persons, seed=args.seed, country=args.country)
     upgrade(url)
     engine = make_engine(url, pool_size=2)
     sessions = make_sessionmaker(engine)
     try:
         if args.files:
             paths = write_files(Path(args.files), persons=args.persons, seed=args.seed, country=args.country,
-                                fmt=args.format, sessions=sessions)
+                                fmt=args.format, sessions=sessions, ref_prefix=prefix)
             print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
             return 0
 
@@ -198,7 +200,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
                   file=sys.stderr)
 
         result = seed_population(sessions, FieldCipher(load_keys(settings)), persons=args.persons, seed=args.seed,
-                                 country=args.country, allow_test=settings.accept_test_identities, progress=progress)
+                                 country=args.country, allow_test=settings.accept_test_identities, progress=progress,
+                                 ref_prefix=prefix)
     finally:
         engine.dispose()
     print(file=sys.stderr)
@@ -264,14 +267,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Migrate, load demo data on first start, print tokens and example requests, then serve."""
+    """Migrate, load demo data on first start (or say what the data holds), print tokens and example
+    requests, write them for a shell, then serve."""
     from register.crypto.fields import FieldCipher
     from register.crypto.keys import load_keys
     from register.crypto.log_key import load_log_key
-    from register.demo import load_demo_info, seed_demo
+    from register.demo import load_demo_info, seed_demo, shell_file, write_demo_files
     from register.services.translog import TransparencyLog
     from register.storage.db import make_engine, make_sessionmaker
     from register.storage.migrate import upgrade
+    from register.storage.summary import count_contents
 
     if _refuse_busy_port(args.host, args.port):  # before migrating and loading the demo data
         return 1
@@ -279,22 +284,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = settings.resolved_database_url
     upgrade(url)
     info = load_demo_info(settings)
-    if info is None:
-        print("Loading demo data (first start)...", file=sys.stderr)
-        engine = make_engine(url, pool_size=1)
-        tlog = TransparencyLog(load_log_key(settings), origin=settings.log_origin,
-                               max_merge_delay=settings.max_merge_delay_seconds,
-                               checkpoint_interval=settings.checkpoint_interval_seconds)
-        with make_sessionmaker(engine).begin() as session:
-            info = seed_demo(session, FieldCipher(load_keys(settings)), settings, tlog, persons=args.persons)
+    engine = make_engine(url, pool_size=1)
+    try:
+        if info is None:
+            print("Loading demo data (first start)...", file=sys.stderr)
+            tlog = TransparencyLog(load_log_key(settings), origin=settings.log_origin,
+                                   max_merge_delay=settings.max_merge_delay_seconds,
+                                   checkpoint_interval=settings.checkpoint_interval_seconds)
+            with make_sessionmaker(engine).begin() as session:
+                info = seed_demo(session, FieldCipher(load_keys(settings)), settings, tlog, persons=args.persons)
+            since = "loaded now"
+        else:
+            afresh = f"delete {settings.data_dir}" if settings.database_url is None else \
+                f"delete {settings.data_dir / 'demo.json'} and empty the database"
+            since = f"kept from an earlier start; to start afresh, stop the register and {afresh}"
+        with make_sessionmaker(engine)() as session:
+            held = count_contents(session)
+    finally:
         engine.dispose()
     base = f"http://{args.host}:{args.port}"
+    info.url = base
+    write_demo_files(settings, info)
     lender = info.institutions["nordbank"]["token"]
     lines = [
         "",
         "=== Demo register ===",
+        f"Data: {held.institutions} institutions, {held.persons} persons, {held.obligations} obligations, "
+        f"{held.open_disputes} open disputes ({since})",
         f"Admin token:      {settings.resolved_admin_token()}",
         *(f"{v['role']:<10} {v['name']:<28} token: {v['token']}" for v in info.institutions.values()),
+        f"The address, these ids and tokens and the walk-through persons, for a shell: "
+        f". {shlex.quote(str(shell_file(settings)))}",
         "",
         "Try:",
         f"  curl -s -H 'Authorization: Bearer {lender}' '{base}/v1/obligations?limit=2'",
@@ -304,7 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "",
         "With the institution CLI (README: 'A loan application, start to finish'):",
         f"  export REGISTER_URL={base} REGISTER_TOKEN={lender}",
-        "  register-client obligations list",
+        f"  {_installed('register-client')} obligations list",
         f"Walk-through persons (synthetic; no consents in the demo data): {', '.join(info.persons[:3])}",
         "",
         "Signing in with a key pair (README: 'Signing in as a bank'): client assertions go to",
@@ -314,6 +334,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"The person's pages: {base}/app/  (sign in as a demo person)",
     ]
     return _serve(settings, args.host, args.port, "\n".join(lines))
+
+
+def _installed(script: str) -> str:
+    """How to run one of this installation's commands from the current directory: by name when it is on
+    PATH, else by its path (`make run` does not activate .venv, so `register-client` alone is not found)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    path = Path(sys.executable).parent / script
+    if not path.exists():
+        return f"{script}  # (not installed: pip install './clients/register_client[cli]')"
+    found = shutil.which(script)
+    if found and Path(found).resolve() == path.resolve():
+        return script
+    relative = os.path.relpath(path)
+    return shlex.quote(str(path) if relative.startswith("..") else relative)
 
 
 def _example_body(national_id: str) -> str:
@@ -339,6 +376,16 @@ def cmd_openapi(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 10**10:
+        raise argparse.ArgumentTypeError("must be a whole number from 0 to 9999999999")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -379,9 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_key.add_argument("--kid", default=None, help="default: the JWK's kid, else the RFC 7638 thumbprint")
     add_key.set_defaults(func=cmd_institutions_add_key)
 
-    seed = sub.add_parser("seed", help="load a synthetic population through the batch reporting path")
-    seed.add_argument("--persons", type=int, required=True, help="how many synthetic adults")
-    seed.add_argument("--seed", type=int, default=1)
+    seed = sub.add_parser("seed", help="load a synthetic population through the batch reporting path",
+                          description="Each population's external refs start with <country><persons>-<seed>. "
+                                      "(e.g. SE1000-1.NORDBANK-00000042): populations of other sizes, seeds or "
+                                      "countries loaded into one register never meet; the same one again "
+                                      "changes nothing.")
+    seed.add_argument("--persons", type=_count_arg, required=True, help="how many synthetic adults")
+    seed.add_argument("--seed", type=_count_arg, default=1, help="the random seed (default 1)")
     seed.add_argument("--country", default="SE", choices=["SE", "NO", "FI", "DK", "PL"])
     seed.add_argument("--files", metavar="DIR", help="write report files (one per institution) instead of loading")
     seed.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")

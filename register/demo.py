@@ -2,7 +2,8 @@
 
 Everything goes through the same services as the API. Identity numbers are generated with valid check
 digits (python-stdnum rules), never real people's. Tokens are kept in `<data_dir>/demo.json` (0600) so
-that `make run` can print them again on every start.
+that `make run` can print them again on every start; each start also writes them, with the address it
+serves on, to `<data_dir>/demo.env` (0600), for a shell to source (the README's walk-throughs do).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -46,14 +48,30 @@ class DemoInfo:
     institutions: dict[str, dict[str, str]]
     persons: list[str]  # generated demo identity numbers (synthetic), for the walk-through
     applicants: list[str] = field(default_factory=list)  # persons with a consent and a lender's look
+    url: str = ""  # where the demo serves, as of its last start
 
     def to_json(self) -> str:
-        return json.dumps({"institutions": self.institutions, "persons": self.persons,
+        return json.dumps({"url": self.url, "institutions": self.institutions, "persons": self.persons,
                            "applicants": self.applicants}, indent=2)
+
+    def to_shell(self) -> str:
+        """Shell assignments: R (the address), <KEY>_ID and <KEY>_TOKEN per institution, PERSON_1... ."""
+        lines = ["# The demo register for a shell: . <this file>. Written by `register demo` at every start.",
+                 "# The tokens work on this demo only; the persons' numbers are synthetic (valid, nobody's).",
+                 f"R={shlex.quote(self.url)}"]
+        for key, inst in self.institutions.items():
+            lines += [f"{key.upper()}_ID={shlex.quote(inst['id'])}",
+                      f"{key.upper()}_TOKEN={shlex.quote(inst['token'])}"]
+        lines += [f"PERSON_{i}={shlex.quote(nid)}" for i, nid in enumerate(self.persons, start=1)]
+        return "\n".join(lines) + "\n"
 
 
 def demo_file(settings: Settings) -> Path:
     return settings.data_dir / "demo.json"
+
+
+def shell_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo.env"
 
 
 def load_demo_info(settings: Settings) -> DemoInfo | None:
@@ -61,7 +79,15 @@ def load_demo_info(settings: Settings) -> DemoInfo | None:
     if not path.exists():
         return None
     doc = json.loads(path.read_text())
-    return DemoInfo(institutions=doc["institutions"], persons=doc["persons"], applicants=doc.get("applicants", []))
+    return DemoInfo(institutions=doc["institutions"], persons=doc["persons"], applicants=doc.get("applicants", []),
+                    url=doc.get("url", ""))
+
+
+def write_demo_files(settings: Settings, info: DemoInfo) -> None:
+    """demo.json and demo.env, both 0600 (they hold tokens), with `info.url` as this start's address."""
+    settings.ensure_data_dir()
+    write_private_file(demo_file(settings), info.to_json() + "\n")
+    write_private_file(shell_file(settings), info.to_shell())
 
 
 def _history(session: Session, cipher: FieldCipher, tlog: TransparencyLog, principals: dict[str, Principal],
@@ -238,6 +264,5 @@ def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, tlog: T
                 collects={"institution_id": insts["snabblan"]["id"], "external_ref": f"SNABBLAN-{lender_ref_n:06d}"}))
     _history(session, cipher, tlog, principals, numbers, rng, now)
     info = DemoInfo(institutions=insts, persons=numbers[:10], applicants=numbers[10:15])
-    settings.ensure_data_dir()
-    write_private_file(demo_file(settings), info.to_json() + "\n")
+    write_demo_files(settings, info)
     return info

@@ -4,6 +4,7 @@ a database of its own (the demo creates its institutions by name)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 
@@ -12,10 +13,11 @@ from fastapi.testclient import TestClient
 
 from register.crypto.fields import FieldCipher
 from register.crypto.keys import StaticKeys
-from register.demo import seed_demo
+from register.demo import load_demo_info, seed_demo, write_demo_files
 from register.main import create_app
 from register.storage.migrate import upgrade
-from tests.conftest import create_pg_database, drop_pg_database, make_settings
+from register.storage.summary import count_contents
+from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, make_settings
 from tests.factories import consumer_headers
 
 
@@ -111,3 +113,36 @@ def test_the_demo_has_disputes_in_every_state_and_credit_bans(demo):
     assert client.get("/v1/disputes", params={"state": "open"}, headers=nordbank).status_code == 200
     bans = client.get("/v1/audit/events", params={"action": "credit_ban:set", "limit": 100}, headers=regulator).json()
     assert len(bans["items"]) >= 3
+
+
+class TestWhatTheDemoTellsANewcomer:
+    def test_a_shell_that_sources_demo_env_has_the_address_ids_tokens_and_persons(self, demo):
+        client, info, data_dir = demo
+        info.url = "http://127.0.0.1:8123"
+        write_demo_files(make_settings("sqlite://", data_dir), info)
+        env = data_dir / "demo.env"
+        assert env.stat().st_mode & 0o777 == 0o600  # it holds tokens
+        shell = subprocess.run(["bash", "-c", 'set -eu; . "$1"; printf "%s\\n" "$R" "$NORDBANK_ID" "$NORDBANK_TOKEN" '
+                                '"$REGULATOR_TOKEN" "$PERSON_1" "$PERSON_10"', "bash", str(env)],
+                               capture_output=True, text=True, check=True)
+        r, nordbank_id, nordbank, regulator, first, tenth = shell.stdout.splitlines()
+        assert r == "http://127.0.0.1:8123" and (first, tenth) == (info.persons[0], info.persons[9])
+        assert nordbank_id == info.institutions["nordbank"]["id"]
+        assert client.get("/v1/obligations", headers=bearer(nordbank)).status_code == 200
+        assert client.get("/v1/audit/disputes", headers=bearer(regulator)).status_code == 200
+        assert load_demo_info(make_settings("sqlite://", data_dir)).url == "http://127.0.0.1:8123"
+
+    def test_what_the_data_holds_is_counted_as_the_api_shows_it(self, demo):
+        client, info, _ = demo
+        with client.app.state.register.sessions() as session:
+            held = count_contents(session)
+        regulator = bearer(info.institutions["regulator"]["token"])
+        institutions = client.get("/v1/institutions", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        assert held.institutions == len(institutions["items"]) == 5
+        pages = [client.get("/v1/obligations", params={"limit": 1000}, headers=bearer(inst["token"])).json()
+                 for inst in info.institutions.values() if inst["role"] != "regulator"]
+        live = sum(len(page["items"]) for page in pages)
+        assert held.obligations == live
+        disputes = client.get("/v1/audit/disputes", headers=regulator).json()["items"]
+        assert held.open_disputes == sum(d["state"] in ("open", "overdue") for d in disputes) > 0
+        assert 0 < held.persons <= 120  # the demo's 120 persons, less those who owe nothing

@@ -26,9 +26,21 @@ SECRET_SHAPES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+# The lines an operator uncomments to let persons sign in to the pages with the national e-ID (OIDC).
+E_ID_LINES = re.compile(r"^(\s*)# ((?:REGISTER_OIDC_\w+:|- oidc_client_secret$|oidc_client_secret:$|"
+                        r"  file: \./secrets/oidc_client_secret$).*)$", re.MULTILINE)
+
+
+def with_e_id_sign_in(text: str) -> str:
+    return E_ID_LINES.sub(r"\1\2", text)
+
+
+@pytest.fixture(scope="module", params=["as shipped", "with e-ID sign-in uncommented"])
+def compose(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The compose file as shipped, and as an operator who uncommented the e-ID sign-in has it: every
+    check below holds for both."""
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(text if request.param == "as shipped" else with_e_id_sign_in(text))
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +141,40 @@ class TestCompose:
                   if line.strip() and not line.startswith("#")]  # fmt: skip
         assert ignore[0] == "*"  # an allowlist: nothing goes into the build context unless named
         assert not any(entry.startswith("!secrets") for entry in ignore)
+
+
+@pytest.fixture(scope="module")
+def register() -> dict[str, Any]:
+    """docker-compose.yml with the e-ID sign-in uncommented."""
+    return yaml.safe_load(with_e_id_sign_in((ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
+
+
+class TestEIdSignInForThePages:
+    """In production (REGISTER_ENV=prod) the person's pages have no development sign-in: without the
+    REGISTER_OIDC_* settings nobody can sign in. The compose file carries them, commented, ready to fill in."""
+
+    def test_the_settings_are_there_to_uncomment(self, register):
+        env = register["services"]["register"]["environment"]
+        shipped = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+        assert not any(k.startswith("REGISTER_OIDC_") for k in shipped["services"]["register"]["environment"])
+        assert {"REGISTER_OIDC_ISSUER", "REGISTER_OIDC_CLIENT_ID", "REGISTER_OIDC_REDIRECT_URL",
+                "REGISTER_OIDC_CLIENT_SECRET_FILE"} <= set(env)
+        assert env["REGISTER_OIDC_REDIRECT_URL"].endswith("/app/sign-in/callback")
+
+    def test_the_client_secret_is_a_mounted_file(self, register):
+        env = register["services"]["register"]["environment"]
+        assert "REGISTER_OIDC_CLIENT_SECRET" not in env
+        assert env["REGISTER_OIDC_CLIENT_SECRET_FILE"] == "/run/secrets/oidc_client_secret"
+        assert "oidc_client_secret" in register["services"]["register"]["secrets"]
+        assert register["secrets"]["oidc_client_secret"] == {"file": "./secrets/oidc_client_secret"}
+
+    def test_the_register_takes_them_and_offers_e_id_sign_in(self, register, tmp_path):
+        secret = tmp_path / "oidc_client_secret"
+        secret.write_text("the provider's secret\n")
+        env = {k: v for k, v in register["services"]["register"]["environment"].items() if "OIDC" in k}
+        fields = {k.removeprefix("REGISTER_").lower(): v for k, v in env.items()}
+        settings = Settings(**fields | {"oidc_client_secret_file": secret})
+        assert settings.oidc_enabled and settings.oidc_client_secret.get_secret_value() == "the provider's secret"
 
 
 class TestDockerfile:

@@ -104,14 +104,23 @@ def seed_population(
     return result
 
 
+def population_prefix(*, persons: int, seed: int, country: str) -> str:
+    """What `register seed` puts before a population's external refs, e.g. `SE1000-1.NORDBANK-00000042`.
+    The generator numbers every population's lines from 1, so without it a second population (another
+    size, seed or country) loaded into the same register would report other people's debts under the
+    first one's refs: overwriting them, or refused as stale. The same population again keeps its refs
+    (and changes nothing)."""
+    return f"{country}{persons}-{seed}."
+
+
 def write_files(directory: Path, *, persons: int, seed: int, country: str, fmt: str,
-                sessions: sessionmaker[Session] | None = None) -> dict[str, Path]:
+                sessions: sessionmaker[Session] | None = None, ref_prefix: str = "") -> dict[str, Path]:
     """The same population as report files, one per institution (for the benchmarks). With a database,
     collection claims name the collected lender by its id; without, by its key."""
     from register.population import write_report_files
 
     ids = {k: v["id"] for k, v in ensure_institutions(sessions).items()} if sessions else None
-    lines = generate(persons, seed=seed, country=country)
+    lines = generate(persons, seed=seed, country=country, ref_prefix=ref_prefix)
     if ids:
         lines = (type(ln)(ln.institution, resolve_institution_ids(ln.doc, ids)) for ln in lines)
     return write_report_files(lines, directory, fmt=fmt)

@@ -196,6 +196,48 @@ class TestObligationsList:
         [line] = run("obligations", "list", "--json", token=lender.token).stdout.splitlines()
         assert json.loads(line)["original_creditor"] == "Bank [old name] :x:"
 
+    def test_more_than_the_limit_says_how_to_go_on(self, run, lender, transport):
+        refs = [new_ref() for _ in range(5)]
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            for ref in refs:
+                sdk.put_obligation(ref, obligation_body())
+        shown, cursor, pages = [], [], 0
+        while True:  # what a person does: run it again with the --cursor it names
+            result = run("obligations", "list", "--limit", "2", *cursor, token=lender.token)
+            assert result.exit_code == 0, result.output
+            shown += [ref for ref in refs if ref in result.stdout]
+            pages += 1
+            more = re.search(r"More obligations follow: add --cursor (\S+) to go on from here, or --limit 0 for all",
+                             result.stderr)
+            if not more:
+                break
+            cursor = ["--cursor", more.group(1)]
+        assert shown == refs and pages == 3  # 2 + 2 + 1, and the last one says no more
+        assert "5 obligations" in run("obligations", "list", "--limit", "0", token=lender.token).stdout
+
+    def test_json_lines_stay_records_and_the_cursor_goes_to_stderr(self, run, lender, transport):
+        refs = [new_ref() for _ in range(3)]
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            for ref in refs:
+                sdk.put_obligation(ref, obligation_body())
+        first = run("obligations", "list", "--json", "--limit", "2", token=lender.token)
+        assert [json.loads(x)["external_ref"] for x in first.stdout.splitlines()] == refs[:2]
+        cursor = re.search(r"--cursor (\S+)", first.stderr).group(1)
+        rest = run("obligations", "list", "--json", "--cursor", cursor, token=lender.token)
+        assert [json.loads(x)["external_ref"] for x in rest.stdout.splitlines()] == refs[2:]
+        assert "More" not in rest.stderr
+
+    def test_exactly_the_limit_is_not_called_more(self, run, lender, transport):
+        with RegisterClient(BASE_URL, lender.token, transport=transport) as sdk:
+            for _ in range(2):
+                sdk.put_obligation(new_ref(), obligation_body())
+        result = run("obligations", "list", "--limit", "2", token=lender.token)
+        assert result.exit_code == 0 and "2 obligations" in result.stdout and "More" not in result.stderr
+
+    def test_a_cursor_it_did_not_print_is_refused_in_one_line(self, run, lender):
+        assert_one_line_error(run("obligations", "list", "--cursor", "not-a-cursor", token=lender.token), 1,
+                              "invalid_cursor")
+
     def test_an_unknown_status_is_a_usage_error(self, run, lender):
         result = run("obligations", "list", "--status", "late", token=lender.token)
         assert result.exit_code == 2 and "late" in result.output

@@ -82,6 +82,15 @@ class TestObligations:
         listed = list(sdk.list_obligations(page_size=2))
         assert {ob.external_ref for ob in listed} == refs  # three pages, each lender sees only its own
 
+    def test_one_page_at_a_time_resumes_where_it_stopped(self, sdk):
+        refs = [new_ref() for _ in range(3)]
+        for ref in refs:
+            sdk.put_obligation(ref, obligation_body())
+        first = sdk.obligations_page(limit=2)
+        assert [ob.external_ref for ob in first.items] == refs[:2] and first.next_cursor
+        last = sdk.obligations_page(cursor=first.next_cursor, limit=2)
+        assert [ob.external_ref for ob in last.items] == refs[2:] and last.next_cursor is None
+
     def test_retract_then_read_is_retracted(self, sdk):
         ref = new_ref()
         sdk.put_obligation(ref, obligation_body())
@@ -557,6 +566,8 @@ class TestAsyncClient:
             created = await sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)]))
             assert created.version == 1 and (await sdk.get_obligation(ref)).external_ref == ref
             assert ref in [ob.external_ref async for ob in sdk.list_obligations(page_size=1)]
+            page = await sdk.obligations_page(limit=1)
+            assert [ob.external_ref for ob in page.items] == [ref] and page.next_cursor is None
 
     async def test_upload_from_an_async_iterator(self, app, lender, person):
         from tests.clients.conftest import async_client

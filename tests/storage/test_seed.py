@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+
+import pytest
 from sqlalchemy import func, select
+
+from register import cli
 
 from register.crypto.fields import FieldCipher
 from register.crypto.keys import StaticKeys
 from register.services.seed import seed_population
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.models import Obligation, ObligationVersion, Person
+from tests.conftest import drop_pg_database
+from tests.server import fresh_database
 
 
 class TestSeed:
@@ -46,3 +54,55 @@ class TestSeed:
                     ObligationVersion.request_id == "seed:11")).scalar() == result.lines
         finally:
             engine.dispose()
+
+
+class TestSeedTwiceIntoOneDatabase:
+    """`register seed` as an operator runs it, more than once into the same database: each population keeps
+    its own references, so a second one adds people instead of overwriting (or being refused against) the
+    first one's lines. A database of its own per test: the count of everything is the point."""
+
+    @pytest.fixture
+    def seed(self, backend, tmp_path, monkeypatch, capsys):
+        url = fresh_database(backend, tmp_path)
+        for key in [k for k in os.environ if k.startswith("REGISTER_")]:
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("REGISTER_DATABASE_URL", url)
+        monkeypatch.setenv("REGISTER_DATA_DIR", str(tmp_path / "data"))
+        engine = make_engine(url, pool_size=1)
+
+        def run(*args: str) -> dict:
+            code = cli.main(["seed", *args])
+            out = json.loads(capsys.readouterr().out)
+            assert code == 0 and out["rejected"] == 0, out["first_errors"]
+            return out
+
+        try:
+            yield run, make_sessionmaker(engine)
+        finally:
+            engine.dispose()
+            if backend == "postgres":
+                drop_pg_database(url)
+
+    def test_populations_of_other_sizes_and_seeds_are_added_beside_the_first(self, seed):
+        run, sessions = seed
+        first = run("--persons", "120")
+        bigger = run("--persons", "160")  # same seed: its lines 1, 2, ... are other people's debts
+        other_seed = run("--persons", "120", "--seed", "2")
+        with sessions() as s:
+            live = s.execute(select(func.count()).select_from(Obligation)).scalar()
+            assert live == first["lines"] + bigger["lines"] + other_seed["lines"]
+            # Nothing of the first population was touched: one version per line, all from the first run.
+            rewritten = s.execute(select(func.count()).select_from(ObligationVersion).where(
+                ObligationVersion.version > 1)).scalar()
+            assert rewritten == 0
+            refs = s.execute(select(Obligation.external_ref)).scalars().all()
+            assert {ref.split(".", 1)[0] for ref in refs} == {"SE120-1", "SE160-1", "SE120-2"}
+
+    def test_the_same_population_again_changes_nothing(self, seed):
+        run, sessions = seed
+        first = run("--persons", "120")
+        again = run("--persons", "120")
+        assert again["accepted"] == again["lines"] == first["lines"]
+        with sessions() as s:
+            assert s.execute(select(func.count()).select_from(Obligation)).scalar() == first["lines"]
+            assert s.execute(select(func.count()).select_from(ObligationVersion)).scalar() == first["lines"]

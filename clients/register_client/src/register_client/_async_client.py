@@ -129,6 +129,15 @@ class AsyncRegisterClient(BaseClient):
         return self._pages(lambda cursor: c.obligations_page(status=status, updated_since=updated_since,
                                                              cursor=cursor, limit=page_size))
 
+    async def obligations_page(
+        self, *, status: rq.Status | None = None, updated_since: datetime | None = None, cursor: str | None = None,
+        limit: int = 100,
+    ) -> m.ObligationPage:
+        """One page of `list_obligations`, from `cursor` (a page's `next_cursor`; None: the start). Its
+        `next_cursor` is None on the last page, else where to go on, now or in a later run."""
+        return await self._call(c.obligations_page(status=status, updated_since=updated_since, cursor=cursor,
+                                                   limit=limit))
+
     async def retract_obligation(self, external_ref: str, *, reason: str, if_match: str | None = None) -> m.Obligation:
         return await self._call(c.retract_obligation(external_ref, reason, if_match))
 

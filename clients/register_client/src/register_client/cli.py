@@ -342,19 +342,30 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         ctx: typer.Context,
         status: Annotated[ObligationStatus | None, typer.Option(help="Only this status, e.g. overdue.")] = None,
         limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 100,
+        cursor: Annotated[str | None, typer.Option(help="Go on from where an earlier list stopped (it printed "
+                                                        "the cursor on stderr).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     ) -> None:
-        """This institution's live obligations, oldest change first."""
+        """This institution's live obligations, oldest change first.
+
+        When more follow than --limit shows, says so on stderr, with the --cursor that goes on from there
+        (stdout stays one record per line with --json)."""
         out: Console = ctx.obj.out
+        rest: list[str] = []
         with register(ctx) as client:
-            items = _take(client.list_obligations(status=status.value if status else None,  # type: ignore[arg-type]
-                                                  page_size=min(limit or 1000, 1000)), limit)
+            def page(after: str | None, size: int) -> Any:
+                return client.obligations_page(status=status.value if status else None,  # type: ignore[arg-type]
+                                               cursor=after, limit=size)
+
+            items = _pages_up_to(page, limit, cursor, rest)
             if as_json:
                 for ob in items:
                     _print_json_line(out, ob)
             else:
                 count = render.obligations(out, items)
                 out.print(f"{count} obligation{'s' if count != 1 else ''}")
+        if rest:
+            note(f"More obligations follow: add --cursor {rest[0]} to go on from here, or --limit 0 for all.")
 
     @app.command()
     def exposure(
@@ -503,6 +514,23 @@ def _format_or_fail(file: Path) -> str:
 def _report_exit(r: Report) -> None:
     if r.status == "failed" or r.rejected:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _pages_up_to(page: Any, limit: int, cursor: str | None, rest: list[str]) -> Iterator[Any]:
+    """Items a page at a time from `cursor`, at most `limit` (0: all). Each page asks for just what is still
+    wanted, so when the limit stops it early the last page's `next_cursor` is exactly where to go on: it
+    is put in `rest`. (The register sends a `next_cursor` only when more follow.)"""
+    taken = 0
+    while True:
+        result = page(cursor, min(limit - taken, 1000) if limit else 1000)
+        yield from result.items
+        taken += len(result.items)
+        cursor = result.next_cursor
+        if not cursor:
+            return
+        if limit and taken >= limit:
+            rest.append(cursor)
+            return
 
 
 def _take(items: Iterator[Any], limit: int) -> Iterator[Any]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from register.api import examples as ex
 from register.domain.consent import Purpose
-from register.domain.obligation import CollectsRef, StrictModel
+from register.domain.obligation import CollectionLink, CollectsRef, HandedToRef, StrictModel
 from register.domain.permission import Role
 from register.domain.types import CountryCode, ShortText, Timestamp, UUIDStr
 from register.services.obligations import ObligationView, VersionView
@@ -120,6 +120,11 @@ class AccessTokenResponse(BaseModel):
     expires_in: int = Field(description="Seconds until it expires")
 
 
+LINK = ("For a line with `collects`: confirmed when the collected line's creditor names this claim back in "
+        "`handed_to` (only then is that debt counted once, as the claim), else unconfirmed (both lines count). "
+        "Null for a line that collects nothing")
+
+
 class DebtorSubject(BaseModel):
     country: str
     national_id_masked: str = Field(examples=["19880320-****"])
@@ -152,6 +157,8 @@ class ObligationPublic(BaseModel):
     days_past_due: int
     original_creditor: str | None
     collects: CollectsRef | None
+    handed_to: HandedToRef | None = Field(description="The claim that now holds this debt, in its creditor's word")
+    collection_link: CollectionLink | None = Field(description=LINK)
     registration_consent: dict[str, Any]
     as_of: datetime
     version: int
@@ -163,14 +170,20 @@ class ObligationPublic(BaseModel):
     @classmethod
     def of(cls, view: ObligationView) -> ObligationPublic:
         ob = view.obligation
-        data = {f: getattr(ob, f) for f in cls.model_fields if f not in ("debtors", "collects")}
+        data = {f: getattr(ob, f) for f in cls.model_fields
+                if f not in ("debtors", "collects", "handed_to", "collection_link")}
         data["debtors"] = [DebtorPublic(**vars(d)) for d in view.debtors]
         data["collects"] = (
             CollectsRef(institution_id=ob.collects_institution_id, external_ref=ob.collects_external_ref)
             if ob.collects_institution_id and ob.collects_external_ref
             else None
         )
-        return cls(**data)
+        data["handed_to"] = (
+            HandedToRef(institution_id=ob.handed_to_institution_id, external_ref=ob.handed_to_external_ref)
+            if ob.handed_to_institution_id and ob.handed_to_external_ref
+            else None
+        )
+        return cls(**data, collection_link=view.collection_link)
 
 
 class ObligationVersionPublic(BaseModel):
@@ -196,6 +209,7 @@ class ObligationHistory(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.OBLIGATION_HISTORY]})
 
     external_ref: str
+    collection_link: CollectionLink | None = Field(description=LINK + " (its state now)")
     versions: list[ObligationVersionPublic]
 
 
@@ -307,6 +321,7 @@ class ExposureLinePublic(BaseModel):
     counted: bool = Field(description="False when a collection claim already counts this debt, or it is closed")
     collects: str | None = Field(description="For a collection claim: the id of the line it collects")
     collected_by: str | None = Field(description="The id of the collection claim that counts this debt")
+    collection_link: CollectionLink | None = Field(description=LINK)
 
 
 class CollectionsPublic(BaseModel):

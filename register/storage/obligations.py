@@ -84,3 +84,20 @@ def list_obligations(
         stmt = stmt.where(or_(Obligation.updated_at > ts, and_(Obligation.updated_at == ts, Obligation.id > oid)))
     stmt = stmt.order_by(Obligation.updated_at, Obligation.id).limit(limit)
     return list(session.execute(stmt).scalars())
+
+
+def handed_to_of(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str] | None]:
+    """For each (institution_id, external_ref) naming a live (not retracted) obligation: the claim its
+    `handed_to` names, or None. Keys naming nothing are left out. Looked up by the unique
+    (institution, ref) index, 200 keys a statement."""
+    out: dict[tuple[str, str], tuple[str, str] | None] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 200):
+        chunk = ordered[i : i + 200]
+        stmt = select(Obligation.institution_id, Obligation.external_ref, Obligation.handed_to_institution_id,
+                      Obligation.handed_to_external_ref).where(
+            or_(*(and_(Obligation.institution_id == inst, Obligation.external_ref == ref) for inst, ref in chunk)),
+            Obligation.retracted_at.is_(None))  # fmt: skip
+        for inst, ref, h_inst, h_ref in session.execute(stmt):
+            out[(inst, ref)] = (h_inst, h_ref) if h_inst and h_ref else None
+    return out

@@ -318,8 +318,10 @@ class ExposureLinePublic(BaseModel):
     disputed: bool = Field(description="A dispute on this line is open: the person says it is wrong")
     statement: str | None = Field(default=None, description="The person's own statement (at most 200 words) "
                                   "on this line, after its creditor upheld their dispute")
-    counted: bool = Field(description="False when a collection claim already counts this debt, or it is closed")
-    collects: str | None = Field(description="For a collection claim: the id of the line it collects")
+    counted: bool = Field(description="False when a collection claim with a confirmed link counts this debt, "
+                                      "or it is closed")
+    collects: str | None = Field(description="For a collection claim: the id of the line it names in `collects`, "
+                                             "when that line is in this answer")
     collected_by: str | None = Field(description="The id of the collection claim that counts this debt")
     collection_link: CollectionLink | None = Field(description=LINK)
 

@@ -3,8 +3,9 @@ COPY of the same rows into a table of the same shape, measured in the same run. 
 
     python -m benchmarks.ingest [--persons 200000] [--one-file]
 
-With --one-file the whole population is one file, reported by one lender (external refs carry their
-institution's prefix, so they stay unique): 3,000,000 persons make the 5-million-line daily file.
+With --one-file the whole population is one file, reported by one institution (external refs carry their
+institution's prefix, so they stay unique): 3,000,000 persons make the 5-million-line daily file. That
+reporter is the collector, the one role that may report every line (a claim's `collects` included).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from register.storage.migrate import upgrade
 COPY_COLUMNS = ("id", "institution_id", "external_ref", "kind", "currency", "original_amount", "balance",
                 "credit_limit", "monthly_payment", "interest_rate_bp", "opened_on", "matures_on", "status",
                 "overdue_amount", "days_past_due", "original_creditor", "collects_institution_id",
-                "collects_external_ref", "registration_consent", "as_of", "version", "created_at", "updated_at")
+                "collects_external_ref", "handed_to_institution_id", "handed_to_external_ref", "registration_consent",
+                "as_of", "version", "created_at", "updated_at")
 
 
 def _cell(v) -> str:  # noqa: ANN001
@@ -47,12 +49,13 @@ def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str]) -> tupl
     for key, path in files.items():
         for raw in path.open():
             d = json.loads(raw)
-            collects = d.get("collects") or {}
+            collects, handed_to = d.get("collects") or {}, d.get("handed_to") or {}
             row = [f"00000000-0000-4000-8000-{n:012d}", ids[key], d["external_ref"], d["kind"], d["currency"],
                    d.get("original_amount"), d["balance"], d.get("credit_limit"), d.get("monthly_payment"),
                    d.get("interest_rate_bp"), d.get("opened_on"), d.get("matures_on"), d["status"],
                    d.get("overdue_amount", 0), d.get("days_past_due", 0), d.get("original_creditor"),
-                   collects.get("institution_id"), collects.get("external_ref"), d["registration_consent"],
+                   collects.get("institution_id"), collects.get("external_ref"), handed_to.get("institution_id"),
+                   handed_to.get("external_ref"), d["registration_consent"],
                    d["as_of"], 1, d["as_of"], d["as_of"]]  # fmt: skip
             buf.write("\t".join(_cell(v) for v in row) + "\n")
             n += 1
@@ -93,7 +96,7 @@ def main() -> None:
                             sessions=sessions)
         engine.dispose()
         if args.one_file:
-            files = {"nordbank": _concatenate(files, Path(data_dir) / "files" / "all.ndjson")}
+            files = {"inkasso": _concatenate(files, Path(data_dir) / "files" / "all.ndjson")}
         lines = sum(1 for p in files.values() for _ in p.open())
         size = sum(p.stat().st_size for p in files.values())
         with running_server(url, data_dir, REGISTER_LOG_INTEGRATOR="true") as srv:

@@ -251,12 +251,13 @@ def seed_demo(session: Session, cipher: FieldCipher, settings: Settings, tlog: T
                 "mortgage", debtors, as_of, rng, original_amount=amount, balance=int(amount * 0.85),
                 monthly_payment=amount // 300, interest_rate_bp=389, opened_on=opened,
                 matures_on=opened + timedelta(days=365 * 40)))
-        if i % 25 == 7:  # a defaulted loan, and the collector's claim that collects it (counted once)
+        if i % 25 == 7:  # a defaulted loan, handed to a collector whose claim collects it (counted once)
             lender_ref_n = n + 1
             put("snabblan", _report(
                 "instalment_loan", [debtor(i)], as_of, rng, original_amount=4_000_000, balance=3_600_000,
                 monthly_payment=0, status="in_collection", overdue_amount=3_600_000, days_past_due=190,
-                opened_on=opened))
+                opened_on=opened,
+                handed_to={"institution_id": insts["inkasso"]["id"], "external_ref": f"INKASSO-{lender_ref_n + 1:06d}"}))
             put("inkasso", _report(
                 "collection_claim", [debtor(i)], as_of, rng, original_amount=3_600_000, balance=3_950_000,
                 status=rng.choice(["in_collection", "payment_plan"]), overdue_amount=3_950_000, days_past_due=190,

@@ -13,12 +13,14 @@ Pure module: stdlib and `register.domain` only (no database, no web framework).
 Collection claims and institution ids
 -------------------------------------
 A collector's `collection_claim` names the obligation it collects as
-`collects: {"institution_id": ..., "external_ref": ...}`. Institution ids are UUIDs assigned when the
-institutions are created, so the generator puts the collected lender's *key* (e.g. `"snabblan"`) in
-`collects.institution_id` (also available as `Line.collects_key`). A loader must replace it with the
-lender's id before reporting the line (`resolve_institution_ids` does that); until then such a line does
-not pass `ObligationReport` validation (the field must be a UUID). Everything else is a valid report line
-as generated.
+`collects: {"institution_id": ..., "external_ref": ...}`, and the lender's collected line names the claim
+back as `handed_to: {"institution_id": ..., "external_ref": ...}` (a claim counts the debt once only when
+each names the other). Institution ids are UUIDs assigned when the institutions are created, so the
+generator puts the other institution's *key* (e.g. `"snabblan"`, `"inkasso"`) in `collects.institution_id`
+and `handed_to.institution_id` (also available as `Line.collects_key` and `Line.handed_to_key`). A loader
+must replace them with the institutions' ids before reporting the lines (`resolve_institution_ids` does
+that); until then such a line does not pass `ObligationReport` validation (the field must be a UUID).
+Everything else is a valid report line as generated.
 
 The figures (per adult; where DOMAIN.md gives a figure it is cited)
 -------------------------------------------------------------------
@@ -68,7 +70,8 @@ DK -0.2 pp, PL +3.5 pp on the Swedish levels below; student loans a quarter of t
   x1.5 for BNPL, x1.2 for student loans; never while nothing is due yet): about 4 % of the lenders'
   lines, 2 % overdue. Of those credits: 55 % `overdue` (30-180 days past due, 1-6 monthly payments in
   arrears); 22 % `in_collection` and 7 % `written_off` (sold), the whole balance due (75-400 and 180-900
-  days), each with a collector's `collection_claim` collecting it (balance plus 2-15 % interest and fees;
+  days), each with a collector's `collection_claim` collecting it, named back in the lender's `handed_to`
+  (balance plus 2-15 % interest and fees;
   status in_collection 70 %, payment_plan 20 %, enforcement 10 %; late-payment interest 10-12.5 % by
   country); 8 % `payment_plan` (a reduced payment, nothing past due); 8 % `enforcement` (with the
   enforcement authority, no collector). Mortgages (then overdue) and student loans (then enforcement)
@@ -151,7 +154,8 @@ class Line:
 
     `doc` has exactly the `ObligationReport` fields plus `external_ref`, JSON-ready: dates and times as
     ISO strings, amounts as integers in minor units, absent values as None. For a collection claim
-    `doc["collects"]["institution_id"]` is the collected lender's key (see the module docstring).
+    `doc["collects"]["institution_id"]` is the collected lender's key; for a line a collector holds,
+    `doc["handed_to"]["institution_id"]` is that collector's key (see the module docstring).
     """
 
     institution: str
@@ -163,18 +167,26 @@ class Line:
         collects = self.doc.get("collects")
         return collects["institution_id"] if collects else None
 
+    @property
+    def handed_to_key(self) -> str | None:
+        """The key of the collector whose claim holds this line now (None for other lines)."""
+        handed_to = self.doc.get("handed_to")
+        return handed_to["institution_id"] if handed_to else None
+
 
 def resolve_institution_ids(doc: dict[str, Any], ids: Mapping[str, str]) -> dict[str, Any]:
-    """The doc with `collects.institution_id` (a lender key) replaced by that lender's id from `ids`.
+    """The doc with the institution keys in `collects` and `handed_to` replaced by those institutions' ids
+    from `ids`.
 
-    Returns `doc` itself when it collects nothing, else a shallow copy; raises KeyError for a key
+    Returns `doc` itself when it names no other line, else a shallow copy; raises KeyError for a key
     missing from `ids`.
     """
-    collects = doc.get("collects")
-    if not collects:
+    named = [f for f in ("collects", "handed_to") if doc.get(f)]
+    if not named:
         return doc
     out = dict(doc)
-    out["collects"] = {"institution_id": ids[collects["institution_id"]], "external_ref": collects["external_ref"]}
+    for f in named:
+        out[f] = {"institution_id": ids[doc[f]["institution_id"]], "external_ref": doc[f]["external_ref"]}
     return out
 
 
@@ -470,6 +482,7 @@ def _generate(
             "days_past_due": 0,
             "original_creditor": None,
             "collects": None,
+            "handed_to": None,
             "debtors": debtors,
             "registration_consent": None,
             "as_of": "",
@@ -538,6 +551,8 @@ def _generate(
         n = counters[key] + 1
         counters[key] = n
         status = _CLAIM_STATUS[bisect(_CLAIM_CUM, rand())]
+        claim_ref = f"{prefixes[key]}{n:08d}"
+        collected["handed_to"] = {"institution_id": key, "external_ref": claim_ref}  # the lender names it back
         handed_over = collected["balance"]
         balance = int(handed_over * (1.02 + 0.13 * rand())) + collection_fee  # interest and fees
         dpd = collected["days_past_due"]
@@ -547,7 +562,7 @@ def _generate(
         else:
             payment, overdue, claim_dpd = None, balance, dpd
         out.append(Line(key, {
-            "external_ref": f"{prefixes[key]}{n:08d}",
+            "external_ref": claim_ref,
             "kind": "collection_claim",
             "currency": currency,
             "original_amount": handed_over,
@@ -562,6 +577,7 @@ def _generate(
             "days_past_due": claim_dpd,
             "original_creditor": names[lender_key],
             "collects": {"institution_id": lender_key, "external_ref": lender_ref},
+            "handed_to": None,
             "debtors": [dict(d) for d in collected["debtors"]],
             "registration_consent": dict(collected["registration_consent"]),
             "as_of": as_ofs[int(rand() * n_as_ofs)],
@@ -780,8 +796,8 @@ def _generate(
 CSV_COLUMNS: tuple[str, ...] = (
     "external_ref", "kind", "currency", "original_amount", "balance", "credit_limit", "monthly_payment",
     "interest_rate_bp", "opened_on", "matures_on", "status", "overdue_amount", "days_past_due",
-    "original_creditor", "collects_institution_id", "collects_external_ref", "debtors",
-    "registration_consent_reference", "registration_consent_given_at", "registration_consent_method", "as_of",
+    "original_creditor", "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
+    "handed_to_external_ref", "debtors", "registration_consent_reference", "registration_consent_given_at", "registration_consent_method", "as_of",
 )  # fmt: skip
 
 _INT_COLUMNS = frozenset(
@@ -814,14 +830,15 @@ def to_csv_row(doc: Mapping[str, Any]) -> list[str]:
         if value == "":
             raise ValueError(f"{column}: an empty string cannot be told from null in CSV")
         row.append(_cell(value))
-    collects = doc.get("collects")
-    if collects:
-        for part in ("institution_id", "external_ref"):
-            if not collects.get(part):
-                raise ValueError(f"collects.{part} is required")
-        row += [str(collects["institution_id"]), str(collects["external_ref"])]
-    else:
-        row += ["", ""]
+    for name in ("collects", "handed_to"):
+        ref = doc.get(name)
+        if ref:
+            for part in ("institution_id", "external_ref"):
+                if not ref.get(part):
+                    raise ValueError(f"{name}.{part} is required")
+            row += [str(ref["institution_id"]), str(ref["external_ref"])]
+        else:
+            row += ["", ""]
     parts = []
     for d in doc.get("debtors") or ():
         bits = (d["country"], d["national_id"], d["role"])
@@ -858,13 +875,14 @@ def from_csv_row(row: Mapping[str, str]) -> dict[str, Any]:
             doc[column] = int(value)
         else:
             doc[column] = value
-    inst, ref = row.get("collects_institution_id") or "", row.get("collects_external_ref") or ""
-    if inst or ref:
-        if not (inst and ref):
-            raise ValueError("collects needs both collects_institution_id and collects_external_ref")
-        doc["collects"] = {"institution_id": inst, "external_ref": ref}
-    else:
-        doc["collects"] = None
+    for name in ("collects", "handed_to"):
+        inst, ref = row.get(f"{name}_institution_id") or "", row.get(f"{name}_external_ref") or ""
+        if inst or ref:
+            if not (inst and ref):
+                raise ValueError(f"{name} needs both {name}_institution_id and {name}_external_ref")
+            doc[name] = {"institution_id": inst, "external_ref": ref}
+        else:
+            doc[name] = None
     debtors_cell = row.get("debtors") or ""
     debtors = []
     if debtors_cell:

@@ -48,7 +48,7 @@ def test_the_demo_market_has_every_kind_of_actor_and_debt(demo):
     client, info, _ = demo
     roles = Counter(v["role"] for v in info.institutions.values())
     assert roles["lender"] >= 3 and roles["collector"] == 1 and roles["regulator"] == 1
-    kinds, joint, guaranteed, overdue_cards, claims = Counter(), 0, 0, 0, 0
+    kinds, joint, guaranteed, overdue_cards, claims, handed = Counter(), 0, 0, 0, 0, 0
     for key, inst in info.institutions.items():
         if inst["role"] == "regulator":
             continue
@@ -63,11 +63,14 @@ def test_the_demo_market_has_every_kind_of_actor_and_debt(demo):
                 guaranteed += "guarantor" in roles_on
                 overdue_cards += ob["kind"] == "credit_card" and ob["status"] == "overdue"
                 claims += ob["kind"] == "collection_claim" and ob.get("collects") is not None
+                # the lenders named the claims back (handed_to): every demo link is confirmed
+                assert ob["collection_link"] == ("confirmed" if ob.get("collects") else None), ob["external_ref"]
+                handed += ob["handed_to"] is not None
             cursor = page["next_cursor"]
             if not cursor:
                 break
     assert {"instalment_loan", "credit_card", "mortgage", "collection_claim"} <= set(kinds)
-    assert joint and guaranteed and overdue_cards and claims
+    assert joint and guaranteed and overdue_cards and claims and handed == claims
 
 
 def test_the_demo_has_consents_and_an_access_history_the_regulator_sees(demo):

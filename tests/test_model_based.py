@@ -2,9 +2,12 @@
 passing) through the app on both databases, and a small in-memory model predicts every answer.
 
 The model is written from SPEC §3, not from the code: newest `as_of` wins (older is 409, a retracted
-obligation comes back only with a newer one); exposure counts own debt (primary, co-debtor) in full
+obligation comes back only with a newer one); only a collector may report `collects` (a lender's try is
+403 collector_only and changes nothing); exposure counts own debt (primary, co-debtor) in full
 even when joint, guarantees apart as contingent, leaves out closed and retracted lines, counts a
-collected debt once (at the claim's amount), counts a revolving line's limit and unused credit, and
+collected debt once (at the claim's amount) only when the collected line's creditor names the claim
+back in `handed_to` (else both count, and the claim says `collection_link: unconfirmed`), counts a
+revolving line's limit and unused credit, and
 flags lines older than 35 days as stale; a consent is refused once revoked or expired. After every
 example, the regulator's search finds exactly one access event per action the model performed and
 person it concerned (a change: each person the line names before or after it), with the outcome it
@@ -29,7 +32,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from register.crypto.keys import StaticKeys
 from register.main import create_app
@@ -67,6 +70,7 @@ class Reported:
     as_of: datetime
     collects: str | None  # a lender ref
     body: dict[str, Any]
+    handed_to: str | None = None  # a collector ref: the claim the lender says holds this line now
     retracted: bool = False
 
 
@@ -161,11 +165,13 @@ class RegisterModel(RuleBasedStateMachine):
                         max_size=2),
         age_days=st.sampled_from([0, 0, 20, 50]),
         collects=st.sampled_from(LENDER_REFS + [None]),
+        handed_to=st.sampled_from(COLLECTOR_REFS + [None]),
     )
-    def report(self, where, kind, currency, balance, extra, status, primary, others, age_days, collects):
+    def report(self, where, kind, currency, balance, extra, status, primary, others, age_days, collects, handed_to):
         institution, ref = where
         if institution == "collector":
             kind = "collection_claim"
+            handed_to = None
         else:
             collects = None
         if status == "closed":
@@ -183,12 +189,52 @@ class RegisterModel(RuleBasedStateMachine):
         )
         if collects is not None:
             body["collects"] = {"institution_id": self.inst["lender"]["id"], "external_ref": collects}
+        if handed_to is not None:
+            body["handed_to"] = {"institution_id": self.inst["collector"]["id"], "external_ref": handed_to}
         body = {k: v for k, v in body.items() if v is not None}
         self._put(institution, ref, body, Reported(
             id="", institution=institution, ref=ref, kind=kind, currency=currency, balance=balance,
             credit_limit=body.get("credit_limit"), monthly_payment=body.get("monthly_payment"),
             overdue_amount=body["overdue_amount"], status=status, debtors=debtors, as_of=as_of, collects=collects,
-            body=body))
+            body=body, handed_to=handed_to))
+
+    @initialize(person=st.integers(0, PERSONS - 1), claim_balance=st.sampled_from([0, 50_000]),
+                confirmed=st.booleans())
+    def start_with_a_loan_at_a_collector(self, person, claim_balance, confirmed):
+        """Every example starts with a collection claim on a lender's loan, confirmed by the lender or not."""
+        self.report(("lender", "L-0"), "instalment_loan", "SEK", 40_000, 0, "current", person, [], 0, None, None)
+        self.report(("collector", "C-0"), "collection_claim", "SEK", claim_balance, 0, "current", person, [], 0,
+                    "L-0", None)
+        if confirmed:
+            self.hand_over_data(("lender", "L-0"), "C-0")
+
+    @precondition(lambda self: any(k[0] == "lender" for k in self.obligations))
+    @rule(data=st.data())
+    def hand_over(self, data):
+        """A lender names (or stops naming) a collector's claim as the holder of its line."""
+        key = data.draw(st.sampled_from(sorted(k for k in self.obligations if k[0] == "lender")))
+        self.hand_over_data(key, data.draw(st.sampled_from(COLLECTOR_REFS + [None])))
+
+    def hand_over_data(self, key: tuple[str, str], claim_ref: str | None) -> None:
+        old = self.obligations[key]
+        as_of = self.now + timedelta(seconds=next(self.seconds))  # newer than any as_of reported before
+        body = {k: v for k, v in old.body.items() if k != "handed_to"}
+        body["as_of"] = as_of.isoformat()
+        if claim_ref is not None:
+            body["handed_to"] = {"institution_id": self.inst["collector"]["id"], "external_ref": claim_ref}
+        new = Reported(**{**old.__dict__, "as_of": as_of, "body": body, "handed_to": claim_ref, "retracted": False})
+        self._put(*key, body, new)
+
+    @rule(target_ref=st.sampled_from(LENDER_REFS), ref=st.sampled_from(LENDER_REFS), primary=st.integers(0, PERSONS - 1))
+    def lender_reports_collects(self, target_ref, ref, primary):
+        """The attack: a lender says its zero-balance claim collects a line. Refused; nothing changes."""
+        body = obligation_body(
+            kind="collection_claim", balance=0, status="in_collection", monthly_payment=None, original_amount=None,
+            matures_on=None, as_of=(self.now + timedelta(seconds=next(self.seconds))).isoformat(),
+            debtors=[{"country": "SE", "national_id": self.nids[primary], "role": "primary"}],
+            collects={"institution_id": self.inst["lender"]["id"], "external_ref": target_ref})
+        _, r = self.call("PUT", f"/v1/obligations/{ref}", self.auth("lender"), json=body)
+        assert (r.status_code, r.json()["code"]) == (403, "collector_only"), r.text
 
     @precondition(lambda self: self.obligations)
     @rule(data=st.data())
@@ -293,8 +339,8 @@ class RegisterModel(RuleBasedStateMachine):
 
     def check_exposure(self, answer: dict, person: int, *, include_closed: bool = False) -> None:
         want = self.exposure_of(person, include_closed=include_closed)
-        got_lines = {ln["id"]: (ln["role"], ln["joint"], ln["stale"], ln["counted"], ln["balance"])
-                     for ln in answer["obligations"]}
+        got_lines = {ln["id"]: (ln["role"], ln["joint"], ln["stale"], ln["counted"], ln["balance"],
+                                ln["collection_link"]) for ln in answer["obligations"]}
         assert got_lines == want["lines"]
         for part in ("totals", "contingent", "collections", "by_kind"):
             assert answer[part] == want[part], (part, answer[part], want[part])
@@ -303,9 +349,16 @@ class RegisterModel(RuleBasedStateMachine):
         """SPEC §3 Exposure, from the model alone."""
         mine = [ob for ob in self.obligations.values() if person in ob.debtors and not ob.retracted]
         active = [ob for ob in mine if ob.status != "closed"]
-        by_ref = {(ob.institution, ob.ref): ob for ob in active}
+        by_ref = {(ob.institution, ob.ref): ob for ob in mine}  # closed ones too: a link is about naming
+
+        def link(ob: Reported) -> str | None:
+            if ob.collects is None:
+                return None
+            target = by_ref.get(("lender", ob.collects))
+            return "confirmed" if target is not None and target.handed_to == ob.ref else "unconfirmed"
+
         collected = {by_ref[("lender", ob.collects)].id for ob in active
-                     if ob.kind == "collection_claim" and ("lender", ob.collects) in by_ref}
+                     if link(ob) == "confirmed" and by_ref[("lender", ob.collects)].status != "closed"}
         totals: dict[str, dict[str, int]] = defaultdict(zero)
         contingent: dict[str, dict[str, int]] = defaultdict(zero)
         by_kind: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(zero))
@@ -316,7 +369,7 @@ class RegisterModel(RuleBasedStateMachine):
             role = ob.debtors[person]
             counted = ob.status != "closed" and ob.id not in collected
             joint = sum(1 for r in ob.debtors.values() if r in OWN) > 1
-            lines[ob.id] = (role, joint, self.now - ob.as_of > STALE_AFTER, counted, ob.balance)
+            lines[ob.id] = (role, joint, self.now - ob.as_of > STALE_AFTER, counted, ob.balance, link(ob))
             if not counted:
                 continue
             if role in OWN:

@@ -138,8 +138,22 @@ OBLIGATION_REPORTS: dict[str, dict[str, Any]] = {
             "as_of": "2026-11-01T00:00:00Z",
         },
     },
+    "handed_to": {
+        "summary": "The card's creditor hands it to a collector: it names the claim that now holds it",
+        "value": {
+            "kind": "credit_card",
+            "debtors": [{"country": "FI", "national_id": PERSON, "role": "primary"}],
+            "currency": "EUR", "balance": 196000, "credit_limit": 300000, "monthly_payment": 0,
+            "status": "in_collection", "overdue_amount": 196000, "days_past_due": 130,
+            "handed_to": {"institution_id": INKASSO, "external_ref": "INK-2026-5531"},
+            "registration_consent": {"reference": "CARD-88812", "given_at": "2024-09-02T12:30:00Z",
+                                     "method": "signed_application"},
+            "as_of": "2026-11-10T07:00:00Z",
+        },
+    },
     "collection_claim": {
-        "summary": "A collection claim that collects a lender's loan (counted once in exposure)",
+        "summary": "A collector's claim on that card: counted once in exposure, as the claim, because the card's "
+                   "creditor names it back in handed_to (collectors only)",
         "value": {
             "kind": "collection_claim",
             "debtors": [{"country": "FI", "national_id": PERSON, "role": "primary"}],
@@ -159,13 +173,14 @@ OBLIGATION = {
     "currency": "EUR", "original_amount": 1500000, "balance": 1240000, "credit_limit": None,
     "monthly_payment": 32000, "interest_rate_bp": 690, "opened_on": "2025-03-01", "matures_on": "2030-03-01",
     "status": "current", "overdue_amount": 0, "days_past_due": 0, "original_creditor": None, "collects": None,
-    "registration_consent": REGISTRATION_CONSENT, "as_of": "2026-11-01T00:00:00Z", "version": 3,
+    "handed_to": None, "collection_link": None, "registration_consent": REGISTRATION_CONSENT, "as_of": "2026-11-01T00:00:00Z", "version": 3,
     "created_at": "2025-03-01T08:00:12Z", "updated_at": "2026-11-01T02:10:44Z", "retracted_at": None,
     "retraction_reason": None,
 }  # fmt: skip
 OBLIGATIONS = {"items": [OBLIGATION], "next_cursor": "MjAyNi0xMS0wMVQwMjoxMDo0NFp8N2EwZTRjMmI"}
 OBLIGATION_HISTORY = {
     "external_ref": "LOAN-2025-0042",
+    "collection_link": None,
     "versions": [
         {
             "version": 3, "change": "updated", "institution_id": NORDBANK, "request_id": REQUEST_ID,
@@ -235,7 +250,7 @@ _LOAN_LINE = {
     "role": "primary", "joint": False, "currency": "EUR", "balance": 1240000, "credit_limit": None,
     "monthly_payment": 32000, "overdue_amount": 0, "status": "current", "days_past_due": 0,
     "as_of": "2026-11-01T00:00:00Z", "stale": False, "disputed": False, "statement": None, "counted": True,
-    "collects": None, "collected_by": None,
+    "collects": None, "collected_by": None, "collection_link": None,
 }  # fmt: skip
 _CARD_LINE = {
     **_LOAN_LINE, "id": "2c5e8a1f-4b7d-4c9e-a3f6-8d1b4e7a2c5f", "kind": "credit_card", "balance": 184500,

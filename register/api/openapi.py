@@ -42,6 +42,8 @@ REFUSALS: dict[str, Refusal] = {
     "unauthenticated": Refusal(401, "Authentication required", "the token is not valid"),
     "invalid_id_token": Refusal(401, "Authentication required", "token expired"),
     "forbidden": Refusal(403, "Not allowed for this role", "the lender role may not institutions:create"),
+    "collector_only": Refusal(403, "Not allowed for this role",
+                              "only an institution with the collector role may report collects"),
     "consent_missing": Refusal(403, "No valid consent", "no consent with that id"),
     "consent_mismatch": Refusal(403, "No valid consent",
                                 "the consent is for credit_limit_review, not credit_application"),

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from register.api import examples as ex
 from register.domain.consent import Purpose
-from register.domain.obligation import CollectsRef, StrictModel
+from register.domain.obligation import CollectionLink, CollectsRef, HandedToRef, StrictModel
 from register.domain.permission import Role
 from register.domain.types import CountryCode, JsonObject, ShortText, Timestamp, UUIDStr
 from register.services.obligations import ObligationView, VersionView
@@ -137,6 +137,11 @@ class AuthorizationServerMetadata(BaseModel):
         "setting, which need not be the URL it is reached at: sign for this value, not for `token_endpoint`")
 
 
+LINK = ("For a line with `collects`: confirmed when the collected line's creditor names this claim back in "
+        "`handed_to` (only then is that debt counted once, as the claim), else unconfirmed (both lines count). "
+        "Null for a line that collects nothing")
+
+
 class DebtorSubject(BaseModel):
     country: str
     national_id_masked: str = Field(examples=["19880320-****"])
@@ -169,6 +174,8 @@ class ObligationPublic(BaseModel):
     days_past_due: int
     original_creditor: str | None
     collects: CollectsRef | None
+    handed_to: HandedToRef | None = Field(description="The claim that now holds this debt, in its creditor's word")
+    collection_link: CollectionLink | None = Field(description=LINK)
     registration_consent: dict[str, Any]
     as_of: datetime
     version: int
@@ -180,14 +187,20 @@ class ObligationPublic(BaseModel):
     @classmethod
     def of(cls, view: ObligationView) -> ObligationPublic:
         ob = view.obligation
-        data = {f: getattr(ob, f) for f in cls.model_fields if f not in ("debtors", "collects")}
+        data = {f: getattr(ob, f) for f in cls.model_fields
+                if f not in ("debtors", "collects", "handed_to", "collection_link")}
         data["debtors"] = [DebtorPublic(**vars(d)) for d in view.debtors]
         data["collects"] = (
             CollectsRef(institution_id=ob.collects_institution_id, external_ref=ob.collects_external_ref)
             if ob.collects_institution_id and ob.collects_external_ref
             else None
         )
-        return cls(**data)
+        data["handed_to"] = (
+            HandedToRef(institution_id=ob.handed_to_institution_id, external_ref=ob.handed_to_external_ref)
+            if ob.handed_to_institution_id and ob.handed_to_external_ref
+            else None
+        )
+        return cls(**data, collection_link=view.collection_link)
 
 
 class ObligationVersionPublic(BaseModel):
@@ -213,6 +226,7 @@ class ObligationHistory(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.OBLIGATION_HISTORY]})
 
     external_ref: str
+    collection_link: CollectionLink | None = Field(description=LINK + " (its state now)")
     versions: list[ObligationVersionPublic]
 
 
@@ -321,9 +335,12 @@ class ExposureLinePublic(BaseModel):
     disputed: bool = Field(description="A dispute on this line is open: the person says it is wrong")
     statement: str | None = Field(default=None, description="The person's own statement (at most 200 words) "
                                   "on this line, after its creditor upheld their dispute")
-    counted: bool = Field(description="False when a collection claim already counts this debt, or it is closed")
-    collects: str | None = Field(description="For a collection claim: the id of the line it collects")
+    counted: bool = Field(description="False when a collection claim with a confirmed link counts this debt, "
+                                      "or it is closed")
+    collects: str | None = Field(description="For a collection claim: the id of the line it names in `collects`, "
+                                             "when that line is in this answer")
     collected_by: str | None = Field(description="The id of the collection claim that counts this debt")
+    collection_link: CollectionLink | None = Field(description=LINK)
 
 
 class CollectionsPublic(BaseModel):

@@ -5,8 +5,10 @@ Rules:
 - Own debt is where the person is primary or co-debtor; a joint debt (more than one such debtor) counts
   in full for each of them, flagged `joint`. Guarantees are contingent and counted apart.
 - Closed (repaid) and retracted obligations are not exposure.
-- A collection claim that `collects` another line of the same person counts that debt once: the claim's
-  amount. Both lines are shown, linked; the collected line has `counted: false`.
+- A collection claim that `collects` another line of the same person counts that debt once, at the claim's
+  amount, only when the link is confirmed: that line's creditor names the claim back in `handed_to`. Both
+  lines are shown, linked; the collected line has `counted: false`. Until then both lines count and the
+  claim says `collection_link: "unconfirmed"`, so no institution's report lowers what another reported.
 - Revolving credit counts with its limit: `unused_credit` = limit - balance (never below zero).
 - A line is `stale` when its `as_of` is more than 35 days old.
 - A line is `disputed` while a dispute on it is open; it is still counted (the creditor has not agreed
@@ -19,6 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from register.domain.obligation import CollectionLink, collection_link
 
 STALE_AFTER = timedelta(days=35)
 OWN_ROLES = frozenset({"primary", "co_debtor"})
@@ -45,6 +49,7 @@ class Line:
     status: str
     as_of: datetime
     collects: tuple[str, str] | None = None  # (institution_id, external_ref)
+    handed_to: tuple[str, str] | None = None  # (institution_id, external_ref) of the claim holding it now
     disputed: bool = False  # an open (or overdue) dispute on the line, by any of its debtors
     statement: str | None = None  # this person's statement on the line after an upheld dispute
 
@@ -86,13 +91,17 @@ def compute_exposure(lines: list[Line], *, now: datetime, include_closed: bool =
     (the person's own view) closed lines are listed too, never counted."""
     active = [ln for ln in lines if ln.status != "closed"]
     closed = [ln for ln in lines if ln.status == "closed"] if include_closed else []
-    by_ref = {(ln.institution_id, ln.external_ref): ln for ln in active}
+    by_ref = {(ln.institution_id, ln.external_ref): ln for ln in lines}
+    links: dict[str, CollectionLink | None] = {}
     collected_by: dict[str, str] = {}
-    for ln in active:
-        if ln.kind == "collection_claim" and ln.collects in by_ref:
-            target = by_ref[ln.collects]
-            if target.obligation_id != ln.obligation_id and target.role in OWN_ROLES | {"guarantor"}:
-                collected_by[target.obligation_id] = ln.obligation_id
+    for ln in lines:
+        target = by_ref.get(ln.collects) if ln.collects else None
+        link = collection_link((ln.institution_id, ln.external_ref), ln.collects, target.handed_to if target else None)
+        links[ln.obligation_id] = link
+        # A confirmed claim, still open, counts an open collected line's debt instead of it.
+        if link is CollectionLink.confirmed and target is not None and "closed" not in (ln.status, target.status):
+            collected_by[target.obligation_id] = ln.obligation_id
+    shown = {ln.obligation_id for ln in active + closed}
 
     totals: dict[str, Totals] = defaultdict(Totals)
     by_kind: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
@@ -113,7 +122,9 @@ def compute_exposure(lines: list[Line], *, now: datetime, include_closed: bool =
                     collections_amount[ln.currency] += ln.balance
             else:
                 contingent[ln.currency].add(ln)
-        collects_id = by_ref[ln.collects].obligation_id if ln.collects in by_ref else None
+        target = by_ref.get(ln.collects) if ln.collects else None
+        collects_id = target.obligation_id if target is not None and target.obligation_id in shown else None
+        link = links[ln.obligation_id]
         out_lines.append({
             "id": ln.obligation_id,
             "creditor": {"id": ln.institution_id, "name": ln.creditor_name},
@@ -134,6 +145,7 @@ def compute_exposure(lines: list[Line], *, now: datetime, include_closed: bool =
             "counted": counted,
             "collects": collects_id,
             "collected_by": collected_by.get(ln.obligation_id),
+            "collection_link": link.value if link is not None else None,
         })  # fmt: skip
 
     return {

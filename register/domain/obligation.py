@@ -20,7 +20,7 @@ from register.domain.types import (
     Timestamp,
     UUIDStr,
 )
-from register.errors import InvalidInput, StaleUpdate
+from register.errors import Forbidden, InvalidInput, StaleUpdate
 
 
 class Kind(StrEnum):
@@ -74,6 +74,14 @@ class CollectsRef(StrictModel):
     external_ref: ExternalRef
 
 
+class HandedToRef(StrictModel):
+    """The collection claim that now holds this debt, as its collector knows it: the original creditor's
+    side of a collection link (a claim collects a line only when each names the other)."""
+
+    institution_id: UUIDStr
+    external_ref: ExternalRef
+
+
 class RegistrationConsent(StrictModel):
     """The debtor's consent to registration, as the reporter recorded it."""
 
@@ -103,7 +111,15 @@ class ObligationReport(StrictModel):
     overdue_amount: Money = 0
     days_past_due: NonNegInt = 0
     original_creditor: ShortText | None = None
-    collects: CollectsRef | None = None
+    collects: CollectsRef | None = Field(
+        default=None,
+        description="Only a collector's collection_claim: the line it collects. Exposure counts the debt once "
+        "only when that line's creditor names this claim back in `handed_to`.",
+    )
+    handed_to: HandedToRef | None = Field(
+        default=None,
+        description="The creditor's own word that a collector now holds this debt: the claim that collects it.",
+    )
     registration_consent: RegistrationConsent
     as_of: Timestamp = Field(description="The reporter's time of this state; an older one than stored is refused.")
     corrects_dispute: UUIDStr | None = Field(
@@ -142,6 +158,35 @@ def check_report(report: ObligationReport, *, now: datetime) -> None:
             code="invalid_obligation",
             errors=[{"loc": ["body", *loc], "msg": msg} for loc, msg in problems],
         )
+
+
+class CollectionLink(StrEnum):
+    """Whether the line a collection claim `collects` has confirmed it: its creditor names the claim back in
+    `handed_to`. Only a confirmed claim takes the collected line out of exposure totals."""
+
+    confirmed = "confirmed"
+    unconfirmed = "unconfirmed"
+
+
+LineKey = tuple[str, str]  # (institution_id, external_ref): a line as its reporter knows it
+
+
+def collection_link(claim: LineKey, collects: LineKey | None, target_handed_to: LineKey | None) -> CollectionLink | None:
+    """The link of the line `claim`, which collects `collects` (None: it collects nothing, and has no link),
+    given what that line's `handed_to` says (None: not reported, or no such line). Confirmed only when each
+    names the other, and never for a line naming itself."""
+    if collects is None:
+        return None
+    if collects != claim and target_handed_to == claim:
+        return CollectionLink.confirmed
+    return CollectionLink.unconfirmed
+
+
+def check_collects_allowed(report: ObligationReport, *, collector: bool) -> None:
+    """Only a collector may say that its claim collects another institution's line: a lender's `collects`
+    would take a line it does not hold out of every exposure total (SPEC section 8)."""
+    if report.collects is not None and not collector:
+        raise Forbidden("only an institution with the collector role may report collects", code="collector_only")
 
 
 class Verdict(StrEnum):

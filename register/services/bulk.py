@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from register.crypto.fields import FieldCipher
 from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
-from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
+from register.domain.obligation import ObligationReport, Stored, Verdict, check_collects_allowed, check_report, decide
 from register.domain.types import ExternalRef
 from register.errors import RegisterError, StaleUpdate
-from register.domain.permission import Principal
+from register.domain.permission import Principal, Role
 from register.services import disputes
 from register.services.identities import COLUMN, TABLE
 from register.services.obligations import REPORTED_FIELDS, fields_of, state_hash, state_of_fields
@@ -121,6 +121,21 @@ class BatchResult:
     errors: list[LineError] = field(default_factory=list)
 
 
+def _allowed(lines: Sequence[Parsed], *, collector: bool, errors: list[LineError]) -> Sequence[Parsed]:
+    """The lines this institution may report; each other one becomes its error (a lender's `collects`)."""
+    if collector or all(p.report.collects is None for p in lines):
+        return lines
+    kept = []
+    for p in lines:
+        try:
+            check_collects_allowed(p.report, collector=collector)
+        except RegisterError as exc:
+            errors.append(LineError(p.line, exc.code, exc.detail, p.ref))
+            continue
+        kept.append(p)
+    return kept
+
+
 def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId], now: datetime) -> dict[NationalId, str]:
     by_index = {cipher.blind_index(n.blind_index_input()): n for n in nids}
     found: dict[NationalId, str] = {}
@@ -148,12 +163,14 @@ def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId
 
 
 def apply_batch(
-    session: Session, cipher: FieldCipher, *, institution_id: str, lines: Sequence[Parsed], now: datetime,
+    session: Session, cipher: FieldCipher, *, institution_id: str, role: Role, lines: Sequence[Parsed], now: datetime,
     source: str, principal: Principal | None = None,
 ) -> BatchResult:
-    """Apply lines with distinct external_refs in one transaction (the caller's). With `principal` (a
-    report's sender), disputes the lines correct are closed as for a single report."""
+    """Apply lines with distinct external_refs in one transaction (the caller's), for the institution
+    `institution_id` whose role is `role` (only a collector's lines may carry `collects`). With `principal`
+    (a report's sender), disputes the lines correct are closed as for a single report."""
     result = BatchResult()
+    lines = _allowed(lines, collector=role is Role.collector, errors=result.errors)
     if not lines:
         return result
     persons = _resolve_persons(session, cipher, {n for p in lines for n in p.nids}, now)
@@ -251,8 +268,9 @@ def _close_disputes(session: Session, principal: Principal, corrected: list[tupl
 
 # --- the fastest path each database offers ---------------------------------------------------------
 
-UPDATE_COLUMNS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "registration_consent",
-                  "as_of", "version", "updated_at", "state_hash")  # fmt: skip
+UPDATE_COLUMNS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
+                  "handed_to_external_ref", "registration_consent", "as_of", "version", "updated_at",
+                  "state_hash")  # fmt: skip
 
 
 def _is_pg(session: Session) -> bool:

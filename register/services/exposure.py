@@ -43,6 +43,7 @@ def lines_for_person(session: Session, person_id: str, cipher: FieldCipher | Non
             credit_limit=r.credit_limit, monthly_payment=r.monthly_payment, overdue_amount=r.overdue_amount,
             days_past_due=r.days_past_due, status=r.status, as_of=r.as_of,
             collects=(r.collects_institution_id, r.collects_external_ref) if r.collects_institution_id else None,
+            handed_to=(r.handed_to_institution_id, r.handed_to_external_ref) if r.handed_to_institution_id else None,
             disputed=bool(r.disputed), statement=statements.get(r.id),
         )  # fmt: skip
         for r in rows

@@ -15,8 +15,17 @@ from sqlalchemy.orm import Session
 
 from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
-from register.domain.obligation import ObligationReport, Stored, Verdict, check_report, decide
-from register.domain.permission import Principal
+from register.domain.obligation import (
+    CollectionLink,
+    ObligationReport,
+    Stored,
+    Verdict,
+    check_collects_allowed,
+    check_report,
+    collection_link,
+    decide,
+)
+from register.domain.permission import Principal, Role
 from register.errors import Gone, InvalidInput, NotFound, PreconditionFailed
 from register.services import disputes, identities
 from register.services.paging import decode_cursor, encode_cursor
@@ -43,6 +52,7 @@ class ObligationView:
     obligation: Obligation
     debtors: list[DebtorView]
     subjects: tuple[bytes, ...] = ()  # the debtors' blind indexes: whom a read of this view is about
+    collection_link: CollectionLink | None = None  # for a line with `collects`: has its target named it back?
 
     @property
     def etag(self) -> str:
@@ -66,7 +76,8 @@ def state_of(ob: Obligation, debtors: list[tuple[str, str]]) -> dict[str, Any]:
     return state_of_fields(columns, debtors)
 
 
-_STATE_EXTRA = ("collects_institution_id", "collects_external_ref", "registration_consent", "as_of")
+_STATE_EXTRA = ("collects_institution_id", "collects_external_ref", "handed_to_institution_id",
+                "handed_to_external_ref", "registration_consent", "as_of")
 _DATE_FIELDS = ("opened_on", "matures_on")
 
 
@@ -81,6 +92,9 @@ def state_of_fields(columns: dict[str, Any], debtors: list[tuple[str, str]]) -> 
         if columns["collects_institution_id"]
         else None
     )
+    if columns["handed_to_institution_id"]:  # only when reported: states (and hashes) from before it stay equal
+        state["handed_to"] = {"institution_id": columns["handed_to_institution_id"],
+                              "external_ref": columns["handed_to_external_ref"]}
     state["registration_consent"] = columns["registration_consent"]
     state["debtors"] = [{"person_id": p, "role": r} for p, r in sorted(debtors)]
     state["as_of"] = columns["as_of"].isoformat()
@@ -99,6 +113,8 @@ def fields_of(report: ObligationReport) -> dict[str, Any]:
     out["status"] = report.status.value
     out["collects_institution_id"] = report.collects.institution_id if report.collects else None
     out["collects_external_ref"] = report.collects.external_ref if report.collects else None
+    out["handed_to_institution_id"] = report.handed_to.institution_id if report.handed_to else None
+    out["handed_to_external_ref"] = report.handed_to.external_ref if report.handed_to else None
     out["registration_consent"] = report.registration_consent.model_dump(mode="json")
     out["as_of"] = report.as_of
     return out
@@ -129,6 +145,7 @@ def report_obligation(
     """
     assert principal.institution_id is not None
     check_report(report, now=now)
+    check_collects_allowed(report, collector=principal.role is Role.collector)
     nids = identities.parse_debtor_identities(report.debtors, allow_test=allow_test_ids)
     persons = [identities.resolve_person(session, cipher, nid) for nid in nids]
     debtors = [(p.id, d.role.value) for p, d in zip(persons, report.debtors, strict=True)]
@@ -292,9 +309,10 @@ class VersionView:
 def obligation_history(
     session: Session, cipher: FieldCipher, *, principal: Principal, external_ref: str, now: datetime,
     request_id: str | None = None,
-) -> list[VersionView]:
-    """Every accepted version of the caller's own obligation, oldest first (retracted ones included).
-    Every person any version names sees the read (`obligation:versions:read`)."""
+) -> tuple[list[VersionView], CollectionLink | None]:
+    """Every accepted version of the caller's own obligation, oldest first (retracted ones included), and
+    the state of its collection link now. Every person any version names sees the read
+    (`obligation:versions:read`)."""
     ob = _own(session, principal, external_ref)
     versions = store.list_versions(session, ob.id)
     person_ids = {d["person_id"] for v in versions for d in v.state["debtors"]}
@@ -303,7 +321,7 @@ def obligation_history(
                       request_id=request_id, returned=[(p.blind_index, ob.id) for p in persons.values()],
                       item="obligation_id", details={"external_ref": external_ref})
     masks = {pid: identities.masked(cipher, p) for pid, p in persons.items()}
-    return [
+    history = [
         VersionView(
             version=v,
             debtors=[
@@ -313,6 +331,7 @@ def obligation_history(
         )
         for v in versions
     ]
+    return history, collection_links(session, [ob]).get(ob.id)
 
 
 def retract_obligation(
@@ -363,8 +382,29 @@ def views_of(session: Session, cipher: FieldCipher, obs: list[Obligation]) -> li
             for d in sorted(ds, key=lambda d: (order.get(d.role, 9), d.person_id))
         ]
 
-    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id]),
+    links = collection_links(session, obs)
+    return [ObligationView(obligation=o, debtors=debtor_views(by_ob[o.id]), collection_link=links.get(o.id),
                            subjects=tuple(persons[d.person_id].blind_index for d in by_ob[o.id])) for o in obs]
+
+
+def _collects(ob: Obligation) -> tuple[str, str] | None:
+    if ob.collects_institution_id and ob.collects_external_ref:
+        return (ob.collects_institution_id, ob.collects_external_ref)
+    return None
+
+
+def collection_links(session: Session, obs: list[Obligation]) -> dict[str, CollectionLink]:
+    """The link of each of these lines that collects another: confirmed when that line (live, not
+    retracted) names it back in `handed_to`. One lookup for all of them."""
+    targets = {key for o in obs if (key := _collects(o)) is not None}
+    handed = store.handed_to_of(session, targets) if targets else {}
+    out: dict[str, CollectionLink] = {}
+    for o in obs:
+        key = _collects(o)
+        link = collection_link((o.institution_id, o.external_ref), key, handed.get(key) if key else None)
+        if link is not None:
+            out[o.id] = link
+    return out
 
 
 def list_obligations(

@@ -202,8 +202,8 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
         for attempt in range(3):
             try:
                 with sessions.begin() as s:
-                    res = apply_batch(s, cipher, institution_id=report.institution_id, lines=good, now=now,
-                                      source=f"report:{report.id}", principal=principal)
+                    res = apply_batch(s, cipher, institution_id=report.institution_id, role=principal.role,
+                                      lines=good, now=now, source=f"report:{report.id}", principal=principal)
                     errs = errors + res.errors
                     if errs:
                         s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,

@@ -70,7 +70,8 @@ def seed_population(
         if not lines:
             return
         with sessions.begin() as s:
-            res = apply_batch(s, cipher, institution_id=ids[key], lines=lines, now=now, source=f"seed:{seed}")
+            res = apply_batch(s, cipher, institution_id=ids[key], role=Role(insts[key]["role"]), lines=lines, now=now,
+                              source=f"seed:{seed}")
         result.accepted += res.created + res.updated + res.unchanged
         result.rejected += len(res.errors)
         result.first_errors += [f"{e.code}: {e.detail}" for e in res.errors][: 5 - len(result.first_errors)]

@@ -31,7 +31,8 @@ _LINES = (
     select(Obligation.id, Obligation.institution_id, Obligation.external_ref, Obligation.kind, Obligation.currency,
            Obligation.balance, Obligation.credit_limit, Obligation.monthly_payment, Obligation.overdue_amount,
            Obligation.days_past_due, Obligation.status, Obligation.as_of, Obligation.collects_institution_id,
-           Obligation.collects_external_ref, _mine.role, Institution.name.label("creditor"),
+           Obligation.collects_external_ref, Obligation.handed_to_institution_id, Obligation.handed_to_external_ref,
+           _mine.role, Institution.name.label("creditor"),
            _own_count.label("own_debtors"), _disputed.label("disputed"), _stated.label("stated"))
     .join(_mine, _mine.obligation_id == Obligation.id)
     .join(Institution, Institution.id == Obligation.institution_id)
@@ -42,7 +43,7 @@ _LINES = (
 _PG_LINES = """
 SELECT o.id, o.institution_id, o.external_ref, o.kind, o.currency, o.balance, o.credit_limit,
        o.monthly_payment, o.overdue_amount, o.days_past_due, o.status, o.as_of, o.collects_institution_id,
-       o.collects_external_ref, d.role, i.name AS creditor,
+       o.collects_external_ref, o.handed_to_institution_id, o.handed_to_external_ref, d.role, i.name AS creditor,
        (SELECT count(*) FROM obligation_debtors x
          WHERE x.obligation_id = o.id AND x.role IN ('primary', 'co_debtor')) AS own_debtors,
        EXISTS (SELECT 1 FROM disputes q WHERE q.obligation_id = o.id AND q.state = 'open') AS disputed,

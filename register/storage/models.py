@@ -101,6 +101,9 @@ class Obligation(SQLModel, table=True):
     original_creditor: str | None = Field(default=None, sa_column=Column(String(200)))
     collects_institution_id: str | None = Field(default=None, sa_column=Column(String(36)))
     collects_external_ref: str | None = Field(default=None, sa_column=Column(String(200)))
+    # The creditor's word that a collector holds this debt now: the claim (institution, ref) that collects it.
+    handed_to_institution_id: str | None = Field(default=None, sa_column=Column(String(36)))
+    handed_to_external_ref: str | None = Field(default=None, sa_column=Column(String(200)))
     registration_consent: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     as_of: datetime = _utc()
     version: int = Field(sa_column=Column(Integer, nullable=False))

@@ -96,3 +96,20 @@ def kinds_and_refs_of_person(session: Session, person_id: str, obligation_ids: l
         .where(ObligationDebtor.person_id == person_id, Obligation.id.in_(sorted(set(obligation_ids))))
     )  # fmt: skip
     return {r.id: (r.kind, r.external_ref) for r in rows}
+
+
+def handed_to_of(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str] | None]:
+    """For each (institution_id, external_ref) naming a live (not retracted) obligation: the claim its
+    `handed_to` names, or None. Keys naming nothing are left out. Looked up by the unique
+    (institution, ref) index, 200 keys a statement."""
+    out: dict[tuple[str, str], tuple[str, str] | None] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 200):
+        chunk = ordered[i : i + 200]
+        stmt = select(Obligation.institution_id, Obligation.external_ref, Obligation.handed_to_institution_id,
+                      Obligation.handed_to_external_ref).where(
+            or_(*(and_(Obligation.institution_id == inst, Obligation.external_ref == ref) for inst, ref in chunk)),
+            Obligation.retracted_at.is_(None))  # fmt: skip
+        for inst, ref, h_inst, h_ref in session.execute(stmt):
+            out[(inst, ref)] = (h_inst, h_ref) if h_inst and h_ref else None
+    return out

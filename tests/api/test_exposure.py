@@ -117,11 +117,12 @@ class TestAnswer:
         card_issuer = make_institution(client, admin_headers, "lender")
         collector = make_institution(client, admin_headers, "collector")
         person, partner, parent = (make_person(client, data_dir) for _ in range(3))
-        loan_ref = new_ref()
+        loan_ref, claim_ref = new_ref(), new_ref()
         client.put(f"/v1/obligations/{loan_ref}", headers=lender.headers, json=obligation_body(
             debtors=[debtor(person)], balance=4_000_000, monthly_payment=100_000, status="in_collection",
-            overdue_amount=4_000_000, days_past_due=120))
-        client.put(f"/v1/obligations/{new_ref()}", headers=collector.headers, json=obligation_body(
+            overdue_amount=4_000_000, days_past_due=120,
+            handed_to={"institution_id": collector.id, "external_ref": claim_ref}))
+        client.put(f"/v1/obligations/{claim_ref}", headers=collector.headers, json=obligation_body(
             kind="collection_claim", debtors=[debtor(person)], balance=4_300_000, monthly_payment=None,
             status="in_collection", overdue_amount=4_300_000, days_past_due=120,
             collects={"institution_id": lender.id, "external_ref": loan_ref}))
@@ -161,6 +162,7 @@ class TestAnswer:
         loan = next(ln for ln in doc["obligations"] if ln["kind"] == "instalment_loan" and ln["role"] == "primary")
         claim = lines["collection_claim/primary"]
         assert loan["counted"] is False and loan["collected_by"] == claim["id"] and claim["collects"] == loan["id"]
+        assert claim["collection_link"] == "confirmed" and loan["collection_link"] is None
         assert lines["mortgage/co_debtor"]["joint"] is True
         assert all(ln["balance"] != 999 for ln in doc["obligations"])  # retracted never appears
         assert all(ln["status"] != "closed" for ln in doc["obligations"])  # repaid is not exposure
@@ -203,7 +205,9 @@ def recompute(reports: dict, person_nid: str) -> dict:
         if v["kind"] == "collection_claim" and v.get("collects"):
             target = (v["collects"]["institution_id"], v["collects"]["external_ref"])
             if target in by_ref and (target[0], target[1]) in {(x["_inst"], kk[1]) for kk, x in mine.items()}:
-                collected.add(target)
+                # ... and only when the collected line's creditor names this claim back
+                if by_ref[target].get("handed_to") == {"institution_id": v["_inst"], "external_ref": k[1]}:
+                    collected.add(target)
     totals: dict = defaultdict(lambda: defaultdict(int))
     contingent: dict = defaultdict(lambda: defaultdict(int))
     creditors: dict = defaultdict(set)
@@ -267,14 +271,21 @@ class TestRandomPopulation:
             cref = new_ref()
             assert client.put(f"/v1/obligations/{cref}", json=claim, headers=collector.headers).status_code == 201
             reports[(collector.id, cref)] = {**claim, "_inst": collector.id}
+            if rng.random() < 0.6:  # most lenders confirm the hand-over; the others' lines count beside the claim
+                handed = {**body, "as_of": "2026-11-05T00:00:00Z",
+                          "handed_to": {"institution_id": collector.id, "external_ref": cref}}
+                assert client.put(f"/v1/obligations/{ref}", json=handed, headers=inst.headers).status_code == 200
+                reports[(inst.id, ref)].update(handed)
         for inst, ref, _body in rng.sample(loans, 5):  # retractions
             client.delete(f"/v1/obligations/{ref}", params={"reason": "test"}, headers=inst.headers)
             reports[(inst.id, ref)]["_retracted"] = True
         for inst, ref, body in rng.sample(loans, 5):  # repayments
             closed = {**body, "balance": 0, "overdue_amount": 0, "status": "closed", "as_of": "2026-11-10T00:00:00Z",
                       "credit_limit": body.get("credit_limit")}
+            closed.pop("handed_to", None)
             if client.put(f"/v1/obligations/{ref}", json=closed, headers=inst.headers).status_code == 200:
                 reports[(inst.id, ref)].update(closed)
+                reports[(inst.id, ref)].pop("handed_to", None)
 
         asker = lenders[0]
         for person in people:

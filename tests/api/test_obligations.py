@@ -46,6 +46,43 @@ class TestCreate:
         r = put(client, collector, new_ref(), body)
         assert r.status_code == 201, r.text
         assert r.json()["collects"] == {"institution_id": lender.id, "external_ref": "LOAN-1"}
+        assert r.json()["collection_link"] == "unconfirmed" and r.json()["handed_to"] is None
+
+    def test_the_creditors_handed_to_confirms_the_claim_in_every_answer_that_shows_it(self, client, admin_headers,
+                                                                                       lender):
+        collector = make_institution(client, admin_headers, "collector")
+        loan_ref, claim_ref = new_ref(), new_ref()
+        claim = obligation_body(kind="collection_claim", status="in_collection",
+                                collects={"institution_id": lender.id, "external_ref": loan_ref})
+        assert put(client, collector, claim_ref, claim).status_code == 201
+        handed = {"institution_id": collector.id, "external_ref": claim_ref}
+        r = put(client, lender, loan_ref, obligation_body(status="in_collection", handed_to=handed))
+        assert r.status_code == 201 and r.json()["handed_to"] == handed and r.json()["collection_link"] is None
+        versions = client.get(f"/v1/obligations/{loan_ref}/versions", headers=lender.headers).json()["versions"]
+        assert versions[-1]["state"]["handed_to"] == handed
+        assert client.get(f"/v1/obligations/{claim_ref}", headers=collector.headers).json()["collection_link"] == \
+            "confirmed"
+        items = client.get("/v1/obligations", headers=collector.headers).json()["items"]
+        assert [o["collection_link"] for o in items if o["external_ref"] == claim_ref] == ["confirmed"]
+        assert client.get(f"/v1/obligations/{claim_ref}/versions",
+                          headers=collector.headers).json()["collection_link"] == "confirmed"
+        # A retracted loan confirms nothing.
+        client.delete(f"/v1/obligations/{loan_ref}", params={"reason": "error"}, headers=lender.headers)
+        assert client.get(f"/v1/obligations/{claim_ref}", headers=collector.headers).json()["collection_link"] == \
+            "unconfirmed"
+
+    def test_a_claim_collecting_nothing_has_no_link(self, client, admin_headers):
+        collector = make_institution(client, admin_headers, "collector")
+        r = put(client, collector, new_ref(), obligation_body(kind="collection_claim", status="in_collection"))
+        assert r.status_code == 201 and r.json()["collects"] is None and r.json()["collection_link"] is None
+
+    def test_a_lender_may_not_report_collects(self, client, lender, other_lender):
+        body = obligation_body(kind="collection_claim", status="in_collection", balance=0,
+                               collects={"institution_id": other_lender.id, "external_ref": "LOAN-1"})
+        ref = new_ref()
+        r = put(client, lender, ref, body)
+        assert (r.status_code, r.json()["code"]) == (403, "collector_only"), r.text
+        assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 404
 
     def test_same_external_ref_at_two_institutions_are_two_obligations(self, client, lender, other_lender):
         ref = new_ref()

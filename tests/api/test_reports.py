@@ -163,6 +163,39 @@ class TestLineErrorDetails:
         assert nid not in json.dumps(errors) and bad_id not in json.dumps(errors)
 
 
+class TestCollectionLinks:
+    def test_a_creditor_confirms_hand_overs_in_its_csv_file_and_a_collector_claims_in_ndjson(self, app, client,
+                                                                                          admin_headers, lender):
+        collector = make_institution(client, admin_headers, "collector")
+        nid, loan_ref, claim_ref = national_id(), new_ref(), new_ref()
+        header = ("external_ref,kind,currency,balance,status,handed_to_institution_id,handed_to_external_ref,debtors,"
+                  "registration_consent_reference,registration_consent_given_at,registration_consent_method,as_of")
+        row = (f"{loan_ref},instalment_loan,SEK,90000,in_collection,{collector.id},{claim_ref},SE:{nid}:primary,A-1,"
+               "2026-01-01T00:00:00Z,e_signature,2026-11-01T00:00:00Z")
+        r = client.post("/v1/reports", content=f"{header}\n{row}\n".encode(),
+                        headers={**lender.headers, "Content-Type": "text/csv"})
+        claim = line(external_ref=claim_ref, kind="collection_claim", status="in_collection",
+                     debtors=[{"country": "SE", "national_id": nid, "role": "primary"}],
+                     collects={"institution_id": lender.id, "external_ref": loan_ref})
+        assert upload(client, collector, claim + "\n").status_code == 202 and r.status_code == 202
+        process(app)
+        assert client.get(f"/v1/obligations/{loan_ref}", headers=lender.headers).json()["handed_to"] == {
+            "institution_id": collector.id, "external_ref": claim_ref}
+        assert client.get(f"/v1/obligations/{claim_ref}", headers=collector.headers).json()["collection_link"] == \
+            "confirmed"
+
+    def test_a_lenders_collects_line_is_rejected_and_the_rest_applied(self, app, client, lender):
+        good, bad = new_ref(), new_ref()
+        text = line(external_ref=good) + "\n" + line(external_ref=bad, kind="collection_claim", status="in_collection",
+                                                      collects={"institution_id": lender.id, "external_ref": good})
+        rid = upload(client, lender, text + "\n").json()["id"]
+        process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["accepted"], doc["rejected"]) == (1, 1)
+        assert [(e["line"], e["code"]) for e in errors_of(client, lender, rid)] == [(2, "collector_only")]
+        assert client.get(f"/v1/obligations/{bad}", headers=lender.headers).status_code == 404
+
+
 class TestModes:
     def test_snapshot_unreports_what_the_file_leaves_out(self, app, client, lender):
         refs = [new_ref() for _ in range(3)]

@@ -142,12 +142,15 @@ def story(reg: Register, *, person: Person | None = None, lender_name: str | Non
     collector = reg.institution("collector", name=collector_name or f"Inkasso {uuid.uuid4().hex[:4]}",
                                 contact={"phone": "+46 8 555 000 00"})
     loan = reg.report(lender, person, ref="LOAN-HOME", balance=5_000_000, monthly_payment=150_000)
+    # The lender names the collector's claim as the card's holder (handed_to): only then does the claim
+    # count the card once.
     late = reg.report(lender, person, ref="CARD-1", kind="credit_card", original_amount=None, matures_on=None,
                       balance=1_230_000, credit_limit=2_000_000, monthly_payment=60_000, status="overdue",
-                      overdue_amount=120_000, days_past_due=45)
-    claim = reg.report(collector, person, kind="collection_claim", status="in_collection", balance=2_200_000,
-                       monthly_payment=80_000, original_amount=None, matures_on=None, overdue_amount=2_200_000,
-                       collects={"institution_id": lender.id, "external_ref": "CARD-1"})
+                      overdue_amount=120_000, days_past_due=45,
+                      handed_to={"institution_id": collector.id, "external_ref": "CLAIM-1"})
+    claim = reg.report(collector, person, ref="CLAIM-1", kind="collection_claim", status="in_collection",
+                       balance=2_200_000, monthly_payment=80_000, original_amount=None, matures_on=None,
+                       overdue_amount=2_200_000, collects={"institution_id": lender.id, "external_ref": "CARD-1"})
     consent = reg.consent(person, lender)
     assert reg.exposure(lender, person, consent).status_code == 200
     revoked = reg.consent(person, lender, purpose="credit_limit_review")

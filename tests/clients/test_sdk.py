@@ -22,6 +22,8 @@ from register_client import (
     DisputeNotFound,
     Exposure,
     Forbidden,
+    HandedTo,
+    HandedToRef,
     InstitutionLookups,
     InvalidInput,
     InvalidNationalId,
@@ -298,6 +300,34 @@ class TestConsentAndExposure:
         assert isinstance(answer, Exposure) and answer.totals["SEK"].balance == 700
         assert answer.receipt.event_id and answer.subject.national_id_masked.endswith("****")
         assert [c.id for c in sdk.list_consents()] == [consent.id]
+
+    def test_a_collection_link_the_lender_confirms(self, sdk, transport, client, admin_headers, lender, person):
+        collector = make_institution(client, admin_headers, "collector")
+        loan_ref, claim_ref = new_ref(), new_ref()
+        with RegisterClient(BASE_URL, collector.token, transport=transport) as coll:
+            with pytest.raises(Forbidden) as err:  # a lender may not say its claim collects anything
+                sdk.put_obligation(new_ref(), obligation_body(
+                    debtors=[debtor(person)], kind="collection_claim", status="in_collection",
+                    collects={"institution_id": lender.id, "external_ref": loan_ref}))
+            assert err.value.code == "collector_only"
+            claim = coll.put_obligation(claim_ref, obligation_body(
+                debtors=[debtor(person)], kind="collection_claim", status="in_collection", balance=900,
+                collects={"institution_id": lender.id, "external_ref": loan_ref}))
+            assert claim.collection_link == "unconfirmed"
+            loan = sdk.put_obligation(loan_ref, ObligationReport(**{
+                **obligation_body(debtors=[debtor(person)], balance=700, status="in_collection"),
+                "handed_to": HandedTo(institution_id=collector.id, external_ref=claim_ref)}))
+            assert isinstance(loan.handed_to, HandedToRef) and loan.handed_to.external_ref == claim_ref
+            assert coll.get_obligation(claim_ref).collection_link == "confirmed"
+            assert coll.obligation_history(claim_ref).collection_link == "confirmed"
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            consent = me.grant_consent({"institution_id": lender.id, "purpose": "credit_application",
+                                        "expires_at": datetime.now(UTC) + timedelta(days=30)})
+        answer = sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                                    consent_id=consent.id)
+        assert answer.totals["SEK"].balance == 900
+        assert {ln.kind: ln.collection_link for ln in answer.obligations} == {"collection_claim": "confirmed",
+                                                                              "instalment_loan": None}
 
     def test_no_consent(self, sdk, person):
         with pytest.raises(ConsentMissing) as err:

@@ -52,7 +52,7 @@ EXPORTED = [
     "ConsentRequired", "ConsentRevoked", "ConsistencyProof", "Contact", "CreditBan", "Creditor", "Debtor",
     "Dispute", "DisputeAnswer", "DisputeClosed", "DisputeCreditor", "DisputeList", "DisputeNotFound",
     "DisputeNotUpheld", "DisputeOpen", "DuplicateDebtor", "EmptyReport", "EventProof", "EventSearch", "Exposure",
-    "ExposureLine", "ExposureQuery", "Forbidden", "IdempotencyConflict", "InclusionProof", "Institution",
+    "ExposureLine", "ExposureQuery", "Forbidden", "HandedTo", "HandedToRef", "IdempotencyConflict", "InclusionProof", "Institution",
     "InstitutionCreate", "InstitutionCreated", "InstitutionList", "InvalidClient", "InvalidConsent", "InvalidCreditBan",
     "InvalidCursor", "InvalidIdToken", "InvalidInput", "InvalidNationalId", "InvalidObligation", "InvalidRequest",
     "Leaves", "LogKey", "MaskedDebtor", "MyCreditor", "MyDisputeRef", "MyLine", "MyObligations", "NO_RETRY",

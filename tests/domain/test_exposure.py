@@ -30,19 +30,47 @@ class TestComputeExposure:
         doc = compute_exposure([line(role="guarantor")], now=NOW)
         assert doc["totals"] == {} and doc["contingent"]["SEK"]["balance"] == 1000
 
-    def test_collection_claim_counts_the_debt_once(self):
-        loan = line(obligation_id="loan", external_ref="L1", balance=900, status="in_collection")
+    def test_collection_claim_counts_the_debt_once_when_its_creditor_names_it_back(self):
+        loan = line(obligation_id="loan", external_ref="L1", balance=900, status="in_collection",
+                    handed_to=("coll", "C1"))
         claim = line(obligation_id="claim", institution_id="coll", creditor_name="Coll", external_ref="C1",
                      kind="collection_claim", balance=1200, collects=("bank", "L1"))
         doc = compute_exposure([loan, claim], now=NOW)
         assert doc["totals"]["SEK"]["balance"] == 1200 and doc["totals"]["SEK"]["obligations"] == 1
         by_id = {ln["id"]: ln for ln in doc["obligations"]}
         assert by_id["loan"]["counted"] is False and by_id["loan"]["collected_by"] == "claim"
-        assert by_id["claim"]["collects"] == "loan"
+        assert by_id["claim"]["collects"] == "loan" and by_id["claim"]["collection_link"] == "confirmed"
+        assert by_id["loan"]["collection_link"] is None
+
+    def test_a_claim_its_target_does_not_name_back_counts_beside_it(self):
+        loan = line(obligation_id="loan", external_ref="L1", balance=900, status="in_collection")
+        claim = line(obligation_id="claim", institution_id="coll", creditor_name="Coll", external_ref="C1",
+                     kind="collection_claim", balance=0, collects=("bank", "L1"))
+        doc = compute_exposure([loan, claim], now=NOW)
+        assert doc["totals"]["SEK"]["balance"] == 900 and doc["totals"]["SEK"]["obligations"] == 2
+        by_id = {ln["id"]: ln for ln in doc["obligations"]}
+        assert by_id["loan"]["counted"] is True and by_id["loan"]["collected_by"] is None
+        assert by_id["claim"]["collects"] == "loan" and by_id["claim"]["collection_link"] == "unconfirmed"
+
+    def test_a_loan_handed_to_another_claim_is_not_collected_by_this_one(self):
+        loan = line(obligation_id="loan", external_ref="L1", balance=900, handed_to=("coll", "OTHER"))
+        claim = line(obligation_id="claim", institution_id="coll", creditor_name="Coll", external_ref="C1",
+                     kind="collection_claim", balance=0, collects=("bank", "L1"))
+        doc = compute_exposure([loan, claim], now=NOW)
+        assert doc["totals"]["SEK"]["balance"] == 900
+        assert {ln["id"]: ln["collection_link"] for ln in doc["obligations"]}["claim"] == "unconfirmed"
+
+    def test_a_line_naming_itself_both_ways_still_counts(self):
+        claim = line(institution_id="coll", external_ref="C1", kind="collection_claim", balance=700,
+                     collects=("coll", "C1"), handed_to=("coll", "C1"))
+        doc = compute_exposure([claim], now=NOW)
+        assert doc["totals"]["SEK"]["balance"] == 700 and doc["obligations"][0]["collection_link"] == "unconfirmed"
 
     def test_claim_on_an_unknown_loan_counts_alone(self):
         claim = line(kind="collection_claim", balance=1200, collects=("bank", "nope"))
-        assert compute_exposure([claim], now=NOW)["totals"]["SEK"]["balance"] == 1200
+        doc = compute_exposure([claim], now=NOW)
+        assert doc["totals"]["SEK"]["balance"] == 1200
+        assert doc["obligations"][0]["collects"] is None and doc["obligations"][0]["collection_link"] == "unconfirmed"
 
     def test_closed_is_not_exposure_but_the_person_sees_it(self):
         closed = line(status="closed", balance=0)

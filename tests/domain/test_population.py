@@ -143,8 +143,12 @@ class TestApi:
         assert resolved["collects"] == {"institution_id": IDS[claim.collects_key],
                                         "external_ref": claim.doc["collects"]["external_ref"]}  # fmt: skip
         assert claim.doc["collects"]["institution_id"] == claim.collects_key  # the original is untouched
-        plain = next(line for line in population if line.doc["kind"] != "collection_claim")
-        assert plain.collects_key is None
+        handed = next(line for line in population if line.doc["handed_to"])
+        assert handed.handed_to_key in COLLECTORS and handed.collects_key is None
+        assert resolve_institution_ids(handed.doc, IDS)["handed_to"] == {
+            "institution_id": IDS[handed.handed_to_key], "external_ref": handed.doc["handed_to"]["external_ref"]}
+        plain = next(line for line in population if line.doc["kind"] != "collection_claim" and not line.doc["handed_to"])
+        assert plain.collects_key is None and plain.handed_to_key is None
         assert resolve_institution_ids(plain.doc, IDS) is plain.doc
         with pytest.raises(KeyError):
             resolve_institution_ids(claim.doc, {})
@@ -438,6 +442,9 @@ class TestDistribution:
             assert doc["original_amount"] == collected["balance"] <= doc["balance"]
             assert doc["status"] in ("in_collection", "payment_plan", "enforcement")
             assert doc["opened_on"] > collected["opened_on"]
+            # ... and the lender names the claim back, so the link is confirmed (SPEC section 8)
+            assert collected["handed_to"] == {"institution_id": claim.institution, "external_ref": doc["external_ref"]}
+            assert doc["handed_to"] is None
         collected_refs = [(c.collects_key, c.doc["collects"]["external_ref"]) for c in claims]
         assert len(collected_refs) == len(set(collected_refs))  # each debt collected once
         handed_over = [k for k, doc in reported.items() if k[0] in LENDERS
@@ -484,6 +491,7 @@ _doc = st.fixed_dictionaries({
     "days_past_due": st.none() | _int,
     "original_creditor": st.none() | _text,
     "collects": st.none() | st.fixed_dictionaries({"institution_id": _text, "external_ref": _text}),
+    "handed_to": st.none() | st.fixed_dictionaries({"institution_id": _text, "external_ref": _text}),
     "debtors": st.lists(_debtor, max_size=4),
     "registration_consent": st.none() | st.fixed_dictionaries({"reference": _text, "given_at": _text,
                                                                  "method": _text}),
@@ -507,8 +515,8 @@ class TestCsv:
         assert CSV_COLUMNS == (
             "external_ref", "kind", "currency", "original_amount", "balance", "credit_limit", "monthly_payment",
             "interest_rate_bp", "opened_on", "matures_on", "status", "overdue_amount", "days_past_due",
-            "original_creditor", "collects_institution_id", "collects_external_ref", "debtors",
-            "registration_consent_reference", "registration_consent_given_at", "registration_consent_method",
+            "original_creditor", "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
+            "handed_to_external_ref", "debtors", "registration_consent_reference", "registration_consent_given_at", "registration_consent_method",
             "as_of",
         )  # fmt: skip
 
@@ -541,6 +549,7 @@ class TestCsv:
         row.update(external_ref="R-1", kind="credit_card", balance="0", debtors="SE:19880320-0016:primary")
         doc = from_csv_row(row)
         assert doc["credit_limit"] is None and doc["collects"] is None and doc["original_creditor"] is None
+        assert doc["handed_to"] is None
         assert doc["registration_consent"] is None and doc["as_of"] is None
         assert doc["balance"] == 0 and type(doc["balance"]) is int
         assert doc["debtors"] == [{"country": "SE", "national_id": "19880320-0016", "role": "primary"}]
@@ -555,6 +564,7 @@ class TestCsv:
             {"debtors": "SE:19880320-0016"},
             {"debtors": "SE:1988:0320-0016:primary"},
             {"collects_institution_id": "nordbank"},
+            {"handed_to_external_ref": "INKASSO-1"},
             {"registration_consent_reference": "AGR-1"},
         ],
     )

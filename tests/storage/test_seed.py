@@ -33,12 +33,15 @@ class TestSeed:
                                                             Obligation.institution_id.in_(
                                                                 [v["id"] for v in result.tokens.values()]))
                                    ).scalars().all()
-                # Every claim collects a loan that its lender really reported.
+                # Every claim collects a loan that its lender really reported, and that lender names the claim
+                # back (handed_to): the link is confirmed, so the debt is counted once.
+                assert claims
                 for claim in claims:
-                    target = s.execute(select(Obligation.id).where(
-                        Obligation.institution_id == claim.collects_institution_id,
-                        Obligation.external_ref == claim.collects_external_ref)).scalar_one_or_none()
+                    target = s.execute(select(Obligation.handed_to_institution_id, Obligation.handed_to_external_ref)
+                                       .where(Obligation.institution_id == claim.collects_institution_id,
+                                              Obligation.external_ref == claim.collects_external_ref)).one_or_none()
                     assert target is not None, claim.external_ref
+                    assert tuple(target) == (claim.institution_id, claim.external_ref)
                 versions = s.execute(select(func.count()).select_from(ObligationVersion).where(
                     ObligationVersion.request_id == "seed:11")).scalar()
                 assert versions == result.lines and s.execute(select(func.count()).select_from(Person)).scalar()

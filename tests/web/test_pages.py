@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from register.storage.models import AccessEvent
-from tests.factories import debtor, grant, make_institution, make_person
+from tests.factories import debtor, grant, make_institution, make_person, new_ref
 from tests.web.conftest import report
 from tests.web.pages import Browser, new_client, sign_in
 
@@ -206,16 +206,34 @@ class TestHelp:
 
 
 class TestCountedOnce:
-    def test_a_loan_a_collector_holds_is_one_debt_with_a_collector(self, app, client, admin_headers, person):
+    def _loan_and_claim(self, client, admin_headers, person):
         bank, collector = make_institution(client, admin_headers), make_institution(client, admin_headers, "collector")
-        loan = report(client, bank, person, status="in_collection", overdue_amount=400_000, days_past_due=120)
-        loans = client.get("/v1/obligations", headers=bank.headers, params={"limit": 5}).json()["items"]
-        loan_ref = next(o["external_ref"] for o in loans if o["id"] == loan)
-        report(client, collector, person, kind="collection_claim", status="in_collection", balance=430_000,
+        loan_ref, claim_ref = new_ref(), new_ref()
+        loan = dict(status="in_collection", balance=400_000, monthly_payment=0, overdue_amount=400_000, days_past_due=120)
+        report(client, bank, person, loan_ref, **loan, as_of="2026-11-01T00:00:00Z")
+        report(client, collector, person, claim_ref, kind="collection_claim", status="in_collection", balance=430_000,
                overdue_amount=430_000, monthly_payment=None, matures_on=None,
                collects={"institution_id": bank.id, "external_ref": loan_ref})
-        page = text(sign_in(app, person).get("/app/").text)
+        return bank, collector, loan_ref, claim_ref, loan
+
+    def test_a_loan_a_collector_holds_is_one_debt_with_a_collector(self, app, client, admin_headers, person):
+        bank, collector, loan_ref, claim_ref, loan = self._loan_and_claim(client, admin_headers, person)
+        report(client, bank, person, loan_ref, **loan, as_of="2026-11-02T00:00:00Z",
+               handed_to={"institution_id": collector.id, "external_ref": claim_ref})
+        browser = sign_in(app, person)
+        page = text(browser.get("/app/").text)
         assert "1 debt is with a debt collector" in page and "2 debts are with a debt collector" not in page
+        assert "You owe SEK4,300 to 1 creditor." in page
+        assert "it is counted once" in text(browser.get("/app/debts").text)
+
+    def test_until_the_creditor_confirms_the_hand_over_both_debts_count(self, app, client, admin_headers, person):
+        self._loan_and_claim(client, admin_headers, person)
+        browser = sign_in(app, person)
+        page = text(browser.get("/app/").text)
+        assert "2 debts are with a debt collector" in page
+        assert "You owe SEK8,300 to 2 creditors." in page
+        debts = text(browser.get("/app/debts").text)
+        assert "has not confirmed handing it over" in debts and "it is counted once" not in debts
 
     def test_a_co_debtors_dispute_is_not_said_to_be_yours(self, app, client, lender, data_dir):
         me_, partner = make_person(client, data_dir), make_person(client, data_dir)

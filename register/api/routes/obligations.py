@@ -26,8 +26,8 @@ IfMatch = Annotated[str | None, Header(description="Optional ETag from an earlie
     response_model=ObligationPublic,
     responses={
         201: {"model": ObligationPublic, "description": "Created"},
-        **errors(401, 403, "stale_update", 412, 413, 422, "invalid_national_id", "duplicate_debtor",
-                 "invalid_obligation"),
+        **errors(401, 403, "collector_only", "stale_update", 412, 413, 422, "invalid_national_id",
+                 "duplicate_debtor", "invalid_obligation"),
     },
 )
 def put_obligation(
@@ -41,7 +41,9 @@ def put_obligation(
     if_match: IfMatch = None,
 ):
     """Report the current state of a debt this institution holds: creates it (201) or records a new
-    version (200). A state older than the stored one is refused with 409 and changes nothing."""
+    version (200). A state older than the stored one is refused with 409 and changes nothing. Only a
+    collector may report `collects` (403 collector_only); the claim counts the collected debt once only
+    when that line's creditor names it back in `handed_to` (`collection_link`)."""
     outcome = svc.report_obligation(
         session, state.cipher, principal=principal, external_ref=external_ref, report=body, now=state.clock(),
         allow_test_ids=state.settings.accept_test_identities, request_id=request.state.request_id,
@@ -73,9 +75,10 @@ def get_obligation_versions(
 ):
     """Every accepted change to one of this institution's obligations: who, when, and the state it made.
     Each person any version names finds the read in their access log."""
-    views = svc.obligation_history(session, state.cipher, principal=principal, external_ref=external_ref,
-                                   now=state.clock(), request_id=request.state.request_id)
-    return ObligationHistory(external_ref=external_ref, versions=[ObligationVersionPublic.of(v) for v in views])
+    views, link = svc.obligation_history(session, state.cipher, principal=principal, external_ref=external_ref,
+                                         now=state.clock(), request_id=request.state.request_id)
+    return ObligationHistory(external_ref=external_ref, collection_link=link,
+                             versions=[ObligationVersionPublic.of(v) for v in views])
 
 
 @router.get("", response_model=ObligationsPublic, responses=errors(401, 403, 422, "invalid_cursor"))

@@ -61,6 +61,13 @@ class CollectsRef(_Response):
     external_ref: str
 
 
+class HandedToRef(_Response):
+    """The collection claim that now holds a line, in the word of the line's own creditor."""
+
+    institution_id: str
+    external_ref: str
+
+
 class Obligation(_Response):
     id: str
     external_ref: str
@@ -80,6 +87,10 @@ class Obligation(_Response):
     days_past_due: int
     original_creditor: str | None
     collects: CollectsRef | None
+    handed_to: HandedToRef | None
+    # For a line with `collects`: "confirmed" when the collected line's creditor names it back in `handed_to`
+    # (only then is that debt counted once, as this claim), else "unconfirmed"; None when it collects nothing.
+    collection_link: str | None
     registration_consent: dict[str, Any]
     as_of: datetime
     version: int
@@ -112,6 +123,7 @@ class ObligationVersion(_Response):
 
 class ObligationHistory(_Response):
     external_ref: str
+    collection_link: str | None  # the link's state now (see Obligation.collection_link)
     versions: list[ObligationVersion]
 
 
@@ -216,6 +228,7 @@ class ExposureLine(_Response):
     counted: bool
     collects: str | None
     collected_by: str | None
+    collection_link: str | None  # "confirmed", "unconfirmed" (both lines count), or None: collects nothing
     statement: str | None = None  # the person's own words on the line, after its creditor upheld their dispute
 
 

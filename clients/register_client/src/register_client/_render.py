@@ -119,7 +119,9 @@ def _flags(line: m.ExposureLine) -> str:
         flags.append("person's statement below")
     if not line.counted:
         flags.append("not counted" + (f" (collected by {line.collected_by[:8]})" if line.collected_by else ""))
-    if line.collects:
+    if line.collection_link == "unconfirmed":
+        flags.append("collects a line unconfirmed by its creditor (both counted)")
+    elif line.collects:
         flags.append(f"collects {line.collects[:8]}")
     return ", ".join(flags)
 

@@ -73,6 +73,14 @@ class Collects(_Request):
     external_ref: ExternalRef
 
 
+class HandedTo(_Request):
+    """The collection claim that now holds this debt, as its collector knows it: the creditor's side of the
+    link (a claim counts the debt once only when each names the other)."""
+
+    institution_id: StrictStr
+    external_ref: ExternalRef
+
+
 class RegistrationConsent(_Request):
     reference: ShortText
     given_at: AwareDatetime
@@ -96,7 +104,8 @@ class ObligationReport(_Request):
     overdue_amount: Money = 0
     days_past_due: Annotated[StrictInt, Field(ge=0, le=100_000)] = 0
     original_creditor: ShortText | None = None
-    collects: Collects | None = None
+    collects: Collects | None = None  # collectors only (403 collector_only otherwise)
+    handed_to: HandedTo | None = None
     registration_consent: RegistrationConsent
     as_of: AwareDatetime
     # An open dispute on this line that this report corrects: when the report changes the line, the

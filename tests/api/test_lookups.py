@@ -125,7 +125,7 @@ class TestCounts:
         assert granted(**{"from": first.isoformat(), "to": first.isoformat()}) == 1
         assert granted(**{"from": (first + timedelta(days=1)).isoformat()}) == 1
         assert granted(to=(first + timedelta(days=1)).isoformat()) == 1
-        assert granted(**{"from": "0001-01-01", "to": "9999-12-31"}) == 2
+        assert granted(**{"from": "1900-01-01", "to": "9999-12-31"}) == 2
         doc = lookups(client, regulator, lender.id, **{"from": first.isoformat()}).json()
         assert (doc["first_day"], doc["last_day"]) == (first.isoformat(), None)
 

@@ -389,3 +389,38 @@ class TestContentLength:
                  "headers": [(b"content-type", b"application/json"), (b"content-length", declared.encode())]}
         asyncio.run(app(scope, receive, send))
         assert sent[0]["status"] == 413
+
+
+LOOKUPS = "/v1/audit/institutions/{institution_id}/lookups"
+DATE_QUERIES = [(LOOKUPS, "from"), (LOOKUPS, "to")]
+
+
+class TestDateQueries:
+    @pytest.mark.parametrize("value", BAD_DATES.values(), ids=BAD_DATES.keys())
+    @pytest.mark.parametrize(("path", "name"), DATE_QUERIES, ids=[n for _, n in DATE_QUERIES])
+    def test_a_date_is_422(self, app, client, callers, path, name, value):
+        before = rows(app)
+        url = path.format(institution_id=callers.lender.id)
+        refused(client.get(url, params={name: value}, headers=callers.regulator.headers))
+        assert rows(app) == before
+
+
+def _kinds(schema: dict[str, Any]) -> set[str]:
+    """'integer', 'date-time' or 'date' wherever they appear in a parameter's schema (anyOf with null too)."""
+    found = {schema[k] for k in ("type", "format") if schema.get(k) in ("integer", "date-time", "date")}
+    for sub in schema.get("anyOf", []) + schema.get("oneOf", []):
+        found |= _kinds(sub)
+    return found
+
+
+class TestEveryQueryIsTried:
+    def test_every_time_date_and_integer_query_parameter_is_in_a_list_above(self, app):
+        """A route added later with a time, date or number in its query is tried here, or this fails."""
+        tried = {(p, n) for p, n in TIME_QUERIES + DATE_QUERIES} | {(p, n) for p, n, _ in NUMBER_QUERIES}
+        untried = set()
+        for path, item in app.openapi()["paths"].items():
+            for operation in item.values():
+                for param in operation.get("parameters", []):
+                    if param["in"] == "query" and _kinds(param.get("schema", {})) and (path, param["name"]) not in tried:
+                        untried.add((path, param["name"]))
+        assert untried == set()

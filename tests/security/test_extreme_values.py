@@ -268,7 +268,7 @@ class TestBatchLines:
         errors = errors_of(client, callers.lender, r.json()["id"])
         assert [(e["line"], e["code"]) for e in errors] == [(n, "validation_error") for n in range(1, len(cases) + 1)]
         for error, (field, _) in zip(errors, cases, strict=True):
-            assert field in error["detail"] or "Invalid JSON" in error["detail"], error
+            assert field in error["detail"] or "not valid JSON" in error["detail"], error
         assert client.get(f"/v1/obligations/{good}", headers=callers.lender.headers).status_code == 200
 
     def test_csv(self, app, client, callers):

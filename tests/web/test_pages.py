@@ -223,7 +223,7 @@ class TestCountedOnce:
         browser = sign_in(app, person)
         page = text(browser.get("/app/").text)
         assert "1 debt is with a debt collector" in page and "2 debts are with a debt collector" not in page
-        assert "You owe SEK4,300 to 1 creditor." in page
+        assert "You owe SEK 4,300 to 1 creditor." in page
         assert "it is counted once" in text(browser.get("/app/debts").text)
 
     def test_until_the_creditor_confirms_the_hand_over_both_debts_count(self, app, client, admin_headers, person):
@@ -231,7 +231,7 @@ class TestCountedOnce:
         browser = sign_in(app, person)
         page = text(browser.get("/app/").text)
         assert "2 debts are with a debt collector" in page
-        assert "You owe SEK8,300 to 2 creditors." in page
+        assert "You owe SEK 8,300 to 2 creditors." in page
         debts = text(browser.get("/app/debts").text)
         assert "has not confirmed handing it over" in debts and "it is counted once" not in debts
 

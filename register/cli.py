@@ -367,7 +367,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     """Write the OpenAPI document the server serves (sorted keys, indent 2): what `openapi.json` holds."""
     from pathlib import Path
 
-    from register.api.openapi import dump, openapi_document
+    from register.api.openapi import dump
+    from register.main import openapi_document
 
     text = dump(openapi_document())
     if args.output in (None, "-"):

@@ -44,6 +44,7 @@ BREACHES = {
     "a type-only import of a table": ("storage-through-services", "register/api/deps.py",
                                       "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                                       "    from register.storage.models import WebSession"),
+    "the CLI names a table": ("tables", "register/cli.py", "from register.storage.models import Institution"),
     "storage calls a use case": ("storage", "register/storage/consents.py", "from register.services import me"),
     "a rule reads the settings": ("domain", "register/domain/consent.py", "from register.config import Settings"),
     "a rule encrypts": ("domain", "register/domain/currency.py", "import register.crypto.fields"),

@@ -1,4 +1,4 @@
-# The register. `make run` serves it with demo data on SQLite; `make test` runs every test.
+# The register. `make run` serves it with demo data on SQLite; `make test` checks the layers and runs every test.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -26,7 +26,9 @@ run: install
 migrate: install
 	$(BIN)/register db upgrade
 
+# The layering contracts first (pyproject.toml [tool.importlinter], docs/ARCHITECTURE.md), then every test.
 test: install
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 # The OpenAPI document as checked in (tests/api/test_openapi.py fails when it drifts from the code).

@@ -33,17 +33,18 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_institutions_add(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from register.domain.permission import Role
     from register.services.institutions import create_institution
     from register.storage.db import make_engine, make_sessionmaker
-    from register.storage.types import utcnow
 
     settings = _settings()
     engine = make_engine(settings.resolved_database_url, pool_size=1)
     with make_sessionmaker(engine).begin() as session:
         inst, token = create_institution(
             session, name=args.name, role=Role(args.role), org_number=args.org_number, country=args.country,
-            now=utcnow(),
+            now=datetime.now(UTC),
         )
         out = {"id": inst.id, "name": inst.name, "role": inst.role, "token": token}
     engine.dispose()
@@ -54,11 +55,12 @@ def cmd_institutions_add(args: argparse.Namespace) -> int:
 
 def cmd_institutions_add_key(args: argparse.Namespace) -> int:
     """Register a public key (PEM, or a JWK as JSON) an institution signs its OAuth client assertions with."""
+    from datetime import UTC, datetime
+
     from register.domain.permission import Principal, Role
     from register.errors import RegisterError
     from register.services.credentials import add_institution_key
     from register.storage.db import make_engine, make_sessionmaker
-    from register.storage.types import utcnow
 
     text = args.public_key.read()
     try:
@@ -71,7 +73,7 @@ def cmd_institutions_add_key(args: argparse.Namespace) -> int:
         with make_sessionmaker(engine).begin() as session:
             key = add_institution_key(
                 session, principal=Principal(role=Role.admin, name="operator"), institution_id=args.institution,
-                jwk=jwk, pem=pem, kid=args.kid, now=utcnow(),
+                jwk=jwk, pem=pem, kid=args.kid, now=datetime.now(UTC),
             )  # fmt: skip
             out = {"institution_id": key.institution_id, "kid": key.kid, "algorithm": key.algorithm,
                    "thumbprint": key.thumbprint}  # fmt: skip
@@ -367,7 +369,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     """Write the OpenAPI document the server serves (sorted keys, indent 2): what `openapi.json` holds."""
     from pathlib import Path
 
-    from register.api.openapi import dump, openapi_document
+    from register.api.openapi import dump
+    from register.main import openapi_document
 
     text = dump(openapi_document())
     if args.output in (None, "-"):

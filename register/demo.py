@@ -32,7 +32,6 @@ from register.services.exposure import lines_for_person, query_exposure
 from register.services.institutions import create_institution
 from register.services.obligations import report_obligation
 from register.services.translog import TransparencyLog
-from register.storage.models import Consent
 
 DEMO_INSTITUTIONS = [
     ("nordbank", "Nordbank AB", Role.lender, "556000-0001"),
@@ -100,14 +99,16 @@ def _history(session: Session, cipher: FieldCipher, tlog: TransparencyLog, princ
 
     serial = itertools.count(1)
 
-    def attest(lender: str, nid: str, days_ago: int) -> Consent:
+    def attest(lender: str, nid: str, days_ago: int) -> tuple[str, datetime]:
+        """The new consent's id and when it was given."""
         at = now - timedelta(days=days_ago, minutes=rng.randrange(600))
         # One reference per application (the register refuses a reference reused for another person).
         reference = f"APP-{rng.randrange(10**6):06d}-{next(serial)}"
-        return attest_consent(
+        consent, _ = attest_consent(
             session, cipher, principal=principals[lender], nid=parse_national_id("SE", nid, allow_test=True),
             purpose=Purpose.credit_application, expires_at=at + timedelta(days=60), now=at, request_id=None,
-            evidence={**evidence, "reference": reference})[0]
+            evidence={**evidence, "reference": reference})
+        return consent.id, consent.granted_at
 
     def look(lender: str, nid: str, consent_id: str, at: datetime) -> None:
         try:
@@ -119,13 +120,13 @@ def _history(session: Session, cipher: FieldCipher, tlog: TransparencyLog, princ
 
     for i, nid in enumerate(people[:60]):  # loan applications: a consent, then the lender looks
         lender = ("nordbank", "snabblan", "kortbolaget")[i % 3]
-        consent = attest(lender, nid, days_ago=rng.randrange(1, 40))
+        consent_id, granted_at = attest(lender, nid, days_ago=rng.randrange(1, 40))
         if i % 4 != 3:  # most applications get as far as the lender's look
-            look(lender, nid, consent.id, consent.granted_at + timedelta(minutes=rng.randrange(2, 90)))
+            look(lender, nid, consent_id, granted_at + timedelta(minutes=rng.randrange(2, 90)))
         if i % 10 == 9:  # a few people revoke afterwards, as they may at any time
             person = Principal(role=Role.consumer, name="consumer", national_id=parse_national_id("SE", nid, allow_test=True),
                                subject=cipher.blind_index(parse_national_id("SE", nid, allow_test=True).blind_index_input()))
-            revoke_consent(session, cipher, principal=person, consent_id=consent.id, now=now, request_id=None)
+            revoke_consent(session, cipher, principal=person, consent_id=consent_id, now=now, request_id=None)
     for nid in people[60:65]:  # a lender that looks without the person's consent is refused, and it shows
         look("kortbolaget", nid, "00000000-0000-4000-8000-000000000000", now - timedelta(hours=rng.randrange(1, 48)))
     _disputes_and_bans(session, cipher, principals, people[65:80], rng, now)

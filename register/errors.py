@@ -40,6 +40,18 @@ class Unauthenticated(RegisterError):
     title = "Authentication required"
 
 
+class SignInRequired(Unauthenticated):
+    """The person's pages: no session, an unknown one, or one idle too long (`expired`). A page answers a GET
+    with a redirect to sign-in."""
+
+    code = "sign_in_required"
+    title = "Please sign in"
+
+    def __init__(self, detail: str | None = None, *, expired: bool = False) -> None:
+        super().__init__(detail)
+        self.expired = expired
+
+
 class OAuthError(RegisterError):
     """A refusal by the OAuth token endpoint (RFC 6749 section 5.2). Still problem+json, with the
     standard `error` (the same as `code`) and `error_description` members, so that OAuth client

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,7 +25,7 @@ from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
-from register.crypto.keys import KeyProvider, load_keys
+from register.crypto.keys import KeyProvider, StaticKeys, load_keys
 from register.crypto.log_key import load_log_key
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
@@ -28,6 +33,7 @@ from register.services.translog import Integrator, TransparencyLog
 from register.storage.db import make_engine, make_sessionmaker
 from register.web import router as pages_router
 from register.web.middleware import PageMiddleware, too_large_page
+from register.web.render import http_error_page
 
 UPLOAD_PATHS = ("/v1/reports",)  # bodies of any size, streamed: a route of their own limits
 DESCRIPTION = """
@@ -97,7 +103,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                                   max_lifetime=settings.id_token_max_seconds),
     )
     app.state.metrics = Metrics()
-    install_problem_handlers(app)
+    install_problem_handlers(app, page_error=http_error_page)  # a page, not problem+json, under /app/
     install_openapi(app)
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit):
         app.include_router(module.router)
@@ -110,3 +116,18 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                        slots=Slots(settings.institution_max_requests, settings.institution_max_uploads))
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document the server serves, built from `create_app` with throwaway settings: it does not
+    depend on configuration, keys or a database, so every run writes the same bytes (`register openapi`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            env="prod", data_dir=Path(tmp), database_url="sqlite://", admin_token="openapi", idp_keys=None,
+            log_key=base64.b64encode(os.urandom(32)).decode(), log_integrator=False, report_worker=False,
+        )  # fmt: skip
+        app = create_app(settings, keys=StaticKeys.generate())
+        try:
+            return app.openapi()
+        finally:
+            app.state.register.engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,10 +23,13 @@ from register.services.institutions import TokenCache
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
-from register.storage.types import utcnow
-
 
 GATE_PRINCIPAL = "principal"  # scope["state"] key: the caller as the gate resolved it
+
+
+def utcnow() -> datetime:
+    """The app's clock unless a test sets its own (`AppState.clock`)."""
+    return datetime.now(UTC)
 
 
 @dataclass

@@ -3,18 +3,14 @@
 Routes say which refusals they can make, `responses=errors(401, 403, 404, "retracted", 422)`: a number
 stands for that status's general code, a string for one specific code. Each becomes a problem+json
 response with the Problem schema and one example per code, so an institution reads in the document
-exactly which codes to handle. `openapi.json` at the repository root is `register openapi` output; a
-test fails when the served document drifts from it.
+exactly which codes to handle. `openapi.json` at the repository root is `register openapi` output
+(`register.main.openapi_document`); a test fails when the served document drifts from it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -267,25 +263,6 @@ PROBLEM_SCHEMAS = ("Problem", "ProblemWithReceipt", "OAuthProblem")
 
 def _is_problem(media: dict[str, Any]) -> bool:
     return media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1] in PROBLEM_SCHEMAS
-
-
-def openapi_document() -> dict[str, Any]:
-    """The document the server serves, built from `create_app` with throwaway settings: it does not
-    depend on configuration, keys or a database, so every run writes the same bytes."""
-    from register.config import Settings
-    from register.crypto.keys import StaticKeys
-    from register.main import create_app  # main installs this module's hook
-
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            env="prod", data_dir=Path(tmp), database_url="sqlite://", admin_token="openapi", idp_keys=None,
-            log_key=base64.b64encode(os.urandom(32)).decode(), log_integrator=False, report_worker=False,
-        )  # fmt: skip
-        app = create_app(settings, keys=StaticKeys.generate())
-        try:
-            return app.openapi()
-        finally:
-            app.state.register.engine.dispose()
 
 
 def dump(doc: dict[str, Any]) -> str:

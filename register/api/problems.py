@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +23,9 @@ PROBLEM = "application/problem+json"
 JSON = "application/json"
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
 log = logging.getLogger("register.api")
+# How the person's pages answer an HTTP error under /app/ (register.web.render.http_error_page): handed in by
+# `create_app`, so that the API knows no page. Blocking: it is called from a thread.
+PageError = Callable[[Request, int, str, Mapping[str, str] | None], Response]
 
 
 def problem_response(
@@ -109,7 +113,7 @@ def _unauthenticated(request: Request) -> JSONResponse:
                             request_id=_rid(request))
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = None) -> None:
     @app.exception_handler(RegisterError)
     async def _register_error(request: Request, exc: RegisterError) -> JSONResponse:
         return problem_response(
@@ -146,13 +150,10 @@ def install_problem_handlers(app: FastAPI) -> None:
                 request_id=_rid(request),
             )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        if request.url.path == "/app" or request.url.path.startswith("/app/"):
+        if page_error is not None and (request.url.path == "/app" or request.url.path.startswith("/app/")):
             # A person who mistypes an address under /app/ gets a page in their language, with the pages'
             # security headers (and their navigation if signed in), not a problem+json document.
-            from register.web.render import http_error_page
-
-            return await run_in_threadpool(http_error_page, request, exc.status_code, code,
-                                           getattr(exc, "headers", None))
+            return await run_in_threadpool(page_error, request, exc.status_code, code, getattr(exc, "headers", None))
         return problem_response(
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None),
             request_id=_rid(request),

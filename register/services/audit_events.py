@@ -21,7 +21,11 @@ def search_events(
     cipher: FieldCipher,
     *,
     principal: Principal,
-    flt: EventFilter,
+    institution_id: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     identity: tuple[str, str] | None,
     cursor: str | None,
     limit: int,
@@ -29,12 +33,14 @@ def search_events(
     request_id: str | None,
     allow_test_ids: bool,
 ) -> tuple[list[tuple[AccessEvent, str | None]], str | None]:
-    """A page of events in time order. `identity` (country, number) narrows to one person, by blind index."""
+    """A page of events in time order, filtered (`since` inclusive, `until` exclusive). `identity` (country,
+    number) narrows to one person, by blind index."""
     subject = None
     if identity is not None:
         nid = identities.parse_identity(*identity, allow_test=allow_test_ids, loc=("body", "national_id"))
         subject = identities.blind_index(cipher, nid)
-        flt = EventFilter(**{**vars(flt), "subject": subject})
+    flt = EventFilter(institution_id=institution_id, action=action, outcome=outcome, since=since, until=until,
+                      subject=subject)
     after = decode_cursor(cursor) if cursor else None
     rows = list_events(session, flt, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit

@@ -57,6 +57,15 @@ def create_institution(
     return inst, token
 
 
+def list_institutions(session: Session) -> list[Institution]:
+    """Every institution, oldest first."""
+    return store.list_institutions(session)
+
+
+def institution_name(session: Session, institution_id: str) -> str | None:
+    return store.names_by_id(session, {institution_id}).get(institution_id)
+
+
 def rotate_institution_token(session: Session, institution: Institution) -> str:
     """Replace an institution's bearer token with a new one, returned once; the old one stops working
     (in other server processes after at most the token cache's ttl)."""

@@ -154,6 +154,11 @@ def latest(session: Session) -> CheckpointView:
     return CheckpointView.of(cp)
 
 
+def checkpoints(session: Session, *, since: int, limit: int) -> list[CheckpointView]:
+    """Signed checkpoints of at least tree size `since`, in the order they were made."""
+    return [CheckpointView.of(cp) for cp in store.checkpoints_since(session, since, limit)]
+
+
 def _check_size(session: Session, tree_size: int) -> None:
     size = store.tree_size(session)
     if tree_size > size:

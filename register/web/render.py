@@ -16,9 +16,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from register.errors import RegisterError
+from register.errors import RegisterError, SignInRequired
 from register.web.i18n import LANG_COOKIE, LANGUAGES, Formats, choose_language, translations
-from register.web.session import COOKIE_PATH, SignedIn, SignInRequired, cookie_secure, person_if_signed_in, person_of
+from register.web.session import COOKIE_PATH, SignedIn, cookie_secure, person_if_signed_in, person_of
 
 log = logging.getLogger("register.web")
 

@@ -1,19 +1,17 @@
 """The person's session on the pages under /app/, and the policy every page that shows their data declares.
 
-The cookie holds 32 random bytes; the `web_sessions` row holds only their SHA-256, the identity encrypted
-bound to that row, its blind index, and the secret the session's form tokens are made from. A session idle
-longer than `session_idle_seconds` (measured with the app's clock) is deleted when next presented. The
-principal built from a session is the one a consumer's bearer ID token gives (`register.api.deps`), so
-the pages call the API's services with the same caller and leave the same access events.
+The cookie holds 32 random bytes, the session's token; what the register keeps of it, and when a session
+ends, is `register.services.web_sessions`. The principal built from a session is the one a consumer's
+bearer ID token gives (`register.api.deps`), so the pages call the API's services with the same caller and
+leave the same access events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -22,29 +20,16 @@ from starlette.responses import Response
 
 from register.api.deps import AppState, SessionDep, StateDep
 from register.config import Environment, Settings
-from register.domain.identity import NationalId, parse_national_id
+from register.domain.identity import NationalId
 from register.domain.permission import Permission, Principal, Role
-from register.errors import Forbidden, Unauthenticated
-from register.storage import web_sessions as store
-from register.storage.models import WebSession
+from register.errors import Forbidden, SignInRequired
+from register.services import web_sessions
 
 SESSION_COOKIE = "register_session"
 SIGN_IN_COOKIE = "register_sign_in"  # the sign-in form's token, before there is a session
 COOKIE_PATH = "/app"
-TABLE, COLUMN = "web_sessions", "national_id_enc"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 MAX_FORM_FIELDS = 20
-
-
-class SignInRequired(Unauthenticated):
-    """No session, an unknown one, or one idle too long. Pages answer a GET with a redirect to sign-in."""
-
-    code = "sign_in_required"
-    title = "Please sign in"
-
-    def __init__(self, detail: str | None = None, *, expired: bool = False) -> None:
-        super().__init__(detail)
-        self.expired = expired
 
 
 class CsrfRefused(Forbidden):
@@ -69,10 +54,6 @@ class SignedIn:
         return self.principal.national_id
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def csrf_token(secret: str) -> str:
     return hmac.new(bytes.fromhex(secret), b"register/web/csrf/v1", hashlib.sha256).hexdigest()
 
@@ -88,21 +69,13 @@ def cookie_secure(settings: Settings) -> bool:
 
 
 def start_session(session, state: AppState, nid: NationalId, *, method: str, now: datetime) -> str:
-    """A new session for the person; returns the cookie's token (never stored). Idle rows are swept here."""
-    token = secrets.token_urlsafe(32)
-    digest = token_hash(token)
-    store.delete_idle_web_sessions(session, seen_before=now - timedelta(seconds=state.settings.session_idle_seconds))
-    store.add_web_session(session, WebSession(
-        token_hash=digest, subject=state.cipher.blind_index(nid.blind_index_input()), country=nid.country,
-        national_id_enc=state.cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=digest),
-        csrf_secret=secrets.token_hex(32), method=method, created_at=now, last_seen_at=now,
-    ))  # fmt: skip
-    return token
+    """A new session for the person; returns the cookie's token (never stored)."""
+    return web_sessions.start_web_session(session, state.cipher, nid, method=method, now=now,
+                                          idle_seconds=state.settings.session_idle_seconds)
 
 
 def end_session(session, token: str | None) -> None:
-    if token:
-        store.delete_web_session(session, token_hash(token))
+    web_sessions.end_web_session(session, token)
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
@@ -148,7 +121,7 @@ class PersonSession:
         person = self.resolve(request, session, state, form)
         if request.method not in SAFE_METHODS and not hmac.compare_digest(form.get("csrf", ""), person.csrf):
             raise CsrfRefused("the form's security token is missing or belongs to another session")
-        store.touch_web_session(session, person.token_hash, now=state.clock())
+        web_sessions.touch_web_session(session, person.token_hash, now=state.clock())
         return person
 
     def resolve(self, request: Request, session, state: AppState, form: dict[str, str]) -> SignedIn:
@@ -157,21 +130,13 @@ class PersonSession:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise SignInRequired("sign in to see this page")
-        digest = token_hash(token)
-        row = store.get_web_session(session, digest)
-        if row is None:
-            raise SignInRequired("the session has ended")
-        now = state.clock()
-        if now - row.last_seen_at > timedelta(seconds=state.settings.session_idle_seconds):
-            store.delete_web_session(session, digest)
-            exc = SignInRequired("the session ended after a while without use", expired=True)
-            exc.commit = True  # the idle session's row goes even though the request is refused
-            raise exc
-        number = state.cipher.decrypt(row.national_id_enc, table=TABLE, column=COLUMN, row_id=digest).decode()
-        principal = person_principal(state, parse_national_id(row.country, number, allow_test=True))
-        if principal.subject != row.subject or not principal.can(self.permission):
+        live = web_sessions.live_web_session(session, state.cipher, token, now=state.clock(),
+                                             idle_seconds=state.settings.session_idle_seconds)
+        principal = person_principal(state, live.national_id)
+        if principal.subject != live.subject or not principal.can(self.permission):
             raise SignInRequired("the session does not match its person")
-        person = SignedIn(principal=principal, token_hash=digest, csrf=csrf_token(row.csrf_secret), form=form)
+        person = SignedIn(principal=principal, token_hash=live.token_hash, csrf=csrf_token(live.csrf_secret),
+                          form=form)
         request.scope["state"]["actor"] = principal.actor
         request.scope["state"]["person"] = person
         return person
@@ -185,7 +150,7 @@ def person_if_signed_in(request: Request, session, state: AppState) -> SignedIn 
         person = PersonSession(Permission.me_read).resolve(request, session, state, {})
     except SignInRequired:
         return None
-    store.touch_web_session(session, person.token_hash, now=state.clock())
+    web_sessions.touch_web_session(session, person.token_hash, now=state.clock())
     return person
 
 

@@ -22,10 +22,10 @@ from register.api.openapi import (
     dump,
     errors,
     install_openapi,
-    openapi_document,
 )
 from register.domain.identity import is_test_number, parse_national_id
 from register.domain.obligation import ObligationReport, check_report
+from register.main import openapi_document
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "openapi.json"
 REGENERATE = "openapi.json is out of date: run `make openapi` (register openapi --output openapi.json) and commit it"

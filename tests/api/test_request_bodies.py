@@ -10,7 +10,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from register.api.openapi import openapi_document
+from register.main import openapi_document
 from tests.factories import Inst, Person, debtor, make_person, new_ref, obligation_body
 
 ANY_ID = str(uuid.uuid4())

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from register.api.deps import CanReadAudit, CanReadLog, Public, SessionDep, StateDep
 from register.api.openapi import errors
-from register.api.routes.me import event_public
+from register.api.presenters import event_public
 from register.api.schemas import (
     AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
     InclusionProofPublic, LeavesPublic, LogKeyPublic, RegulatorDisputesPublic,
@@ -17,11 +17,9 @@ from register.api.lookup_schemas import InstitutionLookupsPublic
 from register.errors import InvalidInput
 from register.services import disputes, lookups, translog
 from register.services.events import record_event
-from register.storage import log as log_store
 from register.domain.types import IsoDate, Timestamp, UUIDStr
 from register.services.audit_events import search_events
 from register.services.paging import MAX_PAGE
-from register.storage.events import EventFilter
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 # Tree sizes and indexes are BIGINT columns: a larger number is refused (422) before it reaches SQL,
@@ -45,9 +43,9 @@ def list_events(
 ):
     """The access log in time order, filtered. To narrow to one person, use POST /v1/audit/events/search,
     so that identity numbers stay out of URLs."""
-    flt = EventFilter(institution_id=institution_id, action=action, outcome=outcome, since=since, until=until)
     rows, next_cursor = search_events(
-        session, state.cipher, principal=principal, flt=flt, identity=None, cursor=cursor, limit=limit,
+        session, state.cipher, principal=principal, institution_id=institution_id, action=action, outcome=outcome,
+        since=since, until=until, identity=None, cursor=cursor, limit=limit,
         now=state.clock(), request_id=request.state.request_id, allow_test_ids=state.settings.accept_test_identities,
     )
     return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
@@ -57,10 +55,9 @@ def list_events(
              responses=errors(401, 403, 413, 422, "invalid_national_id", "invalid_cursor"))
 def search(body: EventSearch, request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit):
     """The access-log events about one person (by blind index), with the same filters as GET /v1/audit/events."""
-    flt = EventFilter(institution_id=body.institution_id, action=body.action, outcome=body.outcome,
-                      since=body.since, until=body.until)
     rows, next_cursor = search_events(
-        session, state.cipher, principal=principal, flt=flt, identity=(body.country, body.national_id),
+        session, state.cipher, principal=principal, institution_id=body.institution_id, action=body.action,
+        outcome=body.outcome, since=body.since, until=body.until, identity=(body.country, body.national_id),
         cursor=body.cursor, limit=body.limit, now=state.clock(), request_id=request.state.request_id,
         allow_test_ids=state.settings.accept_test_identities,
     )
@@ -107,8 +104,7 @@ def checkpoints(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ):
     """Signed checkpoints in the order they were made."""
-    rows = log_store.checkpoints_since(session, since, limit)
-    return {"items": [translog.CheckpointView.of(cp).as_json() for cp in rows]}
+    return {"items": [cp.as_json() for cp in translog.checkpoints(session, since=since, limit=limit)]}
 
 
 @router.get(

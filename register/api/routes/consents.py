@@ -8,23 +8,15 @@ from register.api.deps import (
     CanAttestConsents, CanGrantConsents, CanReadConsents, CanRevokeConsents, SessionDep, StateDep,
 )
 from register.api.openapi import errors
+from register.api.presenters import consent_public
 from register.api.schemas import AttestedConsentCreate, ConsentCreate, ConsentPublic, ConsentsPublic, DebtorSubject
 from register.domain.permission import Role
 from register.services import consents as svc
 from register.services import identities, me
-from register.storage.institutions import names_by_id
-from register.storage.models import Consent
+from register.services.institutions import institution_name
 
 router = APIRouter(prefix="/v1/consents", tags=["consents"])
 ConsentId = Annotated[str, Path(max_length=36, description="The consent's id")]
-
-
-def consent_public(c: Consent, *, now, name: str | None = None, subject: DebtorSubject | None = None) -> ConsentPublic:
-    return ConsentPublic(
-        id=c.id, institution_id=c.institution_id, institution_name=name, purpose=c.purpose, source=c.source,
-        attested=c.source == "attested", evidence=c.evidence, granted_at=c.granted_at, expires_at=c.expires_at,
-        revoked_at=c.revoked_at, active=c.revoked_at is None and c.expires_at > now, subject=subject,
-    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic,
@@ -36,7 +28,7 @@ def post_consent(body: ConsentCreate, request: Request, session: SessionDep, sta
     c = svc.grant_consent(session, state.cipher, principal=principal, institution_id=body.institution_id,
                           purpose=body.purpose, expires_at=body.expires_at, now=now,
                           request_id=request.state.request_id)
-    return consent_public(c, now=now, name=names_by_id(session, {c.institution_id}).get(c.institution_id))
+    return consent_public(c, now=now, name=institution_name(session, c.institution_id))
 
 
 @router.post("/attested", status_code=status.HTTP_201_CREATED, response_model=ConsentPublic,
@@ -86,4 +78,4 @@ def delete_consent(consent_id: ConsentId, request: Request, session: SessionDep,
     now = state.clock()
     c = svc.revoke_consent(session, state.cipher, principal=principal, consent_id=consent_id, now=now,
                            request_id=request.state.request_id)
-    return consent_public(c, now=now, name=names_by_id(session, {c.institution_id}).get(c.institution_id))
+    return consent_public(c, now=now, name=institution_name(session, c.institution_id))

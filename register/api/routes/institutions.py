@@ -21,8 +21,7 @@ from register.api.schemas import (
 from register.services import credentials
 from register.domain.permission import INSTITUTION_ROLES
 from register.errors import InvalidInput
-from register.services.institutions import create_institution
-from register.storage.institutions import list_institutions
+from register.services.institutions import create_institution, list_institutions
 
 router = APIRouter(prefix="/v1/institutions", tags=["institutions"])
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Path, Request, status
 
 from register.api.deps import CanReadOwnData, CanWriteOwnData, SessionDep, StateDep
 from register.api.openapi import errors
-from register.api.routes.consents import consent_public
+from register.api.presenters import consent_public, event_public
 from register.api.schemas import (
-    AccessEventPublic, AccessEventsPublic, ConsentsPublic, CreditBanPublic, CreditBanSet, DisputeCreate,
+    AccessEventsPublic, ConsentsPublic, CreditBanPublic, CreditBanSet, DisputeCreate,
     DisputePublic, DisputesPublic, DisputeStatement, EventProofPublic, MyObligationsPublic,
 )
 from register.services import credit_ban, disputes, me
@@ -48,14 +48,6 @@ def my_consents(request: Request, session: SessionDep, state: StateDep, principa
     now = state.clock()
     rows = me.my_consents(session, state.cipher, principal=principal, now=now, request_id=request.state.request_id)
     return ConsentsPublic(items=[consent_public(c, now=now, name=n) for c, n in rows])
-
-
-def event_public(e, name: str | None, leaf_index: int | None = None) -> AccessEventPublic:
-    return AccessEventPublic(
-        id=e.id, occurred_at=e.occurred_at, actor_type=e.actor_type, actor_id=e.actor_id, actor_name=name,
-        actor_role=e.actor_role, action=e.action, purpose=e.purpose, consent_id=e.consent_id, outcome=e.outcome,
-        reason=e.reason, request_id=e.request_id, details=e.details, leaf_index=leaf_index,
-    )
 
 
 # --- disputes --------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from stdnum.no import fodselsnummer
 from stdnum.pl import pesel
 from stdnum.se import personnummer
 
-from register.domain import identity
+from register.domain.identity import national_id
 from register.domain.identity import (
     SUPPORTED_COUNTRIES,
     InvalidNationalId,
@@ -98,7 +98,7 @@ WRONG_CHECK = {
 
 @pytest.fixture
 def fixed_today(monkeypatch: pytest.MonkeyPatch) -> date:
-    monkeypatch.setattr(identity, "_today", lambda: FIXED_TODAY)
+    monkeypatch.setattr(national_id, "_today", lambda: FIXED_TODAY)
     return FIXED_TODAY
 
 

@@ -9,7 +9,7 @@ import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from register.audit import merkle
+from register.audit import hashing
 from register.audit.note import Checkpoint, NoteError, NoteVerifier
 
 
@@ -60,7 +60,7 @@ class CompactRange:
         made = [((0, self.size), leaf_hash)]
         h, level, n = leaf_hash, 0, self.size
         while n & 1:
-            h = merkle.node_hash(self._stack.pop(), h)
+            h = hashing.node_hash(self._stack.pop(), h)
             level += 1
             n >>= 1
             made.append(((level, n), h))
@@ -70,10 +70,10 @@ class CompactRange:
 
     def root(self) -> bytes:
         if not self._stack:
-            return merkle.EMPTY_ROOT
+            return hashing.EMPTY_ROOT
         h = self._stack[-1]
         for left in reversed(self._stack[:-1]):
-            h = merkle.node_hash(left, h)
+            h = hashing.node_hash(left, h)
         return h
 
 
@@ -125,7 +125,7 @@ def check_log(
                 report.problems.append(Problem("its access event is missing", rec.leaf_index,
                                                expected=_b64(rec.stored_hash)))
             else:
-                recomputed = merkle.leaf_hash(rec.event_bytes)
+                recomputed = hashing.leaf_hash(rec.event_bytes)
                 if recomputed != rec.stored_hash:
                     report.problems.append(Problem("the stored event no longer encodes to the leaf the tree holds",
                                                    rec.leaf_index, expected=_b64(rec.stored_hash),

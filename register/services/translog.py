@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
-from register.audit import merkle
+from register.audit import hashing, tree
 from register.audit.leaf import EventLike, encode_leaf, format_time
 from register.audit.note import Checkpoint, NoteSigner
 from register.errors import InvalidInput, NotFound
@@ -68,8 +68,8 @@ class TransparencyLog:
         if not events:
             return 0
         size = store.tree_size(session)
-        hashes = [merkle.leaf_hash(encode_leaf(e)) for e in events]
-        nodes = merkle.append_nodes(size, hashes, store.DbNodeReader(session))
+        hashes = [hashing.leaf_hash(encode_leaf(e)) for e in events]
+        nodes = tree.append_nodes(size, hashes, store.DbNodeReader(session))
         now = now or utcnow()
         rows = [
             {"leaf_index": size + i, "event_seq": e.seq, "leaf_hash": h, "integrated_at": now}
@@ -90,7 +90,7 @@ class TransparencyLog:
                 return last if force else None
             if not force and now.timestamp() - last.timestamp < self.checkpoint_interval:
                 return None
-        root = merkle.root(store.DbNodeReader(session), size) if size else merkle.EMPTY_ROOT
+        root = tree.root(store.DbNodeReader(session), size) if size else hashing.EMPTY_ROOT
         cp = Checkpoint(origin=self.origin, size=size, root_hash=root, timestamp=int(now.timestamp()))
         note = self.signer.sign(cp.to_body()).decode()
         return store.add_checkpoint(session, LogCheckpoint(size=size, root_hash=root, timestamp=cp.timestamp,
@@ -123,7 +123,7 @@ class TransparencyLog:
 
     def receipt(self, event: EventLike) -> dict:
         """A signed promise that this event will be in the tree within the maximum merge delay."""
-        h = merkle.leaf_hash(encode_leaf(event))
+        h = hashing.leaf_hash(encode_leaf(event))
         ts = int(event.occurred_at.timestamp())
         body = (f"{self.origin}/receipt\n{event.id}\n{b64(h)}\nTimestamp: {ts}\n"
                 f"Max-Merge-Delay: {self.max_merge_delay}\n").encode()  # fmt: skip
@@ -176,7 +176,7 @@ def inclusion(session: Session, *, leaf_index: int | None, leaf_hash: bytes | No
     if not 0 <= leaf_index < tree_size:
         raise InvalidInput(f"leaf_index must be below tree_size {tree_size}", code="invalid_leaf_index")
     reader = store.DbNodeReader(session)
-    proof = merkle.inclusion_proof(reader, leaf_index, tree_size)
+    proof = tree.inclusion_proof(reader, leaf_index, tree_size)
     (h,) = reader.get_nodes([(0, leaf_index)])
     return {"leaf_index": leaf_index, "tree_size": tree_size, "leaf_hash": b64(h), "proof": [b64(p) for p in proof]}
 
@@ -185,7 +185,7 @@ def consistency(session: Session, *, first: int, second: int) -> dict:
     _check_size(session, second)
     if not 0 <= first <= second:
         raise InvalidInput("need 0 <= first <= second", code="invalid_tree_size")
-    proof = merkle.consistency_proof(store.DbNodeReader(session), first, second)
+    proof = tree.consistency_proof(store.DbNodeReader(session), first, second)
     return {"first": first, "second": second, "proof": [b64(p) for p in proof]}
 
 

@@ -18,9 +18,15 @@ def top_level_sources(path: pathlib.Path) -> dict[str, str]:
     return out
 
 
-def assert_identical_copy(ours: pathlib.Path, theirs: pathlib.Path, shared: list[str]) -> None:
-    """Every shared definition is identical in the copy, and the copy has nothing else."""
-    mine, copy = top_level_sources(ours), top_level_sources(theirs)
+def assert_identical_copy(ours: pathlib.Path | list[pathlib.Path], theirs: pathlib.Path, shared: list[str]) -> None:
+    """Every shared definition is identical in the copy, and the copy has nothing else.
+
+    `ours` may be several modules whose definitions the one copy gathers.
+    """
+    mine: dict[str, str] = {}
+    for path in [ours] if isinstance(ours, pathlib.Path) else ours:
+        mine.update(top_level_sources(path))
+    copy = top_level_sources(theirs)
     for name in shared:
         assert copy.get(name) == mine[name], f"client copy of {name} differs"
     extra = set(copy) - set(shared) - {"__all__"}

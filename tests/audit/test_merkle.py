@@ -1,32 +1,32 @@
-"""Tests for register.audit.merkle (RFC 9162 / RFC 6962 Merkle trees)."""
+"""Tests for the audit log's Merkle tree: register.audit.hashing, .verification and .tree (RFC 9162 / RFC 6962)."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
 import pathlib
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from register.audit import merkle as M
-from register.audit.merkle import (
-    EMPTY_ROOT,
+from register.audit import hashing, tree, verification
+from register.audit.hashing import EMPTY_ROOT, leaf_hash, node_hash, root_from_leaf_hashes
+from register.audit.tree import (
     MemoryTree,
-    ProofError,
     ProofPlan,
     append_nodes,
     consistency_plan,
     consistency_proof,
     inclusion_plan,
     inclusion_proof,
-    leaf_hash,
-    node_hash,
     range_nodes,
     root,
+)
+from register.audit.verification import (
+    ProofError,
     root_from_inclusion_proof,
-    root_from_leaf_hashes,
     verify_consistency,
     verify_inclusion,
 )
@@ -734,7 +734,9 @@ class TestVerifierCopy:
     ]
 
     def test_client_copy_is_identical(self):
-        assert_identical_copy(pathlib.Path(M.__file__), CLIENT_MERKLE, self.SHARED)
+        assert_identical_copy(
+            [pathlib.Path(hashing.__file__), pathlib.Path(verification.__file__)], CLIENT_MERKLE, self.SHARED
+        )
 
     def test_client_copy_imports_nothing_from_register(self):
         tree = ast.parse(CLIENT_MERKLE.read_text(encoding="utf-8"))
@@ -754,3 +756,28 @@ class TestVerifierCopy:
             client.verify_consistency(size1, size2, proof, CT_ROOTS[size1], CT_ROOTS[size2])
         with pytest.raises(client.ProofError):
             client.verify_consistency(2, 1, [], CT_ROOTS[2], CT_ROOTS[1])
+
+
+class TestModuleBoundaries:
+    """Hashing, verification and the stored tree stay apart and free of the register, so they can move."""
+
+    @staticmethod
+    def imported_modules(module) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(pathlib.Path(module.__file__).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0 and node.module
+                names.add(node.module)
+        return names
+
+    def test_hashing_uses_the_standard_library_only(self):
+        for name in self.imported_modules(hashing):
+            assert name.split(".")[0] in sys.stdlib_module_names, name
+
+    def test_verification_and_tree_use_only_hashing_from_the_register(self):
+        for module in (verification, tree):
+            for name in self.imported_modules(module):
+                assert name == "register.audit.hashing" or name.split(".")[0] in sys.stdlib_module_names, name
+

@@ -7,6 +7,8 @@ Norway's published synthetic test number 14842249091 and made-up invalid ones.
 
 from __future__ import annotations
 
+import ast
+import pathlib
 import random
 from datetime import date, datetime
 
@@ -20,7 +22,7 @@ from stdnum.no import fodselsnummer
 from stdnum.pl import pesel
 from stdnum.se import personnummer
 
-from register.domain import identity
+from register.domain.identity import national_id
 from register.domain.identity import (
     SUPPORTED_COUNTRIES,
     InvalidNationalId,
@@ -98,7 +100,7 @@ WRONG_CHECK = {
 
 @pytest.fixture
 def fixed_today(monkeypatch: pytest.MonkeyPatch) -> date:
-    monkeypatch.setattr(identity, "_today", lambda: FIXED_TODAY)
+    monkeypatch.setattr(national_id, "_today", lambda: FIXED_TODAY)
     return FIXED_TODAY
 
 
@@ -482,6 +484,42 @@ class TestGenerate:
     def test_unsupported_country_is_refused(self) -> None:
         with pytest.raises(InvalidNationalId):
             generate_national_id("DE", random.Random(1))
+
+
+class TestOneModulePerCountry:
+    """DOMAIN.md: Norway's check-digit rule changes in 2032, so each country's rule lives in one module."""
+
+    PACKAGE = pathlib.Path(national_id.__file__).parent
+    REGISTER = PACKAGE.parents[1]
+
+    @staticmethod
+    def imported_modules(path: pathlib.Path) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        return names
+
+    def test_every_supported_country_has_its_own_module(self) -> None:
+        for country in SUPPORTED_COUNTRIES:
+            assert (self.PACKAGE / f"{country.lower()}.py").is_file()
+
+    def test_only_the_country_module_uses_that_country_s_stdnum_rules(self) -> None:
+        for path in self.REGISTER.rglob("*.py"):
+            imported = self.imported_modules(path)
+            for country in SUPPORTED_COUNTRIES:
+                code = country.lower()
+                if any(name == f"stdnum.{code}" or name.startswith(f"stdnum.{code}.") for name in imported):
+                    assert path == self.PACKAGE / f"{code}.py", f"{path} uses stdnum.{code}"
+
+    def test_country_modules_do_not_import_each_other(self) -> None:
+        countries = {f"register.domain.identity.{c.lower()}" for c in SUPPORTED_COUNTRIES}
+        for country in SUPPORTED_COUNTRIES:
+            imported = self.imported_modules(self.PACKAGE / f"{country.lower()}.py")
+            assert not imported & countries, f"{country} imports another country's rule"
 
 
 def _birth_date_part(country: str, born: date) -> str:

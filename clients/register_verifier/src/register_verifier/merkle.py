@@ -1,7 +1,8 @@
 """RFC 9162 / RFC 6962 Merkle proof verification for the register's audit log.
 
-Standalone copy of the *verification* half of ``register/audit/merkle.py``:
-this package must not import anything from the register itself.
+Standalone copy of ``register/audit/hashing.py`` and
+``register/audit/verification.py``: this package must not import anything
+from the register itself.
 
     leaf_hash(d)     = SHA-256(0x00 || d)
     node_hash(l, r)  = SHA-256(0x01 || l || r)
@@ -32,8 +33,8 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------
-# Copied verbatim from register/audit/merkle.py (a test in tests/audit
-# keeps the two copies identical).
+# Copied verbatim from register/audit/hashing.py and verification.py (a
+# test in tests/audit keeps the copies identical).
 # --------------------------------------------------------------------------
 
 HASH_SIZE = 32

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from register.api import examples as ex
-from register.api import lookup_schemas, schemas
+from register.api import schemas
+from register.api.schemas import lookups as lookup_schemas
 from register.api.problems import PROBLEM
 from register.api.schemas import Problem
 from register.domain import obligation

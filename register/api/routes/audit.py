@@ -13,7 +13,7 @@ from register.api.schemas import (
     AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
     InclusionProofPublic, LeavesPublic, LogKeyPublic, RegulatorDisputesPublic,
 )
-from register.api.lookup_schemas import InstitutionLookupsPublic
+from register.api.schemas.lookups import InstitutionLookupsPublic
 from register.errors import InvalidInput
 from register.services import disputes, lookups, translog
 from register.services.events import record_event

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bisect import bisect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from register.population.figures import _CARD_LIMIT_CUM, _CARD_LIMITS, _LN_REVOLVING, _OVERDRAFT_LIMITS, _YEAR
 from register.population.lines import DocOf, Emit
+from register.population.persons import Person
 from register.population.run import Run
 
-Person = list[Any]
 
 
 class CreditLineMakers(NamedTuple):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from bisect import bisect
-from typing import Any
 
 from register.population.credit_lines import credit_line_makers
 from register.population.figures import (
@@ -20,7 +19,7 @@ from register.population.figures import (
 )
 from register.population.lines import doc_maker, emitter
 from register.population.loans import loan_makers
-from register.population.persons import OwnCredits, debtors_maker
+from register.population.persons import OwnCredits, Person, debtors_maker
 from register.population.purchases import bnpl_maker
 from register.population.run import Run
 
@@ -35,7 +34,7 @@ def credits_maker(run: Run) -> OwnCredits:
     bnpl = bnpl_maker(run, emit, doc_of, amortised)
     fallbacks = (card, instalment, bnpl, account_credit, overdraft)
 
-    def own_credits(person: list[Any], partner: list[Any] | None, joint_mortgage: bool, is_co_debtor: bool) -> None:
+    def own_credits(person: Person, partner: Person | None, joint_mortgage: bool, is_co_debtor: bool) -> None:
         """The credits of a person with debts. A couple's joint mortgage comes from its first person
         (`partner` is the second); `is_co_debtor`: this person is the second of such a couple."""
         age, band, appetite = person[1], person[2], person[4]

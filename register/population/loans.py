@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from register.population.figures import (
     _INSTALMENT_YEARS,
@@ -18,10 +18,9 @@ from register.population.figures import (
     _YEAR,
 )
 from register.population.lines import DocOf, Emit
+from register.population.persons import LoanDebtors, Person
 from register.population.run import Run
 
-Person = list[Any]
-LoanDebtors = Callable[[str, str | None, int], list[dict[str, str]]]
 # (key, kind, principal, rate in bp, term in months, at most this many days ago, debtors, appetite)
 Amortised = Callable[[str, str, int, int, int, float, list[dict[str, str]], int], None]
 

@@ -29,6 +29,7 @@ from register.population.market import Line
 from register.population.run import Run
 
 Person = list[Any]
+LoanDebtors = Callable[[str, str | None, int], list[dict[str, str]]]  # (primary, co-debtor, age) -> debtors
 # (person, partner with debts or None, joint mortgage, is the co-debtor of its partner's joint mortgage)
 OwnCredits = Callable[[Person, Person | None, bool, bool], None]
 
@@ -66,7 +67,7 @@ def person_maker(run: Run, persons: int) -> Callable[..., Person]:
     return new_person
 
 
-def debtors_maker(run: Run) -> Callable[[str, str | None, int], list[dict[str, str]]]:
+def debtors_maker(run: Run) -> LoanDebtors:
     """`loan_debtors(primary, co, age)`: a loan's debtors, the primary, a co-debtor if any and (sometimes)
     a guarantor among the recent persons: a parent (45+) for a borrower under 30, else any other adult."""
     rand, country, recent = run.rand, run.country, run.recent

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from register.population.figures import _LN_BNPL, _MIN_OPEN_BACK, _MONTH
 from register.population.lines import DocOf, Emit
 from register.population.loans import Amortised
+from register.population.persons import Person
 from register.population.run import Run
 
-Person = list[Any]
 
 
 def bnpl_maker(run: Run, emit: Emit, doc_of: DocOf, amortised: Amortised) -> Callable[[Person], None]:

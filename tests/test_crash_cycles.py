@@ -287,8 +287,9 @@ def settle(world: World, ledger: Ledger) -> None:
 def regulator_verifies(world: World, state: Path, *, full: bool = False) -> None:
     """The regulator's independent verifier, over HTTP, keeping its checkpoint in `state` across crashes:
     a log that shrank or forked after a restart fails here."""
-    key = httpx.get(f"{world.url}/v1/audit/log-key").json()["vkey"]
-    httpx.post(f"{world.url}/v1/audit/checkpoints", headers={"Authorization": f"Bearer {world.regulator_token}"})
+    key = httpx.get(f"{world.url}/v1/audit/log-key", timeout=30).json()["vkey"]  # as the workload's clients wait
+    httpx.post(f"{world.url}/v1/audit/checkpoints", headers={"Authorization": f"Bearer {world.regulator_token}"},
+               timeout=30)
     args = ["verify", "--url", world.url, "--token", world.regulator_token, "--state", str(state), "--log-key", key]
     run = subprocess.run([sys.executable, "-m", "register_verifier.cli", *args, *(["--full"] if full else [])],
                          capture_output=True, text=True, timeout=120, check=False)

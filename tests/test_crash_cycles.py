@@ -262,7 +262,8 @@ def settle(world: World, ledger: Ledger) -> None:
             assert doc["status"] == "done" and doc["lines_read"] == BATCH_LINES, doc
             assert doc["accepted"] + doc["unchanged"] + doc["rejected"] == BATCH_LINES, doc
             if doc["rejected"]:  # only a line older than one a later file set (files may finish out of order)
-                codes = {json.loads(line)["code"] for line in c.get(f"/v1/reports/{upload.report_id}/errors").text.split()}
+                errors = c.get(f"/v1/reports/{upload.report_id}/errors").text  # NDJSON: a line per error
+                codes = {json.loads(line)["code"] for line in errors.splitlines() if line}
                 assert codes == {"stale_update"}, codes
             for ref, n in upload.lines:
                 newest[ref] = max(newest.get(ref, 0), n)

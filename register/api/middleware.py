@@ -93,7 +93,9 @@ def timed_receive(receive: Receive, timeout: float) -> Receive:
             async with asyncio.timeout(timeout):
                 message = await receive()
         except TimeoutError:
-            raise RequestTimeout(f"no part of the request body arrived for {timeout:g} seconds") from None
+            # The rest of the body is never read: the connection is closed after the answer.
+            raise RequestTimeout(f"no part of the request body arrived for {timeout:g} seconds",
+                                 headers={"Connection": "close"}) from None
         if message["type"] != "http.request" or not message.get("more_body", False):
             complete = True
         return message

@@ -17,6 +17,7 @@ from register.audit.leaf import encode_leaf
 from register.errors import Conflict, NotFound
 from register.services import credit_ban, disputes, identities, translog
 from register.services.events import record_event
+from register.services.paging import decode_cursor, encode_cursor
 from register.canonical import canonical_json
 from register.services.exposure import lines_for_person
 from register.storage import consents as consent_store
@@ -63,17 +64,22 @@ def _latest_disputes(session: Session, person_id: str, obligation_ids: list[str]
 
 def my_access_log(
     session: Session, cipher: FieldCipher, *, principal: Principal, now: datetime, request_id: str | None,
-    limit: int = 500,
-) -> list[tuple[AccessEvent, str | None, int | None]]:
-    """Every event about me made by someone else (institutions, regulators), newest first, with names and
-    each event's leaf index in the verifiable log (None until integrated)."""
+    limit: int = 100, cursor: str | None = None,
+) -> tuple[list[tuple[AccessEvent, str | None, int | None]], str | None]:
+    """A page of the events about me made by someone else (institutions, regulators), newest first, with
+    names and each event's leaf index in the verifiable log (None until integrated), and the cursor of the
+    next (older) page. Every event can be reached: however many reads an institution makes, an older
+    lookup is only pages away, never cut off."""
     assert principal.subject is not None
-    events = list_events(session, EventFilter(subject=principal.subject), after=None, limit=limit, newest_first=True)
-    events = [e for e in events if e.actor_type != "consumer"]
+    flt = EventFilter(subject=principal.subject, exclude_actor_type="consumer")
+    after = decode_cursor(cursor) if cursor else None
+    rows = list_events(session, flt, after=after, limit=limit + 1, newest_first=True)
+    events, more = rows[:limit], len(rows) > limit
     names = names_by_id(session, {e.actor_id for e in events if e.actor_id})
     leaves = leaf_indexes_for(session, [e.seq for e in events if e.seq is not None])
     record_event(session, principal=principal, action="consumer:access_log:read", now=now, request_id=request_id)
-    return [(e, names.get(e.actor_id) if e.actor_id else None, leaves.get(e.seq)) for e in events]
+    next_cursor = encode_cursor(events[-1].occurred_at, events[-1].id) if more else None
+    return [(e, names.get(e.actor_id) if e.actor_id else None, leaves.get(e.seq)) for e in events], next_cursor
 
 
 def my_event_proof(session: Session, *, principal: Principal, event_id: str) -> dict[str, Any]:

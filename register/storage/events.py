@@ -70,6 +70,7 @@ class EventFilter:
     until: datetime | None = None
     subject: bytes | None = None
     exclude_actor_id: str | None = None
+    exclude_actor_type: str | None = None
 
 
 def list_events(
@@ -90,6 +91,8 @@ def list_events(
         stmt = stmt.where(AccessEvent.subject == flt.subject)
     if flt.exclude_actor_id is not None:
         stmt = stmt.where(or_(AccessEvent.actor_id.is_(None), AccessEvent.actor_id != flt.exclude_actor_id))
+    if flt.exclude_actor_type is not None:
+        stmt = stmt.where(AccessEvent.actor_type != flt.exclude_actor_type)
     if after is not None:
         ts, eid = after
         if newest_first:

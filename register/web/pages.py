@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from register.api.deps import Public, SessionDep, StateDep
@@ -52,9 +52,11 @@ def debts_page(request: Request, session: SessionDep, state: StateDep, person: P
 
 
 @router.get("/who-looked")
-def who_looked_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
-    rows = me.my_access_log(session, state.cipher, principal=person.principal, now=state.clock(),
-                            request_id=request.state.request_id)
+def who_looked_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads,
+                    older: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    # A page of 100, newest first, with a link to older ones: nothing is ever cut off the end.
+    rows, next_cursor = me.my_access_log(session, state.cipher, principal=person.principal, now=state.clock(),
+                                         request_id=request.state.request_id, cursor=older)
     # The debt an event is about, by kind and reference; and the consent it names only if it is the
     # person's own (a refused look may name a made-up id or another person's).
     debts = me.my_debts_named(session, state.cipher, principal=person.principal,
@@ -62,7 +64,7 @@ def who_looked_page(request: Request, session: SessionDep, state: StateDep, pers
     mine = me.my_consent_ids(session, state.cipher, principal=person.principal,
                              consent_ids=[e.consent_id for e, _, _ in rows if e.consent_id])
     return render(request, "who_looked.html", person=person, labels=labels,
-                  events=[_event(e, n, i, debts, mine) for e, n, i in rows])
+                  events=[_event(e, n, i, debts, mine) for e, n, i in rows], older=next_cursor)
 
 
 def _debt_of(e) -> str | None:

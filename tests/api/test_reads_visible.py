@@ -266,3 +266,44 @@ class TestInTheVerifiableLog:
             merkle.verify_inclusion(merkle.leaf_hash(b64d(proof["leaf"])), inclusion["leaf_index"],
                                     inclusion["tree_size"], [b64d(p) for p in inclusion["proof"]],
                                     b64d(proof["checkpoint"]["root_hash"]))
+
+
+class TestNothingIsBuried:
+    """A lender must not be able to push a lookup out of the person's sight with cheap reads: the access
+    log pages back to the first event, on the API and on the who-looked page."""
+
+    def test_a_lookup_under_many_reads_is_still_reachable(self, app, client, data_dir, lender):
+        person = make_person(client, data_dir)
+        ref = new_ref()
+        client.put(f"/v1/obligations/{ref}", json=obligation_body(debtors=[debtor(person)]), headers=lender.headers)
+        consent = grant(client, person.headers, lender.id)
+        looked = client.post("/v1/exposure", headers=lender.headers, json={
+            "country": person.country, "national_id": person.nid, "purpose": "credit_application",
+            "consent_id": consent})
+        assert looked.status_code == 200
+        for _ in range(130):  # more than a page of cheap reads, each an event about the person
+            assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).status_code == 200
+        seen, cursor, pages = [], None, 0
+        while True:
+            r = client.get("/v1/me/access-log", params={"limit": 50, **({"cursor": cursor} if cursor else {})},
+                           headers=person.headers)
+            assert r.status_code == 200, r.text
+            seen += r.json()["items"]
+            pages += 1
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert pages >= 3 and sum(e["action"] == "obligation:read" for e in seen) == 130
+        assert sum(e["action"] == "exposure:query" for e in seen) == 1
+        assert all(e["action"] != "consumer:access_log:read" for e in seen)  # the person's own reads are not shown
+        assert len({e["id"] for e in seen}) == len(seen)
+
+        browser = page_sign_in(app, person)
+        page, found = browser.get("/app/who-looked"), False
+        for _ in range(10):
+            found = found or escape(ACTIONS["exposure:query"]) in page.text
+            older = [part.split('"')[0] for part in page.text.split('href="/app/who-looked?older=')[1:]]
+            if not older:
+                break
+            page = browser.get(f"/app/who-looked?older={older[0]}")
+        assert found and not older

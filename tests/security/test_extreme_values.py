@@ -145,11 +145,14 @@ NUMBER_QUERIES = [("/v1/obligations", "limit", {}), ("/v1/audit/events", "limit"
                   ("/v1/audit/proof/inclusion", "leaf_index", {"tree_size": 1}),
                   ("/v1/audit/proof/consistency", "first", {"second": 1}),
                   ("/v1/audit/proof/consistency", "second", {"first": 1}),
-                  ("/v1/audit/leaves", "start", {"end": 1}), ("/v1/audit/leaves", "end", {"start": 0})]
+                  ("/v1/audit/leaves", "start", {"end": 1}), ("/v1/audit/leaves", "end", {"start": 0}),
+                  ("/v1/me/access-log", "limit", {})]
 TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "since"), ("/v1/audit/events", "until")]
 
 
 def _query_headers(c: Callers, path: str) -> dict[str, str]:
+    if path.startswith("/v1/me/"):
+        return c.person.headers
     return c.lender.headers if path == "/v1/obligations" else c.regulator.headers
 
 
@@ -238,7 +241,7 @@ class TestQueries:
         assert rows(app) == before
 
     @pytest.mark.parametrize("value", BAD_TIMES.values(), ids=BAD_TIMES.keys())
-    @pytest.mark.parametrize("path", ["/v1/obligations", "/v1/audit/events"])
+    @pytest.mark.parametrize("path", ["/v1/obligations", "/v1/audit/events", "/v1/me/access-log"])
     def test_a_cursor_with_such_a_time_is_invalid_cursor(self, client, callers, path, value):
         """A cursor is opaque but comes back from the client: its time is read like any other."""
         raw = json.dumps({"u": value, "i": str(uuid.uuid4())}).encode()

@@ -95,6 +95,16 @@ def answer(sock: socket.socket, wait: float) -> tuple[int, dict] | None:
     return status, json.loads(body) if body.startswith(b"{") else {}
 
 
+def closed_by_server(sock: socket.socket) -> bool:
+    """True when the server has closed this connection (one more byte sent finds it closed)."""
+    try:
+        sock.sendall(b"x")
+        ready, _, _ = io.select([sock], [], [], 10)
+        return bool(ready) and sock.recv(100) == b""
+    except (BrokenPipeError, ConnectionResetError):
+        return True
+
+
 def _length(data: bytes) -> int:
     for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
         if line.lower().startswith(b"content-length:"):
@@ -140,8 +150,11 @@ class TestSlowClientsStarveNoOne:
         assert {(status, doc["code"]) for status, doc in refused} == {(429, "concurrency_limited")}
 
         # The four it may hold end at the body deadline with 408, and nothing of them is kept.
-        held = [answer(s, BODY_TIMEOUT + 10) for s, a in first.items() if a is None]
+        held_sockets = [s for s, a in first.items() if a is None]
+        held = [answer(s, BODY_TIMEOUT + 10) for s in held_sockets]
         timed_out = [a for a in held if a is not None and a[0] == 408]
+        for s in held_sockets:  # the rest of a timed-out body is never read: the server closes the connection
+            assert closed_by_server(s)
         assert len(timed_out) == 4 and {doc["code"] for _, doc in timed_out} == {"request_timeout"}
         for s in slow:
             s.close()

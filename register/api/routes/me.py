@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from register.api.deps import CanReadOwnData, CanWriteOwnData, SessionDep, StateDep
 from register.api.openapi import errors
@@ -12,6 +12,7 @@ from register.api.schemas import (
     DisputePublic, DisputesPublic, DisputeStatement, EventProofPublic, MyObligationsPublic,
 )
 from register.services import credit_ban, disputes, me
+from register.services.paging import MAX_PAGE
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -24,12 +25,17 @@ def my_obligations(request: Request, session: SessionDep, state: StateDep, princ
                              request_id=request.state.request_id)
 
 
-@router.get("/access-log", response_model=AccessEventsPublic, responses=errors(401, 403))
-def my_access_log(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
-    """Every time an institution or regulator looked at or changed my data, granted or refused, newest first."""
-    rows = me.my_access_log(session, state.cipher, principal=principal, now=state.clock(),
-                            request_id=request.state.request_id)
-    return AccessEventsPublic(items=[event_public(e, n, leaf) for e, n, leaf in rows])
+@router.get("/access-log", response_model=AccessEventsPublic, responses=errors(401, 403, 422, "invalid_cursor"))
+def my_access_log(
+    request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+):
+    """Every time an institution or regulator looked at or changed my data, granted or refused, newest
+    first, a page at a time: `next_cursor` leads to older events until there are none."""
+    rows, next_cursor = me.my_access_log(session, state.cipher, principal=principal, now=state.clock(),
+                                         request_id=request.state.request_id, cursor=cursor, limit=limit)
+    return AccessEventsPublic(items=[event_public(e, n, leaf) for e, n, leaf in rows], next_cursor=next_cursor)
 
 
 @router.get("/access-log/{event_id}/proof", response_model=EventProofPublic,

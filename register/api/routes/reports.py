@@ -63,7 +63,7 @@ async def post_report(
         async for piece in request.stream():
             seen += len(piece)
             if seen > limit:
-                raise PayloadTooLarge(f"reports are limited to {limit} bytes")
+                raise PayloadTooLarge(f"reports are limited to {limit} bytes", headers={"Connection": "close"})
             yield piece
 
     try:

@@ -120,11 +120,13 @@ GENERAL: dict[int, tuple[str, ...]] = {
 STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 408: "Timeout",
                409: "Conflict", 410: "Gone", 412: "Precondition failed", 413: "Payload too large",
                415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests", 503: "Unavailable"}  # fmt: skip
-# Refusals any route of a kind can meet, added to every such operation of the document (SPEC section 8):
-# a caller with a token may be over its institution's bound; a body may stop arriving; the database
-# may not answer in time.
+# Refusals any route of a kind can meet, added to every such operation of the document by construction, so
+# an operation added later cannot leave them out (SPEC section 8): a caller with a token may be over its
+# institution's bound; a body may stop arriving; the database may not answer in time; a JSON body may come
+# as something else (register/api/problems.py).
 AUTHENTICATED_REFUSALS = ("concurrency_limited", "database_unavailable")
 BODY_REFUSALS = ("request_timeout",)
+JSON_BODY_REFUSALS = GENERAL[415]
 
 
 def problem_example(code: str) -> dict[str, Any]:
@@ -193,7 +195,6 @@ def install_openapi(app: FastAPI) -> None:
                 for operation in item.values():
                     _add_common_refusals(path, operation)
             _restore_nulls(doc)
-            _refuse_other_media_types(doc)
             doc.setdefault("components", {})["examples"] = {
                 code: {"summary": r.title, "value": problem_example(code)} for code, r in REFUSALS.items()
             }
@@ -209,6 +210,8 @@ def _add_common_refusals(path: str, operation: dict[str, Any]) -> None:
         codes += AUTHENTICATED_REFUSALS
     if "requestBody" in operation:
         codes += BODY_REFUSALS
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        codes += JSON_BODY_REFUSALS
     for status, response in errors(*codes).items():
         key = str(status)
         examples = response["content"][PROBLEM]["examples"]
@@ -232,19 +235,6 @@ MODEL_MODULES = (schemas, lookup_schemas, obligation)
 def component_model(name: str) -> Any:
     """The model a component schema of the document was made from, or None."""
     return next((m for m in (getattr(mod, name, None) for mod in MODEL_MODULES) if m is not None), None)
-
-
-def _refuse_other_media_types(doc: dict[str, Any]) -> None:
-    """Every operation with a JSON body refuses a body sent as anything else (register/api/problems.py), so
-    each lists the 415 by construction: an operation added later cannot leave it out."""
-    (code,) = GENERAL[415]
-    for operation in (op for item in doc.get("paths", {}).values() for op in item.values()):
-        if "application/json" in operation.get("requestBody", {}).get("content", {}):
-            operation.setdefault("responses", {}).setdefault("415", {
-                "description": f"{STATUS_TEXT[415]}: `{code}`",
-                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"},
-                                      "examples": {code: {"$ref": f"#/components/examples/{code}"}}}},
-            })
 
 
 def _restore_nulls(doc: dict[str, Any]) -> None:

@@ -78,10 +78,11 @@ class InstitutionGate:
             principal = await run_in_threadpool(
                 authenticate_bearer, state.sessions, token, admin_token=state.admin_token, now=state.clock(),
                 cache=state.tokens)  # fmt: skip
+        if principal is not None:  # deps.current_principal takes it from here: one lookup per request
+            scope.setdefault("state", {})[GATE_PRINCIPAL] = principal
         if principal is None or principal.institution_id is None:  # refused later (401), or the operator
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})[GATE_PRINCIPAL] = principal
         key = principal.institution_id
         upload = scope["method"] == "POST" and scope["path"] in self.upload_paths
         if not self.slots.acquire(key, upload=upload):

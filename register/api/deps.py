@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,7 @@ from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.services.translog import TransparencyLog
 
+T = TypeVar("T")
 GATE_PRINCIPAL = "principal"  # scope["state"] key: the caller as the gate resolved it
 
 
@@ -47,7 +49,9 @@ class AppState:
     clock: Callable[[], datetime] = utcnow
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: a sync dependency costs a hop to the thread pool and back (measured: thread hand-offs were
+    # the largest single cost of an exposure request's Python time, BENCHMARKS.md)
     return request.app.state.register
 
 
@@ -81,24 +85,48 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+
+def in_transaction(state: AppState, work: Callable[[Session], T]) -> T:
+    """`work` in a transaction of its own, with `get_session`'s rules (commit on return, and on an error
+    marked `commit=True`; roll back otherwise). For a hot route run whole in one thread-pool call, instead
+    of a sync session dependency (one hop to enter, one to commit) and a sync handler (a third)."""
+    session = state.sessions()
+    try:
+        result = work(session)
+        session.commit()
+        return result
+    except RegisterError as exc:
+        if exc.commit:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
 _bearer = HTTPBearer(auto_error=False, description="Operator-issued institution token, or the operator's admin token")
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller. Institutions' tokens were usually resolved already by `register.api.gate` (before the
-    body was read); otherwise they are looked up here, in a short transaction of the lookup's own."""
+    body was read): then nothing blocks, and this runs on the event loop; otherwise the token is verified
+    or looked up in the thread pool (a look-up in a short transaction of its own)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
     state: AppState = request.app.state.register
     token = credentials.credentials
     if token.count(".") == 2:
-        principal = _consumer(state, token)
+        principal = await run_in_threadpool(_consumer, state, token)
     else:
-        principal = request.scope["state"].get(GATE_PRINCIPAL) or authenticate_bearer(
-            state.sessions, token, admin_token=state.admin_token, now=state.clock(), cache=state.tokens)
+        principal = request.scope["state"].get(GATE_PRINCIPAL) or await run_in_threadpool(
+            authenticate_bearer, state.sessions, token, admin_token=state.admin_token, now=state.clock(),
+            cache=state.tokens)
     if principal is None:
         raise Unauthenticated("the token is not valid", headers={"WWW-Authenticate": "Bearer"})
     request.scope["state"]["actor"] = principal.actor
@@ -125,7 +153,7 @@ class Authorize:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.can(self.permission):
             raise Forbidden(f"the {principal.role.value} role may not {self.permission.value}")
         return principal
@@ -134,7 +162,7 @@ class Authorize:
 class Public:
     """The explicit policy of a route anyone may call."""
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from register.storage import writer_gate
+
 
 def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Engine:
     """`pool_timeout`: the longest a request waits for a connection before it is refused (503), so that
@@ -17,7 +19,12 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> 
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+        # Writers take turns at the writer gate (storage.writer_gate) before BEGIN IMMEDIATE: waiters queue
+        # in the operating system, not in SQLite's sleeping busy handler. An in-memory database is one process's.
+        gate = writer_gate.WriterGate(f"{database}-writer.lock" if database and database != ":memory:" else None)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30,
+                                                  "factory": writer_gate.connection_factory(gate)},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -29,10 +36,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> 
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        writer_gate.install(engine)  # BEGIN IMMEDIATE, after the connection's turn
         return engine
     # No pre-ping: it costs a round trip on every checkout (10 % of an exposure query); connections are
     # recycled instead, and a dead one fails its request, which the client may retry.

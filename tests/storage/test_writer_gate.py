@@ -1,0 +1,120 @@
+"""SQLite's writers take turns at the writer gate (register/storage/writer_gate.py): many writers in many
+threads and processes all get their turn, none is told "database is locked", and a turn is given back
+however its transaction ends. SQLite only: PostgreSQL locks rows, not the database."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from register.storage.db import make_engine
+
+
+def _write(url: str, who: str, times: int) -> None:
+    engine = make_engine(url)
+    for i in range(times):
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO t (who, n) VALUES (:w, :n)"), {"w": who, "n": i})
+            # A write that reads what it wrote first: a lost turn would show up as a duplicate or a gap.
+            c.execute(text("UPDATE counter SET n = n + 1"))
+    engine.dispose()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/gate.db"
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE t (who TEXT, n INTEGER)"))
+        c.execute(text("CREATE TABLE counter (n INTEGER)"))
+        c.execute(text("INSERT INTO counter VALUES (0)"))
+    engine.dispose()
+    return url
+
+
+def test_writers_in_threads_and_processes_all_get_their_turn(url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write, args=(url, f"p{k}", 40)) for k in range(2)]
+    for p in procs:
+        p.start()
+    threads = [threading.Thread(target=_write, args=(url, f"t{k}", 40)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    engine = make_engine(url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM t")).scalar_one() == 8 * 40
+        assert c.execute(text("SELECT n FROM counter")).scalar_one() == 8 * 40
+    engine.dispose()
+
+
+def test_a_failed_or_abandoned_transaction_gives_its_turn_back(url: str) -> None:
+    engine = make_engine(url)
+    with pytest.raises(ZeroDivisionError), engine.begin() as c:
+        c.execute(text("INSERT INTO t VALUES ('x', 1)"))
+        1 / 0  # noqa: B018
+    conn = engine.connect()
+    conn.execute(text("INSERT INTO t VALUES ('y', 1)"))
+    conn.invalidate()  # a connection thrown away mid-transaction (as after a network error)
+    conn.close()
+    done = threading.Event()
+
+    def other() -> None:
+        _write(url, "z", 1)
+        done.set()
+
+    threading.Thread(target=other, daemon=True).start()
+    assert done.wait(timeout=30), "a writer waited for a turn nobody held"
+    with engine.connect() as c:
+        assert c.execute(text("SELECT who FROM t ORDER BY who")).scalars().all() == ["z"]
+    engine.dispose()
+
+
+def test_a_waiting_writer_proceeds_when_the_holder_commits(url: str) -> None:
+    engine = make_engine(url)
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(text("INSERT INTO t VALUES ('first', 1)"))
+    done = threading.Event()
+
+    def other() -> None:
+        _write(url, "second", 1)
+        done.set()
+
+    threading.Thread(target=other, daemon=True).start()
+    assert not done.wait(timeout=0.5)  # the holder's turn is not over
+    holder.commit()
+    holder.close()
+    assert done.wait(timeout=30)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT who FROM t ORDER BY rowid")).scalars().all() == ["first", "second"]
+    engine.dispose()
+
+
+def test_no_turn_within_the_wait_is_the_database_being_busy(url: str) -> None:
+    """A writer that cannot get a turn in time gets SQLite's own 'locked' error class (a 503 for a request),
+    not a new kind of failure and not a wait without end."""
+    from sqlalchemy.exc import OperationalError
+
+    from register.storage.writer_gate import WriterGate
+
+    engine = make_engine(url)
+    holder = engine.connect()
+    holder.begin()  # this engine's gate holds the lock file
+    elsewhere = WriterGate(f"{url.removeprefix('sqlite:///')}-writer.lock", timeout=0.3)  # as in another process
+    with pytest.raises(OperationalError):
+        elsewhere.acquire({})
+    holder.rollback()
+    holder.close()
+    info: dict = {}
+    elsewhere.acquire(info)  # free again: the turn is given
+    elsewhere.forget(info)
+    engine.dispose()

@@ -46,10 +46,10 @@ def consented_bodies(sessions, cipher, principal: Principal, *, persons: int, sa
     bodies = []
     with sessions.begin() as s:
         for nid in chosen:
-            consent = attest_consent(
+            consent, _ = attest_consent(
                 s, cipher, principal=principal, nid=parse_national_id("SE", nid), purpose=Purpose.credit_application,
                 expires_at=now + timedelta(days=80), now=now, request_id=None,
-                evidence={"method": "signed_application", "reference": "bench", "signed_at": now.isoformat(),
+                evidence={"method": "signed_application", "reference": f"bench-{nid}", "signed_at": now.isoformat(),
                           "document_sha256": "0" * 64})  # fmt: skip
             bodies.append(json.dumps({"country": "SE", "national_id": nid, "purpose": "credit_application",
                                       "consent_id": consent.id}))

@@ -50,7 +50,7 @@ def seed(database_url: str, data_dir: str, persons: int, *, seed: int = 7) -> tu
                     })  # fmt: skip
                     report_obligation(s, cipher, principal=rng.choice(principals), external_ref=f"B-{i}-{k}",
                                       report=report, now=now, allow_test_ids=False)
-                consent = attest_consent(
+                consent, _ = attest_consent(
                     s, cipher, principal=principals[0], nid=parse_national_id("SE", nid),
                     purpose=Purpose.credit_application, expires_at=now + timedelta(days=80),
                     evidence={"method": "signed_application", "reference": f"A-{i}", "signed_at": now.isoformat(),

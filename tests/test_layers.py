@@ -6,6 +6,7 @@ refuses the import it is there to refuse, and no file under clients/ imports the
 from __future__ import annotations
 
 import ast
+import inspect
 import os
 import re
 import shutil
@@ -45,6 +46,10 @@ BREACHES = {
                                       "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                                       "    from register.storage.models import WebSession"),
     "the CLI names a table": ("tables", "register/cli.py", "from register.storage.models import Institution"),
+    "a repository picks its database": ("dialects", "register/storage/exposure.py",
+                                        "from register.storage.dialects import postgres"),
+    "a use case picks its database": ("dialects", "register/services/bulk.py",
+                                      "from register.storage.dialects.sqlite import SqliteStatements"),
     "storage calls a use case": ("storage", "register/storage/consents.py", "from register.services import me"),
     "a rule reads the settings": ("domain", "register/domain/consent.py", "from register.config import Settings"),
     "a rule encrypts": ("domain", "register/domain/currency.py", "import register.crypto.fields"),
@@ -117,6 +122,41 @@ class TestClientsStandAlone:
     def test_no_file_imports_the_register(self, path: Path):
         offending = [n for n in imported_names(path) if n == "register" or n.startswith("register.")]
         assert not offending, f"{path.relative_to(ROOT)} imports {offending}"
+
+
+class TestOneChoiceOfDatabase:
+    """Where PostgreSQL and SQLite need different statements, each lives in one method of its database's
+    `Statements` (register/storage/dialects/), chosen once in storage.db: no code in register/ asks at a
+    call which database it is on."""
+
+    ASKS = re.compile(r"is_pg\(|dialect\.name|get_bind\(\)\.dialect|\bdialect\s*==|==\s*[\"'](postgresql|sqlite)[\"']")
+
+    def asking(self) -> list[str]:
+        return [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+                for path in sorted((ROOT / "register").rglob("*.py"))
+                for n, line in enumerate(path.read_text().splitlines(), 1) if self.ASKS.search(line)]
+
+    def test_only_the_session_factory_asks(self):
+        found = self.asking()
+        assert len(found) == 1 and found[0].startswith("register/storage/db.py:"), found
+
+    def test_a_branch_at_a_call_is_found(self, tmp_path: Path):
+        """The guard sees the shapes such a branch takes (it is what it would have found before)."""
+        for line in ('if session.get_bind().dialect.name == "postgresql":', "if fastpath.is_pg(session):",
+                     'if dialect.name == "sqlite":', 'if bind.dialect.name != "postgresql":'):
+            assert self.ASKS.search(line), line
+
+    def test_both_databases_implement_every_statement(self):
+        from register.storage.dialect import Statements
+        from register.storage.dialects.postgres import PostgresStatements
+        from register.storage.dialects.sqlite import SqliteStatements
+
+        wanted = {n for n in vars(Statements) if not n.startswith("_")}
+        assert len(wanted) >= 12
+        for impl in (PostgresStatements, SqliteStatements):
+            assert wanted <= {n for n in vars(impl) if not n.startswith("_")}, impl.__name__
+            for name in wanted:
+                assert inspect.signature(getattr(impl, name)) == inspect.signature(getattr(Statements, name)), name
 
 
 class TestArchitecturePage:

@@ -3,8 +3,8 @@
 The rules are the single report's (validation, identity checks, encryption, `decide`): only the
 writing is set-based. Per batch: resolve every person with one query (creating the missing ones),
 lock the batch's existing obligations, decide each line, then write new obligations, updates, debtors
-and versions in bulk: PostgreSQL COPY (updates through a staging table and one UPDATE ... FROM),
-SQLite executemany. The caller commits the batch with its progress, atomically.
+and versions in bulk (storage.bulk: PostgreSQL COPY, updates through a staging table and one
+UPDATE ... FROM; SQLite executemany). The caller commits the batch with its progress, atomically.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
-from sqlalchemy import MetaData, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from register.crypto.fields import FieldCipher
@@ -31,7 +29,7 @@ from register.domain.permission import Principal, Role
 from register.services import disputes
 from register.services.identities import COLUMN, TABLE
 from register.services.obligations import REPORTED_FIELDS, fields_of, state_hash, state_of_fields
-from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
+from register.storage import bulk as store
 
 MAX_LINE_BYTES = 64 * 1024
 
@@ -140,15 +138,8 @@ def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId
     by_index = {cipher.blind_index(n.blind_index_input()): n for n in nids}
     found: dict[NationalId, str] = {}
     keys = list(by_index)
-    if _is_pg(session):  # one statement with an array parameter: no 1,000-parameter IN list to compile
-        rows = session.connection().exec_driver_sql(
-            "SELECT id, blind_index FROM persons WHERE blind_index = ANY(%s)", (keys,)).all()
-    else:
-        rows = [r for i in range(0, len(keys), 500)
-                for r in session.execute(select(Person.id, Person.blind_index)
-                                         .where(Person.blind_index.in_(keys[i : i + 500])))]
-    for pid, bidx in rows:
-        found[by_index[bytes(bidx)]] = pid
+    for pid, bidx in store.persons_by_blind_index(session, keys):
+        found[by_index[bidx]] = pid
     new_rows = []
     for bidx, nid in by_index.items():
         if nid not in found:
@@ -158,7 +149,7 @@ def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId
                              "created_at": now})
             found[nid] = pid
     if new_rows:
-        _bulk_insert(session, Person.__table__, new_rows)
+        store.add_persons(session, new_rows)
     return found
 
 
@@ -176,18 +167,7 @@ def apply_batch(
     persons = _resolve_persons(session, cipher, {n for p in lines for n in p.nids}, now)
     refs = [p.ref for p in lines]
     stored: dict[str, Any] = {}
-    if _is_pg(session):
-        rows = session.connection().exec_driver_sql(
-            "SELECT id, external_ref, as_of, state_hash, retracted_at, version FROM obligations "
-            "WHERE institution_id = %s AND external_ref = ANY(%s) FOR UPDATE", (institution_id, refs)).all()
-    else:
-        rows = [r for i in range(0, len(refs), 500)
-                for r in session.execute(
-                    select(Obligation.id, Obligation.external_ref, Obligation.as_of, Obligation.state_hash,
-                           Obligation.retracted_at, Obligation.version)
-                    .where(Obligation.institution_id == institution_id,
-                           Obligation.external_ref.in_(refs[i : i + 500])))]  # fmt: skip
-    for row in rows:
+    for row in store.obligations_for_update(session, institution_id=institution_id, refs=refs):
         stored[row.external_ref] = row
     named = {p.report.corrects_dispute for p in lines if p.report.corrects_dispute is not None}
     open_named = disputes.open_disputes_for(session, institution_id=institution_id, dispute_ids=named) if named else {}
@@ -235,15 +215,12 @@ def apply_batch(
                          "as_of": p.report.as_of, "state": state})
 
     if inserts:
-        _bulk_insert(session, Obligation.__table__, inserts)
+        store.add_obligations(session, inserts)
     if updates:
-        _bulk_update_obligations(session, updates)
-    for i in range(0, len(replaced), 1000):
-        session.execute(delete(ObligationDebtor).where(ObligationDebtor.obligation_id.in_(replaced[i : i + 1000])))
-    if debtor_rows:
-        _bulk_insert(session, ObligationDebtor.__table__, debtor_rows)
+        store.update_obligations(session, updates, columns=UPDATE_COLUMNS)
+    store.replace_debtors(session, replaced, debtor_rows)
     if versions:
-        _bulk_insert(session, ObligationVersion.__table__, versions)
+        store.add_versions(session, versions)
     if principal is not None and replaced:
         _close_disputes(session, principal, corrected, replaced, debtor_rows, now=now, source=source)
     return result
@@ -266,78 +243,6 @@ def _close_disputes(session: Session, principal: Principal, corrected: list[tupl
                                      cause="debtors", debtors=names.get(oid, []))
 
 
-# --- the fastest path each database offers ---------------------------------------------------------
-
 UPDATE_COLUMNS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
                   "handed_to_external_ref", "registration_consent", "as_of", "version", "updated_at",
                   "state_hash")  # fmt: skip
-
-
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-_PG_BINARY_TYPES = {"VARCHAR": "text", "TEXT": "text", "BIGINT": "int8", "INTEGER": "int4", "DATE": "date",
-                    "TIMESTAMP WITH TIME ZONE": "timestamptz", "BYTEA": "bytea", "JSON": "text"}
-
-
-@functools.lru_cache(maxsize=64)
-def _copy_plan(table, cols: tuple[str, ...]) -> tuple[str, tuple[str, ...], frozenset[int]]:  # noqa: ANN001
-    """COPY statement, binary type per column, and which columns are JSON (sent pre-encoded as text,
-    which is also json's binary wire form)."""
-    from sqlalchemy.dialects import postgresql
-
-    dialect = postgresql.dialect()
-    types, jsons = [], set()
-    for i, c in enumerate(cols):
-        name = table.c[c].type.compile(dialect=dialect)
-        types.append(_PG_BINARY_TYPES[name.split("(")[0]])
-        if name == "JSON":
-            jsons.add(i)
-    return f"COPY {table.name} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)", tuple(types), frozenset(jsons)
-
-
-def _copy(session: Session, table, rows: list[dict[str, Any]]) -> None:  # noqa: ANN001
-    """Binary COPY: psycopg's C dumpers, with JSON encoded by orjson. A row of obligations costs 5 us this
-    way against 27 us through text COPY with psycopg's Json wrapper (BENCHMARKS.md)."""
-    cols = tuple(rows[0])
-    stmt, types, jsons = _copy_plan(table, cols)
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur, cur.copy(stmt) as cp:
-        cp.set_types(types)
-        for r in rows:
-            values = [r[c] for c in cols]
-            for i in jsons:
-                if values[i] is not None:
-                    values[i] = orjson.dumps(values[i]).decode()
-            cp.write_row(values)
-
-
-def _bulk_insert(session: Session, table, rows: list[dict[str, Any]]) -> None:  # noqa: ANN001
-    if _is_pg(session):
-        _copy(session, table, rows)
-    else:
-        session.execute(insert(table), rows)
-
-
-_STAGE = Obligation.__table__.to_metadata(MetaData(), name="stage_obligations")
-
-
-def _bulk_update_obligations(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Set the reported columns of many obligations (retractions cleared): one UPDATE ... FROM a COPYed
-    staging table on PostgreSQL, executemany on SQLite."""
-    if not _is_pg(session):
-        stmt = (update(Obligation.__table__)
-                .where(Obligation.__table__.c.id == bindparam("b_id"))
-                .values(**{c: bindparam(f"b_{c}") for c in UPDATE_COLUMNS}, retracted_at=None, retraction_reason=None))
-        session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
-        return
-    cols = ["id", *UPDATE_COLUMNS]
-    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS stage_obligations ON COMMIT DELETE ROWS AS "
-                         f"SELECT {', '.join(cols)} FROM obligations WITH NO DATA"))
-    _copy(session, _STAGE, [{c: r[c] for c in cols} for r in rows])
-    sets = ", ".join(f"{c} = s.{c}" for c in UPDATE_COLUMNS)
-    session.execute(text(f"UPDATE obligations o SET {sets}, retracted_at = NULL, retraction_reason = NULL "
-                         "FROM stage_obligations s WHERE o.id = s.id"))
-    session.execute(text("DELETE FROM stage_obligations"))
-

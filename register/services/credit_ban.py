@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from register.crypto.fields import FieldCipher
@@ -23,38 +22,19 @@ from register.domain.permission import Principal
 from register.errors import InvalidInput, NotFound
 from register.services import identities
 from register.services.events import record_event
-from register.storage import fastpath
+from register.storage import credit_bans
 from register.storage.models import CreditBan
 
 REASONS = ("identity_theft", "self_control", "other")
 
 
-_PG_ACTIVE = """
-SELECT id, reason, since FROM credit_bans
- WHERE person_id = %(person_id)s AND since <= %(now)s AND (until IS NULL OR until > %(now)s)
-   AND (lift_effective_at IS NULL OR lift_effective_at > %(now)s)
- ORDER BY since DESC LIMIT 1
-"""
-
-
 def active_ban(session: Session, person_id: str, now: datetime, *, for_update: bool = False,
                brief: bool = False) -> Any:
-    """The ban in force for this person at `now`, if any. `brief` (what an answer needs: id, reason,
-    since): on PostgreSQL a prepared statement, as on the rest of the exposure path (storage.fastpath)."""
-    if brief and fastpath.is_pg(session):
-        rows = fastpath.fetch(session, _PG_ACTIVE, {"person_id": person_id, "now": now})
-        return rows[0]._replace(since=fastpath.utc(rows[0].since)) if rows else None
-    stmt = (
-        select(CreditBan)
-        .where(CreditBan.person_id == person_id, CreditBan.since <= now,
-               or_(CreditBan.until.is_(None), CreditBan.until > now),
-               or_(CreditBan.lift_effective_at.is_(None), CreditBan.lift_effective_at > now))
-        .order_by(CreditBan.since.desc())
-        .limit(1)
-    )  # fmt: skip
-    if for_update:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+    """The ban in force for this person at `now`, if any. `brief`: only what an answer needs (id, reason,
+    since), read as fast as the session's database allows, as on the rest of the exposure path."""
+    if brief:
+        return credit_bans.active_ban_brief(session, person_id, now)
+    return credit_bans.active_ban(session, person_id, now, for_update=for_update)
 
 
 def in_answer(ban: Any) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.storage import fastpath
-from register.storage.models import Consent, Person
+from register.storage.dialect import statements
+from register.storage.models import Consent
 
 
 def add_consent(session: Session, consent: Consent) -> Consent:
@@ -61,28 +61,10 @@ def has_any_consent(session: Session, *, person_id: str, institution_id: str) ->
     return session.execute(stmt.limit(1)).first() is not None
 
 
-_PG_PERSON_AND_CONSENT = """
-SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s) AS person_id, c.institution_id,
-       c.person_id AS consent_person, c.purpose, c.expires_at, c.revoked_at, c.source, c.id
-  FROM (SELECT 1) AS one LEFT JOIN consents c ON c.id = %(consent_id)s
-"""
-
-
 def person_and_consent(session: Session, *, blind_index: bytes, consent_id: str) -> tuple[str | None, Any]:
     """The person with this blind index (id or None) and the consent with this id (row or None), in one
     round trip: the exposure query's whole read before any debt is looked at."""
-    if fastpath.is_pg(session):
-        row = fastpath.fetch(session, _PG_PERSON_AND_CONSENT, {"blind_index": blind_index, "consent_id": consent_id})[0]
-        if row.id is None:
-            return row.person_id, None
-        return row.person_id, row._replace(expires_at=fastpath.utc(row.expires_at),
-                                           revoked_at=fastpath.utc(row.revoked_at))
-    person = select(Person.id).where(Person.blind_index == blind_index).scalar_subquery()
-    stmt = select(person.label("person_id"), Consent.institution_id, Consent.person_id.label("consent_person"),
-                  Consent.purpose, Consent.expires_at, Consent.revoked_at, Consent.source, Consent.id
-                  ).select_from(select(literal(1).label("one")).subquery()).outerjoin(Consent, Consent.id == consent_id)
-    row = session.execute(stmt).one()
-    return row.person_id, (row if row.id is not None else None)
+    return statements(session).person_and_consent(session, blind_index=blind_index, consent_id=consent_id)
 
 
 def consent_ids_of_person(session: Session, person_id: str, consent_ids: list[str]) -> set[str]:

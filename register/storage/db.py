@@ -10,6 +10,9 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.storage import writer_gate
+from register.storage.dialect import KEY, Statements
+from register.storage.dialects.postgres import PostgresStatements
+from register.storage.dialects.sqlite import SqliteStatements
 
 
 def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Engine:
@@ -46,5 +49,11 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> 
     )
 
 
+_STATEMENTS: dict[str, Statements] = {"postgresql": PostgresStatements(), "sqlite": SqliteStatements()}
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions on `engine`, each carrying the statements of its database (storage.dialect): the one
+    place where PostgreSQL and SQLite part ways."""
+    chosen = _STATEMENTS[engine.dialect.name]
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False, info={KEY: chosen})

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
-from register.storage import fastpath
+from register.storage.dialect import statements
 from register.storage.models import AccessEvent
 
 
@@ -34,18 +32,11 @@ class EventRecord:
     details: dict | None
 
 
-_INSERT_EVENT = insert(AccessEvent).returning(AccessEvent.seq)
-
-
 def add_event(session: Session, values: dict) -> EventRecord:
-    """Insert one event with a single statement (Core, no unit of work: this is on every request's path).
-    A database trigger queues it for the transparency log's integrator in the same transaction."""
-    if fastpath.is_pg(session):  # a prepared statement: see storage.fastpath
-        params = {**values, "details": orjson.dumps(values["details"]).decode() if values["details"] is not None else None}
-        seq = fastpath.fetch(session, _pg_insert_event(tuple(values)), params)[0].seq
-    else:
-        seq = session.execute(_INSERT_EVENT, values).scalar_one()
-    return EventRecord(seq=seq, **values)
+    """Insert one event with a single statement of the session's database (storage.dialect: no unit of work,
+    this is on every request's path). A database trigger queues it for the transparency log's integrator
+    in the same transaction."""
+    return EventRecord(seq=statements(session).add_event(session, values), **values)
 
 
 def add_events(session: Session, rows: list[dict]) -> None:
@@ -53,12 +44,6 @@ def add_events(session: Session, rows: list[dict]) -> None:
     trigger queues each for the transparency log."""
     if rows:
         session.execute(insert(AccessEvent), rows)
-
-
-@functools.lru_cache(maxsize=8)
-def _pg_insert_event(columns: tuple[str, ...]) -> str:
-    return (f"INSERT INTO access_events ({', '.join(columns)}) "
-            f"VALUES ({', '.join(f'%({c})s' for c in columns)}) RETURNING seq")
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from register.storage.dialect import statements
 from register.storage.models import AccessEvent, LogCheckpoint, LogLeaf, LogNode, LogPending
 
 INTEGRATOR_LOCK = 0x7265_6769  # an arbitrary advisory-lock key: "regi"
@@ -13,9 +14,7 @@ INTEGRATOR_LOCK = 0x7265_6769  # an arbitrary advisory-lock key: "regi"
 def try_lock_integrator(session: Session) -> bool:
     """One integrator at a time. PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock
     taken at BEGIN already serialises writers."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": INTEGRATOR_LOCK}).scalar())
+    return statements(session).try_lock_integrator(session, INTEGRATOR_LOCK)
 
 
 def pending_events(session: Session, limit: int) -> list[AccessEvent]:

@@ -9,7 +9,8 @@ from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in Python; `timestamptz` on PostgreSQL, naive UTC text on SQLite."""
+    """Timezone-aware UTC in Python; `timestamptz` on PostgreSQL, naive UTC text on SQLite (whose DATETIME
+    writes the fields of the UTC time and drops the zone, so one conversion serves both)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -19,8 +20,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
         if value is None:

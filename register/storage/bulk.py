@@ -1,0 +1,51 @@
+"""SQL for applying many report lines at once (services.bulk): set-based reads and writes, each the
+fastest the session's database offers (storage.dialect): PostgreSQL reads with array parameters and
+writes with binary COPY (updates through a staging table and one `UPDATE ... FROM`); SQLite reads in IN
+lists of 500 and writes with executemany."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from register.storage.dialect import statements
+from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
+
+
+def persons_by_blind_index(session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
+    """(id, blind_index) of the persons with these blind indexes."""
+    return statements(session).persons_by_blind_index(session, keys)
+
+
+def obligations_for_update(session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
+    """The institution's obligations with these references (id, external_ref, as_of, state_hash,
+    retracted_at, version), locked until the batch commits."""
+    return statements(session).obligations_for_update(session, institution_id=institution_id, refs=refs)
+
+
+def add_persons(session: Session, rows: list[dict[str, Any]]) -> None:
+    statements(session).insert_rows(session, Person.__table__, rows)  # type: ignore[attr-defined]
+
+
+def add_obligations(session: Session, rows: list[dict[str, Any]]) -> None:
+    statements(session).insert_rows(session, Obligation.__table__, rows)  # type: ignore[attr-defined]
+
+
+def update_obligations(session: Session, rows: list[dict[str, Any]], *, columns: Sequence[str]) -> None:
+    """Set `columns` of many obligations (by `id`), clearing any retraction."""
+    statements(session).update_obligations(session, rows, columns)
+
+
+def replace_debtors(session: Session, obligation_ids: list[str], rows: list[dict[str, Any]]) -> None:
+    """The debtors of these obligations (already stored ones) become `rows` (those of new obligations too)."""
+    for i in range(0, len(obligation_ids), 1000):
+        session.execute(delete(ObligationDebtor).where(ObligationDebtor.obligation_id.in_(obligation_ids[i : i + 1000])))
+    if rows:
+        statements(session).insert_rows(session, ObligationDebtor.__table__, rows)  # type: ignore[attr-defined]
+
+
+def add_versions(session: Session, rows: list[dict[str, Any]]) -> None:
+    statements(session).insert_rows(session, ObligationVersion.__table__, rows)  # type: ignore[attr-defined]

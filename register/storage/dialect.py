@@ -1,0 +1,77 @@
+"""The statements that PostgreSQL and SQLite run differently, behind one interface.
+
+Most SQL in storage is Core and runs as is on both databases. A few statements have two shapes: the
+lender's hot path (sent straight to psycopg as prepared statements on PostgreSQL, see
+`storage.dialects.postgres`), the quota upserts (SQLite keeps `Date` as text), the integrator's lock,
+and the batch writes (binary COPY on PostgreSQL, executemany on SQLite). Each lives in one method of a
+`Statements` implementation per database (`storage.dialects.postgres`, `storage.dialects.sqlite`).
+
+The implementation is chosen once, by `storage.db.make_sessionmaker` for its engine, and every session it
+makes carries it in `session.info`: a repository function asks `statements(session)` and never looks at
+the dialect itself. Rows come back as named tuples (or ORM rows) with the same field names on both
+databases, and times in UTC, as `UTCDateTime` returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+KEY = "register.statements"  # the key in `Session.info`
+
+
+class Statements(Protocol):
+    """One method per statement that has a shape of its own on each database."""
+
+    # --- the exposure query: one method per statement, so each can be tuned on its own --------------
+    def person_and_consent(self, session: Session, *, blind_index: bytes, consent_id: str) -> tuple[str | None, Any]:
+        """The person with this blind index (id or None) and the consent with this id (row or None)."""
+
+    def debt_rows_for_person(self, session: Session, person_id: str) -> list[Any]:
+        """The person's lines of debt (see `storage.exposure.debt_rows_for_person`)."""
+
+    def active_ban_brief(self, session: Session, person_id: str, now: datetime) -> Any:
+        """The credit ban in force (id, reason, since), or None."""
+
+    def take_quota(self, session: Session, *, institution_id: str, day: date, quota: int) -> int | None:
+        """Count one more answer; the new count, or None if `quota` is reached."""
+
+    def take_attested_quota(self, session: Session, *, institution_id: str, day: date, quota: int,
+                            attested: int) -> bool:
+        """Count one more answer against both quotas; False, and nothing counted, if either is reached."""
+
+    def add_event(self, session: Session, values: dict[str, Any]) -> int:
+        """Insert one access event; its `seq`."""
+
+    def add_exposure_record(self, session: Session, values: dict[str, Any], *, encoded: bytes) -> None:
+        """Store an answer; `encoded` is its canonical JSON."""
+
+    # --- the transparency log ---------------------------------------------------------------------------
+    def try_lock_integrator(self, session: Session, key: int) -> bool:
+        """Whether this transaction may integrate (one integrator at a time)."""
+
+    # --- batch writes -----------------------------------------------------------------------------------
+    def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
+        """(id, blind_index) of the persons with these blind indexes."""
+
+    def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
+        """The institution's obligations with these references (id, external_ref, as_of, state_hash,
+        retracted_at, version), locked for this transaction where the database locks rows."""
+
+    def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert many rows, all with the same keys."""
+
+    def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+        """Set `columns` of many obligations (by `id`), clearing any retraction."""
+
+
+def statements(session: Session) -> Statements:
+    """The implementation this session's sessionmaker was made with."""
+    try:
+        return session.info[KEY]
+    except KeyError:
+        raise RuntimeError("a session not made by storage.db.make_sessionmaker has no statements") from None

@@ -1,0 +1,1 @@
+"""One `storage.dialect.Statements` implementation per database; `storage.db` chooses one per engine."""

@@ -1,0 +1,128 @@
+"""The statements of `storage.dialect.Statements` on SQLite, the embedded default: SQLAlchemy Core, whose
+types adapt the columns SQLite keeps as text (times, dates). Batches are executemany; there are no row
+locks to take, since the write lock taken at BEGIN already serialises writers (`storage.db`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, insert, literal, select, text, update
+from sqlalchemy.orm import Session, aliased
+
+from register.storage.credit_bans import active_ban_statement
+from register.storage.models import (
+    AccessEvent, Consent, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor, Person,
+)  # fmt: skip
+
+_PERSON = select(Person.id).where(Person.blind_index == bindparam("blind_index")).scalar_subquery()
+_PERSON_AND_CONSENT = (
+    select(_PERSON.label("person_id"), Consent.institution_id, Consent.person_id.label("consent_person"),
+           Consent.purpose, Consent.expires_at, Consent.revoked_at, Consent.source, Consent.id)
+    .select_from(select(literal(1).label("one")).subquery())
+    .outerjoin(Consent, Consent.id == bindparam("consent_id"))
+)  # fmt: skip
+
+_mine = aliased(ObligationDebtor)
+_own_count = (
+    select(func.count())
+    .select_from(ObligationDebtor)
+    .where(ObligationDebtor.obligation_id == Obligation.id, ObligationDebtor.role.in_(("primary", "co_debtor")))
+    .correlate(Obligation)
+    .scalar_subquery()
+)
+_disputed = (
+    select(Dispute.id).where(Dispute.obligation_id == Obligation.id, Dispute.state == "open")
+    .correlate(Obligation).exists()
+)
+_stated = (
+    select(Dispute.id)
+    .where(Dispute.obligation_id == Obligation.id, Dispute.person_id == bindparam("person_id"),
+           Dispute.state == "upheld", Dispute.statement_enc.is_not(None))
+    .correlate(Obligation).exists()
+)  # fmt: skip
+_LINES = (
+    select(Obligation.id, Obligation.institution_id, Obligation.external_ref, Obligation.kind, Obligation.currency,
+           Obligation.balance, Obligation.credit_limit, Obligation.monthly_payment, Obligation.overdue_amount,
+           Obligation.days_past_due, Obligation.status, Obligation.as_of, Obligation.collects_institution_id,
+           Obligation.collects_external_ref, Obligation.handed_to_institution_id, Obligation.handed_to_external_ref,
+           _mine.role, Institution.name.label("creditor"),
+           _own_count.label("own_debtors"), _disputed.label("disputed"), _stated.label("stated"))
+    .join(_mine, _mine.obligation_id == Obligation.id)
+    .join(Institution, Institution.id == Obligation.institution_id)
+    .where(_mine.person_id == bindparam("person_id"), Obligation.retracted_at.is_(None))
+)  # fmt: skip
+
+# See storage.quota. `day` is bound as the ISO text that SQLAlchemy's Date type stores on SQLite.
+_QUOTA = text("""
+INSERT INTO quota_usage (institution_id, day, used) VALUES (:institution_id, :day, 1)
+ON CONFLICT (institution_id, day) DO UPDATE SET used = quota_usage.used + 1 WHERE quota_usage.used < :quota
+RETURNING used
+""")
+_ATTESTED_QUOTA = text("""
+INSERT INTO quota_usage (institution_id, day, used, attested) VALUES (:institution_id, :day, 1, 1)
+ON CONFLICT (institution_id, day) DO UPDATE SET used = quota_usage.used + 1, attested = quota_usage.attested + 1
+ WHERE quota_usage.used < :quota AND quota_usage.attested < :attested
+RETURNING used
+""")
+
+_INSERT_EVENT = insert(AccessEvent).returning(AccessEvent.seq)
+_INSERT_EXPOSURE = insert(ExposureRecord)
+_BATCH = 500  # ids per IN list
+
+
+class SqliteStatements:
+    """`storage.dialect.Statements` on SQLite."""
+
+    def person_and_consent(self, session: Session, *, blind_index: bytes, consent_id: str) -> tuple[str | None, Any]:
+        row = session.execute(_PERSON_AND_CONSENT, {"blind_index": blind_index, "consent_id": consent_id}).one()
+        return row.person_id, (row if row.id is not None else None)
+
+    def debt_rows_for_person(self, session: Session, person_id: str) -> list[Any]:
+        return list(session.execute(_LINES, {"person_id": person_id}).all())
+
+    def active_ban_brief(self, session: Session, person_id: str, now: datetime) -> Any:
+        return session.scalars(active_ban_statement(person_id, now)).first()
+
+    def take_quota(self, session: Session, *, institution_id: str, day: date, quota: int) -> int | None:
+        params = {"institution_id": institution_id, "day": day.isoformat(), "quota": quota}
+        return session.execute(_QUOTA, params).scalar_one_or_none()
+
+    def take_attested_quota(self, session: Session, *, institution_id: str, day: date, quota: int,
+                            attested: int) -> bool:
+        params = {"institution_id": institution_id, "day": day.isoformat(), "quota": quota, "attested": attested}
+        return session.execute(_ATTESTED_QUOTA, params).first() is not None
+
+    def add_event(self, session: Session, values: dict[str, Any]) -> int:
+        return session.execute(_INSERT_EVENT, values).scalar_one()
+
+    def add_exposure_record(self, session: Session, values: dict[str, Any], *, encoded: bytes) -> None:
+        session.execute(_INSERT_EXPOSURE, values)
+
+    def try_lock_integrator(self, session: Session, key: int) -> bool:
+        """The write lock taken at BEGIN already serialises writers."""
+        return True
+
+    def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
+        return [(pid, bytes(bidx)) for i in range(0, len(keys), _BATCH)
+                for pid, bidx in session.execute(select(Person.id, Person.blind_index)
+                                                 .where(Person.blind_index.in_(keys[i : i + _BATCH])))]
+
+    def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
+        return [r for i in range(0, len(refs), _BATCH)
+                for r in session.execute(
+                    select(Obligation.id, Obligation.external_ref, Obligation.as_of, Obligation.state_hash,
+                           Obligation.retracted_at, Obligation.version)
+                    .where(Obligation.institution_id == institution_id,
+                           Obligation.external_ref.in_(refs[i : i + _BATCH])))]  # fmt: skip
+
+    def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+        session.execute(insert(table), rows)
+
+    def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+        table = Obligation.__table__
+        stmt = (update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(**{c: bindparam(f"b_{c}") for c in columns}, retracted_at=None, retraction_reason=None))
+        session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])

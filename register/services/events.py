@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from register.domain.permission import Principal
 from register.storage.events import EventRecord, add_event, add_events
 
+__all__ = ["EventRecord", "event_values", "record_event", "record_per_person"]
+
 # The ids a per-person event names: enough for the person to tell which of their debts or disputes, and
 # a bounded event however many one answer returned (`count` says how many there were).
 MAX_IDS_PER_EVENT = 50
 
 
-def _values(principal: Principal, *, action: str, now: datetime, outcome: str, subject: bytes | None,
+def event_values(principal: Principal, *, action: str, now: datetime, outcome: str, subject: bytes | None,
             purpose: str | None = None, consent_id: str | None = None, reason: str | None = None,
             request_id: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
@@ -49,7 +51,7 @@ def record_event(
 ) -> EventRecord:
     """Add one event. It commits with the request's transaction or not at all: if it cannot be written,
     the request fails and returns nothing."""
-    return add_event(session, _values(
+    return add_event(session, event_values(
         principal, action=action, now=now, outcome=outcome,
         subject=subject if subject is not None else principal.subject, purpose=purpose, consent_id=consent_id,
         reason=reason, request_id=request_id, details=details,
@@ -82,7 +84,7 @@ def record_per_person(
                      details={**common, "count": 0})
         return 1
     add_events(session, [
-        _values(principal, action=action, now=now, outcome="ok", subject=subject, request_id=request_id,
+        event_values(principal, action=action, now=now, outcome="ok", subject=subject, request_id=request_id,
                 details={**common, "count": len(ids), f"{item}s": sorted(ids)[:MAX_IDS_PER_EVENT]})
         for subject, ids in sorted(by_person.items())
     ])  # fmt: skip

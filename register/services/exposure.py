@@ -1,9 +1,10 @@
 """The lender's question: with this person's consent, what do they owe?
 
 Order of work: the institution's rate, then validate the identity, read the consent (an attested one of
-this institution takes from the attested rate too), check it (before any debt is looked up), then load,
-compute, count the answer against the daily quota (and the attested quota), record the answer, and
-write the access event, all in one transaction. A refusal writes its access event too and is then raised
+this institution takes from the attested rate too), check it (before any debt is looked up), then load
+the debts and the credit ban, compute, and at last, in one step (`storage.exposure.grant_answer`), count
+the answer against the daily quota (and the attested quota), write the access event and keep the answer,
+all in one transaction. A refusal writes its access event too and is then raised
 with `commit=True`, so a refused query leaves the same trace as a granted one.
 """
 
@@ -24,16 +25,19 @@ from register.domain.exposure import Line, compute_exposure
 from register.domain.permission import Principal
 from register.errors import ConsentRequired, InvalidNationalIdentity, TooManyRequests
 from register.services import credit_ban, disputes, identities
-from register.services.events import record_event
+from register.services.events import EventRecord, event_values, record_event
 from register.services.limits import ExposureLimits
 from register.services.translog import TransparencyLog
 from register.storage.consents import person_and_consent
-from register.storage.exposure import add_exposure_record, debt_rows_for_person
+from register.storage.exposure import debt_rows_and_ban, debt_rows_for_person, grant_answer
 
 
 def lines_for_person(session: Session, person_id: str, cipher: FieldCipher | None = None) -> list[Line]:
     """The person's lines; with `cipher`, an upheld dispute's statement is read for each line that has one."""
-    rows = debt_rows_for_person(session, person_id)
+    return _lines(session, debt_rows_for_person(session, person_id), person_id, cipher)
+
+
+def _lines(session: Session, rows: list, person_id: str, cipher: FieldCipher | None) -> list[Line]:
     stated = [r.id for r in rows if r.stated] if cipher is not None else []
     statements = disputes.statements_for(session, cipher, person_id=person_id, obligation_ids=stated) if stated else {}
     return [
@@ -109,8 +113,8 @@ def query_exposure(
         raise
     assert person_id is not None and consent is not None
 
-    computed = compute_exposure(lines_for_person(session, person_id, cipher), now=now)
-    ban = credit_ban.active_ban(session, person_id, now, brief=True)
+    rows, ban = debt_rows_and_ban(session, person_id, now)  # one round trip on PostgreSQL
+    computed = compute_exposure(_lines(session, rows, person_id, cipher), now=now)
     exposure_id = str(uuid.uuid4())
     answer: dict[str, Any] = {
         "exposure_id": exposure_id,
@@ -124,26 +128,27 @@ def query_exposure(
     }
     encoded = canonical_json(answer)  # once: the stored answer, its hash and the response all come from it
     answer = json.loads(encoded)
-    if limits is not None:
-        # Counted last, just before the writes: the quota's row stays locked until commit, and concurrent
-        # answers of one institution wait on it, so it is taken when little is left to do.
-        try:
-            limits.take_quota(session, institution_id=principal.institution_id, now=now, attested=attested)
-        except TooManyRequests as exc:
-            ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
-            exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
-            raise
     details: dict[str, Any] = {"exposure_id": exposure_id}
     if ban is not None:  # advisory: the answer is given, and the log says the ban was on
         details["credit_ban_active"] = True
-    ev = record_event(session, outcome="granted", subject=subject, details=details, **event)
-    add_exposure_record(session, {
-        "id": exposure_id, "event_id": ev.id, "institution_id": principal.institution_id, "person_id": person_id,
-        "consent_id": consent.id, "created_at": now, "response": answer,
+    granted = event_values(outcome="granted", subject=subject, details=details, **event)
+    # The writes last, in one step: counted against the daily quota (and the attested quota), the access
+    # event and the stored answer. The quota's row stays locked until commit, so concurrent answers of one
+    # institution wait on it: it is taken when nothing is left to do but commit.
+    quota = limits.quota_take(institution_id=principal.institution_id, now=now, attested=attested) if limits else None
+    seq = grant_answer(session, quota=quota, event=granted, encoded=encoded, record={
+        "id": exposure_id, "event_id": granted["id"], "institution_id": principal.institution_id,
+        "person_id": person_id, "consent_id": consent.id, "created_at": now, "response": answer,
         "response_sha256": hashlib.sha256(encoded).hexdigest(),
-    }, encoded=encoded)  # fmt: skip
+    })  # fmt: skip
+    if seq is None:
+        assert limits is not None and quota is not None
+        exc = limits.used_up(session, quota, now)
+        ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
+        exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
+        raise exc
     # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
-    return {**answer, "receipt": tlog.receipt(ev)}
+    return {**answer, "receipt": tlog.receipt(EventRecord(seq=seq, **granted))}
 
 
 def _subject_if_valid(cipher: FieldCipher, country: str, national_id: str, allow_test_ids: bool) -> bytes | None:

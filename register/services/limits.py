@@ -78,25 +78,43 @@ class ExposureLimits:
                 code="attested_rate_limited", headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
 
+    def quota_take(self, *, institution_id: str, now: datetime, attested: bool = False) -> store.QuotaTake | None:
+        """What one answer counts against today's (UTC) quotas: the general one and, for an answer with an
+        attested consent, the attested one too; None if no quota applies. Counted by the answer's own
+        writes (`storage.exposure.grant_answer`), or by `take_quota`."""
+        today = now.astimezone(UTC).date()
+        if not attested or self.attested_daily_quota <= 0:
+            if self.daily_quota <= 0:
+                return None
+            return store.QuotaTake(institution_id=institution_id, day=today, quota=self.daily_quota)
+        return store.QuotaTake(institution_id=institution_id, day=today,
+                               quota=self.daily_quota if self.daily_quota > 0 else store.UNLIMITED,
+                               attested=self.attested_daily_quota, count_attested=True)
+
     def take_quota(self, session: Session, *, institution_id: str, now: datetime, attested: bool = False) -> None:
         """Count one answer against today's (UTC) quota, and an answer with an attested consent against
         the attested quota too, or refuse until tomorrow."""
-        today = now.astimezone(UTC).date()
-        if not attested or self.attested_daily_quota <= 0:
-            if self.daily_quota > 0 and store.take_quota(
-                session, institution_id=institution_id, day=today, quota=self.daily_quota
-            ) is None:
-                raise self._used_up(now, f"the daily quota of {self.daily_quota} exposure answers", "quota_exceeded")
+        take = self.quota_take(institution_id=institution_id, now=now, attested=attested)
+        if take is None:
             return
-        if store.take_attested_quota(session, institution_id=institution_id, day=today,
-                                     quota=self.daily_quota if self.daily_quota > 0 else store.UNLIMITED,
-                                     attested=self.attested_daily_quota):
-            return
-        used, _ = store.usage(session, institution_id=institution_id, day=today)
+        if take.count_attested:
+            taken = store.take_attested_quota(session, institution_id=institution_id, day=take.day, quota=take.quota,
+                                              attested=take.attested)
+        else:
+            taken = store.take_quota(session, institution_id=institution_id, day=take.day,
+                                     quota=take.quota) is not None
+        if not taken:
+            raise self.used_up(session, take, now)
+
+    def used_up(self, session: Session, take: store.QuotaTake, now: datetime) -> TooManyRequests:
+        """The refusal for an answer `take` could not count: which quota is used up, and until when."""
+        if not take.count_attested:
+            return self._used_up(now, f"the daily quota of {self.daily_quota} exposure answers", "quota_exceeded")
+        used, _ = store.usage(session, institution_id=take.institution_id, day=take.day)
         if 0 < self.daily_quota <= used:
-            raise self._used_up(now, f"the daily quota of {self.daily_quota} exposure answers", "quota_exceeded")
-        raise self._used_up(now, f"the daily quota of {self.attested_daily_quota} exposure answers with attested "
-                                 "consents", "attested_quota_exceeded")
+            return self._used_up(now, f"the daily quota of {self.daily_quota} exposure answers", "quota_exceeded")
+        return self._used_up(now, f"the daily quota of {self.attested_daily_quota} exposure answers with attested "
+                                  "consents", "attested_quota_exceeded")
 
     @staticmethod
     def _used_up(now: datetime, what: str, code: str) -> TooManyRequests:

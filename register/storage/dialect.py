@@ -15,6 +15,7 @@ databases, and times in UTC, as `UTCDateTime` returns them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -22,6 +23,19 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 KEY = "register.statements"  # the key in `Session.info`
+UNLIMITED = 2**62  # a quota that is off, where a statement compares with one
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaTake:
+    """One answer to count against an institution's daily quota: `quota` (UNLIMITED if off), and, for an
+    answer with an attested consent (`count_attested`), the `attested` quota too (UNLIMITED if off)."""
+
+    institution_id: str
+    day: date
+    quota: int
+    attested: int = UNLIMITED
+    count_attested: bool = False
 
 
 class Statements(Protocol):
@@ -49,6 +63,15 @@ class Statements(Protocol):
 
     def add_exposure_record(self, session: Session, values: dict[str, Any], *, encoded: bytes) -> None:
         """Store an answer; `encoded` is its canonical JSON."""
+
+    def debt_rows_and_ban(self, session: Session, person_id: str, now: datetime) -> tuple[list[Any], Any]:
+        """`debt_rows_for_person` and `active_ban_brief` together (on PostgreSQL in one round trip)."""
+
+    def grant_answer(self, session: Session, *, quota: QuotaTake | None, event: dict[str, Any],
+                     record: dict[str, Any], encoded: bytes) -> int | None:
+        """A granted answer's writes: count it against `quota` (None: no quota applies), then insert its
+        access `event` and its stored answer `record` (`encoded`: its canonical JSON). The event's `seq`, or
+        None, and nothing written, if the quota is used up. On PostgreSQL one statement."""
 
     # --- the transparency log ---------------------------------------------------------------------------
     def try_lock_integrator(self, session: Session, key: int) -> bool:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from register.storage.dialect import statements
+from datetime import datetime
+from typing import Any
+
+from register.storage.dialect import QuotaTake, statements
 from register.storage.models import ExposureRecord
 
 
@@ -14,6 +17,20 @@ def debt_rows_for_person(session: Session, person_id: str) -> list:
     whether this person has a statement on it (`stated`; the text is read only then). One query, using the
     debtor index, of the session's database (the lender's hot path, see storage.dialect)."""
     return statements(session).debt_rows_for_person(session, person_id)
+
+
+def debt_rows_and_ban(session: Session, person_id: str, now: datetime) -> tuple[list, Any]:
+    """`debt_rows_for_person` and the credit ban in force (id, reason, since; or None), read together: on
+    PostgreSQL in one round trip."""
+    return statements(session).debt_rows_and_ban(session, person_id, now)
+
+
+def grant_answer(session: Session, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
+                 encoded: bytes) -> int | None:
+    """A granted answer's writes, the quota's count first (see `Statements.grant_answer`): the access
+    event's seq, or None, with nothing written, if the quota is used up. On PostgreSQL one statement, so the
+    quota's row is locked for as little of the transaction as possible."""
+    return statements(session).grant_answer(session, quota=quota, event=event, record=record, encoded=encoded)
 
 
 def add_exposure_record(session: Session, values: dict, *, encoded: bytes) -> None:

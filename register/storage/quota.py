@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from register.storage.dialect import statements
+from register.storage.dialect import UNLIMITED, QuotaTake, statements
 from register.storage.models import QuotaUsage
 
 # One statement per answer, of the session's database (storage.dialect): it counts the answer unless the
@@ -16,7 +16,7 @@ from register.storage.models import QuotaUsage
 # concurrent answers of one institution cannot overshoot. An answer with an attested consent counts against
 # both quotas, in the same row and statement: both counters move together or neither does, so a refusal by
 # one quota never uses up the other.
-UNLIMITED = 2**62  # a quota that is off, in the attested statement's WHERE
+__all__ = ["UNLIMITED", "QuotaTake", "take_attested_quota", "take_quota", "usage"]
 
 
 def take_quota(session: Session, *, institution_id: str, day: date, quota: int) -> int | None:

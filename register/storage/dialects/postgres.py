@@ -23,7 +23,8 @@ from sqlalchemy import MetaData, Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from register.storage.models import Obligation
+from register.storage.dialect import QuotaTake
+from register.storage.models import AccessEvent, ExposureRecord, Obligation
 
 
 def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -98,6 +99,37 @@ def _insert_event(columns: tuple[str, ...]) -> str:
             f"VALUES ({', '.join(f'%({c})s' for c in columns)}) RETURNING seq")
 
 
+def _casts(table: Table, cols: tuple[str, ...], prefix: str = "") -> str:
+    """`%(col)s::type, ...`: in `INSERT ... SELECT` PostgreSQL cannot take a parameter's type from its column."""
+    dialect = postgresql.dialect()
+    return ", ".join(f"%({prefix}{c})s::{table.c[c].type.compile(dialect=dialect)}" for c in cols)
+
+
+_QUOTA_IN_GRANT = """
+q AS (INSERT INTO quota_usage (institution_id, day, used, attested)
+      VALUES (%(q_institution_id)s, %(q_day)s, 1, %(q_count_attested)s)
+      ON CONFLICT (institution_id, day) DO UPDATE
+        SET used = quota_usage.used + 1, attested = quota_usage.attested + %(q_count_attested)s
+      WHERE quota_usage.used < %(q_quota)s AND quota_usage.attested + %(q_count_attested)s <= %(q_attested)s
+      RETURNING 1),"""
+
+
+@functools.lru_cache(maxsize=16)
+def _grant(event_cols: tuple[str, ...], record_cols: tuple[str, ...], with_quota: bool) -> str:
+    """One statement for a granted answer's writes: the quota's count, the access event and the stored
+    answer. With a quota, the two inserts happen only if its counter moved (`q` returned a row); the
+    statement returns the event's seq, or NULL when the quota is used up and nothing was written."""
+    gate = " WHERE EXISTS (SELECT 1 FROM q)" if with_quota else ""
+    return (
+        "WITH" + (_QUOTA_IN_GRANT if with_quota else "")
+        + f" e AS (INSERT INTO access_events ({', '.join(event_cols)}) SELECT {_casts(AccessEvent.__table__, event_cols)}"
+        + f"{gate} RETURNING seq),"
+        + f" x AS (INSERT INTO exposures ({', '.join(record_cols)}) SELECT {_casts(ExposureRecord.__table__, record_cols, 'r_')}"
+        + f"{gate})"
+        + " SELECT (SELECT seq FROM e) AS seq"
+    )
+
+
 _BINARY_TYPES = {"VARCHAR": "text", "TEXT": "text", "BIGINT": "int8", "INTEGER": "int4", "DATE": "date",
                  "TIMESTAMP WITH TIME ZONE": "timestamptz", "BYTEA": "bytea", "JSON": "text"}
 
@@ -167,6 +199,28 @@ class PostgresStatements:
 
     def add_exposure_record(self, session: Session, values: dict[str, Any], *, encoded: bytes) -> None:
         _execute(session, _INSERT_EXPOSURE, {**values, "response": encoded.decode()})
+
+    def debt_rows_and_ban(self, session: Session, person_id: str, now: datetime) -> tuple[list[Any], Any]:
+        """Both statements sent at once (psycopg's pipeline mode): one round trip, one wait."""
+        conn = session.connection().connection.driver_connection
+        with conn.cursor(row_factory=namedtuple_row) as lines, conn.cursor(row_factory=namedtuple_row) as ban:
+            with conn.pipeline():
+                lines.execute(_LINES, {"person_id": person_id}, prepare=True)
+                ban.execute(_ACTIVE_BAN, {"person_id": person_id, "now": now}, prepare=True)
+            rows = [r._replace(as_of=_utc(r.as_of)) for r in lines.fetchall()]
+            bans = ban.fetchall()
+        return rows, (bans[0]._replace(since=_utc(bans[0].since)) if bans else None)
+
+    def grant_answer(self, session: Session, *, quota: QuotaTake | None, event: dict[str, Any],
+                     record: dict[str, Any], encoded: bytes) -> int | None:
+        details = event["details"]
+        params = {**event, "details": orjson.dumps(details).decode() if details is not None else None,
+                  **{f"r_{k}": v for k, v in record.items()}, "r_response": encoded.decode()}
+        if quota is not None:
+            params |= {"q_institution_id": quota.institution_id, "q_day": quota.day, "q_quota": quota.quota,
+                       "q_attested": quota.attested, "q_count_attested": int(quota.count_attested)}
+        sql = _grant(tuple(event), tuple(record), quota is not None)
+        return _fetch(session, sql, params)[0].seq
 
     def try_lock_integrator(self, session: Session, key: int) -> bool:
         """A transaction-scoped advisory lock."""

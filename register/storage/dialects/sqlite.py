@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, func, insert, literal, select, text, up
 from sqlalchemy.orm import Session, aliased
 
 from register.storage.credit_bans import active_ban_statement
+from register.storage.dialect import QuotaTake
 from register.storage.models import (
     AccessEvent, Consent, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor, Person,
 )  # fmt: skip
@@ -99,6 +100,25 @@ class SqliteStatements:
 
     def add_exposure_record(self, session: Session, values: dict[str, Any], *, encoded: bytes) -> None:
         session.execute(_INSERT_EXPOSURE, values)
+
+    def debt_rows_and_ban(self, session: Session, person_id: str, now: datetime) -> tuple[list[Any], Any]:
+        return self.debt_rows_for_person(session, person_id), self.active_ban_brief(session, person_id, now)
+
+    def grant_answer(self, session: Session, *, quota: QuotaTake | None, event: dict[str, Any],
+                     record: dict[str, Any], encoded: bytes) -> int | None:
+        """Statement by statement: the write lock taken at BEGIN makes them one step for other writers."""
+        if quota is not None:
+            if quota.count_attested:
+                taken = self.take_attested_quota(session, institution_id=quota.institution_id, day=quota.day,
+                                                 quota=quota.quota, attested=quota.attested)
+            else:
+                taken = self.take_quota(session, institution_id=quota.institution_id, day=quota.day,
+                                        quota=quota.quota) is not None
+            if not taken:
+                return None
+        seq = self.add_event(session, event)
+        self.add_exposure_record(session, record, encoded=encoded)
+        return seq
 
     def try_lock_integrator(self, session: Session, key: int) -> bool:
         """The write lock taken at BEGIN already serialises writers."""

@@ -134,7 +134,8 @@ def query_exposure(
     granted = event_values(outcome="granted", subject=subject, details=details, **event)
     # The writes last, in one step: counted against the daily quota (and the attested quota), the access
     # event and the stored answer. The quota's row stays locked until commit, so concurrent answers of one
-    # institution wait on it: it is taken when nothing is left to do but commit.
+    # institution wait on it: it is taken when nothing is left to do but commit (on PostgreSQL the step
+    # ends with the commit itself).
     quota = limits.quota_take(institution_id=principal.institution_id, now=now, attested=attested) if limits else None
     seq = grant_answer(session, quota=quota, event=granted, encoded=encoded, record={
         "id": exposure_id, "event_id": granted["id"], "institution_id": principal.institution_id,

@@ -71,7 +71,9 @@ class Statements(Protocol):
                      record: dict[str, Any], encoded: bytes) -> int | None:
         """A granted answer's writes: count it against `quota` (None: no quota applies), then insert its
         access `event` and its stored answer `record` (`encoded`: its canonical JSON). The event's `seq`, or
-        None, and nothing written, if the quota is used up. On PostgreSQL one statement."""
+        None, and nothing written, if the quota is used up. On PostgreSQL one statement, which ends the
+        transaction (it is sent with its COMMIT): after it, the caller writes nothing more of the answer's,
+        and a refusal recorded after a None starts a new transaction. On SQLite the caller commits."""
 
     # --- the transparency log ---------------------------------------------------------------------------
     def try_lock_integrator(self, session: Session, key: int) -> bool:

@@ -28,8 +28,9 @@ def debt_rows_and_ban(session: Session, person_id: str, now: datetime) -> tuple[
 def grant_answer(session: Session, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
                  encoded: bytes) -> int | None:
     """A granted answer's writes, the quota's count first (see `Statements.grant_answer`): the access
-    event's seq, or None, with nothing written, if the quota is used up. On PostgreSQL one statement, so the
-    quota's row is locked for as little of the transaction as possible."""
+    event's seq, or None, with nothing written, if the quota is used up. On PostgreSQL one statement sent
+    with its COMMIT, so the quota's row is locked for as little time as possible: the transaction ends
+    here there, and the answer's access event is durable when this returns."""
     return statements(session).grant_answer(session, quota=quota, event=event, record=record, encoded=encoded)
 
 

@@ -81,7 +81,7 @@ class ExposureLimits:
     def quota_take(self, *, institution_id: str, now: datetime, attested: bool = False) -> store.QuotaTake | None:
         """What one answer counts against today's (UTC) quotas: the general one and, for an answer with an
         attested consent, the attested one too; None if no quota applies. Counted by the answer's own
-        writes (`storage.exposure.grant_answer`), or by `take_quota`."""
+        writes (`storage.exposure.grant_answer`)."""
         today = now.astimezone(UTC).date()
         if not attested or self.attested_daily_quota <= 0:
             if self.daily_quota <= 0:
@@ -90,21 +90,6 @@ class ExposureLimits:
         return store.QuotaTake(institution_id=institution_id, day=today,
                                quota=self.daily_quota if self.daily_quota > 0 else store.UNLIMITED,
                                attested=self.attested_daily_quota, count_attested=True)
-
-    def take_quota(self, session: Session, *, institution_id: str, now: datetime, attested: bool = False) -> None:
-        """Count one answer against today's (UTC) quota, and an answer with an attested consent against
-        the attested quota too, or refuse until tomorrow."""
-        take = self.quota_take(institution_id=institution_id, now=now, attested=attested)
-        if take is None:
-            return
-        if take.count_attested:
-            taken = store.take_attested_quota(session, institution_id=institution_id, day=take.day, quota=take.quota,
-                                              attested=take.attested)
-        else:
-            taken = store.take_quota(session, institution_id=institution_id, day=take.day,
-                                     quota=take.quota) is not None
-        if not taken:
-            raise self.used_up(session, take, now)
 
     def used_up(self, session: Session, take: store.QuotaTake, now: datetime) -> TooManyRequests:
         """The refusal for an answer `take` could not count: which quota is used up, and until when."""

@@ -37,6 +37,17 @@ class QuotaTake:
     attested: int = UNLIMITED
     count_attested: bool = False
 
+    def shards_open(self, shards: int) -> int:
+        """How many of `shards` counters have room at all: shard i's share of a total T is
+        T // shards, plus one for i < T % shards, so with a quota under `shards` the last ones get none."""
+        return min(shards, self.quota, self.attested if self.count_attested else UNLIMITED)
+
+
+def shard_share(total: int, shards: int, shard: int) -> int:
+    """Shard `shard`'s part of `total` split over `shards` counters; the parts add up to `total` exactly,
+    so however answers spread over the shards, together they never pass it (storage.quota)."""
+    return total // shards + (1 if shard < total % shards else 0)
+
 
 class Statements(Protocol):
     """One method per statement that has a shape of its own on each database."""
@@ -50,13 +61,6 @@ class Statements(Protocol):
 
     def active_ban_brief(self, session: Session, person_id: str, now: datetime) -> Any:
         """The credit ban in force (id, reason, since), or None."""
-
-    def take_quota(self, session: Session, *, institution_id: str, day: date, quota: int) -> int | None:
-        """Count one more answer; the new count, or None if `quota` is reached."""
-
-    def take_attested_quota(self, session: Session, *, institution_id: str, day: date, quota: int,
-                            attested: int) -> bool:
-        """Count one more answer against both quotas; False, and nothing counted, if either is reached."""
 
     def add_event(self, session: Session, values: dict[str, Any]) -> int:
         """Insert one access event; its `seq`."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -267,14 +268,16 @@ class CreditBan(SQLModel, table=True):
 
 
 class QuotaUsage(SQLModel, table=True):
-    """Exposure answers given to one institution on one UTC day: its daily quota's counter, shared by
-    every server process. One row per institution and day, counted up in the answer's own transaction;
-    `attested` counts the answers among them given with an attested consent (their own, lower quota)."""
+    """Exposure answers given to one institution on one UTC day: its daily quota's counters, shared by
+    every server process. The day's quota is split over shards (storage.quota), one row each, counted up in
+    the answer's own transaction; `attested` counts the answers among them given with an attested consent
+    (their own, lower quota). The day's count is the sum over its shards."""
 
     __tablename__ = "quota_usage"
 
     institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), primary_key=True))
     day: date = Field(sa_column=Column(Date, primary_key=True))
+    shard: int = Field(default=0, sa_column=Column(SmallInteger, primary_key=True, server_default="0"))
     used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     attested: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 

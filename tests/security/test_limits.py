@@ -150,6 +150,37 @@ class TestDailyQuota:
         assert sorted(statuses) == [200] * 4 + [429] * 8
         assert answers_for(app, lender.id) == 4
 
+    def test_a_quota_split_over_counters_is_given_out_whole_one_by_one(self, app, client, monkeypatch, ticks,
+                                                                         lender, consented):
+        """37 does not divide over the 16 counters of PostgreSQL (storage.quota): answers that land on a used-up
+        counter take from another, so no answer is refused while any of the quota is left, and none passes it."""
+        person, cid = consented
+        set_limits(app, monkeypatch, ticks, quota=37)
+        statuses = [query(client, lender, person, cid).status_code for _ in range(40)]
+        assert statuses == [200] * 37 + [429] * 3
+        assert answers_for(app, lender.id) == 37
+
+    def test_a_quota_split_over_counters_never_overshoots_under_concurrency(self, app, client, monkeypatch, ticks,
+                                                                            lender, consented):
+        person, cid = consented
+        set_limits(app, monkeypatch, ticks, quota=29)
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            for _ in range(5):
+                r = query(client, lender, person, cid)
+                with lock:
+                    statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(statuses) == [200] * 29 + [429] * 11
+        assert answers_for(app, lender.id) == 29
+
 
 class TestSizeCaps:
     def test_a_burst_of_oversized_bodies_is_413_and_changes_nothing(self, app, client, lender, consented):

@@ -88,3 +88,31 @@ class TestAttestedReferences:
         engine.dispose()
         assert refs == {"c1": "APP-1", "c2": None, "c3": "APP-2", "c4": None}
         assert tuple(usage) == (7, 0)
+
+
+class TestQuotaShards:
+    """A day's quota counted in shards (2026-12-04-1200) goes back to one row per day without losing a count."""
+
+    def test_downgrade_folds_the_shards_of_a_day_into_one_count(self, empty_database):
+        from datetime import UTC, date, datetime
+
+        from sqlalchemy import text
+
+        upgrade(empty_database)
+        engine = create_engine(empty_database)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO institutions (id, name, role, token_hash, created_at) "
+                              "VALUES ('i1', 'Bank', 'lender', 'h1', :t)"), {"t": datetime(2026, 12, 1, tzinfo=UTC)})
+            rows = [(date(2026, 12, 3), 0, 3, 1), (date(2026, 12, 3), 5, 2, 0), (date(2026, 12, 3), 15, 4, 2),
+                    (date(2026, 12, 4), 7, 6, 1)]  # on the 4th, no shard 0
+            for day, shard, used, attested in rows:
+                conn.execute(text("INSERT INTO quota_usage (institution_id, day, shard, used, attested) "
+                                  "VALUES ('i1', :d, :s, :u, :a)"), {"d": day, "s": shard, "u": used, "a": attested})
+        engine.dispose()
+        downgrade(empty_database, "0f1a7c2d9e34")
+        engine = create_engine(empty_database)
+        with engine.connect() as conn:
+            counts = {str(d)[:10]: (u, a) for d, u, a in
+                      conn.execute(text("SELECT day, used, attested FROM quota_usage ORDER BY day")).all()}
+        engine.dispose()
+        assert counts == {"2026-12-03": (9, 3), "2026-12-04": (6, 1)}

@@ -13,6 +13,7 @@ Batches: binary COPY, and updates through a staging table with one `UPDATE ... F
 from __future__ import annotations
 
 import functools
+import random
 from collections import namedtuple
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -25,7 +26,7 @@ from sqlalchemy import MetaData, Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from register.storage.dialect import QuotaTake
+from register.storage.dialect import QuotaTake, shard_share
 from register.storage.models import AccessEvent, ExposureRecord, Obligation
 
 
@@ -85,20 +86,6 @@ _Line = namedtuple("_Line", "id institution_id external_ref kind currency balanc
                    "handed_to_institution_id handed_to_external_ref role creditor own_debtors disputed stated")
 _Ban = namedtuple("_Ban", "id reason since")
 
-# See storage.quota: a conflicting INSERT becomes the UPDATE, whose WHERE leaves the row alone (and returns
-# nothing) once a quota is reached; the row stays locked until the request commits.
-_QUOTA = """
-INSERT INTO quota_usage (institution_id, day, used) VALUES (%(institution_id)s, %(day)s, 1)
-ON CONFLICT (institution_id, day) DO UPDATE SET used = quota_usage.used + 1 WHERE quota_usage.used < %(quota)s
-RETURNING used
-"""
-_ATTESTED_QUOTA = """
-INSERT INTO quota_usage (institution_id, day, used, attested) VALUES (%(institution_id)s, %(day)s, 1, 1)
-ON CONFLICT (institution_id, day) DO UPDATE SET used = quota_usage.used + 1, attested = quota_usage.attested + 1
- WHERE quota_usage.used < %(quota)s AND quota_usage.attested < %(attested)s
-RETURNING used
-"""
-
 _INSERT_EXPOSURE = """
 INSERT INTO exposures (id, event_id, institution_id, person_id, consent_id, created_at, response, response_sha256)
 VALUES (%(id)s, %(event_id)s, %(institution_id)s, %(person_id)s, %(consent_id)s, %(created_at)s, %(response)s,
@@ -118,23 +105,46 @@ def _casts(table: Table, cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(f"%({prefix}{c})s::{table.c[c].type.compile(dialect=dialect)}" for c in cols)
 
 
-_QUOTA_IN_GRANT = """
-q AS (INSERT INTO quota_usage (institution_id, day, used, attested)
-      VALUES (%(q_institution_id)s, %(q_day)s, 1, %(q_count_attested)s)
-      ON CONFLICT (institution_id, day) DO UPDATE
+QUOTA_SHARDS = 16  # counters per institution and day (storage.quota); 16 connections rarely meet on one
+
+# See storage.quota. The chosen shard first: a conflicting INSERT becomes the UPDATE, whose WHERE leaves the
+# row alone (and returns nothing) once the shard's share (q_cap, q_attested_cap) is used up.
+_QUOTA_SHARD = """
+q AS (INSERT INTO quota_usage (institution_id, day, shard, used, attested)
+      VALUES (%(q_institution_id)s, %(q_day)s, %(q_shard)s, 1, %(q_count_attested)s)
+      ON CONFLICT (institution_id, day, shard) DO UPDATE
         SET used = quota_usage.used + 1, attested = quota_usage.attested + %(q_count_attested)s
-      WHERE quota_usage.used < %(q_quota)s AND quota_usage.attested + %(q_count_attested)s <= %(q_attested)s
+      WHERE quota_usage.used < %(q_cap)s AND quota_usage.attested + %(q_count_attested)s <= %(q_attested_cap)s
       RETURNING 1),"""
+
+# Then any shard with room, in shard order, each row locked and re-read before it counts (FOR UPDATE under
+# READ COMMITTED skips a row another answer has just used up and takes the next one). A scalar subquery,
+# run once: as a joined subquery in UPDATE ... FROM, PostgreSQL 15 ran it again per row and counted 15 shards.
+_SHARE = "%(q_{total})s / %(q_shards)s + CASE WHEN shard < %(q_{total})s %% %(q_shards)s THEN 1 ELSE 0 END"
+_QUOTA_ANY = f"""
+q AS (UPDATE quota_usage SET used = used + 1, attested = attested + %(q_count_attested)s
+       WHERE institution_id = %(q_institution_id)s AND day = %(q_day)s AND shard = (
+             SELECT shard FROM quota_usage
+              WHERE institution_id = %(q_institution_id)s AND day = %(q_day)s AND shard < %(q_shards)s
+                AND used < {_SHARE.format(total="quota")}
+                AND attested + %(q_count_attested)s <= {_SHARE.format(total="attested")}
+              ORDER BY shard LIMIT 1 FOR UPDATE)
+      RETURNING 1),"""
+_QUOTA_ROWS = """
+INSERT INTO quota_usage (institution_id, day, shard, used, attested)
+SELECT %(q_institution_id)s, %(q_day)s, g, 0, 0 FROM generate_series(0, %(q_shards)s - 1) AS g
+ON CONFLICT (institution_id, day, shard) DO NOTHING
+"""
 
 
 @functools.lru_cache(maxsize=16)
-def _grant(event_cols: tuple[str, ...], record_cols: tuple[str, ...], with_quota: bool) -> str:
-    """One statement for a granted answer's writes: the quota's count, the access event and the stored
-    answer. With a quota, the two inserts happen only if its counter moved (`q` returned a row); the
-    statement returns the event's seq, or NULL when the quota is used up and nothing was written."""
-    gate = " WHERE EXISTS (SELECT 1 FROM q)" if with_quota else ""
+def _grant(event_cols: tuple[str, ...], record_cols: tuple[str, ...], quota: str | None) -> str:
+    """One statement for a granted answer's writes: the quota's count (`quota`: how it is taken), the
+    access event and the stored answer. With a quota, the two inserts happen only if a counter moved (`q`
+    returned a row); the statement returns the event's seq, or NULL when nothing was counted or written."""
+    gate = " WHERE EXISTS (SELECT 1 FROM q)" if quota else ""
     return (
-        "WITH" + (_QUOTA_IN_GRANT if with_quota else "")
+        "WITH" + (quota or "")
         + f" e AS (INSERT INTO access_events ({', '.join(event_cols)}) SELECT {_casts(AccessEvent.__table__, event_cols)}"
         + f"{gate} RETURNING seq),"
         + f" x AS (INSERT INTO exposures ({', '.join(record_cols)}) SELECT {_casts(ExposureRecord.__table__, record_cols, 'r_')}"
@@ -227,15 +237,30 @@ class PostgresStatements:
         details = event["details"]
         params = {**event, "details": orjson.dumps(details).decode() if details is not None else None,
                   **{f"r_{k}": v for k, v in record.items()}, "r_response": encoded.decode()}
-        if quota is not None:
-            params |= {"q_institution_id": quota.institution_id, "q_day": quota.day, "q_quota": quota.quota,
-                       "q_attested": quota.attested, "q_count_attested": int(quota.count_attested)}
-        sql = _grant(tuple(event), tuple(record), quota is not None)
-        # Sent with the COMMIT that ends the transaction, in one message (psycopg's client-side binding, the
-        # simple query protocol): the quota's row is locked from this statement to its commit with no Python
-        # in between, where a thread could wait for the GIL while other answers of the institution wait on
-        # the row. 16 connections on one process: +10-20 % answers/s against a prepared statement and a
-        # separate commit, +5-10 % against a pipeline of the two (BENCHMARKS.md).
+        if quota is None:
+            return self._send_with_commit(session, _grant(tuple(event), tuple(record), None), params)
+        shards = quota.shards_open(QUOTA_SHARDS)
+        shard = random.randrange(shards)
+        params |= {"q_institution_id": quota.institution_id, "q_day": quota.day, "q_quota": quota.quota,
+                   "q_attested": quota.attested, "q_count_attested": int(quota.count_attested),
+                   "q_shards": QUOTA_SHARDS, "q_shard": shard,
+                   "q_cap": shard_share(quota.quota, QUOTA_SHARDS, shard),
+                   "q_attested_cap": shard_share(quota.attested, QUOTA_SHARDS, shard)}
+        seq = self._send_with_commit(session, _grant(tuple(event), tuple(record), _QUOTA_SHARD), params)
+        if seq is not None or shards == 1:
+            return seq
+        # Its shard is used up: any other with room (rare until the day's quota nears its end).
+        with psycopg.ClientCursor(session.connection().connection.driver_connection) as cur:
+            cur.execute(_QUOTA_ROWS, params)
+        return self._send_with_commit(session, _grant(tuple(event), tuple(record), _QUOTA_ANY), params)
+
+    @staticmethod
+    def _send_with_commit(session: Session, sql: str, params: dict[str, Any]) -> int | None:
+        """`sql` and the COMMIT that ends the transaction in one message (psycopg's client-side binding, the
+        simple query protocol): a quota row is locked from this statement to its commit with no Python in
+        between, where a thread could wait for the GIL while other answers of the institution wait on the
+        row. 16 connections on one process: +10-20 % answers/s against a prepared statement and a separate
+        commit, +5-10 % against a pipeline of the two (BENCHMARKS.md)."""
         conn = session.connection().connection.driver_connection
         with psycopg.ClientCursor(conn) as cur:
             cur.execute(sql + ";\nCOMMIT", params)

@@ -55,16 +55,13 @@ _LINES = (
     .where(_mine.person_id == bindparam("person_id"), Obligation.retracted_at.is_(None))
 )  # fmt: skip
 
-# See storage.quota. `day` is bound as the ISO text that SQLAlchemy's Date type stores on SQLite.
+# See storage.quota: one shard (0) on SQLite, whose writers take turns anyway. `day` is bound as the ISO
+# text that SQLAlchemy's Date type stores on SQLite.
 _QUOTA = text("""
-INSERT INTO quota_usage (institution_id, day, used) VALUES (:institution_id, :day, 1)
-ON CONFLICT (institution_id, day) DO UPDATE SET used = quota_usage.used + 1 WHERE quota_usage.used < :quota
-RETURNING used
-""")
-_ATTESTED_QUOTA = text("""
-INSERT INTO quota_usage (institution_id, day, used, attested) VALUES (:institution_id, :day, 1, 1)
-ON CONFLICT (institution_id, day) DO UPDATE SET used = quota_usage.used + 1, attested = quota_usage.attested + 1
- WHERE quota_usage.used < :quota AND quota_usage.attested < :attested
+INSERT INTO quota_usage (institution_id, day, shard, used, attested) VALUES (:institution_id, :day, 0, 1, :count)
+ON CONFLICT (institution_id, day, shard) DO UPDATE
+  SET used = quota_usage.used + 1, attested = quota_usage.attested + :count
+WHERE quota_usage.used < :quota AND quota_usage.attested + :count <= :attested
 RETURNING used
 """)
 
@@ -86,15 +83,6 @@ class SqliteStatements:
     def active_ban_brief(self, session: Session, person_id: str, now: datetime) -> Any:
         return session.scalars(active_ban_statement(person_id, now)).first()
 
-    def take_quota(self, session: Session, *, institution_id: str, day: date, quota: int) -> int | None:
-        params = {"institution_id": institution_id, "day": day.isoformat(), "quota": quota}
-        return session.execute(_QUOTA, params).scalar_one_or_none()
-
-    def take_attested_quota(self, session: Session, *, institution_id: str, day: date, quota: int,
-                            attested: int) -> bool:
-        params = {"institution_id": institution_id, "day": day.isoformat(), "quota": quota, "attested": attested}
-        return session.execute(_ATTESTED_QUOTA, params).first() is not None
-
     def add_event(self, session: Session, values: dict[str, Any]) -> int:
         return session.execute(_INSERT_EVENT, values).scalar_one()
 
@@ -108,13 +96,9 @@ class SqliteStatements:
                      record: dict[str, Any], encoded: bytes) -> int | None:
         """Statement by statement: the write lock taken at BEGIN makes them one step for other writers."""
         if quota is not None:
-            if quota.count_attested:
-                taken = self.take_attested_quota(session, institution_id=quota.institution_id, day=quota.day,
-                                                 quota=quota.quota, attested=quota.attested)
-            else:
-                taken = self.take_quota(session, institution_id=quota.institution_id, day=quota.day,
-                                        quota=quota.quota) is not None
-            if not taken:
+            params = {"institution_id": quota.institution_id, "day": quota.day.isoformat(), "quota": quota.quota,
+                      "attested": quota.attested, "count": int(quota.count_attested)}
+            if session.execute(_QUOTA, params).first() is None:
                 return None
         seq = self.add_event(session, event)
         self.add_exposure_record(session, record, encoded=encoded)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from register.api.deps import CanQueryExposure, StateDep, in_transaction
 from register.api.openapi import errors
@@ -37,5 +38,12 @@ async def post_exposure(body: ExposureRequest, request: Request, state: StateDep
         allow_test_ids=state.settings.accept_test_identities, tlog=state.tlog, limits=state.exposure_limits,
     ))
     # Already JSON-ready and built to ExposurePublic (a test holds it to that model): re-validating it here
-    # cost 0.5 ms of a 6.7 ms request.
-    return JSONResponse(answer)
+    # cost 0.5 ms of a 6.7 ms request. Encoded by orjson, as compact as JSONResponse's: the standard
+    # library's encoder was 3.3 % of the server's GIL time under load (py-spy), orjson a tenth of that.
+    # orjson refuses integers past 64 bits (a total over many lines at the largest amounts could be one):
+    # those answers go through the standard library, as before.
+    try:
+        body = orjson.dumps(answer)
+    except TypeError:
+        return JSONResponse(answer)
+    return Response(body, media_type="application/json")

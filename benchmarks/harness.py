@@ -90,6 +90,20 @@ def server_env(database_url: str, data_dir: str, **extra: str) -> dict[str, str]
 
 
 @contextmanager
+def kept_database(name: str) -> Iterator[tuple[str, str]]:
+    """A PostgreSQL database `name` and its data directory (the keys its data is encrypted with), made on
+    first use and kept: a million persons take longer to seed than to measure."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    data_dir = Path("/var/tmp", f"register-bench-{name}")
+    data_dir.mkdir(exist_ok=True)
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False), str(data_dir)
+
+
+@contextmanager
 def running_server(database_url: str, data_dir: str, *, workers: int | None = None, **extra: str) -> Iterator[Server]:
     """`register serve` as shipped; `workers` None leaves the process count to serve's default."""
     port = free_port()

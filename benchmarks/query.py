@@ -8,27 +8,41 @@ shipped, against two baselines measured in the same run:
 Latency is measured apart with 4 connections (a busy lender): p99 must ≤ 25 ms, aim ≤ 10 ms (16 closed-loop
 connections at the throughput aim cannot also have a low p99). The load average is printed beside each figure.
 
-    python -m benchmarks.query [--persons 100000] [--backend postgres|sqlite] [--workers N]
+    python -m benchmarks.query [--persons 100000] [--backend postgres|sqlite] [--workers N] [--keep NAME]
+
+`--keep NAME` seeds a PostgreSQL database NAME (and its keys, in /var/tmp/register-bench-NAME) once and
+measures it on later runs too: seeding a million persons takes longer than the measurement, and a quiet
+window on a shared machine is short. `--seed-only` stops after seeding.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import tempfile
 import time
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from benchmarks import pgbench
-from benchmarks.harness import fresh_database, load_average, print_result, run_wrk, running_server
+from benchmarks.harness import fresh_database, kept_database, load_average, print_result, run_wrk, running_server
 from benchmarks.population_seed import load
 
 
 def measure(url: str, data_dir: str, *, persons: int, seconds: int, connections: int, workers: int | None,
-            backend: str) -> dict:
+            backend: str, seed_only: bool = False) -> dict:
     t = time.perf_counter()
-    pop = load(url, data_dir, persons=persons)
+    kept = Path(data_dir, "population.json")
+    if kept.exists():
+        pop = json.loads(kept.read_text())
+    else:
+        pop = load(url, data_dir, persons=persons)
+        kept.write_text(json.dumps(pop))
     loaded = time.perf_counter() - t
+    if seed_only:
+        return {"backend": backend, "persons": persons, "load_seconds": round(loaded, 1), "seed_only": True}
     extra = {"REGISTER_LOG_INTEGRATOR": "true"}
     figures: dict = {}
     if backend == "postgres":  # the database alone first, with no server competing for the cores
@@ -74,10 +88,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=None, help="server processes (default: register serve's own)")
+    ap.add_argument("--keep", metavar="NAME", help="seed PostgreSQL database NAME once and reuse it")
+    ap.add_argument("--seed-only", action="store_true", help="with --keep: seed, do not measure")
     args = ap.parse_args()
+    run = functools.partial(measure, persons=args.persons, seconds=args.seconds, connections=args.connections,
+                            workers=args.workers, backend=args.backend, seed_only=args.seed_only)
+    if args.keep:
+        with kept_database(args.keep) as (url, data_dir):
+            print_result("query", run(url, data_dir))
+        return
     with fresh_database(args.backend) as url, tempfile.TemporaryDirectory() as data_dir:
-        print_result("query", measure(url, data_dir, persons=args.persons, seconds=args.seconds,
-                                      connections=args.connections, workers=args.workers, backend=args.backend))
+        print_result("query", run(url, data_dir))
 
 
 if __name__ == "__main__":

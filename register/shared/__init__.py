@@ -32,6 +32,7 @@ class Slot:
 
 class Counters(Protocol):
     remote: bool  # True: a call may wait on the network, so the event loop hands it to a thread
+    shared: bool  # True: other processes see the same counters
 
     def take(self, key: str, *, rate: float, burst: int) -> float:
         """Take a token from `key`'s bucket (`burst` tokens, refilled at `rate` a second): 0.0 if one was

@@ -38,6 +38,14 @@ def default_path(data_dir: Path, tag: str) -> Path:
     return (shm if shm.is_dir() and os.access(shm, os.W_OK) else data_dir) / f"register-limits-{tag}"
 
 
+def remove_abandoned(directory: Path) -> None:
+    """Remove the files of supervisors that died without removing theirs (killed): named by their pid."""
+    for path in directory.glob("register-limits-*"):
+        pid = path.name.removeprefix("register-limits-").split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
 def create(path: Path) -> Path:
     """An empty store at `path` (emptied if it was there): done once, before the workers start."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -62,6 +70,7 @@ def _alive(pid: int) -> bool:
 
 class FileCounters:
     remote = False
+    shared = True
 
     def __init__(self, path: Path) -> None:
         self.path = path

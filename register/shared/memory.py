@@ -14,6 +14,7 @@ from register.shared.bucket import take_token
 
 class MemoryCounters:
     remote = False
+    shared = False
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock

@@ -73,6 +73,7 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(t[1]) + tonumber(t[2]) / 1
 
 class RedisCounters:
     remote = True
+    shared = True
 
     def __init__(self, url: str, *, prefix: str = "register", slot_seconds: float = SLOT_SECONDS) -> None:
         self.prefix, self.slot_seconds = prefix, slot_seconds

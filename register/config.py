@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # flight and the token caches' generation are counted in one store the processes share.
     workers: int | None = Field(default=None, ge=1, le=1024,
                                 description="Server processes `register serve` starts (default: one per core)")
+    token_cache_seconds: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="How long a process keeps a verified token (a revocation reaches every process within 2 s)",
+    )
     limits_url: SecretStr | None = Field(
         default=None, description="redis://host:port/db holding the limits every process of every host shares",
     )

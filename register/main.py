@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     # hosts, a file in /dev/shm for one host's workers (`register serve` sets it), else this process's memory.
     counters = open_counters(url=settings.limits_url.get_secret_value() if settings.limits_url else None,
                              file=settings.limits_file, prefix=settings.limits_prefix)
-    tokens = TokenCache(counters=counters if counters.shared else None)
+    tokens = TokenCache(settings.token_cache_seconds, counters=counters if counters.shared else None)
     cipher = FieldCipher(keys or load_keys(settings))
     worker = (
         ReportWorker(sessions, cipher, allow_test=settings.accept_test_identities,

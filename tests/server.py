@@ -35,11 +35,13 @@ def environment(url: str, data_dir: Path, **env: str) -> dict[str, str]:
 
 def start(url: str, data_dir: Path, port: int, *, workers: int = 1, **env: str) -> subprocess.Popen:
     """Start `register serve` with `workers` server processes (one: quicker to start) in a process group of
-    its own, and wait until /healthz answers. `env`: more REGISTER_* settings."""
+    its own, and wait until /healthz answers and every worker has started (several log at INFO, to say so).
+    `env`: more REGISTER_* settings."""
     with socket.socket() as s:  # else /healthz may be answered by a server still holding the port
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
-    environ = environment(url, data_dir, **env)
+    environ = environment(url, data_dir, **{"REGISTER_LOG_LEVEL": "INFO", **env} if workers > 1 else env)
+    offset = (data_dir / "server.log").stat().st_size if (data_dir / "server.log").exists() else 0
     with open(data_dir / "server.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "register.cli", "serve", "--port", str(port), "--workers",
                                  str(workers)], env=environ, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
@@ -49,12 +51,20 @@ def start(url: str, data_dir: Path, port: int, *, workers: int = 1, **env: str) 
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {server_log(data_dir)}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200 and (
+                    workers == 1 or started(data_dir, offset) >= workers):
                 return proc
         except httpx.HTTPError:
             time.sleep(0.05)
     kill(proc)
     raise RuntimeError(f"server did not start: {server_log(data_dir)}")
+
+
+def started(data_dir: Path, offset: int) -> int:
+    """How many worker processes have said their application started since `offset` in the log (INFO)."""
+    with open(data_dir / "server.log", "rb") as log:
+        log.seek(offset)
+        return log.read().count(b'"Application startup complete."')
 
 
 def kill(proc: subprocess.Popen) -> None:

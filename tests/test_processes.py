@@ -12,7 +12,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -73,7 +75,7 @@ class Register:
 
     def request(self, method: str, path: str, token: str, body: dict | None = None) -> Answer:
         """One request on a new connection, and the worker that answered it."""
-        request_id = str(uuid.uuid4())
+        request_id = "".join(random.choices(string.ascii_lowercase, k=24))  # the log redacts runs of digits
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             payload = json.dumps(body).encode() if body is not None else None
@@ -130,7 +132,7 @@ class TestRate:
                      REGISTER_EXPOSURE_BURST=str(burst), **store) as register:
             _, token = register.institution()
             answers: list[Answer] = []
-            while len({a.pid for a in answers}) < 2 or len(answers) < 2 * burst:
+            while len({a.pid for a in answers if a.status == 429}) < 2:  # until both workers have refused
                 assert len(answers) < TRIES, "the requests never reached the second worker"
                 answers.append(register.request("POST", "/v1/exposure", token, exposure_query()))
             admitted = [a for a in answers if a.status != 429]
@@ -138,16 +140,14 @@ class TestRate:
             # Admitted ones are refused later for want of a consent; only the rate's refusals are 429.
             assert len(admitted) == burst, [(a.status, a.body.get("code"), a.pid) for a in answers]
             assert {a.body["code"] for a in refused} == {"rate_limited"}
-            assert len({a.pid for a in refused}) == 2  # both workers refused: the bucket is one
 
             # Every refusal was logged, once: the two workers' integrators share the log (its lock).
-            self.assert_log_verifies(register, at_least=len(answers))
+            self.assert_log_verifies(register, token, at_least=len(answers))
 
     @staticmethod
-    def assert_log_verifies(register: Register, *, at_least: int) -> None:
-        admin = server.ADMIN["Authorization"].split()[1]
+    def assert_log_verifies(register: Register, token: str, *, at_least: int) -> None:
         deadline = time.monotonic() + 60
-        while (size := register.request("GET", "/v1/audit/checkpoint", admin).body.get("size", 0)) < at_least:
+        while (size := register.request("GET", "/v1/audit/checkpoint", token).body.get("size", 0)) < at_least:
             assert time.monotonic() < deadline, f"the log holds {size} events, not {at_least}"
             time.sleep(0.2)
         environ = server.environment(register.url, register.data_dir)
@@ -163,11 +163,12 @@ class TestInFlight:
             _, token = register.institution()
             slow = [slow_request(register.port, token) for _ in range(2)]  # each holds a slot until it ends
             try:
-                answers = [register.request("GET", "/v1/obligations?limit=1", token)]
                 deadline = time.monotonic() + 30
-                while answers[-1].status != 429:  # until the two slow requests hold their slots
-                    assert time.monotonic() < deadline, answers[-1]
-                    answers = [register.request("GET", "/v1/obligations?limit=1", token)]
+                while (answer := register.request("GET", "/v1/obligations?limit=1", token)).status != 429:
+                    # Until the two slow requests hold their slots: one this probe raced is sent again.
+                    assert time.monotonic() < deadline, answer
+                    slow = [s if not early_answer(s) else (s.close() or slow_request(register.port, token)) for s in slow]
+                answers = [answer]
                 while len({a.pid for a in answers}) < 2:
                     assert len(answers) < TRIES, "the requests never reached the second worker"
                     answers.append(register.request("GET", "/v1/obligations?limit=1", token))
@@ -182,6 +183,17 @@ class TestInFlight:
             while register.request("GET", "/v1/obligations?limit=1", token).status != 200:
                 assert time.monotonic() < deadline, "the slots were not freed"
                 time.sleep(0.1)
+
+
+def early_answer(sock: socket.socket) -> bytes:
+    """What the server answered a slow request before its body came (nothing, while it holds its slot)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(4096)
+    except BlockingIOError:
+        return b""
+    finally:
+        sock.setblocking(True)
 
 
 def slow_request(port: int, token: str) -> socket.socket:
@@ -209,7 +221,7 @@ class TestRevocation:
                 served.add(answer.pid)
             admin = server.ADMIN["Authorization"].split()[1]
             rotated = register.request("POST", f"/v1/institutions/{inst}/token", admin)
-            assert rotated.status == 201, rotated.body
+            assert rotated.status == 200, rotated.body
             refused: set[int] = set()
             deadline = time.monotonic() + 60  # SPEC: within 2 s; this only bounds the test
             while refused != served:

@@ -16,6 +16,7 @@ import os
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,6 +84,7 @@ class FileCounters:
             raise LimitsUnavailable(f"the shared limits file {path} cannot be opened: {exc.strerror}") from exc
         self._thread_lock = threading.Lock()  # flock does not exclude threads sharing one descriptor
         self._pid = os.getpid()
+        self._tag = f"{self._pid}.{uuid.uuid4().hex[:8]}"  # this handle's slots, whichever handles a process has
         self._ids = 0
 
     @contextmanager
@@ -128,7 +130,7 @@ class FileCounters:
                     if len(held) >= bound:
                         return None
             self._ids += 1
-            slot = Slot(f"{self._pid}.{self._ids}", tuple(key for key, _ in bounds))
+            slot = Slot(f"{self._tag}.{self._ids}", tuple(key for key, _ in bounds))
             for key in slot.keys:
                 slots.setdefault(key, {})[slot.id] = self._pid
             return slot

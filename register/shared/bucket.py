@@ -12,7 +12,3 @@ def take_token(held: tuple[float, float] | None, *, now: float, rate: float, bur
         return (tokens - 1.0, now), 0.0
     return (tokens, now), (1.0 - tokens) / rate
 
-
-def is_full(held: tuple[float, float], *, now: float, rate: float, burst: int) -> bool:
-    """Whether the bucket has refilled: forgetting it then changes nothing."""
-    return held[0] + max(0.0, now - held[1]) * rate >= burst

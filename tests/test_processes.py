@@ -4,7 +4,9 @@ default for one host) and in Redis (REGISTER_LIMITS_URL, as on several hosts).
 
 Each request goes on a connection of its own, so the kernel hands it to either worker; which one
 answered is read from the server's log (its `pid`, by the request's id). A test goes on until both
-workers have answered, so a bound that held in one process only would be seen broken.
+workers have answered, so a bound that held in one process only would be seen broken. What the database
+already shared keeps holding: both workers' integrators build one log (`register audit verify`), and each
+report is processed by one of the two workers' report workers, once.
 """
 
 from __future__ import annotations
@@ -241,3 +243,31 @@ class TestWithoutTheStore:
             answer = register.request("GET", "/v1/obligations?limit=1", token)
             assert answer.status == 503 and answer.body["code"] == "limits_unavailable", answer.body
             assert register.request("GET", "/livez", token).status == 503  # any request with its token
+
+
+class TestReports:
+    def test_each_report_is_processed_once_by_one_of_the_workers(self, backend, tmp_path):
+        lines, reports = 200, 4
+        with running(backend, tmp_path, REGISTER_ACCEPT_TEST_IDENTITIES="true") as register:
+            _, token = register.institution()
+            ids = []
+            for n in range(reports):  # each worker's report worker races to claim each one
+                body = "".join(json.dumps({**obligation_body(), "external_ref": f"R{n}-{i}"}) + "\n"
+                               for i in range(lines))
+                conn = http.client.HTTPConnection("127.0.0.1", register.port, timeout=60)
+                conn.request("POST", "/v1/reports", body=body.encode(), headers={
+                    "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
+                    "Idempotency-Key": f"report-{n}"})
+                response = conn.getresponse()
+                doc = json.loads(response.read())
+                conn.close()
+                assert response.status == 202, doc
+                ids.append(doc["id"])
+            deadline = time.monotonic() + 120
+            for rid in ids:
+                while (doc := register.request("GET", f"/v1/reports/{rid}", token).body)["status"] != "done":
+                    assert doc["status"] in ("received", "processing") and time.monotonic() < deadline, doc
+                    time.sleep(0.2)
+                assert (doc["lines_read"], doc["accepted"], doc["unchanged"], doc["rejected"]) == (lines, lines, 0, 0)
+            listed = register.request("GET", "/v1/obligations?limit=1000", token).body
+            assert len(listed["items"]) == lines * reports and listed["next_cursor"] is None

@@ -71,8 +71,11 @@ def kill(proc: subprocess.Popen) -> None:
     """SIGKILL to the server and its workers (its process group): no shutdown handler runs, nothing is
     flushed that was not already durable."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        if os.getpgid(proc.pid) == proc.pid:  # started by `start`: its own group, with its workers
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except ProcessLookupError:  # already gone, and its group with it
         pass
     proc.wait()
 

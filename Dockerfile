@@ -44,6 +44,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 
-# `register <command>`: the default serves; `docker compose run --rm migrate` runs `register db upgrade`.
+# `register <command>`: the default serves, one server process per core the container may use (its CPU
+# set; with a CPU quota instead, e.g. --cpus 2, set REGISTER_WORKERS); `docker compose run --rm migrate`
+# runs `register db upgrade`.
 ENTRYPOINT ["python", "-m", "register.cli"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -236,7 +236,7 @@ def _refuse_busy_port(host: str, port: int) -> bool:
     return True
 
 
-def _serve(settings: Settings, host: str, port: int, banner: str | None = None, workers: int = 1) -> int:
+def _serve(settings: Settings, host: str, port: int, banner: str | None = None, workers: int | None = None) -> int:
     if _refuse_busy_port(host, port):
         return 1
     import uvicorn
@@ -244,9 +244,13 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None = None, 
     from register.api.protocol import HeaderTimeoutProtocol
     from register.logs import configure_logging
     from register.main import create_app
+    from register.server import default_workers, run_workers
+
+    workers = workers or settings.workers or default_workers()
 
     configure_logging(settings.log_level)
-    print(f"\nThe register is listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)", file=sys.stderr)
+    print(f"\nThe register is listening on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs), "
+          f"{workers} server process{'es' if workers > 1 else ''}", file=sys.stderr)
     if banner:
         print(banner, file=sys.stderr)
     # Deadlines on every read from a client (SPEC section 8): headers (the protocol), idle keep-alive
@@ -254,7 +258,7 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None = None, 
     server = {"host": host, "port": port, "log_config": None, "access_log": False,
               "http": HeaderTimeoutProtocol, "timeout_keep_alive": settings.keep_alive_seconds}
     if workers > 1:  # each worker process builds its own app from the same REGISTER_* environment
-        uvicorn.run("register.main:create_app", factory=True, workers=workers, **server)
+        run_workers(settings, workers, server)
     else:
         uvicorn.run(create_app(settings), **server)
     return 0
@@ -335,7 +339,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "",
         f"The person's pages: {base}/app/  (sign in as a demo person)",
     ]
-    return _serve(settings, args.host, args.port, "\n".join(lines))
+    return _serve(settings, args.host, args.port, "\n".join(lines), workers=args.workers)
 
 
 def _installed(script: str) -> str:
@@ -391,6 +395,16 @@ def _count_arg(text: str) -> int:
     return value
 
 
+WORKERS_HELP = "server processes (default: REGISTER_WORKERS, else one per core)"
+
+
+def _workers_arg(text: str) -> int:
+    value = _count_arg(text)
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError("must be from 1 to 1024")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="register", description="The register: operator commands.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -398,13 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="server processes (each with its own threads)")
+    serve.add_argument("--workers", type=_workers_arg, default=None, help=WORKERS_HELP)
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="migrate, load demo data on first start, then serve")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     demo.add_argument("--persons", type=int, default=300, help="demo consumers to create on first start (default 300)")
+    demo.add_argument("--workers", type=_workers_arg, default=None, help=WORKERS_HELP)
     demo.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)

@@ -22,7 +22,7 @@ class Environment(StrEnum):
 # mount secrets as files, and a value in the environment shows in `docker inspect` and /proc).
 SECRET_FILES = ("database_url", "admin_token", "encryption_keys", "blind_index_key", "log_key")
 # Secrets only some deployments have (docker-compose does not mount them by default).
-OPTIONAL_SECRET_FILES = ("oidc_client_secret",)
+OPTIONAL_SECRET_FILES = ("oidc_client_secret", "limits_url")
 FILE_HELP = "A file holding the value (surrounding whitespace stripped); instead of the setting itself"
 
 
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # Limits on exposure queries, per institution (OWASP API4/API6: bulk harvesting of debts).
     exposure_rate_per_second: float = Field(
-        default=500.0, ge=0, description="Exposure queries per second per institution, per server process; 0: off"
+        default=500.0, ge=0, description="Exposure queries per second per institution, all processes; 0: off"
     )
     exposure_burst: int = Field(default=1000, ge=1, description="Exposure queries an institution may send at once")
     exposure_daily_quota: int = Field(
@@ -100,11 +100,29 @@ class Settings(BaseSettings):
     )
     institution_max_requests: int = Field(
         default=16, ge=1, le=10_000,
-        description="Requests one institution may have in flight at once, per server process (429 beyond)",
+        description="Requests one institution may have in flight at once, all processes (429 beyond)",
     )
     institution_max_uploads: int = Field(
-        default=2, ge=1, le=100, description="Batch uploads one institution may send at once, per server process",
+        default=2, ge=1, le=100, description="Batch uploads one institution may send at once, all processes",
     )
+    # Several server processes and hosts (SPEC section 7, "Processes and hosts"): the rate, the requests in
+    # flight and the token caches' generation are counted in one store the processes share.
+    workers: int | None = Field(default=None, ge=1, le=1024,
+                                description="Server processes `register serve` starts (default: one per core)")
+    token_cache_seconds: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="How long a process keeps a verified token (a revocation reaches every process within 2 s)",
+    )
+    limits_url: SecretStr | None = Field(
+        default=None, description="redis://host:port/db holding the limits every process of every host shares",
+    )
+    limits_url_file: Path | None = Field(default=None, description=FILE_HELP)
+    limits_file: Path | None = Field(
+        default=None, description="A file (in /dev/shm) holding the limits the processes of one host share; set by "
+        "`register serve` when it starts several workers and no REGISTER_LIMITS_URL is set",
+    )
+    limits_prefix: str = Field(default="register", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                               description="Prefix of the register's keys in the Redis of REGISTER_LIMITS_URL")
     db_pool_size: int = Field(default=10, ge=1, le=500,
                               description="PostgreSQL connections per server process (as many again on overflow)")
     db_pool_timeout_seconds: float = Field(
@@ -114,7 +132,7 @@ class Settings(BaseSettings):
     # with those, the institution alone chooses whose debts it reads (SPEC section 8, harvesting).
     attested_rate_per_second: float = Field(
         default=20.0, ge=0,
-        description="Exposure queries with an attested consent per second per institution, per server process "
+        description="Exposure queries with an attested consent per second per institution, all processes "
         "(bucket size: one second's worth); 0: off",
     )
     attested_daily_quota: int = Field(

@@ -175,3 +175,16 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     code = "database_unavailable"
     title = "Database unavailable"
+
+
+class LimitsUnavailable(ServiceUnavailable):
+    """The store the server processes share their limits in (REGISTER_LIMITS_URL, REGISTER_LIMITS_FILE) did
+    not answer: the request is refused rather than served without its bounds. Nothing was changed."""
+
+    code = "limits_unavailable"
+    title = "Limits unavailable"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(detail or "the store of the shared limits did not answer; nothing was changed, retry "
+                                   "shortly", **kwargs)

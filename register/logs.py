@@ -28,6 +28,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,  # which of the server processes (SPEC section 7, "Processes and hosts")
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):

@@ -27,9 +27,11 @@ from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
 from register.crypto.keys import KeyProvider, StaticKeys, load_keys
 from register.crypto.log_key import load_log_key
+from register.services.institutions import TokenCache
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.services.translog import Integrator, TransparencyLog
+from register.shared import open_counters
 from register.storage.db import make_engine, make_sessionmaker
 from register.web import router as pages_router
 from register.web.middleware import PageMiddleware, too_large_page
@@ -63,6 +65,11 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         checkpoint_interval=settings.checkpoint_interval_seconds,
     )
 
+    # The counters every server process shares (SPEC section 7, "Processes and hosts"): Redis for several
+    # hosts, a file in /dev/shm for one host's workers (`register serve` sets it), else this process's memory.
+    counters = open_counters(url=settings.limits_url.get_secret_value() if settings.limits_url else None,
+                             file=settings.limits_file, prefix=settings.limits_prefix)
+    tokens = TokenCache(settings.token_cache_seconds, counters=counters if counters.shared else None)
     cipher = FieldCipher(keys or load_keys(settings))
     worker = (
         ReportWorker(sessions, cipher, allow_test=settings.accept_test_identities,
@@ -74,15 +81,16 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
-        for background in (integrator, worker):
+        for background in (tokens, integrator, worker):
             if background:
                 background.start()
         try:
             yield
         finally:
-            for background in (worker, integrator):
+            for background in (worker, integrator, tokens):
                 if background:
                     background.stop()
+            counters.close()
 
     # /docs and /redoc are the register's own (register/web/site.py): FastAPI's load their scripts from a CDN.
     app = FastAPI(title="The register", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan,
@@ -97,7 +105,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         exposure_limits=ExposureLimits(rate=settings.exposure_rate_per_second, burst=settings.exposure_burst,
                                        daily_quota=settings.exposure_daily_quota,
                                        attested_rate=settings.attested_rate_per_second,
-                                       attested_daily_quota=settings.attested_daily_quota),
+                                       attested_daily_quota=settings.attested_daily_quota, counters=counters),
+        tokens=tokens,
         admin_token=settings.resolved_admin_token(),
         id_tokens=IdTokenVerifier(trusted_id_keys(settings), audience=settings.audience,
                                   max_lifetime=settings.id_token_max_seconds),
@@ -113,7 +122,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     app.add_middleware(PageMiddleware)  # outside the body cap: its 413 for a page gets the pages' headers too
     # Outside the body limit: an institution's slot is held while its body is read (register/api/gate.py).
     app.add_middleware(InstitutionGate, upload_paths=UPLOAD_PATHS,
-                       slots=Slots(settings.institution_max_requests, settings.institution_max_uploads))
+                       slots=Slots(settings.institution_max_requests, settings.institution_max_uploads, counters))
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
 

@@ -33,21 +33,26 @@ def environment(url: str, data_dir: Path, **env: str) -> dict[str, str]:
                       "REGISTER_ADMIN_TOKEN": ADMIN_TOKEN, "REGISTER_LOG_LEVEL": "WARNING", **env}
 
 
-def start(url: str, data_dir: Path, port: int, **env: str) -> subprocess.Popen:
-    """Start `register serve` and wait until /healthz answers. `env`: more REGISTER_* settings."""
+def start(url: str, data_dir: Path, port: int, *, workers: int = 1, **env: str) -> subprocess.Popen:
+    """Start `register serve` with `workers` server processes (one: quicker to start) in a process group of
+    its own, and wait until /healthz answers and every worker has started (several log at INFO, to say so).
+    `env`: more REGISTER_* settings."""
     with socket.socket() as s:  # else /healthz may be answered by a server still holding the port
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
-    environ = environment(url, data_dir, **env)
+    environ = environment(url, data_dir, **{"REGISTER_LOG_LEVEL": "INFO", **env} if workers > 1 else env)
+    offset = (data_dir / "server.log").stat().st_size if (data_dir / "server.log").exists() else 0
     with open(data_dir / "server.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "register.cli", "serve", "--port", str(port)], env=environ,
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen([sys.executable, "-m", "register.cli", "serve", "--port", str(port), "--workers",
+                                 str(workers)], env=environ, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                                start_new_session=True)  # fmt: skip
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {server_log(data_dir)}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200 and (
+                    workers == 1 or started(data_dir, offset) >= workers):
                 return proc
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -55,10 +60,23 @@ def start(url: str, data_dir: Path, port: int, **env: str) -> subprocess.Popen:
     raise RuntimeError(f"server did not start: {server_log(data_dir)}")
 
 
+def started(data_dir: Path, offset: int) -> int:
+    """How many worker processes have said their application started since `offset` in the log (INFO)."""
+    with open(data_dir / "server.log", "rb") as log:
+        log.seek(offset)
+        return log.read().count(b'"Application startup complete."')
+
+
 def kill(proc: subprocess.Popen) -> None:
-    """SIGKILL: no shutdown handler runs, nothing is flushed that was not already durable."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
+    """SIGKILL to the server and its workers (its process group): no shutdown handler runs, nothing is
+    flushed that was not already durable."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:  # started by `start`: its own group, with its workers
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except ProcessLookupError:  # already gone, and its group with it
+        pass
     proc.wait()
 
 

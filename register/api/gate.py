@@ -6,52 +6,43 @@ uploads) it gets 429 `concurrency_limited` with Retry-After, and everyone else i
 The caller is resolved from its bearer token here (cache first, else a short read of its own) and left
 in the request's state for `deps.current_principal`. Consumers' ID tokens (JWTs) and requests without
 a token pass through: they belong to persons and anonymous pages, which never hold a slot of an
-institution's. The bounds are per server process (SPEC section 8).
+institution's. The slots are counted in the store the server processes share (`register.shared`), so the
+bounds hold across every process and host that shares it (SPEC section 7, "Processes and hosts"); if that
+store does not answer, the request is refused with 503 `limits_unavailable`, never served unbounded.
 """
 
 from __future__ import annotations
-
-import threading
-from collections import Counter
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from register.api.deps import GATE_PRINCIPAL, AppState
 from register.api.problems import problem_response
+from register.errors import LimitsUnavailable
 from register.services.bearer import authenticate_bearer, cached_bearer
+from register.shared import Counters, Slot
+from register.shared.memory import MemoryCounters
 
 
 class Slots:
-    """Counted slots per key, with a smaller bound for one kind of request (uploads)."""
+    """Counted slots per key, with a smaller bound for one kind of request (uploads), kept in the store the
+    server processes share (`register.shared`): the bounds hold across every process that shares it."""
 
-    def __init__(self, max_requests: int, max_uploads: int) -> None:
+    def __init__(self, max_requests: int, max_uploads: int, counters: Counters | None = None) -> None:
         self.max_requests, self.max_uploads = max_requests, max_uploads
-        self._requests: Counter[str] = Counter()
-        self._uploads: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self.counters = counters if counters is not None else MemoryCounters()
 
-    def acquire(self, key: str, *, upload: bool) -> bool:
-        with self._lock:
-            if self._requests[key] >= self.max_requests or (upload and self._uploads[key] >= self.max_uploads):
-                return False
-            self._requests[key] += 1
-            if upload:
-                self._uploads[key] += 1
-            return True
+    def acquire(self, key: str, *, upload: bool) -> Slot | None:
+        bounds = [(f"requests:{key}", self.max_requests)]
+        if upload:
+            bounds.append((f"uploads:{key}", self.max_uploads))
+        return self.counters.acquire(bounds)
 
-    def release(self, key: str, *, upload: bool) -> None:
-        with self._lock:
-            self._requests[key] -= 1
-            if self._requests[key] <= 0:
-                del self._requests[key]
-            if upload:
-                self._uploads[key] -= 1
-                if self._uploads[key] <= 0:
-                    del self._uploads[key]
+    def release(self, slot: Slot) -> None:
+        self.counters.release(slot)
 
     def in_flight(self, key: str) -> int:
-        return self._requests[key]
+        return self.counters.in_flight(f"requests:{key}")
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -85,12 +76,21 @@ class InstitutionGate:
             return
         key = principal.institution_id
         upload = scope["method"] == "POST" and scope["path"] in self.upload_paths
-        if not self.slots.acquire(key, upload=upload):
+        remote = self.slots.counters.remote  # a network round trip: off the event loop
+        try:
+            slot = (await run_in_threadpool(self.slots.acquire, key, upload=upload) if remote
+                    else self.slots.acquire(key, upload=upload))  # fmt: skip
+        except LimitsUnavailable as exc:
+            response = problem_response(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers,
+                                        request_id=scope["state"].get("request_id"))
+            await response(scope, receive, send)
+            return
+        if slot is None:
             bound = self.slots.max_uploads if upload else self.slots.max_requests
             what = "batch uploads" if upload else "requests"
             response = problem_response(
                 429, "concurrency_limited", "Too many requests",
-                f"this institution already has {bound} {what} in flight on this server; retry when one has ended",
+                f"this institution already has {bound} {what} in flight; retry when one has ended",
                 headers={"Retry-After": "1", "Connection": "close"}, request_id=scope["state"].get("request_id"),
             )
             await response(scope, receive, send)
@@ -98,4 +98,7 @@ class InstitutionGate:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.slots.release(key, upload=upload)
+            if remote:
+                await run_in_threadpool(self.slots.release, slot)
+            else:
+                self.slots.release(slot)

@@ -96,8 +96,10 @@ REFUSALS: dict[str, Refusal] = {
     "dispute_not_found": Refusal(422, "Invalid input", "corrects_dispute: no open dispute with that id on this line"),
     "request_timeout": Refusal(408, "Request timeout", "no part of the request body arrived for 15 seconds"),
     "upload_expired": Refusal(409, "Conflict", "the upload expired before its last byte; send it again"),
-    "concurrency_limited": Refusal(429, "Too many requests", "this institution already has 16 requests in flight "
-                                                             "on this server; retry when one has ended"),
+    "concurrency_limited": Refusal(429, "Too many requests", "this institution already has 16 requests in flight; "
+                                                             "retry when one has ended"),
+    "limits_unavailable": Refusal(503, "Limits unavailable", "the store of the shared limits did not answer; nothing "
+                                                             "was changed, retry shortly"),
     "database_unavailable": Refusal(503, "Database unavailable",
                                     "the database did not answer in time; nothing was changed, retry shortly"),
     "unsupported_media_type": Refusal(
@@ -122,9 +124,10 @@ STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404
                415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests", 503: "Unavailable"}  # fmt: skip
 # Refusals any route of a kind can meet, added to every such operation of the document by construction, so
 # an operation added later cannot leave them out (SPEC section 8): a caller with a token may be over its
-# institution's bound; a body may stop arriving; the database may not answer in time; a JSON body may come
+# institution's bound; a body may stop arriving; the database, or the store of the limits the server
+# processes share (SPEC section 7), may not answer in time; a JSON body may come
 # as something else (register/api/problems.py).
-AUTHENTICATED_REFUSALS = ("concurrency_limited", "database_unavailable")
+AUTHENTICATED_REFUSALS = ("concurrency_limited", "database_unavailable", "limits_unavailable")
 BODY_REFUSALS = ("request_timeout",)
 JSON_BODY_REFUSALS = GENERAL[415]
 

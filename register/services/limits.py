@@ -1,11 +1,11 @@
-"""Limits on exposure queries, per institution: a rate (token bucket, per server process) and a daily
-quota (a counter in the database, shared by every process); and, for queries with an attested consent,
-a second, lower rate and quota on top of those.
+"""Limits on exposure queries, per institution: a rate (a token bucket in the store the server processes
+share, `register.shared`) and a daily quota (a counter in the database); and, for queries with an
+attested consent, a second, lower rate and quota on top of those.
 
-The rate stops a runaway or hostile client from flooding one process; it is per process because it
-guards that process's capacity, and N processes admit N times the rate. The quota bounds how many
-people's debts one institution can see in a day however many processes serve it, so it is counted
-durably, in the answer's own transaction (see `storage.quota`).
+The rate stops a runaway or hostile client from flooding the register: N processes (on M hosts, with
+REGISTER_LIMITS_URL) admit the rate once between them, not N times. The quota bounds how many people's
+debts one institution can see in a day however many processes serve it, so it is counted durably, in the
+answer's own transaction (see `storage.quota`).
 
 An attested consent is one the institution recorded itself, for a person it names: with those, it alone
 chooses whose debts it reads. Their lookups are bounded apart, so that the general limits, sized for a
@@ -15,7 +15,6 @@ lender's whole traffic, do not also bound how fast it could read people it merel
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,41 +22,35 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from register.errors import TooManyRequests
+from register.shared import Counters
+from register.shared.memory import MemoryCounters
 from register.storage import quota as store
 
 
 class TokenBuckets:
-    """One bucket per key: `burst` tokens, refilled at `rate` per second; a request takes one."""
+    """One bucket per key: `burst` tokens, refilled at `rate` per second; a request takes one. The buckets
+    are kept in `counters` under `kind:key`, where every process that shares them takes from the same one."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
-        self._lock = threading.Lock()
+    def __init__(self, rate: float, burst: int, counters: Counters, kind: str) -> None:
+        self.rate, self.burst, self.counters, self.kind = rate, burst, counters, kind
 
     def take(self, key: str) -> float:
-        """Take a token: 0.0 if one was there, else the seconds until one will be (nothing taken)."""
+        """Take a token: 0.0 if one was there, else the seconds until one will be (nothing taken). Raises
+        `LimitsUnavailable` (503) if the shared store does not answer: never unlimited."""
         if self.rate <= 0:
             return 0.0
-        with self._lock:
-            now = self.clock()
-            tokens, then = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+        return self.counters.take(f"{self.kind}:{key}", rate=self.rate, burst=self.burst)
 
 
 class ExposureLimits:
     def __init__(self, *, rate: float, burst: int, daily_quota: int, attested_rate: float = 0.0,
-                 attested_daily_quota: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.buckets = TokenBuckets(rate, burst, clock)
+                 attested_daily_quota: int = 0, clock: Callable[[], float] = time.monotonic,
+                 counters: Counters | None = None) -> None:
+        counters = counters if counters is not None else MemoryCounters(clock)
+        self.buckets = TokenBuckets(rate, burst, counters, "exposure")
         self.daily_quota = daily_quota
         # One second's worth at once: a branch sends its applicants' lookups one by one, never in bulk.
-        self.attested_buckets = TokenBuckets(attested_rate, max(1, math.ceil(attested_rate)), clock)
+        self.attested_buckets = TokenBuckets(attested_rate, max(1, math.ceil(attested_rate)), counters, "attested")
         self.attested_daily_quota = attested_daily_quota
 
     def check_rate(self, institution_id: str) -> None:

@@ -102,13 +102,14 @@ def authenticate_access_token(session: Session, token: str, *, now: datetime, ca
     token_hash = hash_token(token)
     if cache is not None and (hit := cache.get(token_hash)) is not None:
         return hit
+    seen = cache.seen() if cache is not None else 0
     found = store.get_access_token_holder(session, token_hash, now=now)
     if found is None:
         return None
     inst, expires_at = found
     principal = _principal(inst)
     if cache is not None:  # never cached past its expiry
-        cache.put(token_hash, principal, ttl=(expires_at - now).total_seconds())
+        cache.put(token_hash, principal, ttl=(expires_at - now).total_seconds(), generation=seen)
     return principal
 
 

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from register.api import examples as ex
+from register.api.schemas.audit import CheckpointPublic, InclusionProofPublic
 from register.api.schemas.obligations import LINK, DebtorSubject
+from register.domain.as_of import ReviewPurpose
 from register.domain.consent import Purpose
 from register.domain.obligation import (
     CollectionLink,
     StrictModel,
 )
-from register.domain.types import CountryCode, UUIDStr
+from register.domain.types import CountryCode, Timestamp, UUIDStr
 
 
 class ExposureRequest(StrictModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPOSURE_REQUEST]})
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPOSURE_REQUEST, ex.EXPOSURE_AS_OF_REQUEST]})
 
     country: CountryCode
     national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
-    purpose: Purpose
-    consent_id: UUIDStr
+    purpose: Purpose | ReviewPurpose = Field(description="A lender's purpose, which its consent names; or, with "
+                                             "`as_of`, complaint or supervision")
+    consent_id: UUIDStr | None = Field(default=None, description="Required, except with `as_of` (then absent)")
+    as_of: Timestamp | None = Field(default=None, description="The regulator and the person only: answer as the "
+                                    "register stood at this moment (the answer's `state_as_of`), from the versions "
+                                    "still kept. Never for a lender or a collector (403 as_of_not_allowed)")
+
+    @model_validator(mode="after")
+    def _consent_unless_as_of(self) -> ExposureRequest:
+        # A lender's question names its consent and one of its purposes, as before `as_of` existed.
+        if self.as_of is None:
+            if self.consent_id is None:
+                raise PydanticCustomError("missing", "consent_id: Field required (only an as_of question has none)")
+            if not isinstance(self.purpose, Purpose):
+                raise PydanticCustomError("enum", "purpose: complaint and supervision are asked with as_of")
+        return self
 
 
 class TotalsPublic(BaseModel):
@@ -95,6 +112,42 @@ class ExposurePublic(BaseModel):
     collections: CollectionsPublic
     obligations: list[ExposureLinePublic]
     receipt: ReceiptPublic
+
+
+class ExposureAsOfPublic(BaseModel):
+    """What the register would have answered at `state_as_of`, computed now from the versions kept then.
+    Not a stored answer (no `exposure_id`, no consent): the question is an access event, like any."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.EXPOSURE_AS_OF]})
+
+    subject: DebtorSubject
+    as_of: datetime = Field(description="When this answer was given")
+    state_as_of: datetime = Field(description="The moment asked about: the register as it stood then")
+    purpose: str = Field(description="complaint or supervision")
+    credit_ban: CreditBanInAnswer = Field(description="The person's credit ban as it stood at `state_as_of`")
+    totals: dict[str, TotalsPublic]
+    by_kind: dict[str, dict[str, TotalsPublic]]
+    contingent: dict[str, TotalsPublic]
+    collections: CollectionsPublic
+    obligations: list[ExposureLinePublic]
+    receipt: ReceiptPublic
+
+
+class StoredExposurePublic(BaseModel):
+    """A stored answer, exactly as its lender was told it (the receipt aside), and its proof."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.STORED_EXPOSURE]})
+
+    answer: dict[str, Any] = Field(description="The answer as stored (canonical JSON), without "
+                                                    "the receipt, which was added after its hash was taken: an ExposurePublic without `receipt`")
+    response_sha256: str = Field(description="SHA-256 (hex) of the answer's canonical JSON, kept when it was given")
+    verified: bool = Field(description="True when the stored answer hashes to `response_sha256` and its access "
+                           "event is a leaf of the signed checkpoint below (then `inclusion` proves it)")
+    hash_matches: bool = Field(description="The stored answer hashes to `response_sha256`")
+    event_id: str = Field(description="The access event of the answer (`exposure:query`)")
+    leaf_index: int | None = Field(description="That event's leaf in the log; null until integrated")
+    checkpoint: CheckpointPublic | None = Field(description="The latest signed checkpoint, which includes the leaf")
+    inclusion: InclusionProofPublic | None = Field(description="The leaf's inclusion proof against `checkpoint`")
 
 
 class ReceiptPublic(BaseModel):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from register.api import examples as ex
 from register.api.deps import CanAskExposure, CanReadExposure, SessionDep, StateDep, in_transaction
 from register.api.openapi import errors
 from register.api.schemas import (
@@ -23,11 +24,14 @@ router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
 @router.post(
     "",
     response_model=ExposurePublic | ExposureAsOfPublic,
-    responses=errors(
+    responses={200: {"description": "A lender's answer (ExposurePublic), or an answer as of a past moment "
+                                    "(ExposureAsOfPublic)", "content": {"application/json": {"examples": {
+        "lender": {"summary": "A lender's answer", "value": ex.EXPOSURE},
+        "as_of": {"summary": "An answer as of a past moment", "value": ex.EXPOSURE_AS_OF}}}}}, **errors(
         401, 403, "consent_missing", "consent_mismatch", "consent_revoked", "consent_expired", "as_of_not_allowed",
         404, 413, 422, "invalid_national_id", "invalid_as_of", 429, "quota_exceeded", "attested_rate_limited",
         "attested_quota_exceeded", models={403: ProblemWithReceipt, 429: ProblemWithReceipt},
-    ),
+    )},
 )
 async def post_exposure(body: ExposureRequest, request: Request, state: StateDep, principal: CanAskExposure):
     """A person's total exposure, for a lender holding their active consent for this purpose. Refused

@@ -90,5 +90,6 @@ def get_exposure(exposure_id: Annotated[str, Path(max_length=36)], request: Requ
     asked, the person it is about and the regulator; 404 for anyone else, as for a missing one. 410
     (shredded) once its retention period has passed. The read is itself an access event
     (`exposure:read`) that the person sees."""
-    return stored_answer(session, principal=principal, exposure_id=exposure_id, now=state.clock(),
-                         request_id=request.state.request_id)
+    # As stored, byte for byte in content: not re-serialised through the model, which would add its defaults.
+    return JSONResponse(stored_answer(session, principal=principal, exposure_id=exposure_id, now=state.clock(),
+                                      request_id=request.state.request_id))

@@ -42,6 +42,7 @@ from register.api.schemas.exposure import (
     ExposurePublic,
     ExposureRequest,
     ReceiptPublic,
+    StoredAnswerPublic,
     StoredExposurePublic,
     TotalsPublic,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "ExposurePublic",
     "ExposureRequest",
     "InclusionProofPublic",
+    "StoredAnswerPublic",
     "StoredExposurePublic",
     "InstitutionCreate",
     "InstitutionCreated",

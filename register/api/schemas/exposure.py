@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -133,13 +133,30 @@ class ExposureAsOfPublic(BaseModel):
     receipt: ReceiptPublic
 
 
+class StoredAnswerPublic(BaseModel):
+    """An ExposurePublic as stored: without its receipt, which was added after the answer's hash was taken."""
+
+    exposure_id: str
+    subject: DebtorSubject
+    as_of: datetime
+    purpose: str
+    consent_id: str
+    consent_source: str
+    credit_ban: CreditBanInAnswer
+    totals: dict[str, TotalsPublic]
+    by_kind: dict[str, dict[str, TotalsPublic]]
+    contingent: dict[str, TotalsPublic]
+    collections: CollectionsPublic
+    obligations: list[ExposureLinePublic]
+
+
 class StoredExposurePublic(BaseModel):
     """A stored answer, exactly as its lender was told it (the receipt aside), and its proof."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [ex.STORED_EXPOSURE]})
 
-    answer: dict[str, Any] = Field(description="The answer as stored (canonical JSON), without "
-                                                    "the receipt, which was added after its hash was taken: an ExposurePublic without `receipt`")
+    answer: StoredAnswerPublic = Field(description="The answer as stored (canonical JSON), without the receipt, "
+                                       "which was added after its hash was taken")
     response_sha256: str = Field(description="SHA-256 (hex) of the answer's canonical JSON, kept when it was given")
     verified: bool = Field(description="True when the stored answer hashes to `response_sha256` and its access "
                            "event is a leaf of the signed checkpoint below (then `inclusion` proves it)")

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -13,6 +14,7 @@ from register.api.openapi import errors
 from register.api.schemas import (
     ExposureAsOfPublic, ExposurePublic, ExposureRequest, ProblemWithReceipt, StoredExposurePublic,
 )  # fmt: skip
+from register.domain.consent import Purpose
 from register.domain.permission import Permission, Principal
 from register.errors import Forbidden
 from register.services.exposure import query_exposure
@@ -45,7 +47,8 @@ async def post_exposure(body: ExposureRequest, request: Request, state: StateDep
     the register would have answered at that moment (`state_as_of`), from the versions still kept
     (ExposureAsOfPublic); a lender or a collector asking so is refused (403 as_of_not_allowed), and a
     person asking about someone else is 404."""
-    if body.as_of is not None or not principal.can(Permission.exposure_query):
+    if (body.as_of is not None or body.consent_id is None or body.purpose.__class__ is not Purpose
+            or not principal.can(Permission.exposure_query)):
         return await _as_of(body, request, state, principal)
     # The lender's hot path: the whole answer, its transaction included, in one thread-pool call (see
     # deps.in_transaction); the access event is durable before the answer is sent.
@@ -68,10 +71,18 @@ async def post_exposure(body: ExposureRequest, request: Request, state: StateDep
 
 
 async def _as_of(body: ExposureRequest, request: Request, state: StateDep, principal: Principal) -> Response:
-    """Not the lender's path: a question about a past moment, or a question without one from a caller
-    who may ask only about a past moment."""
+    """Not the lender's path: a question about a past moment, a question without one from a caller who
+    may ask only about a past moment, or a lender's question without its consent or with a review purpose
+    (422 as the schema made it before `as_of` existed)."""
     if body.as_of is None:
-        raise Forbidden(f"the {principal.role.value} role may ask only with as_of (an answer as of a past moment)")
+        if not principal.can(Permission.exposure_query):
+            raise Forbidden(f"the {principal.role.value} role may ask only with as_of (an answer as of a past "
+                            "moment)")
+        if body.consent_id is None:
+            raise RequestValidationError([{"type": "missing", "loc": ("body", "consent_id"), "msg": "Field required",
+                                           "input": None}])
+        raise RequestValidationError([{"type": "enum", "loc": ("body", "purpose"), "input": body.purpose.value,
+                                       "msg": "complaint and supervision are asked with as_of"}])
     now, request_id, as_of = state.clock(), request.state.request_id, body.as_of
     answer = await run_in_threadpool(in_transaction, state, lambda session: answer_as_of(
         session, state.cipher, principal=principal, country=body.country, national_id=body.national_id,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from register.api import examples as ex
 from register.api.schemas.audit import CheckpointPublic, InclusionProofPublic
@@ -25,22 +24,15 @@ class ExposureRequest(StrictModel):
 
     country: CountryCode
     national_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
-    purpose: Purpose | ReviewPurpose = Field(description="A lender's purpose, which its consent names; or, with "
-                                             "`as_of`, complaint or supervision")
+    # left_to_right: a lender's purpose is found by the first member, as fast as with Purpose alone (the
+    # default smart mode tried both: the body's parse took about twice as long). Which purpose goes with
+    # which question is checked by the route, not here: a validator would run on every lender's request.
+    purpose: Purpose | ReviewPurpose = Field(union_mode="left_to_right", description="A lender's purpose, which "
+                                             "its consent names; or, with `as_of`, complaint or supervision")
     consent_id: UUIDStr | None = Field(default=None, description="Required, except with `as_of` (then absent)")
     as_of: Timestamp | None = Field(default=None, description="The regulator and the person only: answer as the "
                                     "register stood at this moment (the answer's `state_as_of`), from the versions "
                                     "still kept. Never for a lender or a collector (403 as_of_not_allowed)")
-
-    @model_validator(mode="after")
-    def _consent_unless_as_of(self) -> ExposureRequest:
-        # A lender's question names its consent and one of its purposes, as before `as_of` existed.
-        if self.as_of is None:
-            if self.consent_id is None:
-                raise PydanticCustomError("missing", "consent_id: Field required (only an as_of question has none)")
-            if not isinstance(self.purpose, Purpose):
-                raise PydanticCustomError("enum", "purpose: complaint and supervision are asked with as_of")
-        return self
 
 
 class TotalsPublic(BaseModel):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-from datetime import timedelta
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -65,7 +66,7 @@ class TestStoredAnswer:
     @pytest.fixture
     def answered(self, client, data_dir, lender):
         person = make_person(client, data_dir)
-        put(client, lender, new_ref(), person, __import__("datetime").datetime.now(__import__("datetime").UTC))
+        put(client, lender, new_ref(), person, datetime.now(UTC))
         r = query(client, lender, person, grant(client, person.headers, lender.id))
         assert r.status_code == 200, r.text
         return person, r.json()
@@ -258,34 +259,70 @@ class TestReplay:
                                                        clock, seed):
         rnd = random.Random(seed)
         lenders = [make_institution(client, admin_headers, "lender") for _ in range(3)]
+        collector = make_institution(client, admin_headers, "collector")
         persons = [make_person(client, data_dir) for _ in range(5)]
         consents = {(li, pi): grant(client, p.headers, lender.id)
                     for li, lender in enumerate(lenders) for pi, p in enumerate(persons)}
         lines: dict[str, tuple[int, list]] = {}  # ref -> (lender index, debtors), live ones
-        answers = []
-        for _ in range(80):
+        answers, ops = [], defaultdict(int)
+        for _ in range(100):
             clock.advance(minutes=rnd.randint(1, 240))
             op = rnd.random()
-            if op < 0.3 or not lines:
+            if op < 0.25 or not lines:
+                ops["new"] += 1
                 li = rnd.randrange(3)
                 ds = rnd.sample(range(5), rnd.choice((1, 1, 2)))
                 roles = ["primary"] + [rnd.choice(("co_debtor", "guarantor")) for _ in ds[1:]]
                 ref = new_ref()
                 lines[ref] = (li, [debtor(persons[p], r) for p, r in zip(ds, roles)])
                 put(client, lenders[li], ref, None, clock.now, debtors=lines[ref][1], **self._amounts(rnd))
-            elif op < 0.55:
-                ref = rnd.choice(sorted(lines))
+            elif op < 0.45:
+                own = [r for r in sorted(lines) if lines[r][0] != 3]  # a lender's line (claims stay as reported)
+                if not own:
+                    continue
+                ref = rnd.choice(own)
                 li, ds = lines[ref]
-                if rnd.random() < 0.2:  # a debtor added or removed
+                if rnd.random() < 0.25:  # a debtor added or removed
+                    ops["debtors"] += 1
                     named = {d["national_id"] for d in ds}
                     ds = ds[:1] if len(ds) > 1 else ds + [
                         debtor(rnd.choice([p for p in persons if p.nid not in named]), "co_debtor")]
                     lines[ref] = (li, ds)
+                ops["update"] += 1
                 put(client, lenders[li], ref, None, clock.now, debtors=ds, **self._amounts(rnd))
+            elif op < 0.52:  # a collector takes a line over; its creditor confirms (or not) in handed_to
+                ref = rnd.choice(sorted(lines))
+                li, ds = lines[ref]
+                if li == 3:
+                    continue
+                ops["collect"] += 1
+                claim = new_ref()
+                put(client, collector, claim, None, clock.now, debtors=ds[:1], kind="collection_claim",
+                    balance=rnd.randint(1, 3_000_000), monthly_payment=None, original_amount=None, matures_on=None,
+                    status="in_collection", original_creditor="The first bank",
+                    collects={"institution_id": lenders[li].id, "external_ref": ref})
+                lines[claim] = (3, ds[:1])
+                if rnd.random() < 0.7:
+                    clock.advance(minutes=rnd.randint(1, 60))
+                    put(client, lenders[li], ref, None, clock.now, debtors=ds, **self._amounts(rnd),
+                        handed_to={"institution_id": collector.id, "external_ref": claim})
+            elif op < 0.57:  # a person disputes one of their lines
+                ref = rnd.choice(sorted(lines))
+                li, ds = lines[ref]
+                person = next(p for p in persons if p.nid == ds[0]["national_id"])
+                mine = client.get("/v1/me/obligations", headers=person.headers).json()["obligations"]
+                open_lines = [ln["id"] for ln in mine if ln["dispute"] is None]
+                if open_lines:
+                    ops["dispute"] += 1
+                    r = client.post("/v1/me/disputes", json={"obligation": rnd.choice(open_lines), "reason": "repaid",
+                                                             "text": "I paid"}, headers=person.headers)
+                    assert r.status_code == 201, r.text
             elif op < 0.65:
                 ref = rnd.choice(sorted(lines))
                 li, _ = lines.pop(ref)
-                r = client.delete(f"/v1/obligations/{ref}", params={"reason": "error"}, headers=lenders[li].headers)
+                ops["retract"] += 1
+                inst = collector if li == 3 else lenders[li]
+                r = client.delete(f"/v1/obligations/{ref}", params={"reason": "error"}, headers=inst.headers)
                 assert r.status_code == 200, r.text
             else:
                 li, pi = rnd.randrange(3), rnd.randrange(5)
@@ -293,14 +330,17 @@ class TestReplay:
                 assert r.status_code == 200, r.text
                 answers.append((pi, r.json()))
         clock.advance(minutes=1)
-        assert len(answers) > 15
+        assert len(answers) > 15 and all(ops[k] for k in ("new", "update", "debtors", "collect", "dispute", "retract"))
+        links = {ln["collection_link"] for _, a in answers for ln in a["obligations"]}
+        assert {"confirmed", "unconfirmed"} <= links and any(ln["disputed"] for _, a in answers for ln in a["obligations"])
         for pi, answer in answers:
-            r = as_of(client, regulator, persons[pi], __import__("datetime").datetime.fromisoformat(answer["as_of"]))
+            r = as_of(client, regulator, persons[pi], datetime.fromisoformat(answer["as_of"]))
             assert r.status_code == 200, r.text
             again = r.json()
             assert again["state_as_of"] == answer["as_of"]
             for field in (*TOTAL_FIELDS, "obligations", "credit_ban", "subject"):
                 assert canonical_json(again[field]) == canonical_json(answer[field]), (field, answer["exposure_id"])
+        print(f"\nreplayed {len(answers)} answers byte for byte after {dict(ops)}")
 
     @staticmethod
     def _amounts(rnd: random.Random) -> dict:

@@ -93,6 +93,13 @@ class ConsentRequired(Forbidden):
     title = "No valid consent"
 
 
+class AsOfNotAllowed(Forbidden):
+    """An answer as of a past moment, asked for by a lender or a collector: only the regulator and the
+    person it is about may ask (SPEC section 5)."""
+
+    code = "as_of_not_allowed"
+
+
 class NotFound(RegisterError):
     status = 404
     code = "not_found"
@@ -103,6 +110,13 @@ class Gone(RegisterError):
     status = 410
     code = "retracted"
     title = "Retracted"
+
+
+class Shredded(Gone):
+    """A stored exposure answer whose response was removed at the end of its retention period."""
+
+    code = "shredded"
+    title = "No longer kept"
 
 
 class Conflict(RegisterError):

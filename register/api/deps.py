@@ -159,6 +159,21 @@ class Authorize:
         return principal
 
 
+class AuthorizeAny(Authorize):
+    """A route's policy: the caller must hold one of `permissions` (the first is `permission`); the route
+    decides what each allows. The route-matrix test reads `permissions`."""
+
+    def __init__(self, *permissions: Permission) -> None:
+        super().__init__(permissions[0])
+        self.permissions = permissions
+
+    async def __call__(self, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        for permission in self.permissions:
+            if principal.can(permission):
+                return principal
+        raise Forbidden(f"the {principal.role.value} role may not {self.permission.value}")
+
+
 class Public:
     """The explicit policy of a route anyone may call."""
 
@@ -182,6 +197,10 @@ CanGrantConsents = policy(Permission.consents_grant)
 CanReadConsents = policy(Permission.consents_read)
 CanRevokeConsents = policy(Permission.consents_revoke)
 CanQueryExposure = policy(Permission.exposure_query)
+# POST /v1/exposure: a lender's question (exposure:query), or the regulator's or the person's question
+# about a past moment (exposure:as_of, with `as_of` in the body).
+CanAskExposure = Annotated[Principal, Depends(AuthorizeAny(Permission.exposure_query, Permission.exposure_as_of))]
+CanReadExposure = policy(Permission.exposure_read)
 CanReadOwnData = policy(Permission.me_read)
 CanWriteOwnData = policy(Permission.me_write)
 CanAnswerDisputes = policy(Permission.disputes_answer)

@@ -398,3 +398,21 @@ PROBLEM_WITH_RECEIPT = {
     "detail": "the person revoked this consent", "code": "consent_revoked", "request_id": REQUEST_ID,
     "receipt": RECEIPT,
 }  # fmt: skip
+
+# --- exposure: stored answers and answers as of a past moment --------------------------------------
+
+EXPOSURE_AS_OF_REQUEST = {"country": "FI", "national_id": PERSON, "purpose": "complaint",
+                          "as_of": "2026-11-23T13:20:00Z"}
+EXPOSURE_AS_OF = {
+    "subject": {"country": "FI", "national_id_masked": PERSON_MASKED}, "as_of": "2026-12-04T09:00:00Z",
+    "state_as_of": "2026-11-23T13:20:00Z", "purpose": "complaint",
+    "credit_ban": {"active": True, "since": "2026-11-20T08:00:00Z", "reason": "identity_theft"},
+    "totals": {"EUR": _TOTALS}, "by_kind": _BY_KIND, "contingent": {},
+    "collections": {"count": 0, "amount": {}}, "obligations": [_LOAN_LINE, _CARD_LINE], "receipt": RECEIPT,
+}  # fmt: skip
+STORED_EXPOSURE = {
+    "answer": {k: v for k, v in EXPOSURE.items() if k != "receipt"},
+    "response_sha256": "3f0c5e9a8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
+    "verified": True, "hash_matches": True, "event_id": EVENT_ID, "leaf_index": 51, "checkpoint": CHECKPOINT,
+    "inclusion": INCLUSION_PROOF,
+}  # fmt: skip

@@ -46,6 +46,8 @@ REFUSALS: dict[str, Refusal] = {
                                 "the consent is for credit_limit_review, not credit_application"),
     "consent_revoked": Refusal(403, "No valid consent", "the person revoked this consent"),
     "consent_expired": Refusal(403, "No valid consent", "the consent has expired"),
+    "as_of_not_allowed": Refusal(403, "Not allowed for this role", "the lender role may not ask for an answer "
+                                  "as of a past moment; only the regulator and the person it is about may"),
     "not_found": Refusal(404, "Not found", "no obligation 'LOAN-2025-0042' reported by this institution"),
     "no_checkpoint": Refusal(404, "Not found", "no checkpoint has been signed yet"),
     "leaf_event_missing": Refusal(404, "Not found", "the event of leaf 17 is missing"),
@@ -56,6 +58,8 @@ REFUSALS: dict[str, Refusal] = {
                                   "the event is not in a signed checkpoint yet; ask again after the merge delay"),
     "retracted": Refusal(410, "Retracted",
                          "obligation 'LOAN-2025-0042' was retracted at 2026-11-02T10:00:00+00:00"),
+    "shredded": Refusal(410, "No longer kept", "the answer was kept for its retention period and has been "
+                        "shredded; its hash remains"),
     "precondition_failed": Refusal(
         412, "Precondition failed", f'the obligation has changed: its ETag is now "{ex.OBLIGATION_ID}.3"'
     ),
@@ -75,6 +79,8 @@ REFUSALS: dict[str, Refusal] = {
     "invalid_tree_size": Refusal(422, "Invalid input", "tree_size 90 is larger than the tree (52)"),
     "invalid_leaf_index": Refusal(422, "Invalid input", "leaf_index must be below tree_size 52"),
     "invalid_range": Refusal(422, "Invalid input", "need 0 <= start <= end"),
+    "invalid_as_of": Refusal(422, "Invalid input",
+                             "an answer as of a past moment is asked for with purpose complaint or supervision"),
     "rate_limited": Refusal(429, "Too many requests",
                             "more than 500 exposure queries per second; retry after the wait given"),
     "quota_exceeded": Refusal(429, "Too many requests",

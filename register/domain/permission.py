@@ -27,7 +27,9 @@ class Permission(StrEnum):
     consents_revoke = "consents:revoke"
     credentials_manage = "credentials:manage"  # institutions' keys and tokens
     disputes_answer = "disputes:answer"  # a creditor lists and answers disputes on its own lines
+    exposure_as_of = "exposure:as_of"  # an answer as of a past moment: the regulator and the person only
     exposure_query = "exposure:query"
+    exposure_read = "exposure:read"  # a stored answer: its lender, its person, the regulator
     institutions_create = "institutions:create"
     institutions_read = "institutions:read"
     log_read = "log:read"
@@ -39,7 +41,7 @@ class Permission(StrEnum):
 
 _REPORTER = frozenset({
     Permission.consents_attest, Permission.consents_read, Permission.disputes_answer, Permission.exposure_query,
-    Permission.log_read, Permission.obligations_read, Permission.obligations_write,
+    Permission.exposure_read, Permission.log_read, Permission.obligations_read, Permission.obligations_write,
 })  # fmt: skip
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -47,11 +49,12 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                            Permission.institutions_read}),
     Role.collector: _REPORTER,
     Role.consumer: frozenset({
-        Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.log_read,
-        Permission.me_read, Permission.me_write,
+        Permission.consents_grant, Permission.consents_read, Permission.consents_revoke, Permission.exposure_as_of,
+        Permission.exposure_read, Permission.log_read, Permission.me_read, Permission.me_write,
     }),  # fmt: skip
     Role.lender: _REPORTER,
-    Role.regulator: frozenset({Permission.audit_read, Permission.institutions_read, Permission.log_read}),
+    Role.regulator: frozenset({Permission.audit_read, Permission.exposure_as_of, Permission.exposure_read,
+                               Permission.institutions_read, Permission.log_read}),
 }
 
 

@@ -202,7 +202,8 @@ class AccessEvent(SQLModel, table=True):
 
 
 class ExposureRecord(SQLModel, table=True):
-    """Exactly what an exposure answer said, so it can be reproduced for a complaint."""
+    """Exactly what an exposure answer said, so it can be reproduced for a complaint. `response` is NULL
+    once shredded at the end of its retention period; its hash stays."""
 
     __tablename__ = "exposures"
 
@@ -213,7 +214,7 @@ class ExposureRecord(SQLModel, table=True):
     consent_id: str = Field(sa_column=Column(String(36), nullable=False))
     created_at: datetime = _utc()
     response_sha256: str = Field(sa_column=Column(String(64), nullable=False))
-    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Dispute(SQLModel, table=True):

@@ -48,6 +48,8 @@ PURPOSES = {
 # What an event about the person was, in words. Anything else shows as "Other use of your data".
 ACTIONS = {
     "exposure:query": N_("Looked at your debts"),
+    "exposure:read": N_("Read an answer the register gave about your debts"),
+    "exposure:as_of": N_("Looked at your debts as they stood at an earlier time"),
     "consent:attest": N_("Recorded a consent you signed with them"),
     "obligation:created": N_("Reported a new debt"),
     "obligation:updated": N_("Updated a debt"),

@@ -104,6 +104,15 @@ def _attested(s: Scene):
                      "document_sha256": hashlib.sha256(b"application").hexdigest()}})
 
 
+def _stored_answer(s: Scene):
+    """A's answer about X, read back by A (the answer itself is a request of its own)."""
+    x = s.persons["x"]
+    r = s.client.post("/v1/exposure", headers=s.a.headers, json={
+        "country": x.country, "national_id": x.nid, "purpose": "credit_application", "consent_id": s.consent_x})
+    assert r.status_code == 200, r.text
+    return s.client.get(f"/v1/exposure/{r.json()['exposure_id']}", headers=s.a.headers)
+
+
 READS: dict[tuple[str, str], Read] = {
     ("GET", "/v1/obligations"): Read(
         "obligations:list", lambda s: s.client.get("/v1/obligations", headers=s.a.headers), "xy"),
@@ -125,6 +134,7 @@ READS: dict[tuple[str, str], Read] = {
         "exposure:query", lambda s: s.client.post("/v1/exposure", headers=s.a.headers, json={
             "country": s.persons["x"].country, "national_id": s.persons["x"].nid, "purpose": "credit_application",
             "consent_id": s.consent_x}), "x"),
+    ("GET", "/v1/exposure/{exposure_id}"): Read("exposure:read", lambda s: _stored_answer(s), "x"),
     ("GET", "/v1/disputes"): Read(
         "disputes:list", lambda s: s.client.get("/v1/disputes", headers=s.a.headers), "x"),
     ("GET", "/v1/disputes/{dispute_id}"): Read(

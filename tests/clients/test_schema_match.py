@@ -40,6 +40,7 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.DisputeList: "DisputesPublic",
     register_client.EventProof: "EventProofPublic",
     register_client.Exposure: "ExposurePublic",
+    register_client.ExposureAsOf: "ExposureAsOfPublic",
     register_client.ExposureLine: "ExposureLinePublic",
     register_client.HandedToRef: "HandedToRef",
     register_client.InclusionProof: "InclusionProofPublic",
@@ -60,6 +61,8 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.Problem: "ProblemWithReceipt",
     register_client.Receipt: "ReceiptPublic",
     register_client.Report: "ReportPublic",
+    register_client.StoredAnswer: "StoredAnswerPublic",
+    register_client.StoredExposure: "StoredExposurePublic",
     register_client.Subject: "DebtorSubject",
     register_client.Totals: "TotalsPublic",
 }

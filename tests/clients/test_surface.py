@@ -63,6 +63,7 @@ EXPORTED = [
     "Subject", "Timeout", "Totals", "RequestTimeout", "ConcurrencyLimited", "DatabaseUnavailable", "TransportError", "Unauthenticated", "UnsupportedMediaType", "UploadProgress", "ValidationFailed",
     "__version__",
     "AttestationCounts", "InstitutionLookups", "InstitutionRef", "LookupCounts", "LookupsByKind", "ReferenceReused",
+    "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
 ]
 
 

@@ -124,6 +124,9 @@ def _body_routes(c: Callers) -> dict[str, tuple[str, str, dict[str, str], dict[s
         "event-search": ("post", "/v1/audit/events/search", c.regulator.headers,
                          {"country": "SE", "national_id": c.person.nid, "since": "2026-01-01T00:00:00Z",
                           "until": in_days(1), "limit": 10}),
+        "as-of": ("post", "/v1/exposure", c.regulator.headers,
+                  {"country": c.person.country, "national_id": c.person.nid, "purpose": "supervision",
+                   "as_of": "2026-01-01T00:00:00Z"}),
         "institution-key": ("post", f"/v1/institutions/{c.lender.id}/keys", c.admin,
                             {"jwk": {**public_jwk(Ed25519PrivateKey.generate()), "ext": True}}),
     }
@@ -132,13 +135,13 @@ def _body_routes(c: Callers) -> dict[str, tuple[str, str, dict[str, str], dict[s
 TIME_FIELDS = [("obligation", "as_of"), ("obligation", "registration_consent.given_at"),
                ("consent", "expires_at"), ("attested-consent", "expires_at"),
                ("attested-consent", "evidence.signed_at"), ("credit-ban", "until"),
-               ("event-search", "since"), ("event-search", "until")]
+               ("event-search", "since"), ("event-search", "until"), ("as-of", "as_of")]
 DATE_FIELDS = [("obligation", "opened_on"), ("obligation", "matures_on")]
 NUMBER_FIELDS = [("obligation", f) for f in ("original_amount", "balance", "credit_limit", "monthly_payment",
                                              "interest_rate_bp", "overdue_amount", "days_past_due")]
 NUMBER_FIELDS += [("event-search", "limit")]
 INTEGER_FIELDS = [("obligation", "interest_rate_bp"), ("obligation", "days_past_due"), ("event-search", "limit")]
-ROUTES = ["obligation", "consent", "attested-consent", "credit-ban", "event-search", "institution-key"]
+ROUTES = ["obligation", "consent", "attested-consent", "credit-ban", "event-search", "as-of", "institution-key"]
 NUMBER_QUERIES = [("/v1/obligations", "limit", {}), ("/v1/audit/events", "limit", {}),
                   ("/v1/audit/checkpoints", "since", {}), ("/v1/audit/checkpoints", "limit", {}),
                   ("/v1/audit/proof/inclusion", "tree_size", {"leaf_index": 0}),

@@ -58,6 +58,7 @@ ROLE = {
     "GET /v1/audit/proof/consistency": "regulator", "GET /v1/audit/proof/inclusion": "regulator",
     "GET /v1/consents": "lender", "POST /v1/consents": "consumer", "POST /v1/consents/attested": "lender",
     "DELETE /v1/consents/{consent_id}": "consumer", "POST /v1/exposure": "lender",
+    "GET /v1/exposure/{exposure_id}": "regulator",
     "GET /v1/institutions": "admin", "POST /v1/institutions": "admin",
     "POST /v1/institutions/{institution_id}/keys": "admin", "GET /v1/institutions/{institution_id}/keys": "admin",
     "DELETE /v1/institutions/{institution_id}/keys/{kid}": "admin",

@@ -1,34 +1,55 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from register.api.deps import CanQueryExposure, StateDep, in_transaction
+from register.api import examples as ex
+from register.api.deps import CanAskExposure, CanReadExposure, SessionDep, StateDep, in_transaction
 from register.api.openapi import errors
-from register.api.schemas import ExposurePublic, ExposureRequest, ProblemWithReceipt
+from register.api.schemas import (
+    ExposureAsOfPublic, ExposurePublic, ExposureRequest, ProblemWithReceipt, StoredExposurePublic,
+)  # fmt: skip
+from register.domain.consent import Purpose
+from register.domain.permission import Permission, Principal
+from register.errors import Forbidden
 from register.services.exposure import query_exposure
+from register.services.exposure_as_of import answer_as_of, stored_answer
 
 router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
 
 
 @router.post(
     "",
-    response_model=ExposurePublic,
-    responses=errors(
-        401, 403, "consent_missing", "consent_mismatch", "consent_revoked", "consent_expired", 413, 422,
-        "invalid_national_id", 429, "quota_exceeded", "attested_rate_limited", "attested_quota_exceeded",
-        models={403: ProblemWithReceipt, 429: ProblemWithReceipt},
-    ),
+    response_model=ExposurePublic | ExposureAsOfPublic,
+    responses={200: {"description": "A lender's answer (ExposurePublic), or an answer as of a past moment "
+                                    "(ExposureAsOfPublic)", "content": {"application/json": {"examples": {
+        "lender": {"summary": "A lender's answer", "value": ex.EXPOSURE},
+        "as_of": {"summary": "An answer as of a past moment", "value": ex.EXPOSURE_AS_OF}}}}}, **errors(
+        401, 403, "consent_missing", "consent_mismatch", "consent_revoked", "consent_expired", "as_of_not_allowed",
+        404, 413, 422, "invalid_national_id", "invalid_as_of", 429, "quota_exceeded", "attested_rate_limited",
+        "attested_quota_exceeded", models={403: ProblemWithReceipt, 429: ProblemWithReceipt},
+    )},
 )
-async def post_exposure(body: ExposureRequest, request: Request, state: StateDep, principal: CanQueryExposure):
+async def post_exposure(body: ExposureRequest, request: Request, state: StateDep, principal: CanAskExposure):
     """A person's total exposure, for a lender holding their active consent for this purpose. Refused
     with 403 (consent_missing, consent_expired, consent_revoked, consent_mismatch) otherwise, and with 429
     and Retry-After over the institution's rate (rate_limited) or daily quota (quota_exceeded), or, with an
     attested consent, over the lower attested rate (attested_rate_limited) or attested daily quota
     (attested_quota_exceeded). Granted or refused, the query is recorded in the access log that the person
-    and the regulator read."""
+    and the regulator read.
+
+    With `as_of` (the regulator and the person only, purpose complaint or supervision, no consent): what
+    the register would have answered at that moment (`state_as_of`), from the versions still kept
+    (ExposureAsOfPublic); a lender or a collector asking so is refused (403 as_of_not_allowed), and a
+    person asking about someone else is 404."""
+    if (body.as_of is not None or body.consent_id is None or body.purpose.__class__ is not Purpose
+            or not principal.can(Permission.exposure_query)):
+        return await _as_of(body, request, state, principal)
     # The lender's hot path: the whole answer, its transaction included, in one thread-pool call (see
     # deps.in_transaction); the access event is durable before the answer is sent.
     now, request_id = state.clock(), request.state.request_id
@@ -47,3 +68,39 @@ async def post_exposure(body: ExposureRequest, request: Request, state: StateDep
     except TypeError:
         return JSONResponse(answer)
     return Response(body, media_type="application/json")
+
+
+async def _as_of(body: ExposureRequest, request: Request, state: StateDep, principal: Principal) -> Response:
+    """Not the lender's path: a question about a past moment, a question without one from a caller who
+    may ask only about a past moment, or a lender's question without its consent or with a review purpose
+    (422 as the schema made it before `as_of` existed)."""
+    if body.as_of is None:
+        if not principal.can(Permission.exposure_query):
+            raise Forbidden(f"the {principal.role.value} role may ask only with as_of (an answer as of a past "
+                            "moment)")
+        if body.consent_id is None:
+            raise RequestValidationError([{"type": "missing", "loc": ("body", "consent_id"), "msg": "Field required",
+                                           "input": None}])
+        raise RequestValidationError([{"type": "enum", "loc": ("body", "purpose"), "input": body.purpose.value,
+                                       "msg": "complaint and supervision are asked with as_of"}])
+    now, request_id, as_of = state.clock(), request.state.request_id, body.as_of
+    answer = await run_in_threadpool(in_transaction, state, lambda session: answer_as_of(
+        session, state.cipher, principal=principal, country=body.country, national_id=body.national_id,
+        purpose=body.purpose.value, consent_id=body.consent_id, state_as_of=as_of, now=now, request_id=request_id,
+        allow_test_ids=state.settings.accept_test_identities, tlog=state.tlog,
+    ))
+    return JSONResponse(answer)
+
+
+@router.get("/{exposure_id}", response_model=StoredExposurePublic, responses=errors(401, 403, 404, "shredded", 422))
+def get_exposure(exposure_id: Annotated[str, Path(max_length=36)], request: Request, session: SessionDep,
+                 state: StateDep, principal: CanReadExposure):
+    """A stored exposure answer, exactly as its lender was told it, with its proof: the stored answer
+    hashes to `response_sha256` (kept when it was given), and its access event is a leaf of the signed
+    log (`leaf_index`, `checkpoint`, `inclusion`; `verified` is true when both hold). For the lender that
+    asked, the person it is about and the regulator; 404 for anyone else, as for a missing one. 410
+    (shredded) once its retention period has passed. The read is itself an access event
+    (`exposure:read`) that the person sees."""
+    # As stored, byte for byte in content: not re-serialised through the model, which would add its defaults.
+    return JSONResponse(stored_answer(session, principal=principal, exposure_id=exposure_id, now=state.clock(),
+                                      request_id=request.state.request_id))

@@ -22,6 +22,7 @@ from register_client._async_client import AsyncRegisterClient
 from register_client._client import RegisterClient
 from register_client._exceptions import (
     APIError,
+    AsOfNotAllowed,
     BadRequest,
     Conflict,
     ConnectError,
@@ -59,6 +60,7 @@ from register_client._exceptions import (
     RegisterError,
     RequestTimeout,
     Retracted,
+    Shredded,
     ServerError,
     ServiceUnavailable,
     StaleUpdate,
@@ -87,6 +89,7 @@ from register_client._models import (
     DisputeList,
     EventProof,
     Exposure,
+    ExposureAsOf,
     ExposureLine,
     HandedToRef,
     InclusionProof,
@@ -113,6 +116,8 @@ from register_client._models import (
     Report,
     ReportLineError,
     Subject,
+    StoredAnswer,
+    StoredExposure,
     Totals,
 )
 from register_client._requests import (
@@ -138,6 +143,7 @@ from register_client._version import __version__
 __all__ = [
     "NO_RETRY",
     "APIError",
+    "AsOfNotAllowed",
     "AccessEvent",
     "AccessEventPage",
     "AsyncRegisterClient",
@@ -178,6 +184,7 @@ __all__ = [
     "EventProof",
     "EventSearch",
     "Exposure",
+    "ExposureAsOf",
     "ExposureLine",
     "ExposureQuery",
     "Forbidden",
@@ -237,8 +244,11 @@ __all__ = [
     "RetryNotice",
     "ServerError",
     "ServiceUnavailable",
+    "Shredded",
     "StaleUpdate",
     "StatementTooLong",
+    "StoredAnswer",
+    "StoredExposure",
     "Subject",
     "Timeout",
     "Totals",

@@ -168,6 +168,15 @@ def query_exposure(body: rq.ExposureQuery) -> Call[m.Exposure]:
     return Call("POST", "/v1/exposure", m.Exposure, json=body.to_json(), idempotent=False)
 
 
+def query_exposure_as_of(body: rq.ExposureQuery) -> Call[m.ExposureAsOf]:
+    # Not repeatable either: the question is an access event the person sees.
+    return Call("POST", "/v1/exposure", m.ExposureAsOf, json=body.to_json(), idempotent=False)
+
+
+def get_exposure(exposure_id: str) -> Call[m.StoredExposure]:
+    return Call("GET", f"/v1/exposure/{_ref(exposure_id)}", m.StoredExposure)
+
+
 def my_obligations() -> Call[m.MyObligations]:
     return Call("GET", "/v1/me/obligations", m.MyObligations)
 

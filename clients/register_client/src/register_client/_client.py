@@ -238,6 +238,19 @@ class RegisterClient(BaseClient):
                        consent_id=consent_id)
         return self._call(c.query_exposure(body))
 
+    def query_exposure_as_of(self, *, country: str, national_id: str, purpose: rq.ReviewPurpose,
+                             as_of: datetime) -> m.ExposureAsOf:
+        """What the register would have answered about the person at `as_of` (the regulator, or the
+        person about themselves; purpose `complaint` or `supervision`). A lender's token raises Forbidden
+        (code `as_of_not_allowed`)."""
+        body = c.build(rq.ExposureQuery, country=country, national_id=national_id, purpose=purpose, as_of=as_of)
+        return self._call(c.query_exposure_as_of(body))
+
+    def get_exposure(self, exposure_id: str) -> m.StoredExposure:
+        """A stored answer as its lender was told it, with its proof (`verified`), for the lender that
+        asked, the person it is about and the regulator. Raises NotFound for anyone else, Gone once shredded."""
+        return self._call(c.get_exposure(exposure_id))
+
     # --- a consumer's own data --------------------------------------------------------------------
 
     def my_obligations(self) -> m.MyObligations:

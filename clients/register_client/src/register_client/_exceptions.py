@@ -14,6 +14,8 @@ RegisterError                     anything this SDK raises
     │   └── InvalidClient         401 invalid_client: a key pair's sign-in refused (unknown or revoked key,
     │                             wrong audience, clock off); the detail says which check failed
     ├── Forbidden                 403 forbidden: the role lacks the permission
+    │   ├── AsOfNotAllowed        as_of_not_allowed: a lender or collector asked for an answer as of a past
+    │   │                         moment (only the regulator and the person may)
     │   └── ConsentRequired       403 exposure refused; `.receipt` proves the refusal was logged
     │       ├── ConsentMissing    consent_missing
     │       ├── ConsentMismatch   consent_mismatch: another institution, person or purpose
@@ -29,7 +31,8 @@ RegisterError                     anything this SDK raises
     │   ├── DisputeNotUpheld      dispute_not_upheld: a statement on a dispute that was not upheld
     │   └── ReferenceReused       reference_reused: an attested consent's evidence reference names another
     │                             person's (or purpose's) consent of your institution
-    ├── Retracted                 410 retracted
+    ├── Retracted                 410 retracted (every 410 lands here)
+    │   └── Shredded              shredded: a stored exposure answer past its retention period (its hash stays)
     ├── PreconditionFailed        412 precondition_failed: a stale If-Match
     ├── PayloadTooLarge           413 payload_too_large
     ├── UnsupportedMediaType      415 unsupported_media_type: a body not sent as JSON (Content-Type)
@@ -163,6 +166,10 @@ class Forbidden(APIError):
     pass
 
 
+class AsOfNotAllowed(Forbidden):
+    pass
+
+
 class ConsentRequired(Forbidden):
     @property
     def receipt(self) -> dict[str, Any] | None:
@@ -224,6 +231,10 @@ class ReferenceReused(Conflict):
 
 
 class Retracted(APIError):
+    pass
+
+
+class Shredded(Retracted):
     pass
 
 
@@ -323,6 +334,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "invalid_id_token": InvalidIdToken,
     "invalid_client": InvalidClient,
     "forbidden": Forbidden,
+    "as_of_not_allowed": AsOfNotAllowed,
     "consent_missing": ConsentMissing,
     "consent_mismatch": ConsentMismatch,
     "consent_revoked": ConsentRevoked,
@@ -335,6 +347,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "dispute_not_upheld": DisputeNotUpheld,
     "reference_reused": ReferenceReused,
     "retracted": Retracted,
+    "shredded": Shredded,
     "precondition_failed": PreconditionFailed,
     "payload_too_large": PayloadTooLarge,
     "unsupported_media_type": UnsupportedMediaType,

@@ -272,6 +272,40 @@ class Exposure(_Response):
     receipt: Receipt
 
 
+class ExposureAsOf(_Response):
+    """What the register would have answered at `state_as_of`, computed from the versions kept then (no
+    consent: the regulator and the person ask so). `as_of` is when this answer was given."""
+
+    subject: Subject
+    as_of: datetime
+    state_as_of: datetime
+    purpose: str
+    credit_ban: CreditBan
+    totals: dict[str, Totals]
+    by_kind: dict[str, dict[str, Totals]]
+    contingent: dict[str, Totals]
+    collections: Collections
+    obligations: list[ExposureLine]
+    receipt: Receipt
+
+
+class StoredAnswer(_Response):
+    """An exposure answer as its lender was told it (the receipt aside)."""
+
+    exposure_id: str
+    subject: Subject
+    as_of: datetime
+    purpose: str
+    consent_id: str
+    consent_source: str
+    credit_ban: CreditBan
+    totals: dict[str, Totals]
+    by_kind: dict[str, dict[str, Totals]]
+    contingent: dict[str, Totals]
+    collections: Collections
+    obligations: list[ExposureLine]
+
+
 class MyCreditor(Creditor):
     """A creditor as the person sees it: with how to reach it about the debt."""
 
@@ -461,3 +495,17 @@ class InstitutionLookups(_Response):
     as_of: datetime
     lookups: LookupsByKind
     attestations: AttestationCounts
+
+
+class StoredExposure(_Response):
+    """A stored answer and its proof: `verified` when it hashes to `response_sha256` and its access event
+    (`event_id`, leaf `leaf_index`) is in the signed `checkpoint`, as `inclusion` proves."""
+
+    answer: StoredAnswer
+    response_sha256: str
+    verified: bool
+    hash_matches: bool
+    event_id: str
+    leaf_index: int | None
+    checkpoint: Checkpoint | None
+    inclusion: InclusionProof | None

@@ -160,6 +160,37 @@ def exposure(console: Console, e: m.Exposure) -> None:
     console.print(escape(f"exposure id {e.exposure_id}; access logged as event {e.receipt.event_id}"))
 
 
+def stored_exposure(console: Console, s: m.StoredExposure) -> None:
+    a = s.answer
+    console.print("[bold]Stored answer[/] " + escape(
+        f"{a.exposure_id}: {a.subject.country} {a.subject.national_id_masked} for {a.purpose} (consent "
+        f"{a.consent_id}, {a.consent_source}), given {a.as_of:%Y-%m-%d %H:%M} UTC"))
+    if a.credit_ban.active:
+        console.print(Text(credit_ban_banner(a.credit_ban), style="bold red"))
+    if a.totals:
+        _totals(console, "Own debt (primary and co-debtor)", a.totals)
+    else:
+        console.print("No own debt.")
+    if a.contingent:
+        _totals(console, "Contingent (guarantees, counted apart)", a.contingent)
+    if a.obligations:
+        rows = [[line.creditor.name, line.kind, line.role, line.currency, money(line.balance, line.currency),
+                 money(line.credit_limit, line.currency), money(line.monthly_payment, line.currency),
+                 money(line.overdue_amount, line.currency), line.status, str(line.days_past_due),
+                 f"{line.as_of:%Y-%m-%d}", _flags(line)] for line in a.obligations]
+        records(console, LINES, rows, "Lines")
+    if s.verified:
+        proof = f"VERIFIED: the answer hashes to {s.response_sha256}; its access event is leaf {s.leaf_index}"
+        if s.checkpoint is not None:
+            proof += f" of the signed checkpoint of size {s.checkpoint.size}"
+        console.print(Text(proof, style="bold green"))
+    elif not s.hash_matches:
+        console.print(Text(f"NOT VERIFIED: the stored answer does not hash to {s.response_sha256}", style="bold red"))
+    else:
+        console.print(Text(f"NOT YET VERIFIED: the answer hashes to {s.response_sha256}; its access event "
+                           f"{s.event_id} is not in a signed checkpoint yet", style="bold yellow"))
+
+
 def credit_ban_banner(ban: m.CreditBan) -> str:
     since = f" since {ban.since:%Y-%m-%d}" if ban.since else ""
     reason = f" ({ban.reason})" if ban.reason else ""

@@ -30,6 +30,7 @@ Kind = Literal[
 Status = Literal["closed", "current", "enforcement", "in_collection", "overdue", "payment_plan", "written_off"]
 DebtorRole = Literal["co_debtor", "guarantor", "primary"]
 Purpose = Literal["credit_application", "credit_limit_review", "debt_restructuring"]
+ReviewPurpose = Literal["complaint", "supervision"]  # an answer as of a past moment
 InstitutionRole = Literal["admin", "collector", "consumer", "lender", "regulator"]
 DisputeState = Literal["open", "overdue", "corrected", "upheld", "withdrawn"]  # `open` includes overdue
 DisputeOutcome = Literal["corrected", "upheld"]
@@ -145,10 +146,14 @@ class AttestedConsent(_Request):
 
 
 class ExposureQuery(_Request):
+    """A lender's question (a purpose and its consent), or the regulator's or the person's about a past
+    moment (`as_of`, purpose complaint or supervision, no consent)."""
+
     country: Country
     national_id: NationalIdText
-    purpose: Purpose
-    consent_id: UUIDText
+    purpose: Purpose | ReviewPurpose
+    consent_id: UUIDText | None = None
+    as_of: AwareDatetime | None = None
 
 
 class EventSearch(_Request):

@@ -224,6 +224,10 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     disputes = typer.Typer(help="People's disputes of this institution's lines: answer each by its deadline.",
                            no_args_is_help=True)
     audit = typer.Typer(help="The verifiable access log.", no_args_is_help=True)
+    # `exposure` asks with the options alone, as it always has; `exposure show ID` reads a stored answer.
+    exposure_group = typer.Typer(help="A person's total exposure, with their consent (the options), or a stored "
+                                      "answer (show ID).", invoke_without_command=True)
+    app.add_typer(exposure_group, name="exposure")
     app.add_typer(obligations, name="obligations")
     app.add_typer(consents, name="consents")
     app.add_typer(disputes, name="disputes")
@@ -367,16 +371,26 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
         if rest:
             note(f"More obligations follow: add --cursor {rest[0]} to go on from here, or --limit 0 for all.")
 
-    @app.command()
+    @exposure_group.callback(invoke_without_command=True)
     def exposure(
         ctx: typer.Context,
-        country: Annotated[str, typer.Option(help="ISO country code, e.g. SE.")],
-        national_id: Annotated[str, typer.Option(help="The person's identity number; '-' reads it from stdin.")],
-        purpose: Annotated[Purpose, typer.Option(help="What the consent was given for.")],
-        consent: Annotated[str, typer.Option(help="The consent's id (a UUID).")],
+        country: Annotated[str | None, typer.Option(help="ISO country code, e.g. SE.")] = None,
+        national_id: Annotated[str | None, typer.Option(help="The person's identity number; '-' reads it from "
+                                                             "stdin.")] = None,
+        purpose: Annotated[Purpose | None, typer.Option(help="What the consent was given for.")] = None,
+        consent: Annotated[str | None, typer.Option(help="The consent's id (a UUID).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="The whole answer as JSON.")] = False,
     ) -> None:
-        """A person's total exposure, with their consent. The query is recorded in their access log."""
+        """A person's total exposure, with their consent. The query is recorded in their access log.
+
+        `exposure show ID` reads a stored answer instead."""
+        if ctx.invoked_subcommand is not None:
+            return
+        missing = [f"--{n}" for n, v in (("country", country), ("national-id", national_id), ("purpose", purpose),
+                                         ("consent", consent)) if v is None]
+        if missing:
+            fail(f"missing option {', '.join(missing)} (or use: exposure show ID)", EXIT_USAGE)
+        assert country is not None and national_id is not None and purpose is not None and consent is not None
         out: Console = ctx.obj.out
         consent = _uuid_or_fail(consent, "consent id")
         if national_id == "-":
@@ -388,6 +402,24 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
             out.print_json(answer.model_dump_json())
         else:
             render.exposure(out, answer)
+
+    @exposure_group.command("show")
+    def exposure_show(
+        ctx: typer.Context,
+        exposure_id: Annotated[str, typer.Argument(help="The answer's exposure id (a UUID).")],
+        as_json: Annotated[bool, typer.Option("--json", help="The stored answer and its proof as JSON.")] = False,
+    ) -> None:
+        """A stored answer exactly as its lender was told it, and whether it is proved: its hash matches
+        and its access event is in the signed log. For the lender that asked and the regulator. The read
+        is recorded in the person's access log."""
+        out: Console = ctx.obj.out
+        exposure_id = _uuid_or_fail(exposure_id, "exposure id")
+        with register(ctx) as client:
+            stored = client.get_exposure(exposure_id)
+        if as_json:
+            out.print_json(stored.model_dump_json())
+        else:
+            render.stored_exposure(out, stored)
 
     @consents.command("list")
     def consents_list(

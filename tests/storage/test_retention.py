@@ -286,3 +286,83 @@ class TestJob:
         assert counts is not None and counts.deleted == {**ZERO, "ended": 1, "person": 1}
         job.start()
         job.stop()  # stops at once, between runs
+
+
+def wait_for_a_lock_wait(app: FastAPI) -> None:
+    """Until some transaction of this database waits for a row lock (PostgreSQL's pg_locks)."""
+    import time
+
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with app.state.register.engine.connect() as conn:
+            if conn.execute(text("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                                 "WHERE NOT l.granted AND a.datname = current_database()")).scalar():
+                return
+        time.sleep(0.02)
+    raise AssertionError("no transaction waited for a lock")
+
+
+class TestUnderLocks:
+    """PostgreSQL, where a report and a run really overlap: the deletion waits for the report's lock and
+    decides again on what the report committed."""
+
+    @pytest.fixture(autouse=True)
+    def _postgres_only(self, backend: str) -> None:
+        if backend == "sqlite":
+            pytest.skip("SQLite's writers take turns: a report and a deletion never overlap there")
+
+    def test_a_deletion_waiting_for_a_reports_lock_keeps_the_line_it_reopened(self, fresh, client, lender, data_dir):
+        import threading
+
+        from register.services.obligations import report_obligation
+        from register.domain.obligation import ObligationReport
+        from register.domain.permission import Principal, Role
+
+        person = make_person(client, data_dir)
+        ref = new_ref()
+        put(client, lender, ref, debtors=[debtor(person)])
+        close(client, lender, ref, person)
+        later = utcnow() + timedelta(days=99)
+        state = fresh.state.register
+        results: list = []
+        with state.sessions.begin() as report:  # a report reopening the line, holding its lock
+            report_obligation(report, state.cipher, principal=Principal(role=Role.lender, name="x",
+                                                                        institution_id=lender.id),
+                              external_ref=ref, now=utcnow(), allow_test_ids=False,
+                              report=ObligationReport.model_validate(obligation_body(
+                                  debtors=[debtor(person)], as_of="2026-11-25T00:00:00Z")))  # fmt: skip
+            runner = threading.Thread(target=lambda: results.append(run(fresh, later)))
+            runner.start()
+            wait_for_a_lock_wait(fresh)
+        runner.join(timeout=60)
+        assert results == [ZERO]
+        assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()["status"] == "current"
+
+    def test_a_person_a_report_is_naming_is_not_forgotten(self, fresh, client, lender, data_dir):
+        import threading
+
+        from register.services.identities import resolve_person
+
+        person = make_person(client, data_dir)
+        grant(client, person.headers, lender.id, days=1)  # the person exists, with nothing but a consent
+        later = utcnow() + timedelta(days=2)  # the consent has ended: nothing left
+        assert plan(fresh, later)["person"] == 1
+        state = fresh.state.register
+        results: list = []
+        with state.sessions.begin() as report:  # a report naming the person, not yet committed
+            found = resolve_person(report, state.cipher, parse_national_id(person.country, person.nid))
+            runner = threading.Thread(target=lambda: results.append(run(fresh, later)))
+            runner.start()
+            wait_for_a_lock_wait(fresh)
+            ob = Obligation(id="00000000-0000-4000-8000-000000000001", institution_id=lender.id, external_ref=new_ref(),
+                            kind="instalment_loan", currency="SEK", balance=1, status="current", overdue_amount=0,
+                            days_past_due=0, registration_consent={}, as_of=utcnow(), version=1, created_at=utcnow(),
+                            updated_at=utcnow())  # fmt: skip
+            report.add(ob)
+            report.flush()
+            report.add(ObligationDebtor(obligation_id=ob.id, person_id=found.id, role="primary"))
+        runner.join(timeout=60)
+        assert results == [ZERO]
+        assert count(fresh, Person.id == found.id, table=Person) == 1

@@ -77,6 +77,11 @@ class Policy:
         days = [self.days[r] for r in rules] + [d for c in self.by_country.values() for r, d in c.items() if r in rules]
         return now - timedelta(days=min(days))
 
+    def earliest_cutoff(self, rule: Rule, now: datetime) -> datetime:
+        """The cutoff of the country that keeps `rule` longest."""
+        days = [self.days[rule]] + [c[rule] for c in self.by_country.values() if rule in c]
+        return now - timedelta(days=max(days))
+
 
 def due(ob: Ended, policy: Policy, now: datetime) -> Rule | None:
     """The rule under which this obligation is due for deletion at `now`, or None."""

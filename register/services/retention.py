@@ -81,6 +81,12 @@ def _answer_cutoffs(policy: Policy, now: datetime) -> tuple[datetime, dict[str, 
     return policy.cutoff(rule, now), {c: policy.cutoff(rule, now, c) for c, r in policy.by_country.items() if rule in r}
 
 
+def _consents_until(policy: Policy, now: datetime) -> datetime:
+    """A consent that ended after this moment may be the basis of a stored answer still kept: it (and its
+    person) stays. Every answer was given while its consent was in force, so before the consent ended."""
+    return policy.earliest_cutoff(Rule.exposure_answer, now)
+
+
 def plan(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> Counts:
     """What `run` at `now` would delete, deleting nothing."""
     counts = Counts(now=now)
@@ -93,12 +99,13 @@ def plan(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> C
         counts.deleted[Rule.exposure_answer.value] = store.count_exposure_answers(s, default=default,
                                                                                   by_country=by_country)
         counts.deleted[Rule.report_file.value] = len(store.report_files(s, cutoff=policy.cutoff(Rule.report_file, now)))
-        forgotten = len(store.forgettable_persons(s, now=now))
+        held = _consents_until(policy, now)
+        forgotten = len(store.forgettable_persons(s, now=now, consents_until=held))
         # Persons whose every obligation is due, and who hold no consent or ban: forgotten once those go.
         named = sorted(store.persons_named(s, sorted(due_ids)))
         left = store.obligations_naming(s, named)
         freed = [p for p in named if left[p] <= due_ids]
-        forgotten += len(store.persons_without_holds(s, freed, now=now))
+        forgotten += len(store.persons_without_holds(s, freed, now=now, consents_until=held))
         counts.deleted[PERSONS] = forgotten
         counts.access_events_past_period = store.count_access_events(s, cutoff=policy.cutoff(Rule.access_event, now))
     return counts
@@ -150,13 +157,14 @@ def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, prog
         counts.deleted[Rule.report_file.value] += 1
         progress(Rule.report_file.value, counts.deleted[Rule.report_file.value])
 
+    held = _consents_until(policy, now)
     after = ""
     while True:
         with sessions() as s:
-            ids = store.forgettable_persons(s, now=now, after_id=after, limit=batch)
+            ids = store.forgettable_persons(s, now=now, consents_until=held, after_id=after, limit=batch)
         for person_id in ids:
             with sessions.begin() as s:
-                if not store.forget_person(s, person_id, now=now):
+                if not store.forget_person(s, person_id, now=now, consents_until=held):
                     continue
             counts.deleted[PERSONS] += 1
             progress(PERSONS, counts.deleted[PERSONS])

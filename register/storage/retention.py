@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from register.domain.retention import ARREARS_STATUSES
@@ -139,32 +139,36 @@ def delete_report_file(session: Session, report_id: str, *, cutoff: datetime) ->
     return True
 
 
-def _no_holds(now: datetime) -> ColumnElement[bool]:
-    """No consent and no credit ban of the person in force."""
+def _no_holds(now: datetime, consents_until: datetime) -> ColumnElement[bool]:
+    """No credit ban of the person in force, and no consent that ended (expired or was revoked) after
+    `consents_until`: a consent in force, or the basis of answers that may still be kept, holds the person."""
+    ended = case((and_(Consent.revoked_at.is_not(None), Consent.revoked_at < Consent.expires_at), Consent.revoked_at),
+                 else_=Consent.expires_at)
     return and_(
-        not_(exists().where(Consent.person_id == Person.id, Consent.revoked_at.is_(None), Consent.expires_at > now)),
+        not_(exists().where(Consent.person_id == Person.id, ended > consents_until)),
         not_(exists().where(CreditBan.person_id == Person.id, or_(CreditBan.until.is_(None), CreditBan.until > now),
                             or_(CreditBan.lift_effective_at.is_(None), CreditBan.lift_effective_at > now))),
     )  # fmt: skip
 
 
-def _forgettable(now: datetime) -> ColumnElement[bool]:
-    """A person no obligation names, with no consent and no credit ban in force."""
-    return and_(not_(exists().where(ObligationDebtor.person_id == Person.id)), _no_holds(now))
+def _forgettable(now: datetime, consents_until: datetime) -> ColumnElement[bool]:
+    """A person no obligation names and nothing else holds (`_no_holds`)."""
+    return and_(not_(exists().where(ObligationDebtor.person_id == Person.id)), _no_holds(now, consents_until))
 
 
-def forgettable_persons(session: Session, *, now: datetime, after_id: str = "", limit: int | None = None) -> list[str]:
-    stmt = select(Person.id).where(Person.id > after_id, _forgettable(now)).order_by(Person.id)
+def forgettable_persons(session: Session, *, now: datetime, consents_until: datetime, after_id: str = "",
+                        limit: int | None = None) -> list[str]:
+    stmt = select(Person.id).where(Person.id > after_id, _forgettable(now, consents_until)).order_by(Person.id)
     return list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
 
 
-def forget_person(session: Session, person_id: str, *, now: datetime) -> bool:
+def forget_person(session: Session, person_id: str, *, now: datetime, consents_until: datetime) -> bool:
     """Delete a person with nothing left (row, ciphertext, blind index) and what hangs off them: ended
     consents, ended credit bans, disputes. The row is locked first and the condition read again in a
     statement of its own, which sees what committed while it waited."""
     if session.execute(select(Person.id).where(Person.id == person_id).with_for_update()).scalar_one_or_none() is None:
         return False
-    if session.execute(select(Person.id).where(Person.id == person_id, _forgettable(now))).scalar_one_or_none() is None:
+    if session.execute(select(Person.id).where(Person.id == person_id, _forgettable(now, consents_until))).scalar_one_or_none() is None:
         return False
     for table in (Dispute, Consent, CreditBan):
         session.execute(delete(table).where(table.person_id == person_id))
@@ -198,10 +202,10 @@ def persons_named(session: Session, obligation_ids: list[str]) -> set[str]:
     return out
 
 
-def persons_without_holds(session: Session, person_ids: list[str], *, now: datetime) -> set[str]:
-    """Those of these persons with no consent and no credit ban in force (what `forget_person` asks
-    besides no obligation)."""
+def persons_without_holds(session: Session, person_ids: list[str], *, now: datetime,
+                          consents_until: datetime) -> set[str]:
+    """Those of these persons nothing but obligations holds (what `forget_person` asks besides no obligation)."""
     out: set[str] = set()
     for i in range(0, len(person_ids), 500):
-        out.update(session.execute(select(Person.id).where(Person.id.in_(person_ids[i : i + 500]), _no_holds(now))).scalars())
+        out.update(session.execute(select(Person.id).where(Person.id.in_(person_ids[i : i + 500]), _no_holds(now, consents_until))).scalars())
     return out

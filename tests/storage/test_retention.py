@@ -132,7 +132,10 @@ class TestEndedDebt:
         assert plan(fresh, now + timedelta(days=29)) == ZERO
         assert plan(fresh, now + timedelta(days=31)) == {**ZERO, "retracted": 1}
         assert plan(fresh, now + timedelta(days=99)) == {**ZERO, "retracted": 1, "ended": 1, "person": 0}
-        later = now + timedelta(days=366)  # the consent (30 days) has ended, the answers (365 days) too
+        # The answers are past their 365 days, and so is the consent they were given under (it held the
+        # person as long as answers made with it may be kept).
+        assert plan(fresh, now + timedelta(days=366))["person"] == 0
+        later = now + timedelta(days=400)
         expected = {**ZERO, "retracted": 1, "ended": 1, "ended_arrears": 1, "exposure_answer": 2, "person": 1}
         assert plan(fresh, later) == expected
         assert run(fresh, later) == expected
@@ -347,7 +350,7 @@ class TestUnderLocks:
 
         person = make_person(client, data_dir)
         grant(client, person.headers, lender.id, days=1)  # the person exists, with nothing but a consent
-        later = utcnow() + timedelta(days=2)  # the consent has ended: nothing left
+        later = utcnow() + timedelta(days=370)  # the consent, and any answer it was the basis of, ended
         assert plan(fresh, later)["person"] == 1
         state = fresh.state.register
         results: list = []

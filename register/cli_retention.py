@@ -25,7 +25,11 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
     settings = Settings()
     now = args.now or datetime.now(UTC)
-    policy = retention.policy_of(settings)
+    try:
+        policy = retention.policy_of(settings)
+    except ValueError as exc:
+        print(f"register: {exc}", file=sys.stderr)
+        return 2
 
     def progress(what: str, n: int) -> None:
         print(f"\rdeleted {n:>10,} {what:<16}", end="", file=sys.stderr)

@@ -46,7 +46,8 @@ def test_plan_then_run_then_nothing(url, tmp_path, data_dir, keys, capsys, monke
         person = make_person(client, data_dir)
         ref = new_ref()
         for body in (obligation_body(debtors=[debtor(person)]),
-                     obligation_body(debtors=[debtor(person)], status="closed", balance=0, as_of="2026-11-20T00:00:00Z")):
+                     obligation_body(debtors=[debtor(person)], status="closed", balance=0,
+                                     as_of="2026-11-20T00:00:00Z")):
             assert client.put(f"/v1/obligations/{ref}", json=body, headers=lender.headers).status_code in (200, 201)
     app.state.register.engine.dispose()
 

@@ -35,7 +35,11 @@ COUNTED = (*OBLIGATION_RULES, Rule.exposure_answer, Rule.report_file)
 def policy_of(settings: Settings) -> Policy:
     days = {rule: getattr(settings, f"retention_{rule.value}_days") for rule in Rule if rule is not Rule.report_file}
     days[Rule.report_file] = settings.report_file_days
-    return Policy(days=days, by_country=parse_by_country(settings.retention_by_country))
+    try:
+        by_country = parse_by_country(settings.retention_by_country)
+    except ValueError as exc:
+        raise ValueError(f"REGISTER_RETENTION_BY_COUNTRY: {exc}") from None
+    return Policy(days=days, by_country=by_country)
 
 
 @dataclass
@@ -127,7 +131,7 @@ def run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, progr
 
 def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, progress: Progress, batch: int) -> Counts:
     counts = Counts(now=now)
-    for obligation_id, _ in list(_due_obligations(sessions, policy, now)):
+    for obligation_id, _ in _due_obligations(sessions, policy, now):  # read page by page, as it deletes
         with sessions.begin() as s:
             row = store.lock_obligation(s, obligation_id)
             rule = due(_ended(row), policy, now) if row is not None else None

@@ -53,7 +53,8 @@ def ended_obligations(session: Session, *, before: datetime, after_id: str, limi
     stmt = (
         select(*_ENDED_COLUMNS)
         .where(Obligation.id > after_id,
-               or_(Obligation.retracted_at < before, and_(Obligation.status == "closed", Obligation.updated_at < before)))
+               or_(Obligation.retracted_at < before,
+                   and_(Obligation.status == "closed", Obligation.updated_at < before)))
         .order_by(Obligation.id)
         .limit(limit)
     )  # fmt: skip
@@ -71,15 +72,12 @@ def lock_obligation(session: Session, obligation_id: str) -> Any | None:
     return session.execute(select(*_ENDED_COLUMNS).where(Obligation.id == obligation_id)).one()
 
 
-def delete_obligation(session: Session, obligation_id: str) -> set[str]:
-    """Delete an obligation with its versions, debtors and disputes; the ids of the persons it named."""
-    persons = set(session.execute(
-        select(ObligationDebtor.person_id).where(ObligationDebtor.obligation_id == obligation_id)).scalars())
+def delete_obligation(session: Session, obligation_id: str) -> None:
+    """Delete an obligation with its versions, debtors and disputes (the caller holds its lock)."""
     session.execute(delete(Dispute).where(Dispute.obligation_id == obligation_id))
     session.execute(delete(ObligationVersion).where(ObligationVersion.obligation_id == obligation_id))
     session.execute(delete(ObligationDebtor).where(ObligationDebtor.obligation_id == obligation_id))
     session.execute(delete(Obligation).where(Obligation.id == obligation_id))
-    return persons
 
 
 def _before(time: Any, country: Any, default: datetime, by_country: Mapping[str, datetime]) -> ColumnElement[bool]:
@@ -111,7 +109,8 @@ def delete_exposure_answers(session: Session, *, default: datetime, by_country: 
     """Delete up to `limit` stored answers past their period. The condition is in the DELETE itself,
     so a row is deleted once whoever else deletes beside it."""
     ids = select(ExposureRecord.id).where(_answers_due(default, by_country)).limit(limit).scalar_subquery()
-    result = session.execute(delete(ExposureRecord).where(ExposureRecord.id.in_(ids), _answers_due(default, by_country)))
+    stmt = delete(ExposureRecord).where(ExposureRecord.id.in_(ids), _answers_due(default, by_country))
+    result = session.execute(stmt)
     return int(result.rowcount or 0)
 
 
@@ -168,7 +167,8 @@ def forget_person(session: Session, person_id: str, *, now: datetime, consents_u
     statement of its own, which sees what committed while it waited."""
     if session.execute(select(Person.id).where(Person.id == person_id).with_for_update()).scalar_one_or_none() is None:
         return False
-    if session.execute(select(Person.id).where(Person.id == person_id, _forgettable(now, consents_until))).scalar_one_or_none() is None:
+    still = select(Person.id).where(Person.id == person_id, _forgettable(now, consents_until))
+    if session.execute(still).scalar_one_or_none() is None:
         return False
     for table in (Dispute, Consent, CreditBan):
         session.execute(delete(table).where(table.person_id == person_id))
@@ -207,5 +207,6 @@ def persons_without_holds(session: Session, person_ids: list[str], *, now: datet
     """Those of these persons nothing but obligations holds (what `forget_person` asks besides no obligation)."""
     out: set[str] = set()
     for i in range(0, len(person_ids), 500):
-        out.update(session.execute(select(Person.id).where(Person.id.in_(person_ids[i : i + 500]), _no_holds(now, consents_until))).scalars())
+        stmt = select(Person.id).where(Person.id.in_(person_ids[i : i + 500]), _no_holds(now, consents_until))
+        out.update(session.execute(stmt).scalars())
     return out

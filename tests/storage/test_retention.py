@@ -159,6 +159,18 @@ class TestEndedDebt:
         assert obligation_id(fresh, live) and obligation_id(fresh, reopened)
         assert count(fresh, table=Person) == 1
 
+    def test_a_closed_collection_claim_is_kept_its_own_period(self, fresh, client, data_dir):
+        collector = make_institution(client, {"Authorization": f"Bearer {ADMIN_TOKEN}"}, "collector")
+        person = make_person(client, data_dir)
+        ref = new_ref()
+        put(client, collector, ref, kind="collection_claim", debtors=[debtor(person)], status="in_collection",
+            overdue_amount=8_500_000, days_past_due=120)
+        put(client, collector, ref, kind="collection_claim", debtors=[debtor(person)], status="closed", balance=0,
+            as_of="2026-11-20T00:00:00Z")
+        now = utcnow()
+        assert plan(fresh, now + timedelta(days=364)) == ZERO
+        assert run(fresh, now + timedelta(days=366)) == {**ZERO, "claim_closed": 1, "person": 1}
+
     def test_a_country_can_have_its_own_period(self, backend, tmp_path, data_dir, keys):  # noqa: ANN001
         url = f"sqlite:///{tmp_path / 'c.db'}" if backend == "sqlite" else create_pg_database()
         try:

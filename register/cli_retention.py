@@ -58,5 +58,5 @@ def add_parser(sub: Any) -> None:
         cmd.add_argument("--now", type=_moment, default=None, metavar="ISO-TIME",
                          help="act as of this moment (default: now)")
         if name == "run":
-            cmd.add_argument("--batch", type=int, default=500, help="stored answers deleted per transaction")
+            cmd.add_argument("--batch", type=int, default=500, help="things deleted per transaction (default 500)")
         cmd.set_defaults(func=cmd_retention)

@@ -1,11 +1,12 @@
 """Retention: delete what the register no longer may keep, on a schedule (SPEC.md, "Retention").
 
 `plan` counts what a run at `now` would delete; `run` deletes it and returns the same counts. A run
-deletes each obligation (with its versions, debtors and disputes), each report file and each person in
-a transaction of its own, after locking the row and deciding again (`domain.retention.due`) on what is
-committed then: a run killed at any point leaves nothing half-deleted, and the next run deletes only
-what is left. A report arriving for an obligation while it runs either comes first (the deletion waits
-for its lock, then sees a live line and keeps it) or after (it finds no line and creates it anew).
+deletes obligations (each with its versions, debtors and disputes) and persons in batches, each batch
+one transaction that locks its rows and decides again (`domain.retention.due`) on what is committed
+then, and each report file in a transaction of its own: a run killed at any point leaves nothing
+half-deleted, and the next run deletes only what is left. A report arriving for an obligation while it
+runs either holds the line's lock (the run skips it: the next run decides again) or comes after the
+deletion (it finds no line and creates it anew).
 """
 
 from __future__ import annotations
@@ -121,25 +122,38 @@ def _noop(what: str, n: int) -> None:
 
 def run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, progress: Progress = _noop,
         batch: int = BATCH) -> Counts | None:
-    """Delete everything due at `now`, each thing in a transaction of its own (stored answers in batches
-    of `batch`); None if another run holds the lock. `progress` is called after each commit."""
+    """Delete everything due at `now`, in transactions of up to `batch` things, each thing whole; None if
+    another run holds the lock. `progress(what, how many so far)` is called after each commit."""
     with sessions.begin() as guard:  # held to the end of the run (PostgreSQL: an advisory lock)
         if not store.try_lock_retention(guard):
             return None
         return _run(sessions, policy, now=now, progress=progress, batch=batch)
 
 
+def _delete_obligations(sessions: sessionmaker[Session], policy: Policy, now: datetime, ids: list[str],
+                        counts: Counts, progress: Progress) -> None:
+    """One transaction: lock these (once due) obligations, decide again on what is committed now, delete
+    those still due, whole."""
+    with sessions.begin() as s:
+        decided = [(row.id, due(_ended(row), policy, now)) for row in store.lock_obligations(s, ids)]
+        gone = [(i, rule) for i, rule in decided if rule is not None]  # the others changed: a report came first
+        store.delete_obligations(s, [i for i, _ in gone])
+    for _, rule in gone:
+        counts.deleted[rule.value] += 1
+    if gone:
+        progress("obligations", sum(counts.deleted[r.value] for r in OBLIGATION_RULES))
+
+
 def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, progress: Progress, batch: int) -> Counts:
     counts = Counts(now=now)
+    page: list[str] = []
     for obligation_id, _ in _due_obligations(sessions, policy, now):  # read page by page, as it deletes
-        with sessions.begin() as s:
-            row = store.lock_obligation(s, obligation_id)
-            rule = due(_ended(row), policy, now) if row is not None else None
-            if rule is None:  # gone, or changed since it was read: a report came first
-                continue
-            store.delete_obligation(s, obligation_id)
-        counts.deleted[rule.value] += 1
-        progress(rule.value, counts.deleted[rule.value])
+        page.append(obligation_id)
+        if len(page) == batch:
+            _delete_obligations(sessions, policy, now, page, counts, progress)
+            page = []
+    if page:
+        _delete_obligations(sessions, policy, now, page, counts, progress)
 
     default, by_country = _answer_cutoffs(policy, now)
     while True:
@@ -166,11 +180,9 @@ def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, prog
     while True:
         with sessions() as s:
             ids = store.forgettable_persons(s, now=now, consents_until=held, after_id=after, limit=batch)
-        for person_id in ids:
+        if ids:
             with sessions.begin() as s:
-                if not store.forget_person(s, person_id, now=now, consents_until=held):
-                    continue
-            counts.deleted[PERSONS] += 1
+                counts.deleted[PERSONS] += store.forget_persons(s, ids, now=now, consents_until=held)
             progress(PERSONS, counts.deleted[PERSONS])
         if len(ids) < batch:
             break

@@ -1,10 +1,10 @@
 """SQL for retention: find what may be due, lock one thing and read it again, delete it.
 
-Every deletion re-checks its condition under a row lock in its own transaction (storage never decides
-what is due: `domain.retention` does, from what these functions read). A report that locks the same
-obligation first makes the deletion wait and then see the new state; one that comes after finds no row
-and creates the line anew. Reports lock the persons they name (`FOR KEY SHARE` on PostgreSQL,
-storage.persons and the batch statement), so a person is never forgotten under a report naming them.
+Every deletion re-checks its condition under row locks, in a transaction that deletes whole things
+(storage never decides what is due: `domain.retention` does, from what these functions read). A row a
+report holds is skipped, left for the next run; a report that comes after a deletion finds no row and
+creates the line anew. Reports lock the persons they name (`FOR KEY SHARE` on PostgreSQL, storage.persons
+and the batch statement), so a person is never forgotten under a report naming them.
 """
 
 from __future__ import annotations
@@ -61,23 +61,23 @@ def ended_obligations(session: Session, *, before: datetime, after_id: str, limi
     return list(session.execute(stmt).all())
 
 
-def lock_obligation(session: Session, obligation_id: str) -> Any | None:
-    """Lock the obligation's row for this transaction and read it again (None once it is gone): the
-    same columns as `ended_obligations`, as committed now."""
-    locked = session.execute(
-        select(Obligation.id).where(Obligation.id == obligation_id).with_for_update()
-    ).scalar_one_or_none()
-    if locked is None:
-        return None
-    return session.execute(select(*_ENDED_COLUMNS).where(Obligation.id == obligation_id)).one()
+def lock_obligations(session: Session, ids: list[str]) -> list[Any]:
+    """Lock these obligations' rows for this transaction and read them again, as committed now (the
+    columns of `ended_obligations`). Rows a report holds are skipped (`SKIP LOCKED`), not waited for:
+    the next run decides on them, and a run never waits in a lock cycle with reports. Rows gone are absent."""
+    locked = list(session.execute(
+        select(Obligation.id).where(Obligation.id.in_(ids)).order_by(Obligation.id).with_for_update(skip_locked=True)
+    ).scalars())
+    if not locked:
+        return []
+    return list(session.execute(select(*_ENDED_COLUMNS).where(Obligation.id.in_(locked))).all())
 
 
-def delete_obligation(session: Session, obligation_id: str) -> None:
-    """Delete an obligation with its versions, debtors and disputes (the caller holds its lock)."""
-    session.execute(delete(Dispute).where(Dispute.obligation_id == obligation_id))
-    session.execute(delete(ObligationVersion).where(ObligationVersion.obligation_id == obligation_id))
-    session.execute(delete(ObligationDebtor).where(ObligationDebtor.obligation_id == obligation_id))
-    session.execute(delete(Obligation).where(Obligation.id == obligation_id))
+def delete_obligations(session: Session, ids: list[str]) -> None:
+    """Delete obligations with their versions, debtors and disputes (the caller holds their locks)."""
+    for table, column in ((Dispute, Dispute.obligation_id), (ObligationVersion, ObligationVersion.obligation_id),
+                          (ObligationDebtor, ObligationDebtor.obligation_id), (Obligation, Obligation.id)):
+        session.execute(delete(table).where(column.in_(ids)))
 
 
 def _before(time: Any, country: Any, default: datetime, by_country: Mapping[str, datetime]) -> ColumnElement[bool]:
@@ -161,19 +161,23 @@ def forgettable_persons(session: Session, *, now: datetime, consents_until: date
     return list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
 
 
-def forget_person(session: Session, person_id: str, *, now: datetime, consents_until: datetime) -> bool:
-    """Delete a person with nothing left (row, ciphertext, blind index) and what hangs off them: ended
-    consents, ended credit bans, disputes. The row is locked first and the condition read again in a
-    statement of its own, which sees what committed while it waited."""
-    if session.execute(select(Person.id).where(Person.id == person_id).with_for_update()).scalar_one_or_none() is None:
-        return False
-    still = select(Person.id).where(Person.id == person_id, _forgettable(now, consents_until))
-    if session.execute(still).scalar_one_or_none() is None:
-        return False
-    for table in (Dispute, Consent, CreditBan):
-        session.execute(delete(table).where(table.person_id == person_id))
-    session.execute(delete(Person).where(Person.id == person_id))
-    return True
+def forget_persons(session: Session, ids: list[str], *, now: datetime, consents_until: datetime) -> int:
+    """Forget those of these persons with nothing left: their rows (ciphertext, blind index) and what hangs
+    off them: ended consents, ended credit bans, disputes. The rows are locked first (a person a report is
+    naming, locked `FOR KEY SHARE` by it, is skipped) and the condition read again in a statement of its
+    own, which sees what committed before the locks were taken. How many were forgotten."""
+    locked = list(session.execute(
+        select(Person.id).where(Person.id.in_(ids)).order_by(Person.id).with_for_update(skip_locked=True)
+    ).scalars())
+    if not locked:
+        return 0
+    still = list(session.execute(
+        select(Person.id).where(Person.id.in_(locked), _forgettable(now, consents_until))).scalars())
+    if still:
+        for table in (Dispute, Consent, CreditBan):
+            session.execute(delete(table).where(table.person_id.in_(still)))
+        session.execute(delete(Person).where(Person.id.in_(still)))
+    return len(still)
 
 
 def count_access_events(session: Session, *, cutoff: datetime) -> int:

@@ -105,7 +105,7 @@ def plan(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> C
                                                                                   by_country=by_country)
         counts.deleted[Rule.report_file.value] = len(store.report_files(s, cutoff=policy.cutoff(Rule.report_file, now)))
         held = _consents_until(policy, now)
-        forgotten = len(store.forgettable_persons(s, now=now, consents_until=held))
+        forgotten = store.count_forgettable_persons(s, now=now, consents_until=held)
         # Persons whose every obligation is due, and who hold no consent or ban: forgotten once those go.
         named = sorted(store.persons_named(s, sorted(due_ids)))
         left = store.obligations_naming(s, named)

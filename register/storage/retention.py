@@ -161,6 +161,11 @@ def forgettable_persons(session: Session, *, now: datetime, consents_until: date
     return list(session.execute(stmt if limit is None else stmt.limit(limit)).scalars())
 
 
+def count_forgettable_persons(session: Session, *, now: datetime, consents_until: datetime) -> int:
+    stmt = select(func.count()).select_from(Person).where(_forgettable(now, consents_until))
+    return int(session.execute(stmt).scalar_one())
+
+
 def forget_persons(session: Session, ids: list[str], *, now: datetime, consents_until: datetime) -> int:
     """Forget those of these persons with nothing left: their rows (ciphertext, blind index) and what hangs
     off them: ended consents, ended credit bans, disputes. The rows are locked first (a person a report is

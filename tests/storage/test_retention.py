@@ -365,3 +365,9 @@ class TestUnderLocks:
             report.add(ObligationDebtor(obligation_id=ob.id, person_id=found.id, role="primary"))
         assert count(fresh, Person.id == found.id, table=Person) == 1
         assert run(fresh, later) == ZERO  # named by a line now
+
+
+def test_a_bad_country_override_stops_the_server_at_start(tmp_path, data_dir, keys):  # noqa: ANN001
+    settings = make_settings(f"sqlite:///{tmp_path / 'x.db'}", data_dir, retention_by_country={"NO": {"forever": 1}})
+    with pytest.raises(ValueError, match="REGISTER_RETENTION_BY_COUNTRY: NO: no retention rule 'forever'"):
+        create_app(settings, keys=keys)

@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from register.cli_retention import add_parser as add_retention_commands
 from register.config import Settings
 
 
@@ -480,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     ai = audit.add_parser("integrate", help="run the log integrator as its own process")
     ai.add_argument("--interval", type=float, default=1.0)
     ai.set_defaults(func=cmd_log_integrator)
+    add_retention_commands(sub)
     return p
 
 

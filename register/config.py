@@ -149,6 +149,29 @@ class Settings(BaseSettings):
                               description="Days a creditor has to answer a dispute before it is overdue")
     credit_ban_lift_seconds: int = Field(default=3600, ge=0, le=7 * 86400,
                                          description="How long a lifted credit ban stays on (a lift can be taken back)")
+    # Retention (SPEC.md, "Retention"): days each thing is kept once its period starts; 0 deletes at the next run.
+    retention_ended_days: int = Field(default=98, ge=0, le=36_500,
+                                      description="An obligation closed with no arrears in its history")
+    retention_ended_arrears_days: int = Field(default=365, ge=0, le=36_500,
+                                              description="An obligation closed after arrears")
+    retention_retracted_days: int = Field(default=30, ge=0, le=36_500,
+                                          description="An obligation retracted as reported in error (or unreported)")
+    retention_claim_closed_days: int = Field(default=365, ge=0, le=36_500, description="A collection claim, closed")
+    retention_exposure_answer_days: int = Field(default=365, ge=0, le=36_500,
+                                                description="A stored exposure answer, from when it was given")
+    retention_access_event_days: int = Field(
+        default=1825, ge=0, le=36_500,
+        description="An access event, from when it happened (then pseudonymised; see SPEC.md)",
+    )
+    report_file_days: int = Field(default=14, ge=0, le=3650,
+                                  description="An uploaded report file, from when it was processed")
+    retention_by_country: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='Periods of their own for a reporting institution\'s country, JSON: {"NO": {"ended": 0}}; '
+        "checked when the server or a retention command starts",
+    )
+    retention_job: bool = Field(default=True, description="Run retention in a background thread of the server")
+    retention_interval_seconds: float = Field(default=3600.0, gt=0, description="How often the retention job runs")
     log_level: str = "INFO"
     database_url_file: Path | None = Field(default=None, description=FILE_HELP)
     admin_token_file: Path | None = Field(default=None, description=FILE_HELP)

@@ -30,6 +30,7 @@ from register.crypto.log_key import load_log_key
 from register.services.institutions import TokenCache
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
+from register.services.retention import RetentionJob, policy_of
 from register.services.translog import Integrator, TransparencyLog
 from register.shared import open_counters
 from register.storage.db import make_engine, make_sessionmaker
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                              file=settings.limits_file, prefix=settings.limits_prefix)
     tokens = TokenCache(settings.token_cache_seconds, counters=counters if counters.shared else None)
     cipher = FieldCipher(keys or load_keys(settings))
+    retention_policy = policy_of(settings)  # a bad REGISTER_RETENTION_BY_COUNTRY stops the start here
     worker = (
         ReportWorker(sessions, cipher, allow_test=settings.accept_test_identities,
                      stale=timedelta(seconds=settings.report_stale_seconds),
@@ -81,13 +83,15 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
-        for background in (tokens, integrator, worker):
+        retention = (RetentionJob(sessions, retention_policy, settings.retention_interval_seconds)
+                     if settings.retention_job else None)
+        for background in (tokens, integrator, worker, retention):
             if background:
                 background.start()
         try:
             yield
         finally:
-            for background in (worker, integrator, tokens):
+            for background in (retention, worker, integrator, tokens):
                 if background:
                     background.stop()
             counters.close()
@@ -134,6 +138,7 @@ def openapi_document() -> dict[str, Any]:
         settings = Settings(
             env="prod", data_dir=Path(tmp), database_url="sqlite://", admin_token="openapi", idp_keys=None,
             log_key=base64.b64encode(os.urandom(32)).decode(), log_integrator=False, report_worker=False,
+            retention_job=False,
         )  # fmt: skip
         app = create_app(settings, keys=StaticKeys.generate())
         try:

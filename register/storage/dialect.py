@@ -85,7 +85,8 @@ class Statements(Protocol):
 
     # --- batch writes -----------------------------------------------------------------------------------
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
-        """(id, blind_index) of the persons with these blind indexes."""
+        """(id, blind_index) of the persons with these blind indexes, locked against deletion (not against
+        each other) until the transaction ends."""
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
         """The institution's obligations with these references (id, external_ref, as_of, state_hash,

@@ -271,9 +271,11 @@ class PostgresStatements:
         return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
 
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
-        """One statement with an array parameter: no 1,000-parameter IN list to compile."""
+        """One statement with an array parameter: no 1,000-parameter IN list to compile. The rows are
+        locked against deletion (FOR KEY SHARE, which blocks no other report) until the batch commits, so
+        retention never forgets a person a batch is naming (storage.retention)."""
         rows = session.connection().exec_driver_sql(
-            "SELECT id, blind_index FROM persons WHERE blind_index = ANY(%s)", (keys,)).all()
+            "SELECT id, blind_index FROM persons WHERE blind_index = ANY(%s) FOR KEY SHARE", (keys,)).all()
         return [(pid, bytes(bidx)) for pid, bidx in rows]
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:

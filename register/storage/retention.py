@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, not_, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from register.domain.retention import ARREARS_STATUSES
@@ -99,17 +99,23 @@ def _answers_due(default: datetime, by_country: Mapping[str, datetime]) -> Colum
     return _before(ExposureRecord.created_at, _answer_country, default, by_country)
 
 
+def _answer_kept(default: datetime, by_country: Mapping[str, datetime]) -> ColumnElement[bool]:
+    return and_(_answers_due(default, by_country), ExposureRecord.response.is_not(None))
+
+
 def count_exposure_answers(session: Session, *, default: datetime, by_country: Mapping[str, datetime]) -> int:
-    stmt = select(func.count()).select_from(ExposureRecord).where(_answers_due(default, by_country))
+    stmt = select(func.count()).select_from(ExposureRecord).where(_answer_kept(default, by_country))
     return int(session.execute(stmt).scalar_one())
 
 
 def delete_exposure_answers(session: Session, *, default: datetime, by_country: Mapping[str, datetime],
                             limit: int) -> int:
-    """Delete up to `limit` stored answers past their period. The condition is in the DELETE itself,
-    so a row is deleted once whoever else deletes beside it."""
-    ids = select(ExposureRecord.id).where(_answers_due(default, by_country)).limit(limit).scalar_subquery()
-    stmt = delete(ExposureRecord).where(ExposureRecord.id.in_(ids), _answers_due(default, by_country))
+    """Shred up to `limit` stored answers past their period: the answer's text goes (`response` NULL), its
+    row stays with its hash and access event, so `GET /v1/exposure/{id}` says 410 (shredded), not 404. The
+    condition is in the UPDATE itself, so an answer is shredded once whoever else runs beside it."""
+    ids = select(ExposureRecord.id).where(_answer_kept(default, by_country)).limit(limit).scalar_subquery()
+    stmt = (update(ExposureRecord).where(ExposureRecord.id.in_(ids), _answer_kept(default, by_country))
+            .values(response=null()).execution_options(synchronize_session=False))  # SQL NULL, not JSON null
     result = session.execute(stmt)
     return int(result.rowcount or 0)
 

@@ -23,7 +23,7 @@ from register.services.reports import ReportWorker
 from register.storage import retention as retention_store
 from register.storage.migrate import upgrade
 from register.storage.models import (
-    Consent, Obligation, ObligationDebtor, ObligationVersion, Person, Report, ReportChunk,
+    Consent, ExposureRecord, Obligation, ObligationDebtor, ObligationVersion, Person, Report, ReportChunk,
 )  # fmt: skip
 from register.storage.types import utcnow
 from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, make_settings
@@ -127,6 +127,7 @@ class TestEndedDebt:
         assert r.status_code == 200
         answer = query(client, lender, person, consent)
         assert answer["obligations"] == [] and answer["totals"] == {}  # at once: no run needed
+        assert client.get(f"/v1/exposure/{answer['exposure_id']}", headers=lender.headers).status_code == 200
 
         now = utcnow()
         assert plan(fresh, now + timedelta(days=29)) == ZERO
@@ -145,6 +146,10 @@ class TestEndedDebt:
         # Forgotten: neither the identity number's ciphertext nor its blind index is left.
         assert count(fresh, Person.blind_index == blind_index(fresh, person), table=Person) == 0
         assert count(fresh, table=Person) == 0
+        # The answers are shredded, not gone: the lender is told so (410), with the hash it was given.
+        r = client.get(f"/v1/exposure/{answer['exposure_id']}", headers=lender.headers)
+        assert r.status_code == 410 and r.json()["code"] == "shredded"
+        assert count(fresh, ExposureRecord.response.is_not(None), table=ExposureRecord) == 0
         assert run(fresh, later) == ZERO and plan(fresh, later) == ZERO  # a second run deletes nothing
 
     def test_a_line_still_live_or_reopened_stays(self, fresh, client, lender, data_dir):

@@ -18,7 +18,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from register.crypto.keys import KeyProvider
+from register.crypto.keys import KeyProvider, StaticKeys
 
 FORMAT_V1 = 0x01
 NONCE_BYTES = 12
@@ -41,6 +41,11 @@ class FieldCipher:
 
     def __repr__(self) -> str:
         return f"FieldCipher(current_version={self._current})"
+
+    def __reduce__(self) -> tuple[type[FieldCipher], tuple[StaticKeys]]:
+        """Pickled as its keys, held in memory: for the processes a server starts to prepare a batch file's
+        lines (services.reports), which receive it over a pipe from their parent, never through storage."""
+        return FieldCipher, (StaticKeys(enc=dict(self._keys.encryption_keys()), blind=self._blind_key),)
 
     def encrypt(self, plaintext: bytes, *, table: str, column: str, row_id: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

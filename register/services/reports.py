@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import multiprocessing
+import os
 import threading
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +32,7 @@ from register.domain.permission import Principal
 from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
 from register.services import disputes
-from register.services.bulk import MAX_LINE_BYTES, LineError, Parsed, apply_batch, parse_doc
+from register.services.bulk import MAX_LINE_BYTES, LineError, Ready, apply_batch, parse_doc, prepare
 from register.services.events import record_event
 from register.services.report_upload import expire_abandoned_uploads
 from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
@@ -37,6 +41,9 @@ from register.storage.types import utcnow
 log = logging.getLogger("register.reports")
 CHUNK = 1024 * 1024
 BATCH = 2000
+POOL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are prepared in the worker's own thread
+TASK_LINES = 500  # lines per task sent to a preparing process
+Doc = bytes | dict[str, Any] | LineError | None  # a line before validation: see _docs
 STALE_HEARTBEAT = timedelta(seconds=60)
 
 
@@ -94,49 +101,116 @@ def _lines(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report)
         yield n, carry
 
 
-def _parse_lines(lines: Iterator[tuple[int, bytes]], fmt: str, *, now: datetime, allow_test: bool
-                 ) -> Iterator[Parsed | LineError | None]:
+def _docs(lines: Iterator[tuple[int, bytes]], fmt: str) -> Iterator[tuple[int, Doc]]:
+    """(line number, what to prepare) for every line: its raw JSON (NDJSON) or its cells as a report line's
+    JSON shape (CSV), or already its error, or None for a line that is no report (blank, a CSV header)."""
     header: list[str] | None = None
     bad_header = False
     for n, raw in lines:
         raw = raw.rstrip(b"\r")
         if not raw.strip():
-            yield None
+            yield n, None
             continue
         if len(raw) > MAX_LINE_BYTES:
-            yield LineError(n, "line_too_long", f"lines are limited to {MAX_LINE_BYTES} bytes")
+            yield n, LineError(n, "line_too_long", f"lines are limited to {MAX_LINE_BYTES} bytes")
             continue
-        if fmt == "csv":
-            try:
-                row = next(csv.reader([raw.decode("utf-8")]))
-            except (UnicodeDecodeError, csv.Error) as exc:
-                yield LineError(n, "malformed_line", f"not a CSV row: {type(exc).__name__}")
-                continue
-            if header is None:
-                if row and row[0].startswith("\ufeff"):  # a byte order mark, as spreadsheets write it
-                    row[0] = row[0][1:]
-                header = row
-                unknown = sorted(set(header) - set(CSV_COLUMNS) - {"corrects_dispute"})  # optional column
-                if unknown:
-                    yield LineError(n, "unknown_column", f"unknown CSV columns: {', '.join(unknown)}")
-                    bad_header = True
-                else:
-                    yield None
-                continue
-            if bad_header:
-                yield LineError(n, "invalid_header", "the header row names unknown columns")
-                continue
-            if len(row) != len(header):
-                yield LineError(n, "malformed_line", f"{len(row)} cells for {len(header)} columns")
-                continue
-            try:
-                doc = from_csv(dict(zip(header, row, strict=True)))
-            except ValueError as exc:
-                yield LineError(n, "malformed_line", str(exc))
-                continue
-            yield parse_doc(n, doc, now=now, allow_test=allow_test)
-        else:
-            yield parse_doc(n, raw, now=now, allow_test=allow_test)
+        if fmt != "csv":
+            yield n, raw
+            continue
+        try:
+            row = next(csv.reader([raw.decode("utf-8")]))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            yield n, LineError(n, "malformed_line", f"not a CSV row: {type(exc).__name__}")
+            continue
+        if header is None:
+            if row and row[0].startswith("\ufeff"):  # a byte order mark, as spreadsheets write it
+                row[0] = row[0][1:]
+            header = row
+            unknown = sorted(set(header) - set(CSV_COLUMNS) - {"corrects_dispute"})  # optional column
+            if unknown:
+                yield n, LineError(n, "unknown_column", f"unknown CSV columns: {', '.join(unknown)}")
+                bad_header = True
+            else:
+                yield n, None
+            continue
+        if bad_header:
+            yield n, LineError(n, "invalid_header", "the header row names unknown columns")
+            continue
+        if len(row) != len(header):
+            yield n, LineError(n, "malformed_line", f"{len(row)} cells for {len(header)} columns")
+            continue
+        try:
+            yield n, from_csv(dict(zip(header, row, strict=True)))
+        except ValueError as exc:
+            yield n, LineError(n, "malformed_line", str(exc))
+
+
+def _prepare_docs(docs: Iterable[tuple[int, Doc]], cipher: FieldCipher, *, now: datetime, allow_test: bool
+                  ) -> list[tuple[int, Ready | LineError | None]]:  # fmt: skip
+    """Validate and prepare (services.bulk) each line, like a single report; an error or None stays."""
+    out: list[tuple[int, Ready | LineError | None]] = []
+    for n, doc in docs:
+        if doc is None or isinstance(doc, LineError):
+            out.append((n, doc))
+            continue
+        parsed = parse_doc(n, doc, now=now, allow_test=allow_test)
+        out.append((n, parsed if isinstance(parsed, LineError) else prepare(parsed, cipher)))
+    return out
+
+
+_worker_cipher: FieldCipher | None = None  # a preparing process's own, set when it starts
+
+
+def _start_preparer(cipher: FieldCipher) -> None:
+    global _worker_cipher
+    _worker_cipher = cipher
+
+
+def _prepare_task(docs: list[tuple[int, Doc]], now: datetime, allow_test: bool) -> list[tuple[int, Ready | LineError | None]]:
+    assert _worker_cipher is not None
+    return _prepare_docs(docs, _worker_cipher, now=now, allow_test=allow_test)
+
+
+def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: datetime, allow_test: bool,
+              processes: int) -> Iterator[tuple[int, Ready | LineError | None]]:  # fmt: skip
+    """The lines prepared, in file order. With `processes` > 0, that many processes prepare tasks of
+    TASK_LINES lines while the caller applies earlier ones (a few tasks ahead, so memory stays bounded);
+    with 0, the caller's thread prepares them as it goes. The result is the same either way."""
+    if processes < 1:
+        for item in docs:
+            yield from _prepare_docs((item,), cipher, now=now, allow_test=allow_test)
+        return
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_preparer, initargs=(cipher,))  # spawn: the server has threads
+    try:
+        ahead: deque[Future[list[tuple[int, Ready | LineError | None]]]] = deque()
+        for task in _tasks(docs, TASK_LINES):
+            ahead.append(pool.submit(_prepare_task, task, now, allow_test))
+            if len(ahead) > 2 * processes + 1:
+                yield from ahead.popleft().result()
+        while ahead:
+            yield from ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _tasks(docs: Iterator[tuple[int, Doc]], size: int) -> Iterator[list[tuple[int, Doc]]]:
+    task: list[tuple[int, Doc]] = []
+    for item in docs:
+        task.append(item)
+        if len(task) >= size:
+            yield task
+            task = []
+    if task:
+        yield task
+
+
+def preparing_processes(body_bytes: int) -> int:
+    """How many processes prepare a report's lines: none for a small file (starting them costs about a
+    second), else one fewer than the cores, since this process writes and the database works too."""
+    if body_bytes < POOL_MIN_BYTES:
+        return 0
+    return max(0, (os.cpu_count() or 1) - 1) or 0
 
 
 def from_csv(row: dict[str, str]) -> dict[str, Any]:
@@ -167,14 +241,18 @@ def claim(sessions: sessionmaker[Session], report_id: str, *, stale: timedelta) 
 
 
 def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_id: str, *, allow_test: bool,
-                   principal: Principal, batch: int = BATCH, stale: timedelta = STALE_HEARTBEAT) -> bool:
+                   principal: Principal, batch: int = BATCH, stale: timedelta = STALE_HEARTBEAT,
+                   processes: int | None = None) -> bool:
     """Process (or resume) one report to done, or mark it failed with the reason. False if another
-    worker has it."""
+    worker has it. `processes`: how many processes prepare its lines (None: `preparing_processes`)."""
     report = claim(sessions, report_id, stale=stale)
     if report is None:
         return False
+    if processes is None:
+        processes = preparing_processes(report.body_bytes)
     try:
-        _process(sessions, cipher, report, allow_test=allow_test, principal=principal, batch=batch)
+        _process(sessions, cipher, report, allow_test=allow_test, principal=principal, batch=batch,
+                 processes=processes)
     except Exception as exc:  # noqa: BLE001 - the report says it failed; the server keeps going
         log.exception("report failed", extra={"report_id": report_id})
         with sessions.begin() as s:
@@ -187,22 +265,25 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
 
 
 def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report, *, allow_test: bool,
-             principal: Principal, batch: int) -> None:
+             principal: Principal, batch: int, processes: int) -> None:
     done_lines = report.lines_read  # committed progress: resume after it
-    offsets = [0]  # bytes consumed so far, for progress
+    ends: deque[tuple[int, int]] = deque()  # (line, byte offset after it) of lines read, not yet committed
+    consumed = report.bytes_read
     now = utcnow()
-    pending: list[Parsed | LineError] = []
+    pending: list[Ready | LineError] = []
     refs: set[str] = set()
-    last_line = done_lines
 
-    def commit() -> None:
-        nonlocal pending, refs
-        good = [p for p in pending if isinstance(p, Parsed)]
+    def commit(last_line: int) -> None:
+        """Apply the pending lines and record every line up to `last_line` as done, in one transaction."""
+        nonlocal pending, refs, consumed
+        while ends and ends[0][0] <= last_line:
+            consumed = ends.popleft()[1]
+        good = [p for p in pending if isinstance(p, Ready)]
         errors = [p for p in pending if isinstance(p, LineError)]
         for attempt in range(3):
             try:
                 with sessions.begin() as s:
-                    res = apply_batch(s, cipher, institution_id=report.institution_id, role=principal.role,
+                    res = apply_batch(s, institution_id=report.institution_id, role=principal.role,
                                       lines=good, now=now, source=f"report:{report.id}", principal=principal)
                     errs = errors + res.errors
                     if errs:
@@ -213,7 +294,7 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
                         if named:
                             s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
                     s.execute(update(Report).where(Report.id == report.id).values(
-                        lines_read=last_line, bytes_read=min(offsets[0], report.body_bytes),
+                        lines_read=last_line, bytes_read=min(consumed, report.body_bytes),
                         accepted=Report.accepted + res.created + res.updated,
                         unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
                         heartbeat_at=utcnow()))  # fmt: skip
@@ -223,28 +304,30 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
                     raise
         pending, refs = [], set()
 
-    for item in _parse_lines(_skip(_lines(sessions, cipher, report), done_lines, offsets), report.format,
-                             now=now, allow_test=allow_test):
-        last_line += 1
+    last_line = done_lines
+    docs = _docs(_skip(_lines(sessions, cipher, report), done_lines, ends), report.format)
+    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes):
         if item is None:
             continue
         ref = item.ref
         if ref is not None and ref in refs:  # the same obligation twice: apply the first batch first
-            commit()
+            commit(last_line - 1)  # this line is not in it
         pending.append(item)
         if ref is not None:
             refs.add(ref)
         if len(pending) >= batch:
-            commit()
-    commit()
+            commit(last_line)
+    commit(last_line)
     _finish(sessions, report, principal)
 
 
-def _skip(lines: Iterator[tuple[int, bytes]], n: int, offsets: list[int]) -> Iterator[tuple[int, bytes]]:
-    """Lines after the first `n`; keeps offsets[0] at the byte position after the last line yielded."""
+def _skip(lines: Iterator[tuple[int, bytes]], n: int, ends: deque[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+    """Lines after the first `n`; appends each one's (number, byte offset after it) to `ends`."""
+    pos = 0
     for item in lines:
-        offsets[0] += len(item[1]) + 1
+        pos += len(item[1]) + 1
         if item[0] > n:
+            ends.append((item[0], pos))
             yield item
 
 
@@ -284,7 +367,8 @@ def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: date
                 s.add(ObligationVersion(obligation_id=ob.id, version=ob.version, change="unreported",
                                         institution_id=ob.institution_id, request_id=f"report:{report.id}",
                                         recorded_at=now, as_of=ob.as_of,
-                                        state={**last.get(ob.id, {}), "retraction_reason": reason}))
+                                        state={**last.get(ob.id, {}), "as_of": ob.as_of.isoformat(),  # a refresh moves as_of
+                                               "retraction_reason": reason}))
             for ob_id in disputes.open_on(s, [o.id for o in rows]):  # the line is gone: its disputes are answered
                 disputes.close_by_report(s, principal=principal, obligation_id=ob_id, now=now,
                                          request_id=f"report:{report.id}", cause="retracted")

@@ -132,6 +132,7 @@ class Ready(NamedTuple):
 
     line: int
     ref: str
+    new_id: str  # the obligation's id if it is new to the register
     fields: dict[str, Any]
     corrects_dispute: str | None
     collects: bool
@@ -158,7 +159,7 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
     assert state.startswith(_AS_OF)  # the first key in sorted order
     end = state.index(b'"', len(_AS_OF))  # no quote inside an ISO time
     at = state.index(_NO_DEBTORS)  # only once: every quote inside a string value is escaped
-    return Ready(p.line, p.ref, fields, report.corrects_dispute, report.collects is not None, tuple(debtors),
+    return Ready(p.line, p.ref, _new_id(), fields, report.corrects_dispute, report.collects is not None, tuple(debtors),
                  state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
 
 
@@ -268,7 +269,7 @@ def apply_batch(
             result.unchanged += 1
             continue
         if old is None:
-            oid, version = _new_id(), 1
+            oid, version = p.new_id, 1
             inserts.append({**fields, "id": oid, "institution_id": institution_id, "external_ref": p.ref,
                             "version": 1, "created_at": now, "updated_at": now, "state_hash": h,
                             "retracted_at": None, "retraction_reason": None})

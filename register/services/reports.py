@@ -207,10 +207,10 @@ def _tasks(docs: Iterator[tuple[int, Doc]], size: int) -> Iterator[list[tuple[in
 
 def preparing_processes(body_bytes: int) -> int:
     """How many processes prepare a report's lines: none for a small file (starting them costs about a
-    second), else one fewer than the cores, since this process writes and the database works too."""
+    second), else one per core: preparing a line costs several times what applying it costs this process."""
     if body_bytes < POOL_MIN_BYTES:
         return 0
-    return max(0, (os.cpu_count() or 1) - 1) or 0
+    return os.cpu_count() or 1
 
 
 def from_csv(row: dict[str, str]) -> dict[str, Any]:

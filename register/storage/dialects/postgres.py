@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from register.storage.dialect import QuotaTake
-from register.storage.models import AccessEvent, ExposureRecord, Obligation
+from register.storage.models import AccessEvent, ExposureRecord, Obligation, Person
 
 
 def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -184,15 +184,8 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         raise IntegrityError(stmt, None, exc) from exc
 
 
-_ADD_PERSONS = """
-INSERT INTO persons (id, country, blind_index, national_id_enc, created_at)
-SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bytea[], %s::bytea[], %s::timestamptz[])
-ON CONFLICT (blind_index) DO NOTHING
-RETURNING blind_index
-"""
-
-
 _STAGE = Obligation.__table__.to_metadata(MetaData(), name="stage_obligations")
+_STAGE_PERSONS = Person.__table__.to_metadata(MetaData(), name="stage_persons")
 
 
 class PostgresStatements:
@@ -275,11 +268,16 @@ class PostgresStatements:
         _copy(session, table, rows)
 
     def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
-        """One INSERT of arrays with ON CONFLICT DO NOTHING: a person a concurrent report inserted (its
-        transaction is waited for) is skipped, where a COPY failed the whole batch on the unique constraint."""
-        cols = ("id", "country", "blind_index", "national_id_enc", "created_at")
-        added = session.connection().exec_driver_sql(_ADD_PERSONS, tuple([r[c] for r in rows] for c in cols)).all()
-        return {r["blind_index"] for r in rows} - {bytes(b) for (b,) in added}
+        """Binary COPY into a staging table, then one INSERT ... ON CONFLICT DO NOTHING: a person a concurrent
+        report inserted (its transaction is waited for) is skipped, where a COPY straight into `persons`
+        failed the whole batch on the unique constraint. (Array parameters cost twice the Python.)"""
+        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS stage_persons ON COMMIT DELETE ROWS AS "
+                             "SELECT * FROM persons WITH NO DATA"))
+        _copy(session, _STAGE_PERSONS, rows)
+        added = session.execute(text("INSERT INTO persons SELECT * FROM stage_persons "
+                                     "ON CONFLICT (blind_index) DO NOTHING RETURNING blind_index")).scalars().all()
+        session.execute(text("DELETE FROM stage_persons"))
+        return {r["blind_index"] for r in rows} - {bytes(b) for b in added}
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         """One UPDATE ... FROM a COPYed staging table."""

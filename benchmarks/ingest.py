@@ -22,7 +22,7 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from benchmarks.harness import fresh_database, print_result, running_server
+from benchmarks.harness import fresh_database, load_average, print_result, running_server
 from register.services.seed import ensure_institutions, write_files
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.migrate import upgrade
@@ -100,6 +100,7 @@ def main() -> None:
         lines = sum(1 for p in files.values() for _ in p.open())
         size = sum(p.stat().st_size for p in files.values())
         with running_server(url, data_dir, REGISTER_LOG_INTEGRATOR="true") as srv:
+            load_before = load_average()
             t0 = time.perf_counter()
             ids = []
             for key, path in files.items():
@@ -119,9 +120,11 @@ def main() -> None:
                     break
                 if int(time.perf_counter() - t0) % 30 == 0:
                     done = sum(d.get("lines_read", 0) for d in docs.values())
-                    print(f"  {time.perf_counter() - t0:7.0f} s: {done:,} of {lines:,} lines", file=sys.stderr)
+                    print(f"  {time.perf_counter() - t0:7.0f} s: {done:,} of {lines:,} lines, load {load_average()}",
+                          file=sys.stderr)
                 time.sleep(1)
             elapsed = time.perf_counter() - t0
+            load_after = load_average()
         accepted = sum(d["accepted"] for d in docs.values())
         rejected = sum(d["rejected"] for d in docs.values())
         copy_rows, copy_seconds = copy_baseline(url, files, {k: v["id"] for k, v in insts.items()})
@@ -132,6 +135,7 @@ def main() -> None:
             "ingest_lines_per_second": round(ingest_rate), "copy_rows": copy_rows,
             "copy_seconds": round(copy_seconds, 3), "copy_rows_per_second": round(copy_rate),
             "ratio": round(ingest_rate / copy_rate, 4),
+            "load_average_before": load_before, "load_average_after": load_after,
         })
 
 

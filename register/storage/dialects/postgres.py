@@ -184,6 +184,17 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         raise IntegrityError(stmt, None, exc) from exc
 
 
+def _text_array(values: list[str]) -> str:
+    """A text[] literal. psycopg dumps a list element by element through two regular expressions: 43 us a
+    line of a batch under cProfile, for the two lookups of a batch, against a join here."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def _bytea_array(values: list[bytes]) -> str:
+    """A bytea[] literal (hex format), for the same reason."""
+    return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
+
+
 _STAGE = Obligation.__table__.to_metadata(MetaData(), name="stage_obligations")
 _STAGE_PERSONS = Person.__table__.to_metadata(MetaData(), name="stage_persons")
 
@@ -256,13 +267,14 @@ class PostgresStatements:
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
         """One statement with an array parameter: no 1,000-parameter IN list to compile."""
         rows = session.connection().exec_driver_sql(
-            "SELECT id, blind_index FROM persons WHERE blind_index = ANY(%s)", (keys,)).all()
+            "SELECT id, blind_index FROM persons WHERE blind_index = ANY(%s::bytea[])", (_bytea_array(keys),)).all()
         return [(pid, bytes(bidx)) for pid, bidx in rows]
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
         return list(session.connection().exec_driver_sql(
             "SELECT id, external_ref, as_of, state_hash, retracted_at, version FROM obligations "
-            "WHERE institution_id = %s AND external_ref = ANY(%s) FOR UPDATE", (institution_id, refs)).all())
+            "WHERE institution_id = %s AND external_ref = ANY(%s::text[]) FOR UPDATE",
+            (institution_id, _text_array(refs))).all())
 
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         _copy(session, table, rows)

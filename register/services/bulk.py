@@ -152,15 +152,24 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
     fields = fields_of(report)
     debtors = []
     for n, d in zip(p.nids, report.debtors, strict=True):
-        pid = _new_id()
-        debtors.append(Debtor(cipher.blind_index(n.blind_index_input()), d.role.value, n.country, pid,
-                              cipher.encrypt(n.number.encode(), table=TABLE, column=COLUMN, row_id=pid)))
+        bidx, pid, enc = _person_row(cipher, n)
+        debtors.append(Debtor(bidx, d.role.value, n.country, pid, enc))
     state = canonical_json(state_of_fields(fields, []))  # b'{"as_of":"<time>",' ... b'"debtors":[]' ...
     assert state.startswith(_AS_OF)  # the first key in sorted order
     end = state.index(b'"', len(_AS_OF))  # no quote inside an ISO time
     at = state.index(_NO_DEBTORS)  # only once: every quote inside a string value is escaped
     return Ready(p.line, p.ref, _new_id(), fields, report.corrects_dispute, report.collects is not None, tuple(debtors),
                  state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
+
+
+@functools.lru_cache(maxsize=100_000)
+def _person_row(cipher: FieldCipher, nid: NationalId) -> tuple[bytes, str, bytes]:
+    """A person's blind index, and an id and ciphertext for its row should it be new. Made once per person
+    and process: a file names most persons on several lines (a person's id is fixed only when a batch
+    inserts the row; until then any line may offer the same one)."""
+    pid = _new_id()
+    return (cipher.blind_index(nid.blind_index_input()), pid,
+            cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid))
 
 
 def state_json(line: Ready, as_of: datetime, debtors: list[tuple[str, str]]) -> bytes:

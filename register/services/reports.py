@@ -42,7 +42,7 @@ from register.storage.types import utcnow
 
 log = logging.getLogger("register.reports")
 CHUNK = 1024 * 1024
-BATCH = 2000
+BATCH = 5000  # lines per transaction: 6,000 cost PostgreSQL 56-57 us a line against 70-75 us for 2,000 (BENCHMARKS.md)
 POOL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are prepared in the worker's own thread
 TASK_LINES = 500  # lines per task sent to a preparing process
 Doc = bytes | dict[str, Any] | LineError | None  # a line before validation: see _docs

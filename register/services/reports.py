@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -163,10 +164,28 @@ def _prepare_docs(docs: Iterable[tuple[int, Doc]], cipher: FieldCipher, *, now: 
 _worker_cipher: FieldCipher | None = None  # a preparing process's own, set when it starts
 
 
-def _start_preparer(cipher: FieldCipher) -> None:
+def _start_preparer(cipher: FieldCipher, server: int) -> None:
     global _worker_cipher
     _worker_cipher = cipher
     gc.freeze()  # what the imports made lives as long as the process: collections need not walk it
+    threading.Thread(target=_exit_with, args=(server,), name="exit-with-server", daemon=True).start()
+
+
+def _exit_with(server: int) -> None:
+    """End this preparing process once the server that started it is gone. A server killed mid-report
+    (SIGKILL) left its preparing processes blocked for good, writing results into a full pipe whose
+    reading end they hold themselves (as every process of a pool does); found after the crash test."""
+    while True:
+        time.sleep(2)
+        try:
+            os.kill(server, 0)
+            with open(f"/proc/{server}/stat", "rb") as f:  # a killed server not yet reaped is a zombie
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    os._exit(1)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:  # no /proc: the signal check alone
+            continue
 
 
 def _prepare_task(docs: list[tuple[int, Doc]], now: datetime, allow_test: bool) -> list[tuple[int, Ready | LineError | None]]:
@@ -184,7 +203,7 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
             yield from _prepare_docs((item,), cipher, now=now, allow_test=allow_test)
         return
     pool = ProcessPoolExecutor(processes, mp_context=_preparers_context(), initializer=_start_preparer,
-                               initargs=(cipher,))
+                               initargs=(cipher, os.getpid()))
     try:
         ahead: deque[Future[list[tuple[int, Ready | LineError | None]]]] = deque()
         for task in _tasks(docs, TASK_LINES):

@@ -1,7 +1,7 @@
 """Ingest: obligations per second through POST /v1/reports (upload to done), against a raw PostgreSQL
 COPY of the same rows into a table of the same shape, measured in the same run. Aim: at least 0.3.
 
-    python -m benchmarks.ingest [--persons 200000] [--one-file]
+    python -m benchmarks.ingest [--persons 200000] [--one-file] [--second-day]
 
 With --one-file the whole population is one file, reported by one institution (external refs carry their
 institution's prefix, so they stay unique): 3,000,000 persons make the 5-million-line daily file. That
@@ -16,13 +16,14 @@ import json
 import tempfile
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from benchmarks.harness import fresh_database, print_result, running_server
+from benchmarks.harness import fresh_database, load_average, print_result, running_server
 from register.services.seed import ensure_institutions, write_files
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.migrate import upgrade
@@ -82,10 +83,54 @@ def _concatenate(files: dict[str, Path], target: Path) -> Path:
     return target
 
 
+def _next_day(files: dict[str, Path]) -> dict[str, Path]:
+    """The same files a day later: every line's as_of one day on, nothing else changed (a quiet day)."""
+    out = {}
+    for key, path in files.items():
+        target = path.with_suffix(".day2.ndjson")
+        with path.open() as src, target.open("w") as dst:
+            for raw in src:
+                d = json.loads(raw)
+                t = datetime.fromisoformat(d["as_of"].replace("Z", "+00:00")) + timedelta(days=1)
+                d["as_of"] = t.isoformat().replace("+00:00", "Z")
+                dst.write(json.dumps(d) + "\n")
+        out[key] = target
+    return out
+
+
+def _ingest(srv_url: str, files: dict[str, Path], insts: dict, lines: int) -> tuple[float, float, dict]:
+    """Upload every file, wait until all are processed: (seconds to accept, seconds to done, report docs)."""
+    t0 = time.perf_counter()
+    ids = []
+    for key, path in files.items():
+        with path.open("rb") as fh:
+            r = httpx.post(srv_url + "/v1/reports", content=fh, timeout=600,
+                           headers={"Authorization": f"Bearer {insts[key]['token']}",
+                                    "Content-Type": "application/x-ndjson"})
+        r.raise_for_status()
+        ids.append((key, r.json()["id"]))
+    accepted_at = time.perf_counter() - t0
+    docs = {}
+    while True:
+        docs = {rid: httpx.get(f"{srv_url}/v1/reports/{rid}",
+                               headers={"Authorization": f"Bearer {insts[k]['token']}"}).json()
+                for k, rid in ids}
+        if all(d["status"] in ("done", "failed") for d in docs.values()):
+            break
+        if int(time.perf_counter() - t0) % 30 == 0:
+            done = sum(d.get("lines_read", 0) for d in docs.values())
+            print(f"  {time.perf_counter() - t0:7.0f} s: {done:,} of {lines:,} lines, load {load_average()}",
+                  file=sys.stderr)
+        time.sleep(1)
+    return accepted_at, time.perf_counter() - t0, docs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--persons", type=int, default=200_000)
     ap.add_argument("--one-file", action="store_true", help="one file for the whole population, one reporter")
+    ap.add_argument("--second-day", action="store_true",
+                    help="then the same file(s) with every as_of a day later: each line a refresh (no version)")
     args = ap.parse_args()
     with fresh_database("postgres") as url, tempfile.TemporaryDirectory() as data_dir:
         upgrade(url)
@@ -100,28 +145,21 @@ def main() -> None:
         lines = sum(1 for p in files.values() for _ in p.open())
         size = sum(p.stat().st_size for p in files.values())
         with running_server(url, data_dir, REGISTER_LOG_INTEGRATOR="true") as srv:
-            t0 = time.perf_counter()
-            ids = []
-            for key, path in files.items():
-                with path.open("rb") as fh:
-                    r = httpx.post(srv.url + "/v1/reports", content=fh, timeout=600,
-                                   headers={"Authorization": f"Bearer {insts[key]['token']}",
-                                            "Content-Type": "application/x-ndjson"})
-                r.raise_for_status()
-                ids.append((key, r.json()["id"]))
-            accepted_at = time.perf_counter() - t0
-            docs = {}
-            while True:
-                docs = {rid: httpx.get(f"{srv.url}/v1/reports/{rid}",
-                                       headers={"Authorization": f"Bearer {insts[k]['token']}"}).json()
-                        for k, rid in ids}
-                if all(d["status"] in ("done", "failed") for d in docs.values()):
-                    break
-                if int(time.perf_counter() - t0) % 30 == 0:
-                    done = sum(d.get("lines_read", 0) for d in docs.values())
-                    print(f"  {time.perf_counter() - t0:7.0f} s: {done:,} of {lines:,} lines", file=sys.stderr)
-                time.sleep(1)
-            elapsed = time.perf_counter() - t0
+            load_before = load_average()
+            accepted_at, elapsed, docs = _ingest(srv.url, files, insts, lines)
+            load_after = load_average()
+            day2 = {}
+            if args.second_day:
+                later = _next_day(files)
+                load2 = load_average()
+                up2, elapsed2, docs2 = _ingest(srv.url, later, insts, lines)
+                day2 = {"second_day_upload_seconds": round(up2, 2), "second_day_upload_to_done_seconds": round(elapsed2, 2),
+                        "second_day_lines_per_second": round(lines / elapsed2),
+                        "second_day_unchanged": sum(d["unchanged"] for d in docs2.values()),
+                        "second_day_accepted": sum(d["accepted"] for d in docs2.values()),
+                        "second_day_load_average": [load2, load_average()]}
+                for p in later.values():
+                    p.unlink()
         accepted = sum(d["accepted"] for d in docs.values())
         rejected = sum(d["rejected"] for d in docs.values())
         copy_rows, copy_seconds = copy_baseline(url, files, {k: v["id"] for k, v in insts.items()})
@@ -132,6 +170,7 @@ def main() -> None:
             "ingest_lines_per_second": round(ingest_rate), "copy_rows": copy_rows,
             "copy_seconds": round(copy_seconds, 3), "copy_rows_per_second": round(copy_rate),
             "ratio": round(ingest_rate / copy_rate, 4),
+            "load_average_before": load_before, "load_average_after": load_after, **day2,
         })
 
 

@@ -185,7 +185,12 @@ def collection_link(claim: LineKey, collects: LineKey | None, target_handed_to: 
 def check_collects_allowed(report: ObligationReport, *, collector: bool) -> None:
     """Only a collector may say that its claim collects another institution's line: a lender's `collects`
     would take a line it does not hold out of every exposure total (SPEC section 8)."""
-    if report.collects is not None and not collector:
+    check_may_collect(report.collects is not None, collector=collector)
+
+
+def check_may_collect(collects: bool, *, collector: bool) -> None:
+    """`check_collects_allowed` for a line known only to say `collects` or not (the batch path's prepared line)."""
+    if collects and not collector:
         raise Forbidden("only an institution with the collector role may report collects", code="collector_only")
 
 
@@ -194,6 +199,7 @@ class Verdict(StrEnum):
     reinstated = "reinstated"
     unchanged = "unchanged"
     updated = "updated"
+    refreshed = "refreshed"  # the same content with a newer as_of: only as_of moves, no version
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,13 +211,15 @@ class Stored:
     retracted: bool
 
 
-def decide(stored: Stored | None, *, as_of: datetime, state_hash: str) -> Verdict:
+def decide(stored: Stored | None, *, as_of: datetime, state_hash: str, same_content: bool = False) -> Verdict:
     """The one rule for every report, single or batch: the newest `as_of` wins.
 
     An older `as_of` is stale. The same `as_of` with the same state is an idempotent repeat; with
-    another state it is stale too (two different states cannot both be true at one instant). A retracted
-    obligation comes back only with a strictly newer `as_of`, so a retried old report cannot undo a
-    retraction.
+    another state it is stale too (two different states cannot both be true at one instant). A newer
+    `as_of` with the same content (`same_content`: the state with the stored `as_of` hashes to the stored
+    hash) is a refresh: the reporter confirms the line is still true, which moves its `as_of` and makes no
+    version. A retracted obligation comes back only with a strictly newer `as_of`, so a retried old report
+    cannot undo a retraction.
     """
     if stored is None:
         return Verdict.created
@@ -225,4 +233,4 @@ def decide(stored: Stored | None, *, as_of: datetime, state_hash: str) -> Verdic
         return Verdict.unchanged
     if as_of == stored.as_of:
         raise StaleUpdate("a different state was already reported with this as_of")
-    return Verdict.updated
+    return Verdict.refreshed if same_content else Verdict.updated

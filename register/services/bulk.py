@@ -10,25 +10,27 @@ UPDATE ... FROM; SQLite executemany). The caller commits the batch with its prog
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
-from register.domain.obligation import ObligationReport, Stored, Verdict, check_collects_allowed, check_report, decide
+from register.domain.obligation import ObligationReport, Stored, Verdict, check_may_collect, check_report, decide
 from register.domain.types import ExternalRef
 from register.errors import RegisterError, StaleUpdate
 from register.domain.permission import Principal, Role
 from register.services import disputes
 from register.services.identities import COLUMN, TABLE
-from register.services.obligations import REPORTED_FIELDS, fields_of, state_hash, state_of_fields
+from register.services.obligations import REPORTED_FIELDS, fields_of, state_of_fields
 from register.storage import bulk as store
 
 MAX_LINE_BYTES = 64 * 1024
@@ -111,22 +113,88 @@ def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_te
     return Parsed(line, report.external_ref, report, tuple(nids))
 
 
+class Debtor(NamedTuple):
+    """A debtor of a prepared line: its blind index, and the person row to add if it is new to the register
+    (an id and the identity number encrypted for that id; unused when the person exists)."""
+
+    blind_index: bytes
+    role: str
+    country: str
+    new_id: str
+    national_id_enc: bytes
+
+
+class Ready(NamedTuple):
+    """A valid line with everything that needs no database done: the obligation's columns, its debtors'
+    blind indexes and ciphertexts, and its state's canonical JSON around the two parts only the database
+    knows (the debtors' person ids, and for a refresh the stored `as_of`). Made by `prepare`, in a worker
+    process for a large file (services.reports); a tuple, because it crosses a process boundary."""
+
+    line: int
+    ref: str
+    new_id: str  # the obligation's id if it is new to the register
+    fields: dict[str, Any]
+    corrects_dispute: str | None
+    collects: bool
+    debtors: tuple[Debtor, ...]
+    state_mid: bytes  # canonical state JSON after its `as_of` member, up to the debtors' value
+    state_tail: bytes  # and after it
+
+
+_AS_OF, _NO_DEBTORS = b'{"as_of":"', b'"debtors":[]'
+
+
+def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
+    """The database-free rest of a valid line's work: its columns, blind indexes, speculative person rows
+    and its state's canonical JSON, split where person ids go. Pure: the same line prepares the same way
+    in any process (but for the random ids and nonces of person rows the database may not need)."""
+    report = p.report
+    fields = fields_of(report)
+    debtors = []
+    for n, d in zip(p.nids, report.debtors, strict=True):
+        bidx, pid, enc = _person_row(cipher, n)
+        debtors.append(Debtor(bidx, d.role.value, n.country, pid, enc))
+    state = canonical_json(state_of_fields(fields, []))  # b'{"as_of":"<time>",' ... b'"debtors":[]' ...
+    assert state.startswith(_AS_OF)  # the first key in sorted order
+    end = state.index(b'"', len(_AS_OF))  # no quote inside an ISO time
+    at = state.index(_NO_DEBTORS)  # only once: every quote inside a string value is escaped
+    return Ready(p.line, p.ref, _new_id(), fields, report.corrects_dispute, report.collects is not None, tuple(debtors),
+                 state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
+
+
+@functools.lru_cache(maxsize=100_000)
+def _person_row(cipher: FieldCipher, nid: NationalId) -> tuple[bytes, str, bytes]:
+    """A person's blind index, and an id and ciphertext for its row should it be new. Made once per person
+    and process: a file names most persons on several lines (a person's id is fixed only when a batch
+    inserts the row; until then any line may offer the same one)."""
+    pid = _new_id()
+    return (cipher.blind_index(nid.blind_index_input()), pid,
+            cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid))
+
+
+def state_json(line: Ready, as_of: datetime, debtors: list[tuple[str, str]]) -> bytes:
+    """The line's state as canonical JSON (byte for byte `canonical_json(state_of_fields(...))`) with
+    these debtors (person id, role) and this `as_of`."""
+    people = canonical_json([{"person_id": p, "role": r} for p, r in sorted(debtors)])
+    return _AS_OF + as_of.isoformat().encode() + line.state_mid + people + line.state_tail
+
+
 @dataclass
 class BatchResult:
     created: int = 0
     updated: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # idempotent repeats, and refreshes (the same content with a newer as_of)
     errors: list[LineError] = field(default_factory=list)
 
 
-def _allowed(lines: Sequence[Parsed], *, collector: bool, errors: list[LineError]) -> Sequence[Parsed]:
+def _allowed(lines: Sequence[Ready], *, collector: bool, errors: list[LineError]) -> Sequence[Ready]:
     """The lines this institution may report; each other one becomes its error (a lender's `collects`)."""
-    if collector or all(p.report.collects is None for p in lines):
+    if collector or not any(p.collects for p in lines):
         return lines
     kept = []
     for p in lines:
         try:
-            check_collects_allowed(p.report, collector=collector)
+            check_may_collect(p.collects, collector=collector)
         except RegisterError as exc:
             errors.append(LineError(p.line, exc.code, exc.detail, p.ref))
             continue
@@ -134,70 +202,83 @@ def _allowed(lines: Sequence[Parsed], *, collector: bool, errors: list[LineError
     return kept
 
 
-def _resolve_persons(session: Session, cipher: FieldCipher, nids: set[NationalId], now: datetime) -> dict[NationalId, str]:
-    by_index = {cipher.blind_index(n.blind_index_input()): n for n in nids}
-    found: dict[NationalId, str] = {}
-    keys = list(by_index)
-    for pid, bidx in store.persons_by_blind_index(session, keys):
-        found[by_index[bidx]] = pid
-    new_rows = []
-    for bidx, nid in by_index.items():
-        if nid not in found:
-            pid = _new_id()
-            enc = cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid)
-            new_rows.append({"id": pid, "country": nid.country, "blind_index": bidx, "national_id_enc": enc,
-                             "created_at": now})
-            found[nid] = pid
+def _resolve_persons(session: Session, lines: Sequence[Ready], now: datetime) -> dict[bytes, str]:
+    """Person id by blind index for every debtor of these lines, adding the persons the register does not
+    know yet. Added with ON CONFLICT DO NOTHING, then read back: a person a concurrent report added meanwhile
+    is that report's row, not an error."""
+    wanted: dict[bytes, Debtor] = {}
+    for p in lines:
+        for d in p.debtors:
+            wanted.setdefault(d.blind_index, d)
+    found = dict((bidx, pid) for pid, bidx in store.persons_by_blind_index(session, list(wanted)))
+    new_rows = [{"id": d.new_id, "country": d.country, "blind_index": bidx, "national_id_enc": d.national_id_enc,
+                 "created_at": now} for bidx, d in wanted.items() if bidx not in found]
     if new_rows:
-        store.add_persons(session, new_rows)
+        taken = store.add_persons(session, new_rows)
+        found |= {r["blind_index"]: r["id"] for r in new_rows if r["blind_index"] not in taken}
+        if taken:
+            found |= {bidx: pid for pid, bidx in store.persons_by_blind_index(session, list(taken))}
     return found
 
 
 def apply_batch(
-    session: Session, cipher: FieldCipher, *, institution_id: str, role: Role, lines: Sequence[Parsed], now: datetime,
-    source: str, principal: Principal | None = None,
+    session: Session, *, institution_id: str, role: Role, lines: Sequence[Ready], now: datetime, source: str,
+    principal: Principal | None = None,
 ) -> BatchResult:
     """Apply lines with distinct external_refs in one transaction (the caller's), for the institution
     `institution_id` whose role is `role` (only a collector's lines may carry `collects`). With `principal`
-    (a report's sender), disputes the lines correct are closed as for a single report."""
+    (a report's sender), disputes the lines correct are closed as for a single report.
+
+    Only what the register needs is written: a new line makes an obligation, its debtors and version 1; a
+    changed one rewrites the obligation and its debtors and adds a version; a refresh (the same content with
+    a newer `as_of`) moves the obligation's `as_of` and hash only; an identical repeat writes nothing."""
     result = BatchResult()
     lines = _allowed(lines, collector=role is Role.collector, errors=result.errors)
     if not lines:
         return result
-    persons = _resolve_persons(session, cipher, {n for p in lines for n in p.nids}, now)
-    refs = [p.ref for p in lines]
+    persons = _resolve_persons(session, lines, now)
     stored: dict[str, Any] = {}
-    for row in store.obligations_for_update(session, institution_id=institution_id, refs=refs):
+    for row in store.obligations_for_update(session, institution_id=institution_id, refs=[p.ref for p in lines]):
         stored[row.external_ref] = row
-    named = {p.report.corrects_dispute for p in lines if p.report.corrects_dispute is not None}
+    named = {p.corrects_dispute for p in lines if p.corrects_dispute is not None}
     open_named = disputes.open_disputes_for(session, institution_id=institution_id, dispute_ids=named) if named else {}
     corrected: list[tuple[str, str]] = []  # (obligation id, dispute id) of accepted changes naming one
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    refreshes: list[dict[str, Any]] = []
     debtor_rows: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     replaced: list[str] = []
     for p in lines:
-        fields = fields_of(p.report)
-        debtors = [(persons[n], d.role.value) for n, d in zip(p.nids, p.report.debtors, strict=True)]
-        state = state_of_fields(fields, debtors)
-        h = state_hash(state)
+        fields = p.fields
+        as_of = fields["as_of"]
+        debtors = [(persons[d.blind_index], d.role) for d in p.debtors]
+        state = state_json(p, as_of, debtors)
+        h = hashlib.sha256(state).hexdigest()
         old = stored.get(p.ref)
-        if p.report.corrects_dispute is not None and (old is None or open_named.get(p.report.corrects_dispute) != old.id):
+        if p.corrects_dispute is not None and (old is None or open_named.get(p.corrects_dispute) != old.id):
             result.errors.append(LineError(p.line, "dispute_not_found",
                                            "corrects_dispute: no open dispute with that id on this line", p.ref))
             continue
+        same = False
+        if old is not None and old.state_hash not in (None, h) and old.retracted_at is None and as_of > old.as_of:
+            stored_as_of = old.as_of.astimezone(UTC)
+            same = hashlib.sha256(state_json(p, stored_as_of, debtors)).hexdigest() == old.state_hash
         try:
             verdict = decide(Stored(old.as_of, old.state_hash, old.retracted_at is not None) if old else None,
-                             as_of=p.report.as_of, state_hash=h)
+                             as_of=as_of, state_hash=h, same_content=same)
         except StaleUpdate as exc:
             result.errors.append(LineError(p.line, exc.code, exc.detail, p.ref))
             continue
         if verdict is Verdict.unchanged:
             result.unchanged += 1
             continue
+        if verdict is Verdict.refreshed:
+            refreshes.append({"id": old.id, "as_of": as_of, "state_hash": h})
+            result.unchanged += 1
+            continue
         if old is None:
-            oid, version = _new_id(), 1
+            oid, version = p.new_id, 1
             inserts.append({**fields, "id": oid, "institution_id": institution_id, "external_ref": p.ref,
                             "version": 1, "created_at": now, "updated_at": now, "state_hash": h,
                             "retracted_at": None, "retraction_reason": None})
@@ -207,17 +288,19 @@ def apply_batch(
             updates.append({**fields, "id": oid, "version": version, "updated_at": now, "state_hash": h})
             replaced.append(oid)
             result.updated += 1
-            if p.report.corrects_dispute is not None:
-                corrected.append((oid, p.report.corrects_dispute))
+            if p.corrects_dispute is not None:
+                corrected.append((oid, p.corrects_dispute))
         debtor_rows += [{"obligation_id": oid, "person_id": pid, "role": role} for pid, role in debtors]
         versions.append({"obligation_id": oid, "version": version, "change": verdict.value,
                          "institution_id": institution_id, "request_id": source, "recorded_at": now,
-                         "as_of": p.report.as_of, "state": state})
+                         "as_of": as_of, "state": state})  # the state as canonical JSON bytes
 
     if inserts:
         store.add_obligations(session, inserts)
     if updates:
         store.update_obligations(session, updates, columns=UPDATE_COLUMNS)
+    if refreshes:
+        store.update_obligations(session, refreshes, columns=("as_of", "state_hash"))
     store.replace_debtors(session, replaced, debtor_rows)
     if versions:
         store.add_versions(session, versions)

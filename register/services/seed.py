@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal, Role
 from register.population import DEFAULT_INSTITUTIONS, generate, resolve_institution_ids
-from register.services.bulk import LineError, Parsed, apply_batch, parse_doc
+from register.services.bulk import LineError, Ready, apply_batch, parse_doc, prepare
 from register.services.events import record_event
 from register.services.institutions import create_institution
 from register.storage.models import Institution
@@ -63,14 +63,14 @@ def seed_population(
     ids = {k: v["id"] for k, v in insts.items()}
     result = SeedResult(persons=persons, tokens=insts)
     now = utcnow()
-    buffers: dict[str, list[Parsed]] = defaultdict(list)
+    buffers: dict[str, list[Ready]] = defaultdict(list)
 
     def flush(key: str) -> None:
         lines = buffers.pop(key, [])
         if not lines:
             return
         with sessions.begin() as s:
-            res = apply_batch(s, cipher, institution_id=ids[key], role=Role(insts[key]["role"]), lines=lines, now=now,
+            res = apply_batch(s, institution_id=ids[key], role=Role(insts[key]["role"]), lines=lines, now=now,
                               source=f"seed:{seed}")
         result.accepted += res.created + res.updated + res.unchanged
         result.rejected += len(res.errors)
@@ -87,7 +87,7 @@ def seed_population(
             if len(result.first_errors) < 5:
                 result.first_errors.append(f"{parsed.code}: {parsed.detail}")
             continue
-        buffers[line.institution].append(parsed)  # generated refs are unique per institution
+        buffers[line.institution].append(prepare(parsed, cipher))  # generated refs are unique per institution
         if len(buffers[line.institution]) >= BATCH:
             flush(line.institution)
     for key in list(buffers):

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from register.storage.dialect import statements
-from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
+from register.storage.models import Obligation, ObligationDebtor, ObligationVersion
 
 
 def persons_by_blind_index(session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
@@ -26,8 +26,10 @@ def obligations_for_update(session: Session, *, institution_id: str, refs: list[
     return statements(session).obligations_for_update(session, institution_id=institution_id, refs=refs)
 
 
-def add_persons(session: Session, rows: list[dict[str, Any]]) -> None:
-    statements(session).insert_rows(session, Person.__table__, rows)  # type: ignore[attr-defined]
+def add_persons(session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
+    """Add these persons, leaving alone any whose blind index is taken (by a concurrent report: the
+    unique constraint `uq_persons_blind_index`); the blind indexes of those not added."""
+    return statements(session).add_persons(session, rows)
 
 
 def add_obligations(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -48,4 +50,5 @@ def replace_debtors(session: Session, obligation_ids: list[str], rows: list[dict
 
 
 def add_versions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add versions; a `state` may be given as its JSON, already encoded (bytes)."""
     statements(session).insert_rows(session, ObligationVersion.__table__, rows)  # type: ignore[attr-defined]

@@ -93,7 +93,12 @@ class Statements(Protocol):
         retracted_at, version), locked for this transaction where the database locks rows."""
 
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Insert many rows, all with the same keys."""
+        """Insert many rows, all with the same keys. A JSON column's value may be its encoded JSON (bytes).
+        A unique violation raises SQLAlchemy's IntegrityError, as a Core statement's would."""
+
+    def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
+        """Insert persons, skipping any whose blind index another transaction has taken; the blind
+        indexes of the rows skipped."""
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         """Set `columns` of many obligations (by `id`), clearing any retraction."""

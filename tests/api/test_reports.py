@@ -286,8 +286,12 @@ class TestAccess:
 
 
 class TestScale:
-    def test_memory_does_not_grow_with_the_file(self, app, client, lender):
-        """Processing 50,000 lines peaks at about the same memory as 10,000: the worker streams."""
+    def test_memory_does_not_grow_with_the_file(self, app, client, lender, monkeypatch):
+        """Processing 50,000 lines peaks at about the same memory as 10,000: the worker streams, and so does
+        the pipeline to the preparing processes (both sizes prepared there, so both hold its buffers)."""
+        from register.services import reports
+
+        monkeypatch.setattr(reports, "POOL_MIN_BYTES", 0)
         person = national_id()
 
         def file(n: int) -> str:
@@ -304,3 +308,75 @@ class TestScale:
             doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
             assert doc["status"] == "done" and doc["accepted"] == n, doc
         assert peaks[50_000] < 1.5 * peaks[10_000], peaks
+
+
+class TestRefresh:
+    def test_the_same_content_with_a_newer_as_of_only_moves_as_of(self, app, client, lender):
+        """A daily file repeats most lines unchanged: each confirms its line (as_of moves, so freshness
+        shows) and makes no version; a real change still does."""
+        ref = new_ref()
+        body = {**obligation_body(as_of="2026-11-10T00:00:00Z"), "external_ref": ref}
+        for as_of in ("2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z"):
+            rid = upload(client, lender, json.dumps({**body, "as_of": as_of}) + "\n").json()["id"]
+            process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["accepted"], doc["unchanged"], doc["rejected"]) == (0, 1, 0)
+        got = client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()
+        assert got["as_of"] == "2026-11-11T00:00:00Z" and got["version"] == 1
+        history = client.get(f"/v1/obligations/{ref}/versions", headers=lender.headers).json()
+        assert [(v["version"], v["change"], v["as_of"]) for v in history["versions"]] == [
+            (1, "created", "2026-11-10T00:00:00Z")]
+
+        upload(client, lender, json.dumps({**body, "as_of": "2026-11-11T00:00:00Z"}) + "\n")  # a repeat
+        upload(client, lender, json.dumps({**body, "as_of": "2026-11-10T12:00:00Z"}) + "\n")  # older: stale
+        upload(client, lender, json.dumps({**body, "as_of": "2026-11-12T00:00:00Z", "balance": 1}) + "\n")
+        process(app)
+        history = client.get(f"/v1/obligations/{ref}/versions", headers=lender.headers).json()
+        assert [(v["version"], v["change"], v["as_of"]) for v in history["versions"]] == [
+            (1, "created", "2026-11-10T00:00:00Z"), (2, "updated", "2026-11-12T00:00:00Z")]
+        assert history["versions"][1]["state"]["balance"] == 1
+
+    def test_a_refreshed_line_left_out_of_a_snapshot_is_unreported_at_its_newest_as_of(self, app, client, lender):
+        ref = new_ref()
+        body = {**obligation_body(as_of="2026-11-10T00:00:00Z"), "external_ref": ref}
+        upload(client, lender, json.dumps(body) + "\n")
+        upload(client, lender, json.dumps({**body, "as_of": "2026-11-11T00:00:00Z"}) + "\n")
+        process(app)
+        upload(client, lender, line() + "\n", mode="snapshot")
+        process(app)
+        versions = client.get(f"/v1/obligations/{ref}/versions", headers=lender.headers).json()["versions"]
+        assert [(v["change"], v["as_of"], v["state"]["as_of"]) for v in versions][-1] == (
+            "unreported", "2026-11-11T00:00:00Z", "2026-11-11T00:00:00+00:00")
+
+
+class TestPreparingProcesses:
+    def test_a_file_prepared_in_other_processes_gives_the_same_results_and_errors(self, app, client, lender,
+                                                                                 monkeypatch):
+        """Large files are validated and prepared in worker processes; lines still apply in file order
+        (a later line of the same obligation wins) and errors are the in-thread ones, line by line."""
+        from register.services import reports
+
+        monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
+        monkeypatch.setattr(reports, "TASK_LINES", 3)  # lines of one obligation in different tasks
+        bad_id = national_id()
+        bad_id = bad_id[:-1] + str((int(bad_id[-1]) + 1) % 10)
+        ref, other = new_ref(), new_ref()
+        lines = [
+            line(external_ref=ref, as_of="2026-11-10T00:00:00Z"),                          # 1 ok
+            "{not json",                                                                   # 2
+            line(debtors=[{"country": "SE", "national_id": bad_id, "role": "primary"}]),   # 3
+            "",                                                                            # 4 blank
+            line(external_ref=other, owner="me"),                                          # 5
+            line(external_ref=ref, as_of="2026-11-11T00:00:00Z", balance=7),               # 6 ok, wins
+            line(kind="credit_card"),                                                      # 7
+            line(external_ref=ref, as_of="2026-11-10T12:00:00Z"),                          # 8 stale
+        ]
+        rid = upload(client, lender, "\n".join(lines) + "\n").json()["id"]
+        process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["status"], doc["lines_read"], doc["accepted"], doc["rejected"]) == ("done", 8, 2, 5)
+        assert [(e["line"], e["code"]) for e in errors_of(client, lender, rid)] == [
+            (2, "validation_error"), (3, "invalid_national_id"), (5, "validation_error"), (7, "invalid_obligation"),
+            (8, "stale_update")]
+        got = client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()
+        assert (got["balance"], got["version"]) == (7, 2)

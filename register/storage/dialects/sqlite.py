@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, literal, select, text, update
+import orjson
+from sqlalchemy import JSON, Table, bindparam, func, insert, literal, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from register.storage.credit_bans import active_ban_statement
@@ -122,7 +124,19 @@ class SqliteStatements:
                            Obligation.external_ref.in_(refs[i : i + _BATCH])))]  # fmt: skip
 
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+        encoded = [c for c in rows[0] if isinstance(table.c[c].type, JSON) and isinstance(rows[0][c], bytes)]
+        if encoded:  # JSON given encoded: SQLAlchemy's JSON type encodes what it is given
+            rows = [{**r, **{c: orjson.loads(r[c]) for c in encoded}} for r in rows]
         session.execute(insert(table), rows)
+
+    def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
+        """The write lock taken at BEGIN keeps other writers out, so no person appears between the batch's
+        read and this insert; ON CONFLICT DO NOTHING and the count make that a checked fact, not a hope."""
+        stmt = sqlite_insert(Person.__table__).on_conflict_do_nothing(index_elements=["blind_index"])  # type: ignore[attr-defined]
+        added = session.connection().execute(stmt, rows)
+        if added.rowcount == len(rows):
+            return set()
+        return {r["blind_index"] for r in rows}  # re-read them all: which were skipped is not reported
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         table = Obligation.__table__

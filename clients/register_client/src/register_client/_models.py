@@ -256,7 +256,9 @@ class CreditBan(_Response):
     reason: str | None = None  # identity_theft, self_control, other
 
 
-class Exposure(_Response):
+class StoredAnswer(_Response):
+    """An exposure answer as its lender was told it (the receipt aside)."""
+
     exposure_id: str
     subject: Subject
     as_of: datetime
@@ -269,6 +271,11 @@ class Exposure(_Response):
     contingent: dict[str, Totals]  # guarantees, counted apart
     collections: Collections
     obligations: list[ExposureLine]
+
+
+class Exposure(StoredAnswer):
+    """A lender's answer: what is stored of it, and the receipt for its access event."""
+
     receipt: Receipt
 
 
@@ -287,23 +294,6 @@ class ExposureAsOf(_Response):
     collections: Collections
     obligations: list[ExposureLine]
     receipt: Receipt
-
-
-class StoredAnswer(_Response):
-    """An exposure answer as its lender was told it (the receipt aside)."""
-
-    exposure_id: str
-    subject: Subject
-    as_of: datetime
-    purpose: str
-    consent_id: str
-    consent_source: str
-    credit_ban: CreditBan
-    totals: dict[str, Totals]
-    by_kind: dict[str, dict[str, Totals]]
-    contingent: dict[str, Totals]
-    collections: Collections
-    obligations: list[ExposureLine]
 
 
 class MyCreditor(Creditor):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import random
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +17,7 @@ from sqlalchemy import select, update
 
 from register.audit import hashing
 from register.canonical import canonical_json
-from register.storage.models import AccessEvent, ExposureRecord
+from register.storage.models import AccessEvent, ExposureRecord, Obligation
 from tests.api.test_exposure import events_for_request, query
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
@@ -258,6 +260,7 @@ class TestReplay:
     def test_every_stored_answer_replays_byte_for_byte(self, app, client, admin_headers, data_dir, regulator,
                                                        clock, seed):
         rnd = random.Random(seed)
+        refs = (f"R{seed}-{n:03}-{uuid.uuid4().hex[:6]}" for n in itertools.count())  # sorted: in order made
         lenders = [make_institution(client, admin_headers, "lender") for _ in range(3)]
         collector = make_institution(client, admin_headers, "collector")
         persons = [make_person(client, data_dir) for _ in range(5)]
@@ -273,7 +276,7 @@ class TestReplay:
                 li = rnd.randrange(3)
                 ds = rnd.sample(range(5), rnd.choice((1, 1, 2)))
                 roles = ["primary"] + [rnd.choice(("co_debtor", "guarantor")) for _ in ds[1:]]
-                ref = new_ref()
+                ref = next(refs)
                 lines[ref] = (li, [debtor(persons[p], r) for p, r in zip(ds, roles)])
                 put(client, lenders[li], ref, None, clock.now, debtors=lines[ref][1], **self._amounts(rnd))
             elif op < 0.45:
@@ -296,7 +299,7 @@ class TestReplay:
                 if li == 3:
                     continue
                 ops["collect"] += 1
-                claim = new_ref()
+                claim = next(refs)
                 put(client, collector, claim, None, clock.now, debtors=ds[:1], kind="collection_claim",
                     balance=rnd.randint(1, 3_000_000), monthly_payment=None, original_amount=None, matures_on=None,
                     status="in_collection", original_creditor="The first bank",
@@ -311,7 +314,9 @@ class TestReplay:
                 li, ds = lines[ref]
                 person = next(p for p in persons if p.nid == ds[0]["national_id"])
                 mine = client.get("/v1/me/obligations", headers=person.headers).json()["obligations"]
-                open_lines = [ln["id"] for ln in mine if ln["dispute"] is None]
+                with app.state.register.sessions() as sess:  # in the order made, not by random ids
+                    ref_of = dict(sess.execute(select(Obligation.id, Obligation.external_ref)).all())
+                open_lines = [ln["id"] for ln in sorted(mine, key=lambda ln: ref_of[ln["id"]]) if ln["dispute"] is None]
                 if open_lines:
                     ops["dispute"] += 1
                     r = client.post("/v1/me/disputes", json={"obligation": rnd.choice(open_lines), "reason": "repaid",

@@ -135,6 +135,12 @@ def exposure(console: Console, e: m.Exposure) -> None:
     console.print("[bold]Exposure[/] of " + escape(
         f"{e.subject.country} {e.subject.national_id_masked} for {e.purpose} (consent {e.consent_id}, "
         f"{e.consent_source}), as of {e.as_of:%Y-%m-%d %H:%M} UTC"))
+    _figures(console, e)
+    console.print(escape(f"exposure id {e.exposure_id}; access logged as event {e.receipt.event_id}"))
+
+
+def _figures(console: Console, e: m.StoredAnswer) -> None:
+    """What an answer says, the same way for a fresh answer and a stored one."""
     if e.credit_ban.active:
         console.print(Text(credit_ban_banner(e.credit_ban), style="bold red"))
     if e.totals:
@@ -157,7 +163,6 @@ def exposure(console: Console, e: m.Exposure) -> None:
         if line.statement:
             console.print(Text(f"Statement by the person on the {line.kind} with {line.creditor.name} "
                                f"({money(line.balance, line.currency)} {line.currency}): {flat(line.statement)}"))
-    console.print(escape(f"exposure id {e.exposure_id}; access logged as event {e.receipt.event_id}"))
 
 
 def stored_exposure(console: Console, s: m.StoredExposure) -> None:
@@ -165,20 +170,7 @@ def stored_exposure(console: Console, s: m.StoredExposure) -> None:
     console.print("[bold]Stored answer[/] " + escape(
         f"{a.exposure_id}: {a.subject.country} {a.subject.national_id_masked} for {a.purpose} (consent "
         f"{a.consent_id}, {a.consent_source}), given {a.as_of:%Y-%m-%d %H:%M} UTC"))
-    if a.credit_ban.active:
-        console.print(Text(credit_ban_banner(a.credit_ban), style="bold red"))
-    if a.totals:
-        _totals(console, "Own debt (primary and co-debtor)", a.totals)
-    else:
-        console.print("No own debt.")
-    if a.contingent:
-        _totals(console, "Contingent (guarantees, counted apart)", a.contingent)
-    if a.obligations:
-        rows = [[line.creditor.name, line.kind, line.role, line.currency, money(line.balance, line.currency),
-                 money(line.credit_limit, line.currency), money(line.monthly_payment, line.currency),
-                 money(line.overdue_amount, line.currency), line.status, str(line.days_past_due),
-                 f"{line.as_of:%Y-%m-%d}", _flags(line)] for line in a.obligations]
-        records(console, LINES, rows, "Lines")
+    _figures(console, a)
     if s.verified:
         proof = f"VERIFIED: the answer hashes to {s.response_sha256}; its access event is leaf {s.leaf_index}"
         if s.checkpoint is not None:

@@ -94,7 +94,8 @@ class Register:
     def worker(self, request_id: str) -> int:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            for line in (self.data_dir / "server.log").read_text(errors="replace").splitlines():
+            # Whole lines only: the text after the last newline may be a line a worker is still writing.
+            for line in (self.data_dir / "server.log").read_text(errors="replace").split("\n")[:-1]:
                 if request_id in line:
                     doc = json.loads(line)
                     if doc.get("request_id") == request_id and "status" in doc:

@@ -43,6 +43,25 @@ def answers_for(app, institution_id: str) -> int:
                          .where(ExposureRecord.institution_id == institution_id)).scalar_one()
 
 
+def concurrent_statuses(ask, threads: int, each: int) -> list[int]:  # noqa: ANN001
+    """`ask()` called `each` times in a row by each of `threads` threads at once; every status it returned."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(each):
+            status = ask()
+            with lock:
+                statuses.append(status)
+
+    running = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    return statuses
+
+
 @pytest.fixture
 def consented(client, data_dir, lender):
     """A person with a debt and a consent to `lender`."""
@@ -133,20 +152,7 @@ class TestDailyQuota:
     def test_concurrent_queries_never_overshoot(self, app, client, monkeypatch, ticks, lender, consented):
         person, cid = consented
         set_limits(app, monkeypatch, ticks, quota=4)
-        statuses: list[int] = []
-        lock = threading.Lock()
-
-        def worker() -> None:
-            for _ in range(3):
-                r = query(client, lender, person, cid)
-                with lock:
-                    statuses.append(r.status_code)
-
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        statuses = concurrent_statuses(lambda: query(client, lender, person, cid).status_code, 4, 3)
         assert sorted(statuses) == [200] * 4 + [429] * 8
         assert answers_for(app, lender.id) == 4
 
@@ -164,20 +170,7 @@ class TestDailyQuota:
                                                                             lender, consented):
         person, cid = consented
         set_limits(app, monkeypatch, ticks, quota=29)
-        statuses: list[int] = []
-        lock = threading.Lock()
-
-        def worker() -> None:
-            for _ in range(5):
-                r = query(client, lender, person, cid)
-                with lock:
-                    statuses.append(r.status_code)
-
-        threads = [threading.Thread(target=worker) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        statuses = concurrent_statuses(lambda: query(client, lender, person, cid).status_code, 8, 5)
         assert sorted(statuses) == [200] * 29 + [429] * 11
         assert answers_for(app, lender.id) == 29
 

@@ -416,3 +416,21 @@ STORED_EXPOSURE = {
     "verified": True, "hash_matches": True, "event_id": EVENT_ID, "leaf_index": 51, "checkpoint": CHECKPOINT,
     "inclusion": INCLUSION_PROOF,
 }  # fmt: skip
+
+MY_RETENTION = {
+    "subject": {"country": "FI", "national_id_masked": PERSON_MASKED}, "as_of": "2026-11-23T13:20:00Z",
+    "obligations": [
+        {"id": OBLIGATION_ID, "reference": "LOAN-1", "kind": "instalment_loan", "status": "current",
+         "creditor": {"id": NORDBANK, "name": "Nordbank Oyj", "country": "FI"}, "retracted": False,
+         "rule": None, "period_started_at": None, "kept_until": None},
+        {"id": "2c5e8a1f-4b7d-4c9e-a3f6-8d1b4e7a2c5f", "reference": "CARD-7", "kind": "credit_card",
+         "status": "closed", "creditor": {"id": NORDBANK, "name": "Nordbank Oyj", "country": "FI"},
+         "retracted": False, "rule": "ended", "period_started_at": "2026-10-02T08:00:00Z",
+         "kept_until": "2027-01-08T08:00:00Z"},
+    ],
+    "rules": [{"rule": "ended", "days": 98, "by_country": {}}, {"rule": "ended_arrears", "days": 365, "by_country": {}},
+              {"rule": "retracted", "days": 30, "by_country": {}}, {"rule": "claim_closed", "days": 365, "by_country": {}},
+              {"rule": "exposure_answer", "days": 365, "by_country": {}},
+              {"rule": "access_event", "days": 1825, "by_country": {}}, {"rule": "report_file", "days": 14, "by_country": {}}],
+    "run_interval_seconds": 3600,
+}  # fmt: skip

@@ -123,3 +123,15 @@ BAN_REASONS = {
     "self_control": N_("I want to stop myself from borrowing"),
     "other": N_("Another reason"),
 }
+
+# What the person's "what we keep" page says of each retention rule: what it keeps, and from when its
+# period runs (SPEC.md, "Retention").
+RETENTION = {
+    "ended": (N_("A debt that ended normally"), N_("from when it was repaid and closed")),
+    "ended_arrears": (N_("A debt that ended after late payments"), N_("from when it was repaid and closed")),
+    "retracted": (N_("A debt withdrawn as reported in error"), N_("from when it was withdrawn")),
+    "claim_closed": (N_("A debt collection case that was closed"), N_("from when it was closed")),
+    "exposure_answer": (N_("Each answer a lender got about your debts"), N_("from the answer")),
+    "access_event": (N_("Each record of who looked at your data"), N_("from the look; then it no longer names you")),
+    "report_file": (N_("A file of debts a creditor sent us"), N_("from when it was processed; its debts stay")),
+}

@@ -1,4 +1,4 @@
-"""The person's pages: overview, debts, who looked (with each look's proof), consents, help.
+"""The person's pages: overview, debts, who looked (with each look's proof), consents, what we keep, help.
 
 Each page calls the service the matching /v1/me route calls, with the principal the session gives, so a
 page read is recorded exactly as the API read is (consumer:obligations:read and so on).
@@ -17,7 +17,8 @@ from register.api.deps import Public, SessionDep, StateDep
 from register.audit import merkle
 from register.errors import Conflict, NotFound
 from register.services import consents as consent_svc
-from register.services import credit_ban, me
+from register.services import credit_ban, keeping, me
+from register.services.retention import policy_of
 from register.web import labels
 from register.web.i18n import choose_language
 from register.web.render import PageRoute, redirect, render
@@ -135,6 +136,18 @@ def revoke_consent(consent_id: Id, request: Request, session: SessionDep, state:
     consent_svc.revoke_consent(session, state.cipher, principal=person.principal, consent_id=consent_id,
                                now=state.clock(), request_id=request.state.request_id)
     return redirect("/app/consents?revoked=1")
+
+
+@router.get("/what-we-keep")
+def what_we_keep_page(request: Request, session: SessionDep, state: StateDep, person: PersonReads) -> Response:
+    """What the register keeps about the person and until when: the same service as GET /v1/me/retention."""
+    doc = keeping.what_we_keep(session, state.cipher, principal=person.principal, policy=policy_of(state.settings),
+                               now=state.clock(), run_interval_seconds=state.settings.retention_interval_seconds,
+                               request_id=request.state.request_id)
+    return render(request, "what_we_keep.html", person=person, doc=doc, labels=labels,
+                  live=[ln for ln in doc["obligations"] if ln["kept_until"] is None],
+                  ending=[ln for ln in doc["obligations"] if ln["kept_until"] is not None],
+                  hours=max(1, round(doc["run_interval_seconds"] / 3600)))
 
 
 @router.get("/help")

@@ -38,6 +38,7 @@ PAGES = {
     "dispute-form": "/app/disputes/new?debt={loan}",
     "credit-ban": "/app/credit-ban",
     "help": "/app/help",
+    "what-we-keep": "/app/what-we-keep",
     "not-found": "/app/who-looked/00000000-0000-4000-8000-000000000000",
 }
 axe = Axe()

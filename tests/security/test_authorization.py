@@ -296,6 +296,7 @@ CASES: dict[str, Case] = {
     "GET /v1/me/access-log/{event_id}/proof": Case(
         roles("consumer"), lambda w, who: {"url": f"/v1/me/access-log/{w.event_x}/proof"}, owner="consumer_x"),
     "GET /v1/me/consents": Case(roles("consumer"), _get("/v1/me/consents")),
+    "GET /v1/me/retention": Case(roles("consumer"), _get("/v1/me/retention")),
     "GET /v1/me/disputes": Case(roles("consumer"), _get("/v1/me/disputes")),
     "POST /v1/me/disputes": Case(roles("consumer"), lambda w, who: {"url": "/v1/me/disputes", "json": {
         "obligation": _x_line(w), "reason": "wrong_amount", "text": "too high"}}, owner="consumer_x"),
@@ -350,6 +351,7 @@ CASES: dict[str, Case] = {
     "GET /app/who-looked/{event_id}": Case(PERSON, lambda w, who: {"url": f"/app/who-looked/{w.event_x}"},
                                            owner="person_x"),
     "GET /app/consents": Case(PERSON, _get("/app/consents")),
+    "GET /app/what-we-keep": Case(PERSON, _get("/app/what-we-keep")),
     "POST /app/consents/{consent_id}/revoke": Case(PERSON, lambda w, who: {
         "url": f"/app/consents/{w.fresh_consent() if who == 'person_x' else w.consent_xa}/revoke", **w.form(who)},
         owner="person_x"),

@@ -13,7 +13,8 @@ from tests.factories import debtor, grant, make_institution, make_person, new_re
 from tests.web.conftest import report
 from tests.web.pages import Browser, new_client, sign_in
 
-PAGES = ("/app/", "/app/debts", "/app/who-looked", "/app/consents", "/app/disputes", "/app/credit-ban", "/app/help")
+PAGES = ("/app/", "/app/debts", "/app/who-looked", "/app/consents", "/app/disputes", "/app/credit-ban", "/app/help",
+         "/app/what-we-keep")
 
 
 def text(html: str) -> str:

@@ -9,9 +9,10 @@ from register.api.openapi import errors
 from register.api.presenters import consent_public, event_public
 from register.api.schemas import (
     AccessEventsPublic, ConsentsPublic, CreditBanPublic, CreditBanSet, DisputeCreate,
-    DisputePublic, DisputesPublic, DisputeStatement, EventProofPublic, MyObligationsPublic,
+    DisputePublic, DisputesPublic, DisputeStatement, EventProofPublic, MyObligationsPublic, MyRetentionPublic,
 )
-from register.services import credit_ban, disputes, me
+from register.services import credit_ban, disputes, keeping, me
+from register.services.retention import policy_of
 from register.services.paging import MAX_PAGE
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
@@ -54,6 +55,15 @@ def my_consents(request: Request, session: SessionDep, state: StateDep, principa
     now = state.clock()
     rows = me.my_consents(session, state.cipher, principal=principal, now=now, request_id=request.state.request_id)
     return ConsentsPublic(items=[consent_public(c, now=now, name=n) for c, n in rows])
+
+
+@router.get("/retention", response_model=MyRetentionPublic, responses=errors(401, 403))
+def my_retention(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
+    """What the register keeps about me and until when: every line naming me with the rule that will
+    delete it and when its period ends (null while it is live), and every rule's period."""
+    return keeping.what_we_keep(session, state.cipher, principal=principal, policy=policy_of(state.settings),
+                                now=state.clock(), run_interval_seconds=state.settings.retention_interval_seconds,
+                                request_id=request.state.request_id)
 
 
 # --- disputes --------------------------------------------------------------------------------------

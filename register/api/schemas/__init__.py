@@ -66,6 +66,7 @@ from register.api.schemas.me import (
     MyDisputeRef,
     MyLinePublic,
     MyObligationsPublic,
+    MyRetentionPublic,
 )
 from register.api.schemas.obligations import (
     LINK,
@@ -133,6 +134,7 @@ __all__ = [
     "MyDisputeRef",
     "MyLinePublic",
     "MyObligationsPublic",
+    "MyRetentionPublic",
     "OAuthProblem",
     "ObligationHistory",
     "ObligationPublic",

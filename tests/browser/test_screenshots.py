@@ -43,6 +43,7 @@ SHOTS = {
     "disputes": ("/app/disputes", "sv"),
     "credit-ban": ("/app/credit-ban", "sv"),
     "help": ("/app/help", "sv"),
+    "what-we-keep": ("/app/what-we-keep", "sv"),
 }
 
 

@@ -551,6 +551,18 @@ class TestCreditBanAndDisputedLines:
         assert isinstance(line, MyLine) and line.disputed and line.dispute.id == opened["id"]
         assert line.dispute.state == "open" and line.creditor.id
 
+    def test_what_the_register_keeps_about_me(self, sdk, transport, person):
+        ref = new_ref()
+        sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)]))
+        sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)], status="closed", balance=0,
+                                                as_of="2026-11-20T00:00:00Z"))
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            kept = me.my_retention()
+        [line] = kept.obligations
+        assert (line.reference, line.rule) == (ref, "ended")
+        assert line.kept_until - line.period_started_at == timedelta(days=98)
+        assert {r.rule: r.days for r in kept.rules}["access_event"] == 1825
+
 
 class TestRegulator:
     def test_audit_events_and_the_log(self, sdk, client, admin_headers, transport, person):

@@ -64,6 +64,7 @@ EXPORTED = [
     "__version__",
     "AttestationCounts", "InstitutionLookups", "InstitutionRef", "LookupCounts", "LookupsByKind", "ReferenceReused",
     "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
+    "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod",
 ]
 
 

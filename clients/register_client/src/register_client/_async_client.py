@@ -270,6 +270,10 @@ class AsyncRegisterClient(BaseClient):
     async def my_consents(self) -> list[m.Consent]:
         return (await self._call(c.my_consents())).items
 
+    async def my_retention(self) -> m.MyRetention:
+        """What the register keeps about me, and until when each line of mine is kept."""
+        return await self._call(c.my_retention())
+
     # --- the access log and the transparency log --------------------------------------------------
 
     def list_audit_events(

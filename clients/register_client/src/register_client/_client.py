@@ -265,6 +265,10 @@ class RegisterClient(BaseClient):
     def my_consents(self) -> list[m.Consent]:
         return self._call(c.my_consents()).items
 
+    def my_retention(self) -> m.MyRetention:
+        """What the register keeps about me, and until when each line of mine is kept."""
+        return self._call(c.my_retention())
+
     # --- the access log and the transparency log --------------------------------------------------
 
     def list_audit_events(

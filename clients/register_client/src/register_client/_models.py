@@ -328,6 +328,42 @@ class MyObligations(_Response):
     obligations: list[MyLine]
 
 
+class KeptCreditor(_Response):
+    id: str
+    name: str
+    country: str | None
+
+
+class KeptLine(_Response):
+    """A line naming me and when it goes: `kept_until` is None while it is live (kept while reported)."""
+
+    id: str
+    reference: str
+    kind: str
+    status: str
+    creditor: KeptCreditor
+    retracted: bool
+    rule: str | None
+    period_started_at: datetime | None
+    kept_until: datetime | None
+
+
+class RulePeriod(_Response):
+    rule: str
+    days: int
+    by_country: dict[str, int]
+
+
+class MyRetention(_Response):
+    """What the register keeps about me and until when (GET /v1/me/retention)."""
+
+    subject: Subject
+    as_of: datetime
+    obligations: list[KeptLine]
+    rules: list[RulePeriod]
+    run_interval_seconds: int
+
+
 # --- disputes ------------------------------------------------------------------------------------
 
 

@@ -1,10 +1,13 @@
 """The leaf: one access event, as canonical bytes.
 
-Definition: a leaf is the RFC 8785 (JCS) canonical JSON of the event's fields below. Every value is a
-string, an integer, null, or an object of those (`details`), for which JCS is exactly: keys sorted,
-no insignificant whitespace, UTF-8, strings escaped as JSON requires. Times are RFC 3339 UTC with
-exactly six fractional digits and `Z`; the subject is the lowercase hex of its blind index. The stored
-event row re-encodes to exactly these bytes: `register audit verify` relies on it.
+Definition: a leaf is the RFC 8785 (JCS) canonical JSON of the event's fields below and `v`, its
+version. Every value is a string, an integer, null, or an object of those (`details`), for which JCS is
+exactly: keys sorted, no insignificant whitespace, UTF-8, strings escaped as JSON requires. Times are
+RFC 3339 UTC with exactly six fractional digits and `Z`; the subject is the lowercase hex of its bytes:
+in version 1 the person's blind index, in version 2 a random pseudonym of the person for the month the
+event happened in (not derivable from the identity number; SPEC.md section 4, "Leaves"). The stored
+event row re-encodes to exactly these bytes, in the version it was written in (`leaf_version`, absent
+or NULL for version 1): `register audit verify` relies on it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Protocol
 
 from register.canonical import canonical_json
 
-LEAF_VERSION = 1
+LEAF_VERSION = 2  # the version new events are written in
 FIELDS = (
     "id", "occurred_at", "actor_type", "actor_id", "actor_role", "action", "subject", "purpose",
     "consent_id", "outcome", "reason", "request_id", "details",
@@ -36,7 +39,7 @@ def leaf_fields(event: EventLike) -> dict[str, Any]:
     doc: dict[str, Any] = {f: getattr(event, f) for f in FIELDS}
     doc["occurred_at"] = format_time(event.occurred_at)
     doc["subject"] = event.subject.hex() if event.subject is not None else None
-    doc["v"] = LEAF_VERSION
+    doc["v"] = getattr(event, "leaf_version", None) or 1
     return doc
 
 

@@ -131,7 +131,7 @@ def query_exposure(
     details: dict[str, Any] = {"exposure_id": exposure_id}
     if ban is not None:  # advisory: the answer is given, and the log says the ban was on
         details["credit_ban_active"] = True
-    granted = event_values(outcome="granted", subject=subject, details=details, **event)
+    granted = event_values(outcome="granted", subject=subject, details=details, session=session, **event)
     # The writes last, in one step: counted against the daily quota (and the attested quota), the access
     # event and the stored answer. The quota's row stays locked until commit, so concurrent answers of one
     # institution wait on it: it is taken when nothing is left to do but commit (on PostgreSQL the step

@@ -26,6 +26,7 @@ from register.storage.events import EventFilter, list_events
 from register.storage.log import event_by_id, leaf_indexes_for
 from register.storage.institutions import contacts_by_id, names_by_id
 from register.storage.models import AccessEvent, Consent, Dispute
+from register.storage.pseudonyms import is_about
 
 
 def my_obligations(
@@ -86,7 +87,8 @@ def my_event_proof(session: Session, *, principal: Principal, event_id: str) -> 
     """The inclusion proof of one event about me against the latest checkpoint. Another person's event is
     404, exactly like a missing one."""
     event = event_by_id(session, event_id)
-    if event is None or event.subject is None or event.subject != principal.subject:
+    if event is None or event.subject is None or principal.subject is None or not is_about(
+            session, bytes(event.subject), principal.subject):
         raise NotFound("no access event about you with that id")
     cp = translog.latest(session)
     index = leaf_indexes_for(session, [event.seq]).get(event.seq) if event.seq is not None else None

@@ -10,6 +10,13 @@ from sqlalchemy.orm import Session
 
 from register.storage.dialect import statements
 from register.storage.models import AccessEvent
+from register.storage.pseudonyms import pseudonyms_for
+
+
+def subjects_of(session: Session, blind_index: bytes) -> list[bytes]:
+    """The subjects the events about a person carry, while they can still be linked to them: the one
+    function every lookup of a person's events goes through (storage.pseudonyms)."""
+    return pseudonyms_for(session, blind_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,7 @@ class EventRecord:
     reason: str | None
     request_id: str | None
     details: dict | None
+    leaf_version: int | None = None
 
 
 def add_event(session: Session, values: dict) -> EventRecord:
@@ -53,7 +61,7 @@ class EventFilter:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    subject: bytes | None = None
+    subject: bytes | None = None  # a person's blind index: the events about them (`subjects_of`)
     exclude_actor_id: str | None = None
     exclude_actor_type: str | None = None
 
@@ -73,7 +81,7 @@ def list_events(
     if flt.until is not None:
         stmt = stmt.where(AccessEvent.occurred_at < flt.until)
     if flt.subject is not None:
-        stmt = stmt.where(AccessEvent.subject == flt.subject)
+        stmt = stmt.where(AccessEvent.subject.in_(subjects_of(session, flt.subject)))
     if flt.exclude_actor_id is not None:
         stmt = stmt.where(or_(AccessEvent.actor_id.is_(None), AccessEvent.actor_id != flt.exclude_actor_id))
     if flt.exclude_actor_type is not None:

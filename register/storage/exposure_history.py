@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from register.storage.events import subjects_of
 from register.storage.models import (
     AccessEvent, Dispute, Institution, Obligation, ObligationDebtor, ObligationVersion,
 )  # fmt: skip
@@ -27,7 +28,7 @@ def obligations_ever_naming(session: Session, *, person_id: str, subject: bytes,
     before or after the change, so a debtor removed since is found by their events)."""
     ids = set(session.scalars(select(ObligationDebtor.obligation_id).where(ObligationDebtor.person_id == person_id)))
     for details in session.scalars(select(AccessEvent.details).where(
-            AccessEvent.subject == subject, AccessEvent.action.in_(_CHANGE_EVENTS), AccessEvent.occurred_at <= until)):
+            AccessEvent.subject.in_(subjects_of(session, subject)), AccessEvent.action.in_(_CHANGE_EVENTS), AccessEvent.occurred_at <= until)):
         oid = (details or {}).get("obligation_id")
         if isinstance(oid, str):
             ids.add(oid)

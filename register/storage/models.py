@@ -199,6 +199,29 @@ class AccessEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(String(60)))
     request_id: str | None = Field(default=None, sa_column=Column(String(64)))
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # The leaf version the row encodes to (register.audit.leaf): NULL for rows written before versions
+    # were stored (version 1, `subject` the blind index); 2: `subject` is a pseudonym (SubjectPseudonym).
+    leaf_version: int | None = Field(default=None, sa_column=Column(SmallInteger))
+
+
+class SubjectPseudonym(SQLModel, table=True):
+    """The one link from a person (by blind index) to the access events about them written in one epoch
+    (a calendar month, UTC): `pseudonym` is random (not derived from the identity number) and is what
+    those events carry as their subject. Deleting the row makes the epoch's events unlinkable: the
+    retention run does it when the person is forgotten and when the epoch's events pass their period.
+    Epoch `v1` (one per subject, from the migration): the blind index itself, for events written before
+    pseudonyms (leaf version 1); `epoch_end` is then the first month after its newest event."""
+
+    __tablename__ = "subject_pseudonyms"
+    __table_args__ = (
+        UniqueConstraint("blind_index", "epoch", name="uq_subject_pseudonyms_blind_index_epoch"),
+        Index("ix_subject_pseudonyms_epoch_end", "epoch_end"),
+    )
+
+    pseudonym: bytes = Field(sa_column=Column(LargeBinary(32), primary_key=True))
+    blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    epoch: str = Field(sa_column=Column(String(7), nullable=False))  # "2026-12", or "v1"
+    epoch_end: datetime = _utc()  # exclusive: the epoch's events all happened before it
 
 
 class ExposureRecord(SQLModel, table=True):

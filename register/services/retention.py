@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.config import Settings
 from register.domain.retention import OBLIGATION_RULES, Ended, Policy, Rule, due, parse_by_country
+from register.storage import pseudonyms as pseudonym_store
 from register.storage import retention as store
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.types import utcnow
@@ -30,7 +31,7 @@ from register.storage.types import utcnow
 log = logging.getLogger("register.retention")
 BATCH = 500
 PERSONS = "person"  # the count of persons forgotten, beside the rules' counts
-COUNTED = (*OBLIGATION_RULES, Rule.exposure_answer, Rule.report_file)
+COUNTED = (*OBLIGATION_RULES, Rule.exposure_answer, Rule.report_file, Rule.access_event)
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -45,16 +46,21 @@ def policy_of(settings: Settings) -> Policy:
 
 @dataclass
 class Counts:
-    """What a run deletes (or would), by rule, and persons forgotten. `access_events_past_period`: access
-    events older than their period that still name their subject by blind index; they stay (SPEC.md)."""
+    """What a run deletes (or would), by rule, and persons forgotten. `deleted["access_event"]`: the
+    monthly pseudonyms destroyed because their month's events passed their period, and
+    `access_events_pseudonymised` the events they linked, which from then on name nobody.
+    `access_events_past_period`: access events older than their period; they stay, as the log's leaves
+    (SPEC.md)."""
 
     now: datetime
     deleted: dict[str, int] = field(default_factory=lambda: {**{r.value: 0 for r in COUNTED}, PERSONS: 0})
     access_events_past_period: int = 0
+    access_events_pseudonymised: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {"now": self.now.isoformat().replace("+00:00", "Z"), "deleted": dict(self.deleted),
-                "access_events_past_period": self.access_events_past_period}
+                "access_events_past_period": self.access_events_past_period,
+                "access_events_pseudonymised": self.access_events_pseudonymised}
 
 
 Progress = Callable[[str, int], None]  # (what, how many so far), after each committed step
@@ -112,7 +118,10 @@ def plan(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> C
         freed = [p for p in named if left[p] <= due_ids]
         forgotten += len(store.persons_without_holds(s, freed, now=now, consents_until=held))
         counts.deleted[PERSONS] = forgotten
-        counts.access_events_past_period = store.count_access_events(s, cutoff=policy.cutoff(Rule.access_event, now))
+        events_cutoff = policy.cutoff(Rule.access_event, now)
+        counts.access_events_past_period = store.count_access_events(s, cutoff=events_cutoff)
+        keys, linked = pseudonym_store.count_expired(s, cutoff=events_cutoff)
+        counts.deleted[Rule.access_event.value], counts.access_events_pseudonymised = keys, linked
     return counts
 
 
@@ -188,8 +197,20 @@ def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, prog
             break
         after = ids[-1]
 
+    # Access events past their period: their month's pseudonym is destroyed, each batch one transaction.
+    events_cutoff = policy.cutoff(Rule.access_event, now)
+    while True:
+        with sessions.begin() as s:
+            keys, linked = pseudonym_store.delete_expired(s, cutoff=events_cutoff, limit=batch)
+        counts.deleted[Rule.access_event.value] += keys
+        counts.access_events_pseudonymised += linked
+        if keys:
+            progress(Rule.access_event.value, counts.deleted[Rule.access_event.value])
+        if keys < batch:
+            break
+
     with sessions() as s:
-        counts.access_events_past_period = store.count_access_events(s, cutoff=policy.cutoff(Rule.access_event, now))
+        counts.access_events_past_period = store.count_access_events(s, cutoff=events_cutoff)
     return counts
 
 

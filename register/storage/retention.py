@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, delete, exists, func, not_, nu
 from sqlalchemy.orm import Session
 
 from register.domain.retention import ARREARS_STATUSES
+from register.storage import pseudonyms
 from register.storage.dialect import statements
 from register.storage.models import (
     AccessEvent, Consent, CreditBan, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor,
@@ -187,12 +188,16 @@ def forget_persons(session: Session, ids: list[str], *, now: datetime, consents_
     if still:
         for table in (Dispute, Consent, CreditBan):
             session.execute(delete(table).where(table.person_id.in_(still)))
+        # Their pseudonyms, in the same transaction: the events about them then name nobody.
+        blind = [bytes(b) for b in session.scalars(select(Person.blind_index).where(Person.id.in_(still)))]
+        pseudonyms.forget(session, blind)
         session.execute(delete(Person).where(Person.id.in_(still)))
     return len(still)
 
 
 def count_access_events(session: Session, *, cutoff: datetime) -> int:
-    """Access events older than `cutoff` that still name their subject (by blind index)."""
+    """Access events older than `cutoff` that carry a subject (a pseudonym, or a blind index for leaf
+    version 1): they stay in the log; whether they can still be linked is their pseudonym's matter."""
     stmt = select(func.count()).select_from(AccessEvent).where(AccessEvent.occurred_at < cutoff,
                                                                AccessEvent.subject.is_not(None))
     return int(session.execute(stmt).scalar_one())

@@ -116,3 +116,63 @@ class TestQuotaShards:
                       conn.execute(text("SELECT day, used, attested FROM quota_usage ORDER BY day")).all()}
         engine.dispose()
         assert counts == {"2026-12-03": (9, 3), "2026-12-04": (6, 1)}
+
+
+class TestSubjectPseudonyms:
+    """Events written before pseudonyms (e4a9b2c7d310) stay findable: every subject in the log gets its `v1`
+    row, ending like a month after its newest event; the downgrade refuses once version-2 leaves exist."""
+
+    def _event(self, conn, eid: str, subject: bytes | None, at, leaf_version=None) -> None:  # noqa: ANN001
+        from sqlalchemy import text
+
+        cols = "id, occurred_at, actor_type, actor_role, action, subject, outcome"
+        vals = ":id, :at, 'institution', 'lender', 'exposure:query', :s, 'granted'"
+        if leaf_version is not None:
+            cols, vals = cols + ", leaf_version", vals + ", :v"
+        conn.execute(text(f"INSERT INTO access_events ({cols}) VALUES ({vals})"),
+                     {"id": eid, "at": at, "s": subject, "v": leaf_version})
+
+    def test_existing_subjects_get_their_v1_row_and_downgrade_keeps_the_log(self, empty_database):
+        from datetime import UTC, datetime
+
+        from sqlalchemy import text
+
+        upgrade(empty_database, "7d4f2a9c1e60")
+        engine = create_engine(empty_database)
+        a, b = b"a" * 32, b"b" * 32
+        with engine.begin() as conn:
+            self._event(conn, "e1", a, datetime(2026, 10, 5, tzinfo=UTC))
+            self._event(conn, "e2", a, datetime(2026, 12, 31, 23, 59, tzinfo=UTC))
+            self._event(conn, "e3", b, datetime(2026, 11, 2, tzinfo=UTC))
+            self._event(conn, "e4", None, datetime(2026, 11, 2, tzinfo=UTC))
+        engine.dispose()
+        upgrade(empty_database)
+        engine = create_engine(empty_database)
+        with engine.connect() as conn:
+            rows = {bytes(p): (bytes(bi), epoch, str(end)[:10]) for p, bi, epoch, end in conn.execute(
+                text("SELECT pseudonym, blind_index, epoch, epoch_end FROM subject_pseudonyms"))}
+            versions = set(conn.execute(text("SELECT leaf_version FROM access_events")).scalars())
+        engine.dispose()
+        assert rows == {a: (a, "v1", "2027-01-01"), b: (b, "v1", "2026-12-01")}
+        assert versions == {None}  # old rows keep encoding as leaf version 1
+        downgrade(empty_database, "7d4f2a9c1e60")
+        assert "subject_pseudonyms" not in _tables(empty_database)
+        engine = create_engine(empty_database)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM access_events")).scalar() == 4
+            assert "leaf_version" not in {c["name"] for c in inspect(conn).get_columns("access_events")}
+        engine.dispose()
+        upgrade(empty_database)
+        assert "subject_pseudonyms" in _tables(empty_database)
+
+    def test_downgrade_refuses_once_version_2_leaves_exist(self, empty_database):
+        from datetime import UTC, datetime
+
+        upgrade(empty_database)
+        engine = create_engine(empty_database)
+        with engine.begin() as conn:
+            self._event(conn, "e1", b"p" * 32, datetime(2026, 12, 4, tzinfo=UTC), leaf_version=2)
+        engine.dispose()
+        with pytest.raises(RuntimeError, match="leaf version 2"):
+            downgrade(empty_database, "7d4f2a9c1e60")
+        assert "subject_pseudonyms" in _tables(empty_database)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from register.audit.leaf import LEAF_VERSION
 from register.domain.permission import Principal
 from register.storage.events import EventRecord, add_event, add_events
-from register.storage.pseudonyms import pseudonym_at
+from register.storage.pseudonyms import pseudonym_at, pseudonyms_at_once
 
 __all__ = ["EventRecord", "event_values", "record_event", "record_per_person"]
 
@@ -96,10 +96,11 @@ def record_per_person(
         record_event(session, principal=principal, action=action, now=now, request_id=request_id,
                      details={**common, "count": 0})
         return 1
-    add_events(session, [
-        event_values(principal, action=action, now=now, outcome="ok", subject=subject, session=session,
-                     request_id=request_id,
-                details={**common, "count": len(ids), f"{item}s": sorted(ids)[:MAX_IDS_PER_EVENT]})
-        for subject, ids in sorted(by_person.items())
-    ])  # fmt: skip
+    pseudonyms = pseudonyms_at_once(session, list(by_person), now)
+    rows = []
+    for subject, ids in sorted(by_person.items()):
+        row = event_values(principal, action=action, now=now, outcome="ok", subject=None, request_id=request_id,
+                           details={**common, "count": len(ids), f"{item}s": sorted(ids)[:MAX_IDS_PER_EVENT]})
+        rows.append({**row, "subject": pseudonyms[subject]})
+    add_events(session, rows)
     return len(by_person)

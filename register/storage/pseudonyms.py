@@ -55,6 +55,26 @@ def pseudonym_at(session: Session, blind_index: bytes, at: datetime) -> bytes:
     return made
 
 
+def pseudonyms_at_once(session: Session, blind_indexes: Sequence[bytes], at: datetime) -> dict[bytes, bytes]:
+    """`pseudonym_at` for many blind indexes in a few statements (an answer about a page of persons)."""
+    epoch, end = epoch_of(at)
+    wanted = sorted(set(blind_indexes))
+    out: dict[bytes, bytes] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        rows = session.execute(select(_T.blind_index, _T.pseudonym).where(_T.blind_index.in_(chunk), _T.epoch == epoch))
+        out.update((bytes(b), bytes(p)) for b, p in rows)
+        missing = [b for b in chunk if b not in out]
+        if missing:
+            session.execute(_MAKE, [{"pseudonym": secrets.token_bytes(32), "blind_index": b, "epoch": epoch,
+                                     "epoch_end": end} for b in missing])
+            rows = session.execute(select(_T.blind_index, _T.pseudonym)
+                                   .where(_T.blind_index.in_(missing), _T.epoch == epoch))
+            out.update((bytes(b), bytes(p)) for b, p in rows)
+    assert len(out) == len(wanted)
+    return out
+
+
 def pseudonyms_for(session: Session, blind_index: bytes) -> list[bytes]:
     """Every subject the events about this blind index carry that can still be linked to it: one per
     month with events, and the blind index itself for events written before pseudonyms (epoch `v1`)."""

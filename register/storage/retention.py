@@ -21,7 +21,7 @@ from register.storage import pseudonyms
 from register.storage.dialect import statements
 from register.storage.models import (
     AccessEvent, Consent, CreditBan, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor,
-    ObligationVersion, Person, Report, ReportChunk, ReportError, ReportRef,
+    ObligationVersion, Person, Report, ReportChunk, ReportError, ReportRef, WebSession,
 )  # fmt: skip
 
 RETENTION_LOCK = 0x7265_7472  # an advisory-lock key, "retr": one retention run at a time
@@ -191,6 +191,8 @@ def forget_persons(session: Session, ids: list[str], *, now: datetime, consents_
         # Their pseudonyms, in the same transaction: the events about them then name nobody.
         blind = [bytes(b) for b in session.scalars(select(Person.blind_index).where(Person.id.in_(still)))]
         pseudonyms.forget(session, blind)
+        # Their web sessions too (the identity's ciphertext and blind index): forgotten is signed out.
+        session.execute(delete(WebSession).where(WebSession.subject.in_(blind)))
         session.execute(delete(Person).where(Person.id.in_(still)))
     return len(still)
 

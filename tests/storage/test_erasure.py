@@ -32,6 +32,7 @@ from register.storage.pseudonyms import pseudonyms_for
 from register.storage.types import utcnow
 from tests.audit.test_tamper import Env
 from tests.conftest import ADMIN_TOKEN, Clock, create_pg_database, drop_pg_database, make_settings
+from tests.web.pages import sign_in as page_sign_in
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
 
@@ -149,6 +150,8 @@ class TestForgottenPerson:
         query(env, gone, grant(env.client, gone.headers, env.lender.id, days=30))
         query(env, living, grant(env.client, living.headers, env.lender.id, days=90))
         access_log(env, gone)  # the person's own read: an event about them too
+        browser = page_sign_in(env.app, gone)  # and a session on the pages (ciphertext and blind index)
+        assert browser.client.get("/app/who-looked").status_code == 200
         bi_gone, bi_living = blind_index(env, gone), blind_index(env, living)
         theirs = events_about(env, bi_gone)
         assert {e["id"] for e in search(env, gone)} >= set(theirs)  # while they live, the regulator finds them

@@ -53,7 +53,7 @@ class TestLeaves:
                           headers=regulator.headers).json()
         docs = [json.loads(b64d(leaf)) for leaf in page["leaves"]]
         mine = [d for d in docs if d["request_id"] == r.headers["x-request-id"]]
-        assert len(mine) == 1 and mine[0]["action"] == "obligation:created" and mine[0]["v"] == 1
+        assert len(mine) == 1 and mine[0]["action"] == "obligation:created" and mine[0]["v"] == 2
         raw = b64d(page["leaves"][docs.index(mine[0])])
         assert raw == json.dumps(mine[0], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 

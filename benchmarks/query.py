@@ -55,26 +55,31 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of the server's processes (`/proc/<pid>/stat`): far less sensitive to
-    other work on a shared machine than answers per second."""
-    ticks = 0
+def server_cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU time so far of each of the server's processes (`/proc/<pid>/stat`): far less
+    sensitive to other work on a shared machine than answers per second."""
+    seconds = {}
     for p in _descendants(pid):
         try:
             fields = Path("/proc", str(p), "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
+        seconds[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return seconds
 
 
 def cpu_per_answer(srv, pop: dict, *, seconds: int, connections: int) -> dict:  # noqa: ANN001
-    """Exposure under wrk with the server's CPU time per answer, in milliseconds."""
+    """Exposure under wrk with the server's CPU time per answer, in milliseconds, and each process's
+    share of it (one worker doing most of the work caps the rate at one core)."""
     before = server_cpu_seconds(srv.proc.pid)
     result = run_wrk(srv.url + "/v1/exposure", token=pop["token"], bodies=pop["bodies"], seconds=seconds,
                      connections=connections)
-    used = server_cpu_seconds(srv.proc.pid) - before
-    return {**vars(result), "server_cpu_ms_per_answer": round(used * 1000 / max(result.requests, 1), 3),
+    after = server_cpu_seconds(srv.proc.pid)
+    used = {p: after[p] - before.get(p, 0.0) for p in after}
+    total = sum(used.values())
+    return {**vars(result), "server_cpu_ms_per_answer": round(total * 1000 / max(result.requests, 1), 3),
+            "server_cpu_shares": sorted((round(u / total, 2) for u in used.values() if u > 0.01 * total),
+                                        reverse=True) if total else [],
             "load": load_average()}
 
 

@@ -13,7 +13,8 @@ connections at the throughput aim cannot also have a low p99). The load average 
 
 `server_cpu_ms_per_answer` is the server processes' CPU time (user + system, from /proc) over the
 16-connection run divided by its answers: on a shared machine a far steadier A/B measure than answers/s.
-`--cpu-rounds N` measures only that, N times.
+`--cpu-rounds N` measures only that, N times. `--in-process N` measures the app alone (`create_app` in the
+benchmark's process, driven through ASGI: no uvicorn, sockets or wrk): `app_cpu_ms_per_answer`.
 
 `--keep NAME` seeds a PostgreSQL database NAME (and its keys, in /var/tmp/register-bench-NAME) once and
 measures it on later runs too: seeding a million persons takes longer than the measurement, and a quiet
@@ -33,7 +34,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from benchmarks import pgbench
-from benchmarks.harness import WrkResult, fresh_database, kept_database, load_average, print_result, run_wrk, running_server
+from benchmarks.harness import (
+    WrkResult, fresh_database, kept_database, load_average, print_result, run_wrk, running_server, server_env,
+)
 from benchmarks.population_seed import load
 
 
@@ -83,8 +86,66 @@ def cpu_per_answer(srv, pop: dict, *, seconds: int, connections: int) -> dict:  
             "load": load_average()}
 
 
+def in_process(url: str, data_dir: str, pop: dict, *, requests: int, concurrency: int = 8) -> dict:
+    """The app's CPU time per exposure answer with no server, network or load generator: `create_app` in
+    this process, driven through ASGI by `concurrency` tasks (the worker threads it uses are this
+    process's too). The least load-sensitive A/B measure of the app's own work; `server_cpu_ms_per_answer`
+    adds uvicorn, the sockets and the log integrator."""
+    import asyncio
+    import random
+
+    from register.config import Settings
+    from register.main import create_app
+
+    os.environ.update(server_env(url, data_dir, REGISTER_LOG_INTEGRATOR="false", REGISTER_REPORT_WORKER="false",
+                                 REGISTER_RETENTION_JOB="false"))
+    app = create_app(Settings())
+    bodies, token, statuses = [b.encode() for b in pop["bodies"]], pop["token"].encode(), {}
+
+    async def one(body: bytes) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/exposure", "raw_path": b"/v1/exposure", "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {},
+                 "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + token),
+                             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await asyncio.sleep(3600)  # a client that waits for its answer
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+        await app(scope, receive, send)
+
+    async def run() -> tuple[float, float]:
+        limit = asyncio.Semaphore(concurrency)
+
+        async def limited(body: bytes) -> None:
+            async with limit:
+                await one(body)
+
+        async with app.router.lifespan_context(app):
+            await asyncio.gather(*(limited(b) for b in bodies[:200]))  # warm-up: caches, prepared statements
+            wall, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(limited(random.choice(bodies)) for _ in range(requests)))
+            return time.perf_counter() - wall, time.process_time() - cpu
+
+    try:
+        wall, cpu = asyncio.run(run())
+    finally:
+        app.state.register.engine.dispose()
+    return {"requests": requests, "concurrency": concurrency, "statuses": statuses,
+            "app_cpu_ms_per_answer": round(cpu * 1000 / requests, 3), "wall_ms_per_answer": round(wall * 1000 / requests, 3),
+            "load": load_average()}
+
+
 def measure(url: str, data_dir: str, *, persons: int, seconds: int, connections: int, workers: int | None,
-            backend: str, seed_only: bool = False, cpu_rounds: int = 0) -> dict:
+            backend: str, seed_only: bool = False, cpu_rounds: int = 0, in_process_requests: int = 0) -> dict:
     t = time.perf_counter()
     kept = Path(data_dir, "population.json")
     if kept.exists():
@@ -95,6 +156,9 @@ def measure(url: str, data_dir: str, *, persons: int, seconds: int, connections:
     loaded = time.perf_counter() - t
     if seed_only:
         return {"backend": backend, "persons": persons, "load_seconds": round(loaded, 1), "seed_only": True}
+    if in_process_requests:
+        return {"backend": backend, "persons": persons,
+                "in_process": in_process(url, data_dir, pop, requests=in_process_requests)}
     extra = {"REGISTER_LOG_INTEGRATOR": "true"}
     figures: dict = {}
     if cpu_rounds:  # an A/B measure: only the server's CPU per answer, round after round
@@ -150,11 +214,13 @@ def main() -> None:
     ap.add_argument("--keep", metavar="NAME", help="seed PostgreSQL database NAME once and reuse it")
     ap.add_argument("--cpu-rounds", type=int, default=0, metavar="N",
                     help="only measure exposure N times with the server's CPU time per answer (an A/B measure)")
+    ap.add_argument("--in-process", type=int, default=0, metavar="N",
+                    help="only measure the app's CPU time per answer over N answers in this process (no server)")
     ap.add_argument("--seed-only", action="store_true", help="with --keep: seed, do not measure")
     args = ap.parse_args()
     run = functools.partial(measure, persons=args.persons, seconds=args.seconds, connections=args.connections,
                             workers=args.workers, backend=args.backend, seed_only=args.seed_only,
-                            cpu_rounds=args.cpu_rounds)
+                            cpu_rounds=args.cpu_rounds, in_process_requests=args.in_process)
     if args.keep:
         with kept_database(args.keep) as (url, data_dir):
             print_result("query", run(url, data_dir))

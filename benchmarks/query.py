@@ -140,7 +140,8 @@ def in_process(url: str, data_dir: str, pop: dict, *, requests: int, concurrency
     finally:
         app.state.register.engine.dispose()
     return {"requests": requests, "concurrency": concurrency, "statuses": statuses,
-            "app_cpu_ms_per_answer": round(cpu * 1000 / requests, 3), "wall_ms_per_answer": round(wall * 1000 / requests, 3),
+            "app_cpu_ms_per_answer": round(cpu * 1000 / requests, 3),
+            "wall_ms_per_answer": round(wall * 1000 / requests, 3),
             "load": load_average()}
 
 

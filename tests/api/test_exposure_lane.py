@@ -48,13 +48,15 @@ def test_an_answer_is_the_same_either_way(app, client, data_dir, lender):
     stored = {k: v for k, v in answer.items() if k != "receipt"}
     assert record.response == stored
     assert record.response_sha256 == hashlib.sha256(canonical_json(stored)).hexdigest()
-    assert [(e.action, e.outcome, e.id) for e in events] == [("exposure:query", "granted", answer["receipt"]["event_id"])]
+    assert [(e.action, e.outcome, e.id) for e in events] == [
+        ("exposure:query", "granted", answer["receipt"]["event_id"])]
 
 
 def test_a_refusal_is_the_same_either_way(app, client, data_dir, lender):
     person = make_person(client, data_dir)
     missing = "00000000-0000-4000-8000-000000000000"
-    lane, route = ask(client, lender, body_for(person, missing), LANE), ask(client, lender, body_for(person, missing), ROUTE)
+    lane = ask(client, lender, body_for(person, missing), LANE)
+    route = ask(client, lender, body_for(person, missing), ROUTE)
     assert lane.status_code == route.status_code == 403
     assert lane.headers["content-type"] == route.headers["content-type"]
     strip = lambda d: {k: v for k, v in d.items() if k not in ("instance", "request_id", "receipt")}  # noqa: E731

@@ -14,7 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from register.api import examples as ex
-from register.api.deps import GATE_PRINCIPAL, AppState, CanAskExposure, CanReadExposure, SessionDep, StateDep, in_transaction
+from register.api.deps import (
+    GATE_PRINCIPAL, AppState, CanAskExposure, CanReadExposure, SessionDep, StateDep, in_transaction,
+)
 from register.api.openapi import errors
 from register.api.schemas import (
     ExposureAsOfPublic, ExposurePublic, ExposureRequest, ProblemWithReceipt, StoredExposurePublic,

@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit):
         app.include_router(module.router)
     app.include_router(pages_router)  # the person's pages under /app/, the landing page and the docs (register/web)
+    app.add_middleware(exposure.ExposureLane)  # innermost: the lender's question past FastAPI's routing
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds,
                        streaming_paths=UPLOAD_PATHS, too_large=too_large_page)
     app.add_middleware(PageMiddleware)  # outside the body cap: its 413 for a page gets the pages' headers too

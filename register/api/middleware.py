@@ -41,6 +41,17 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The request's counter and histogram, looked up once per method, route template and status
+        (prometheus_client's `labels` takes a lock and builds its key on every call)."""
+        key = (method, route, status)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = (self.metrics.requests.labels(method, route, str(status)),
+                                            self.metrics.latency.labels(method, route))
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,8 +75,9 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
+            counter, histogram = self._series(scope["method"], route, status)
+            counter.inc()
+            histogram.observe(elapsed)
             log.info(
                 "request",
                 extra={

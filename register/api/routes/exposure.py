@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from register.api import examples as ex
-from register.api.deps import CanAskExposure, CanReadExposure, SessionDep, StateDep, in_transaction
+from register.api.deps import (
+    GATE_PRINCIPAL, AppState, CanAskExposure, CanReadExposure, SessionDep, StateDep, in_transaction,
+)
 from register.api.openapi import errors
 from register.api.schemas import (
     ExposureAsOfPublic, ExposurePublic, ExposureRequest, ProblemWithReceipt, StoredExposurePublic,
@@ -50,9 +57,15 @@ async def post_exposure(body: ExposureRequest, request: Request, state: StateDep
     if (body.as_of is not None or body.consent_id is None or body.purpose.__class__ is not Purpose
             or not principal.can(Permission.exposure_query)):
         return await _as_of(body, request, state, principal)
-    # The lender's hot path: the whole answer, its transaction included, in one thread-pool call (see
-    # deps.in_transaction); the access event is durable before the answer is sent.
-    now, request_id = state.clock(), request.state.request_id
+    return await lender_answer(state, principal, body, request.state.request_id)
+
+
+async def lender_answer(state: AppState, principal: Principal, body: ExposureRequest, request_id: str | None,
+                        ) -> Response:
+    """The lender's hot path, from the route or from `ExposureLane`: the whole answer, its transaction
+    included, in one thread-pool call (see deps.in_transaction); the access event is durable before the
+    answer is sent."""
+    now = state.clock()
     answer = await run_in_threadpool(in_transaction, state, lambda session: query_exposure(
         session, state.cipher, principal=principal, country=body.country, national_id=body.national_id,
         purpose=body.purpose, consent_id=body.consent_id, now=now, request_id=request_id,
@@ -64,10 +77,10 @@ async def post_exposure(body: ExposureRequest, request: Request, state: StateDep
     # orjson refuses integers past 64 bits (a total over many lines at the largest amounts could be one):
     # those answers go through the standard library, as before.
     try:
-        body = orjson.dumps(answer)
+        encoded = orjson.dumps(answer)
     except TypeError:
         return JSONResponse(answer)
-    return Response(body, media_type="application/json")
+    return Response(encoded, media_type="application/json")
 
 
 async def _as_of(body: ExposureRequest, request: Request, state: StateDep, principal: Principal) -> Response:
@@ -104,3 +117,89 @@ def get_exposure(exposure_id: Annotated[str, Path(max_length=36)], request: Requ
     # As stored, byte for byte in content: not re-serialised through the model, which would add its defaults.
     return JSONResponse(stored_answer(session, principal=principal, exposure_id=exposure_id, now=state.clock(),
                                       request_id=request.state.request_id))
+
+
+class ExposureLane:
+    """The lender's question without FastAPI's routing and dependency solving, innermost of the app's
+    middleware (inside the body cap, which has read the body): routing (every route tried in turn),
+    dependency solving and the request/response wrappers were a fifth of a server process's time per
+    answer under load (py-spy, BENCHMARKS.md). It takes only the request the route would answer on its
+    hot path, decided by the same rules: POST /v1/exposure sent as application/json, a body the route's
+    own model accepts, from an institution the gate has resolved (`deps.GATE_PRINCIPAL`) that may ask
+    with a consent and asks with one. Everything else, a body FastAPI would refuse included, goes on to
+    the app unchanged, so every refusal and error answer stays the route's. A RegisterError (refusals,
+    with their access event committed) is answered by the app's own handler, as FastAPI would."""
+
+    PATH = "/v1/exposure"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.route: APIRoute | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "POST"
+                or scope.get("root_path")):
+            await self.app(scope, receive, send)
+            return
+        principal = scope.get("state", {}).get(GATE_PRINCIPAL)
+        message = await receive()  # the body cap gives the whole body in one message
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()
+
+        body = self._lender_question(scope, message, principal)
+        if body is None:
+            await self.app(scope, replay, send)
+            return
+        app = scope["app"]
+        if self.route is None:  # the route the router would have chosen (the included router's own)
+            self.route = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is post_exposure)
+        scope["route"] = self.route  # the request log's and the metrics' route, as the router sets it
+        scope["state"]["actor"] = principal.actor  # as deps.current_principal does
+        try:
+            response = await lender_answer(app.state.register, principal, body, scope["state"].get("request_id"))
+        except Exception as exc:
+            handler = _handler(app, exc)
+            if handler is None:
+                raise  # to the outermost handler, as from the route
+            response = await handler(Request(scope, replay), exc)
+        await response(scope, replay, send)
+
+    @staticmethod
+    def _lender_question(scope: Scope, message: Message, principal: Principal | None) -> ExposureRequest | None:
+        if (principal is None or not principal.can(Permission.exposure_query) or message["type"] != "http.request"
+                or message.get("more_body", False)):
+            return None
+        content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+                break  # the first, as Starlette's headers.get
+        if content_type is None or content_type.lower() != b"application/json":
+            return None
+        try:
+            # orjson accepts only what the standard library's json.loads (FastAPI's) reads the same way
+            data = orjson.loads(message.get("body", b""))
+            # as FastAPI validates a body (fastapi._compat.v2.ModelField.validate)
+            body = ExposureRequest.model_validate(data, from_attributes=True)
+        except (orjson.JSONDecodeError, ValidationError):
+            return None
+        if body.as_of is not None or body.consent_id is None or body.purpose.__class__ is not Purpose:
+            return None
+        return body
+
+
+def _handler(app: Starlette, exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+    """The app's handler for `exc`, as Starlette's ExceptionMiddleware finds it (Exception itself is left
+    to the outermost middleware, as there)."""
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
+        if cls in app.exception_handlers:
+            return app.exception_handlers[cls]
+    return None

@@ -1,6 +1,10 @@
 """Languages of the person's pages: the catalogues (gettext .po, read at start, no compile step), the choice
 of language for a request, and amounts and times formatted for it with Babel.
 
+Notices sent to a person (no request to choose from) use the same catalogues and formats:
+`translations(lang)` and `Formats(lang, country)`, with the language the person chose, else
+`language_of_country(country)` of their identity.
+
 The choice, first match wins: `?lang=` (the visible switch, remembered in a cookie), the cookie, the
 browser's Accept-Language, English.
 """
@@ -29,8 +33,10 @@ LANGUAGES = {"sv": "Svenska", "fi": "Suomi", "nb": "Norsk bokmål", "pl": "Polsk
 # Tags a browser sends for a language the pages speak under another code: Norwegian ("no") and nynorsk
 # ("nn") readers get bokmål, the written Norwegian nearest to both.
 LANGUAGE_ALIASES = {"no": "nb", "nn": "nb"}
-# The country whose help a visitor not signed in sees first, by the language they read.
+# The country whose help a visitor not signed in sees first, by the language they read; and back, the
+# language of a person with that country's identity number (Danish is not spoken here: English).
 LANGUAGE_COUNTRIES = {"sv": "SE", "fi": "FI", "nb": "NO", "pl": "PL"}
+COUNTRY_LANGUAGES = {country: lang for lang, country in LANGUAGE_COUNTRIES.items()}
 DEFAULT_LANGUAGE = "en"
 LANG_COOKIE = "register_lang"
 # The person's own time zone, by the country of their identity (the register itself keeps UTC).
@@ -67,6 +73,10 @@ def choose_language(request: Request) -> str:
         return remembered
     header = request.headers.get("accept-language", "")
     return _by_language(header) or DEFAULT_LANGUAGE
+
+
+def language_of_country(country: str | None) -> str:
+    return COUNTRY_LANGUAGES.get(country or "", DEFAULT_LANGUAGE)
 
 
 def _preferences(header: str) -> list[str]:

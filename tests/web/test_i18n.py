@@ -8,7 +8,7 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 
-from register.web.i18n import LANGUAGES, Formats, choose_language, translations
+from register.web.i18n import LANGUAGES, Formats, choose_language, language_of_country, translations
 from register.web.messages import catalogue_file, extract_messages
 from tests.factories import grant, make_person
 from tests.web.conftest import report
@@ -87,6 +87,13 @@ class TestChoice:
     ])
     def test_query_then_cookie_then_accept_language(self, query, cookie, header, lang):
         assert choose_language(_Request(query, cookie, header)) == lang
+
+
+    def test_a_notice_without_a_request_speaks_the_language_of_the_persons_country(self):
+        assert [language_of_country(c) for c in ("SE", "FI", "NO", "PL", "DK", None)] == ["sv", "fi", "nb", "pl",
+                                                                                          "en", "en"]
+        assert translations(language_of_country("NO")).gettext("Free help with debts") == "Gratis hjelp med gjeld"
+        assert translations(language_of_country("FI")).ngettext("%(num)d day", "%(num)d days", 3) == "%(num)d päivää"
 
 
 class TestFormats:

@@ -1,6 +1,6 @@
 """WCAG 2.2 AA on every page, in a real browser, in Swedish, Polish and English, on both databases: axe-core
-finds no serious or critical violation (in Finnish and bokmål too); every target is at least 24 by 24 CSS pixels (links inside running
-text excepted, as 2.5.8 allows); a status always says in words what its colour shows; `<html lang>` is
+finds no serious or critical violation (in Finnish and bokmål too); every target is at least 24 by 24 CSS
+pixels (links inside running text excepted, as 2.5.8 allows); a status always says in words what its colour shows; `<html lang>` is
 the chosen language and the visible language switch changes it; and each page's main action can be
 reached with Tab, shows where the focus is, and works with Enter or Space."""
 

@@ -174,7 +174,8 @@ class TestEveryPageInEveryLanguage:
         client.post("/v1/audit/checkpoints", headers=regulator.headers)
         event = client.get("/v1/me/access-log", headers=person.headers).json()["items"][0]["id"]
         browser = sign_in(app, person)
-        assert browser.post("/app/disputes", {"debt": debt, "reason": "wrong_amount", "text": "Liian suuri."}).status_code == 303
+        disputed = browser.post("/app/disputes", {"debt": debt, "reason": "wrong_amount", "text": "Liian suuri."})
+        assert disputed.status_code == 303
         assert browser.post("/app/credit-ban", {"reason": "identity_theft", "until": ""}).status_code == 303
         english = _untranslated(lang) if lang != "en" else []
         urls = (*PAGES, f"/app/who-looked/{event}", f"/app/disputes/new?debt={debt}", "/app/no-such-page")

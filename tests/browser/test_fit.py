@@ -1,9 +1,10 @@
-"""Nothing on the person's pages is cut or runs out of its box, from a 320 px phone to a 1280 px screen, in
-every language (Finnish and bokmål at 320 px only), on both databases: for the person with the longest
-figures the register can hold (balances, limits, payments and arrears at the largest amount a report may carry, in the five currencies the population
-generator uses, with totals above that), the longest creditor names and references, and something on every
-page (a late debt, two debts at one creditor, a guarantee, a repaid debt, consents, a granted and a refused
-look, an open and an upheld dispute with a 200-word statement, a credit ban being lifted).
+"""Nothing on the person's pages is cut or runs out of its box, from a 320 px phone to a 1280 px screen, in every
+language (Finnish and bokmål at 320 px only), on both databases: for the person with the longest figures the
+register can hold (balances, limits, payments and arrears at the largest amount a report may carry, in the
+five currencies the population generator uses, with totals above that), the longest creditor names and
+references, and something on every page (a late debt, two debts at one creditor, a guarantee, a repaid debt,
+consents, a granted and a refused look, an open and an upheld dispute with a 200-word statement, a credit ban
+being lifted).
 
 For every visible element: its content is no wider than its box (scrollWidth <= clientWidth, 1 px of
 rounding allowed), whether it clips (overflow hidden or clip) or lets it run out (visible); and every

@@ -1,6 +1,10 @@
 """Languages of the person's pages: the catalogues (gettext .po, read at start, no compile step), the choice
 of language for a request, and amounts and times formatted for it with Babel.
 
+Notices sent to a person (no request to choose from) use the same catalogues and formats:
+`translations(lang)` and `Formats(lang, country)`, with the language the person chose, else
+`language_of_country(country)` of their identity.
+
 The choice, first match wins: `?lang=` (the visible switch, remembered in a cookie), the cookie, the
 browser's Accept-Language, English.
 """
@@ -16,7 +20,6 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.core import negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -25,7 +28,15 @@ from babel.support import Translations
 from markupsafe import Markup, escape
 from starlette.requests import Request
 
-LANGUAGES = {"sv": "Svenska", "pl": "Polski", "en": "English"}  # complete; the switch offers these
+# Complete; the switch offers these, in this order, each named in its own language.
+LANGUAGES = {"sv": "Svenska", "fi": "Suomi", "nb": "Norsk bokmål", "pl": "Polski", "en": "English"}
+# Tags a browser sends for a language the pages speak under another code: Norwegian ("no") and nynorsk
+# ("nn") readers get bokmål, the written Norwegian nearest to both.
+LANGUAGE_ALIASES = {"no": "nb", "nn": "nb"}
+# The country whose help a visitor not signed in sees first, by the language they read; and back, the
+# language of a person with that country's identity number (Danish is not spoken here: English).
+LANGUAGE_COUNTRIES = {"sv": "SE", "fi": "FI", "nb": "NO", "pl": "PL"}
+COUNTRY_LANGUAGES = {country: lang for lang, country in LANGUAGE_COUNTRIES.items()}
 DEFAULT_LANGUAGE = "en"
 LANG_COOKIE = "register_lang"
 # The person's own time zone, by the country of their identity (the register itself keeps UTC).
@@ -61,7 +72,11 @@ def choose_language(request: Request) -> str:
     if remembered in LANGUAGES:
         return remembered
     header = request.headers.get("accept-language", "")
-    return negotiate_locale(_preferences(header), list(LANGUAGES), sep="-") or _by_language(header) or DEFAULT_LANGUAGE
+    return _by_language(header) or DEFAULT_LANGUAGE
+
+
+def language_of_country(country: str | None) -> str:
+    return COUNTRY_LANGUAGES.get(country or "", DEFAULT_LANGUAGE)
 
 
 def _preferences(header: str) -> list[str]:
@@ -81,9 +96,12 @@ def _preferences(header: str) -> list[str]:
 
 
 def _by_language(header: str) -> str | None:
-    """sv-FI, pl-PL and the like: the language part alone (negotiate_locale matches only whole tags)."""
+    """The first wanted language the pages speak, by its language part (sv-FI is Swedish, pl-PL Polish;
+    no-NO and nn-NO bokmål): "nb-NO,no;q=0.9,en;q=0.5" is bokmål, not the English a whole-tag match
+    would find first."""
     for tag in _preferences(header):
         lang = tag.split("-")[0].lower()
+        lang = LANGUAGE_ALIASES.get(lang, lang)
         if lang in LANGUAGES:
             return lang
     return None

@@ -20,7 +20,7 @@ from register.services import consents as consent_svc
 from register.services import credit_ban, keeping, me
 from register.services.retention import policy_of
 from register.web import labels
-from register.web.i18n import choose_language
+from register.web.i18n import LANGUAGE_COUNTRIES, choose_language
 from register.web.render import PageRoute, redirect, render
 from register.web.session import PersonReads, PersonRevokesConsents, person_if_signed_in
 from register.web.summary import ban_end, help_for, overview
@@ -155,7 +155,7 @@ def help_page(request: Request, session: SessionDep, state: StateDep, _: PublicP
     """Free debt counselling, for everyone: no sign-in needed to find help. A signed-in person sees their
     own country's first and keeps their pages' navigation."""
     person = person_if_signed_in(request, session, state)
-    country = person.national_id.country if person else {"sv": "SE", "pl": "PL"}.get(choose_language(request))
+    country = person.national_id.country if person else LANGUAGE_COUNTRIES.get(choose_language(request))
     own, others = help_for(country)
     return render(request, "help.html", person=person, own=own, others=others, labels=labels,
                   dispute_days=state.settings.dispute_days)

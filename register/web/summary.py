@@ -68,14 +68,21 @@ class HelpEntry:
     url: str
     phone: str | None
     note: str | None
-    checked: str
+    checked: str  # when its facts were last looked at
+    source: str  # the service's official page they are checked against
+    # False until an operator has confirmed the phone number, address and description against `source`
+    # (`unconfirmed` says what is missing; SPEC.md lists each entry's state). Only a confirmed entry's page
+    # says "Checked on": an unconfirmed date would claim a check nobody made.
+    confirmed: bool
+    unconfirmed: str | None
 
 
 @cache
 def help_entries() -> tuple[HelpEntry, ...]:
     doc = json.loads((resources.files("register.web") / "help.json").read_text(encoding="utf-8"))
     return tuple(HelpEntry(country=e["country"], name=e["name"], what=e["what"], url=e["url"], phone=e["phone"],
-                           note=e.get("note"), checked=e["checked"]) for e in doc["entries"])  # fmt: skip
+                           note=e.get("note"), checked=e["checked"], source=e["source"], confirmed=e["confirmed"],
+                           unconfirmed=e.get("unconfirmed")) for e in doc["entries"])  # fmt: skip
 
 
 def help_for(country: str | None) -> tuple[list[HelpEntry], list[HelpEntry]]:

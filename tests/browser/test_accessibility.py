@@ -1,6 +1,6 @@
 """WCAG 2.2 AA on every page, in a real browser, in Swedish, Polish and English, on both databases: axe-core
-finds no serious or critical violation; every target is at least 24 by 24 CSS pixels (links inside running
-text excepted, as 2.5.8 allows); a status always says in words what its colour shows; `<html lang>` is
+finds no serious or critical violation (in Finnish and bokmål too); every target is at least 24 by 24 CSS
+pixels (links inside running text excepted, as 2.5.8 allows); a status always says in words what its colour shows; `<html lang>` is
 the chosen language and the visible language switch changes it; and each page's main action can be
 reached with Tab, shows where the focus is, and works with Enter or Space."""
 
@@ -17,6 +17,7 @@ from tests.browser.conftest import TIMEOUT_MS, VIEWPORT
 from tests.browser.data import Register, story
 from tests.browser.pages import (
     LANGS,
+    NEW_LANGS,
     focused,
     invisible_focus,
     sign_in,
@@ -78,9 +79,9 @@ def describe(violations: list[dict]) -> list[str]:
     return [f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:5]}" for v in violations]
 
 
-@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", PAGES)
 class TestEveryPage:
+    @pytest.mark.parametrize("lang", LANGS + NEW_LANGS)
     def test_axe_finds_no_serious_or_critical_violation(self, name, lang, shown, signed_in, context):
         page = open_page(name, lang, shown, signed_in, context)
         try:
@@ -90,6 +91,7 @@ class TestEveryPage:
         serious = [v for v in violations if v["impact"] in SERIOUS]
         assert not serious, "\n".join(describe(serious))
 
+    @pytest.mark.parametrize("lang", LANGS)
     def test_language_targets_and_words_for_every_status(self, name, lang, shown, signed_in, context):
         page = open_page(name, lang, shown, signed_in, context)
         try:
@@ -110,7 +112,8 @@ class TestLanguageSwitch:
         page = open_page(name, "sv", shown, signed_in, context)
         try:
             before = page.locator("main h1").inner_text()
-            for lang, label in (("pl", "Polski"), ("en", "English"), ("sv", "Svenska")):
+            for lang, label in (("fi", "Suomi"), ("nb", "Norsk bokmål"), ("pl", "Polski"), ("en", "English"),
+                                ("sv", "Svenska")):
                 switch = page.locator("nav.langs")  # its name is in the page's language
                 with page.expect_navigation() as nav:
                     switch.get_by_role("link", name=label).click()

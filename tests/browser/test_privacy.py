@@ -137,7 +137,7 @@ class TestNoFullIdentityNumber:
         assert_no_identity(page.content(), x.person, "the sign-in page")
         sign_in(page, x.person)
         for url in person_pages(page):
-            for lang in ("sv", "pl", "en"):
+            for lang in ("sv", "fi", "nb", "pl", "en"):
                 page.goto(f"{url}?lang={lang}")
                 assert_no_identity(page.content(), x.person, f"{url} in {lang}")
         page.goto("/app/who-looked/not-an-event")

@@ -27,11 +27,13 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTH = 1100
 PHONE = 375
 MAX_BYTES = 300_000
-# name: (path, language[, width]). Swedish, as a person in Sweden sees them, the overview in Polish and
-# English, and on a phone.
+# name: (path, language[, width]). Swedish, as a person in Sweden sees them, the overview in Finnish,
+# Norwegian bokmål, Polish and English, and on a phone.
 SHOTS = {
     "sign-in": ("/app/sign-in", "sv"),
     "overview": ("/app/", "sv"),
+    "overview-fi": ("/app/", "fi"),
+    "overview-nb": ("/app/", "nb"),
     "overview-pl": ("/app/", "pl"),
     "overview-en": ("/app/", "en"),
     "overview-phone": ("/app/", "sv", PHONE),

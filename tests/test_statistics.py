@@ -143,3 +143,15 @@ class TestFigures:
         put(client, se, make_person(client, data_dir))
         assert held.current()["obligations"] == [], "served from memory within the interval"
         assert len(fresh_each_time.current()["obligations"]) == 1
+
+    def test_a_signed_in_person_sees_the_page_too(self, fresh, client, data_dir):
+        """The page computes in the request's own transaction: on SQLite a second one in the same thread
+        would wait for the writer gate the first holds, forever."""
+        from tests.web.pages import sign_in
+
+        person = make_person(client, data_dir)
+        browser = sign_in(fresh, person)
+        assert browser.get("/app/").status_code == 200
+        page = browser.get("/app/statistics?lang=en")
+        assert page.status_code == 200 and "The register in figures" in page.text
+        assert 'action="/app/sign-out"' in page.text, "a signed-in person keeps their navigation"

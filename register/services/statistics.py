@@ -74,7 +74,10 @@ class Statistics:
         self._doc: dict[str, Any] | None = None
         self._at = 0.0
 
-    def current(self) -> dict[str, Any]:
+    def current(self, session: Session | None = None) -> dict[str, Any]:
+        """The figures; computed, when due, in `session` if given (a request that holds a transaction
+        already: on SQLite a second one in the same thread would wait for the first's turn at the writer
+        gate forever), else in a session of its own."""
         doc = self._doc
         if doc is not None and time.monotonic() - self._at < self._seconds:
             return doc
@@ -82,8 +85,11 @@ class Statistics:
             return doc  # type: ignore[return-value]  # someone is computing; these figures are still served
         try:
             if self._doc is None or time.monotonic() - self._at >= self._seconds:
-                with self._sessions() as session:
+                if session is not None:
                     self._doc = compute(session, self._clock())
+                else:
+                    with self._sessions() as own:
+                        self._doc = compute(own, self._clock())
                 self._at = time.monotonic()
             return self._doc
         finally:

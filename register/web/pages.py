@@ -157,7 +157,7 @@ def statistics_page(request: Request, session: SessionDep, state: StateDep, _: P
     """The public statistics, for everyone: the figures of GET /v1/statistics in tables, and two charts
     drawn here as SVG. A signed-in person keeps their pages' navigation."""
     person = person_if_signed_in(request, session, state)
-    doc = statistics_of(state).current()
+    doc = statistics_of(state).current(session)
     return render(request, "statistics.html", person=person, doc=doc, labels=labels, chart=bar_chart,
                   countries=sorted({r["country"] for r in doc["arrears"]}, key=lambda c: c or ""))
 

@@ -40,8 +40,8 @@ def bar_chart(chart_id: str, title: str, description: str, labels: Sequence[str]
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" fill="{INK}">'
                      f'{tick:,}</text>'.replace(",", "\u202f"))
     for i, (label, value) in enumerate(zip(labels, values)):
-        x = LEFT + slot * i + slot * 0.15
-        w = slot * 0.7
+        w = min(slot * 0.7, 48.0)
+        x = LEFT + slot * i + (slot - w) / 2
         if value is None:
             parts.append(f'<rect x="{x:.1f}" y="{TOP + plot_h - 3:.1f}" width="{w:.1f}" height="3" fill="{HIDDEN}"/>')
             parts.append(f'<text x="{x + w / 2:.1f}" y="{TOP + plot_h - 8:.1f}" text-anchor="middle" font-size="11" '

@@ -159,7 +159,8 @@ def statistics_page(request: Request, session: SessionDep, state: StateDep, _: P
     person = person_if_signed_in(request, session, state)
     doc = statistics_of(state).current(session)
     return render(request, "statistics.html", person=person, doc=doc, labels=labels, chart=bar_chart,
-                  countries=sorted({r["country"] for r in doc["arrears"]}, key=lambda c: c or ""))
+                  countries=sorted({r["country"] for r in doc["arrears"]}, key=lambda c: c or ""),
+                  months=[f'{r["month"][5:7]}/{r["month"][2:4]}' for r in doc["lookups"]])  # 2026-11 as 11/26
 
 
 @router.get("/help")

@@ -16,7 +16,7 @@ router = APIRouter(tags=["statistics"])
 PublicDep = Annotated[None, Depends(Public())]
 
 
-@router.get("/v1/statistics", response_model=StatisticsPublic,
+@router.get("/v1/statistics", response_model=StatisticsPublic, response_model_exclude_defaults=True,
             responses={200: {"content": {"text/csv": {"example": "section,country,kind,currency,bucket,month,state,"
                                                                   "measure,value,suppressed\r\n"}}}, **errors(422)})
 def statistics(state: StateDep, _: PublicDep,

@@ -172,6 +172,7 @@ class Settings(BaseSettings):
     )
     retention_job: bool = Field(default=True, description="Run retention in a background thread of the server")
     retention_interval_seconds: float = Field(default=3600.0, gt=0, description="How often the retention job runs")
+    statistics_seconds: float = Field(default=3600.0, gt=0, description="How long the public statistics are served before they are computed again (per server process)")
     log_level: str = "INFO"
     database_url_file: Path | None = Field(default=None, description=FILE_HELP)
     admin_token_file: Path | None = Field(default=None, description=FILE_HELP)

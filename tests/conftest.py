@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -95,6 +96,24 @@ def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
     overrides.setdefault("log_integrator", False)
     overrides.setdefault("report_worker", False)
     return Settings(database_url=database_url, data_dir=data_dir, admin_token=ADMIN_TOKEN, **overrides)
+
+
+@contextmanager
+def fresh_app(backend: str, tmp_path: Path, data_dir: Path, keys: StaticKeys, **overrides) -> Iterator[FastAPI]:
+    """An app on an empty database of its own, for tests whose figures span the whole register (a
+    retention run, the public statistics): counts are exact only where nothing else lives."""
+    url = f"sqlite:///{tmp_path / 'register.db'}" if backend == "sqlite" else create_pg_database()
+    try:
+        upgrade(url)
+        overrides.setdefault("retention_job", False)
+        application = create_app(make_settings(url, data_dir, **overrides), keys=keys)
+        try:
+            yield application
+        finally:
+            application.state.register.engine.dispose()
+    finally:
+        if backend == "postgres":
+            drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -434,3 +434,18 @@ MY_RETENTION = {
               {"rule": "access_event", "days": 1825, "by_country": {}}, {"rule": "report_file", "days": 14, "by_country": {}}],
     "run_interval_seconds": 3600,
 }  # fmt: skip
+
+STATISTICS = {
+    "as_of": "2026-11-23T13:00:00Z", "min_persons": 10,
+    "obligations": [
+        {"country": "SE", "kind": "instalment_loan", "currency": "SEK", "persons": {"value": 48211},
+         "lines": {"value": 51093}, "balance": {"value": 812733000000}},
+        {"country": "SE", "kind": "buy_now_pay_later", "currency": "SEK", "persons": {"value": None, "suppressed": True},
+         "lines": {"value": None, "suppressed": True}, "balance": {"value": None, "suppressed": True}},
+    ],
+    "arrears": [{"country": "SE", "bucket": "current", "persons": {"value": 45102}},
+                {"country": "SE", "bucket": "31-60", "persons": {"value": 812}}],
+    "collection": [{"country": "SE", "persons": {"value": 2210}, "claims": {"value": 2874}}],
+    "lookups": [{"month": "2026-11", "persons": {"value": 9120}, "granted": {"value": 10233}, "refused": {"value": 88}}],
+    "disputes": [{"state": "corrected", "persons": {"value": 41}, "disputes": {"value": 42}}],
+}  # fmt: skip

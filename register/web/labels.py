@@ -135,3 +135,20 @@ RETENTION = {
     "access_event": (N_("Each record of who looked at your data"), N_("from the look; then it no longer names you")),
     "report_file": (N_("A file of debts a creditor sent us"), N_("from when it was processed; its debts stay")),
 }
+
+# The public statistics: disputes by state, and persons by how late their latest payments are.
+DISPUTE_OUTCOMES = {
+    "open": N_("Waiting for the creditor"),
+    "overdue": N_("Not answered in time"),
+    "corrected": N_("Corrected by the creditor"),
+    "upheld": N_("Kept as it was by the creditor"),
+    "withdrawn": N_("Withdrawn by the person"),
+}
+ARREARS_BUCKETS = {
+    "current": N_("Not late"),
+    "1-30": N_("1–30 days late"),
+    "31-60": N_("31–60 days late"),
+    "61-90": N_("61–90 days late"),
+    "91-180": N_("91–180 days late"),
+    "181+": N_("More than 180 days late"),
+}

@@ -18,8 +18,10 @@ from register.audit import merkle
 from register.errors import Conflict, NotFound
 from register.services import consents as consent_svc
 from register.services import credit_ban, keeping, me
+from register.services.statistics import statistics_of
 from register.services.retention import policy_of
 from register.web import labels
+from register.web.charts import bar_chart
 from register.web.i18n import LANGUAGE_COUNTRIES, choose_language
 from register.web.render import PageRoute, redirect, render
 from register.web.session import PersonReads, PersonRevokesConsents, person_if_signed_in
@@ -148,6 +150,17 @@ def what_we_keep_page(request: Request, session: SessionDep, state: StateDep, pe
                   live=[ln for ln in doc["obligations"] if ln["kept_until"] is None],
                   ending=[ln for ln in doc["obligations"] if ln["kept_until"] is not None],
                   hours=max(1, round(doc["run_interval_seconds"] / 3600)))
+
+
+@router.get("/statistics")
+def statistics_page(request: Request, session: SessionDep, state: StateDep, _: PublicPage) -> Response:
+    """The public statistics, for everyone: the figures of GET /v1/statistics in tables, and two charts
+    drawn here as SVG. A signed-in person keeps their pages' navigation."""
+    person = person_if_signed_in(request, session, state)
+    doc = statistics_of(state).current(session)
+    return render(request, "statistics.html", person=person, doc=doc, labels=labels, chart=bar_chart,
+                  countries=sorted({r["country"] for r in doc["arrears"]}, key=lambda c: c or ""),
+                  months=[f'{r["month"][5:7]}/{r["month"][2:4]}' for r in doc["lookups"]])  # 2026-11 as 11/26
 
 
 @router.get("/help")

@@ -40,6 +40,7 @@ PAGES = {
     "credit-ban": "/app/credit-ban",
     "help": "/app/help",
     "what-we-keep": "/app/what-we-keep",
+    "statistics": "/app/statistics",
     "not-found": "/app/who-looked/00000000-0000-4000-8000-000000000000",
 }
 axe = Axe()

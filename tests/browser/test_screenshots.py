@@ -46,6 +46,7 @@ SHOTS = {
     "credit-ban": ("/app/credit-ban", "sv"),
     "help": ("/app/help", "sv"),
     "what-we-keep": ("/app/what-we-keep", "sv"),
+    "statistics": ("/app/statistics", "en"),
 }
 
 

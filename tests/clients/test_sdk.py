@@ -551,6 +551,12 @@ class TestCreditBanAndDisputedLines:
         assert isinstance(line, MyLine) and line.disputed and line.dispute.id == opened["id"]
         assert line.dispute.state == "open" and line.creditor.id
 
+    def test_the_public_statistics_need_no_sign_in(self, transport):
+        with RegisterClient(BASE_URL, "rgt_unused", transport=transport) as anyone:
+            stats = anyone.statistics()
+        assert stats.min_persons == 10 and len(stats.lookups) == 12
+        assert all(c.value is None for r in stats.obligations for c in (r.persons, r.lines) if c.suppressed)
+
     def test_what_the_register_keeps_about_me(self, sdk, transport, person):
         ref = new_ref()
         sdk.put_obligation(ref, obligation_body(debtors=[debtor(person)]))

@@ -65,6 +65,7 @@ EXPORTED = [
     "AttestationCounts", "InstitutionLookups", "InstitutionRef", "LookupCounts", "LookupsByKind", "ReferenceReused",
     "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
     "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod",
+    "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
 ]
 
 

@@ -247,6 +247,7 @@ def _token_request(w: World, who: str) -> dict[str, Any]:
 CASES: dict[str, Case] = {
     "GET /healthz": Case(PUBLIC, _get("/healthz")),
     "GET /livez": Case(PUBLIC, _get("/livez")),
+    "GET /v1/statistics": Case(PUBLIC, _get("/v1/statistics")),
     "GET /metrics": Case(PUBLIC, _get("/metrics")),
     "POST /v1/institutions": Case(roles("admin"), lambda w, who: {
         "url": "/v1/institutions", "json": {"name": "Matrix Bank", "role": "lender"}}),
@@ -334,6 +335,7 @@ CASES: dict[str, Case] = {
     "GET /v1/audit/leaves": Case(roles("regulator"), _get("/v1/audit/leaves", start=0, end=2)),
     # The person's pages (register/web). Anyone may sign in; a bearer token is no session.
     "GET /app/sign-in": Case(PUBLIC, _get("/app/sign-in")),
+    "GET /app/statistics": Case(PUBLIC, _get("/app/statistics")),
     "POST /app/sign-in": Case(PUBLIC, lambda w, who: _page_sign_in(w)),
     "GET /app/sign-in/oidc": Case(PUBLIC, _get("/app/sign-in/oidc"), ok=frozenset({404})),  # no provider here:
     "GET /app/sign-in/callback": Case(PUBLIC, _get("/app/sign-in/callback"), ok=frozenset({404})),  # test_oidc.py

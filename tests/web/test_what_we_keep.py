@@ -15,11 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from register.main import create_app
 from register.services import retention
-from register.storage.migrate import upgrade
 from register.storage.models import AccessEvent, Obligation
-from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, make_settings
+from tests.conftest import ADMIN_TOKEN, fresh_app
 from tests.factories import debtor, make_institution, make_person, new_ref, obligation_body
 from tests.web.pages import sign_in
 
@@ -28,19 +26,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 @pytest.fixture
 def fresh(backend: str, tmp_path: Path, data_dir: Path, keys) -> Iterator[FastAPI]:  # noqa: ANN001
-    """An app on an empty database of its own; Norway deletes a normally ended debt at once."""
-    url = f"sqlite:///{tmp_path / 'register.db'}" if backend == "sqlite" else create_pg_database()
-    try:
-        upgrade(url)
-        app = create_app(make_settings(url, data_dir, retention_job=False,
-                                       retention_by_country={"NO": {"ended": 0}}), keys=keys)
-        try:
-            yield app
-        finally:
-            app.state.register.engine.dispose()
-    finally:
-        if backend == "postgres":
-            drop_pg_database(url)
+    """Norway deletes a normally ended debt at once."""
+    with fresh_app(backend, tmp_path, data_dir, keys, retention_by_country={"NO": {"ended": 0}}) as app:
+        yield app
 
 
 @pytest.fixture

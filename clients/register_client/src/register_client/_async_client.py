@@ -270,6 +270,10 @@ class AsyncRegisterClient(BaseClient):
     async def my_consents(self) -> list[m.Consent]:
         return (await self._call(c.my_consents())).items
 
+    async def statistics(self) -> m.Statistics:
+        """The public statistics: figures about everyone, small cells suppressed (no sign-in needed)."""
+        return await self._call(c.statistics())
+
     async def my_retention(self) -> m.MyRetention:
         """What the register keeps about me, and until when each line of mine is kept."""
         return await self._call(c.my_retention())

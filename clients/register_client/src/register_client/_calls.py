@@ -193,6 +193,10 @@ def my_consents() -> Call[m.ConsentList]:
     return Call("GET", "/v1/me/consents", m.ConsentList)
 
 
+def statistics() -> Call[m.Statistics]:
+    return Call("GET", "/v1/statistics", m.Statistics)
+
+
 def my_retention() -> Call[m.MyRetention]:
     return Call("GET", "/v1/me/retention", m.MyRetention)
 

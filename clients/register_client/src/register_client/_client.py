@@ -265,6 +265,10 @@ class RegisterClient(BaseClient):
     def my_consents(self) -> list[m.Consent]:
         return self._call(c.my_consents()).items
 
+    def statistics(self) -> m.Statistics:
+        """The public statistics: figures about everyone, small cells suppressed (no sign-in needed)."""
+        return self._call(c.statistics())
+
     def my_retention(self) -> m.MyRetention:
         """What the register keeps about me, and until when each line of mine is kept."""
         return self._call(c.my_retention())

@@ -535,3 +535,59 @@ class StoredExposure(_Response):
     leaf_index: int | None
     checkpoint: Checkpoint | None
     inclusion: InclusionProof | None
+
+
+# --- public statistics ---------------------------------------------------------------------------
+
+
+class Cell(_Response):
+    """A figure; `value` is None when `suppressed` (it rests on fewer than `min_persons` persons)."""
+
+    value: int | None
+    suppressed: bool = False
+
+
+class LinesRow(_Response):
+    country: str | None
+    kind: str
+    currency: str
+    persons: Cell
+    lines: Cell
+    balance: Cell
+
+
+class ArrearsRow(_Response):
+    country: str | None
+    bucket: str
+    persons: Cell
+
+
+class CollectionRow(_Response):
+    country: str | None
+    persons: Cell
+    claims: Cell
+
+
+class LookupsRow(_Response):
+    month: str
+    persons: Cell
+    granted: Cell
+    refused: Cell
+
+
+class DisputesRow(_Response):
+    state: str
+    persons: Cell
+    disputes: Cell
+
+
+class Statistics(_Response):
+    """The public statistics (GET /v1/statistics)."""
+
+    as_of: datetime
+    min_persons: int
+    obligations: list[LinesRow]
+    arrears: list[ArrearsRow]
+    collection: list[CollectionRow]
+    lookups: list[LookupsRow]
+    disputes: list[DisputesRow]

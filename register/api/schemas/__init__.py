@@ -79,6 +79,7 @@ from register.api.schemas.obligations import (
 )
 from register.api.schemas.problems import OAuthProblem, Problem, ProblemWithReceipt
 from register.api.schemas.reports import ReportPublic
+from register.api.schemas.statistics import StatisticsPublic
 
 __all__ = [
     "AccessEventPublic",
@@ -135,6 +136,7 @@ __all__ = [
     "MyLinePublic",
     "MyObligationsPublic",
     "MyRetentionPublic",
+    "StatisticsPublic",
     "OAuthProblem",
     "ObligationHistory",
     "ObligationPublic",

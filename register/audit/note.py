@@ -4,7 +4,7 @@ from ./clients/register_verifier, so the register signs exactly what the regulat
 
 from __future__ import annotations
 
-from register_verifier.handover import Handover, open_handover, sign_handover
+from register_verifier.handover import Handover, KeyChain, open_handover, sign_handover
 from register_verifier.note import (
     MAX_SIGNATURES,
     SIG_TYPE_ED25519,
@@ -18,5 +18,5 @@ from register_verifier.note import (
 
 __all__ = [
     "SIG_TYPE_ED25519", "MAX_SIGNATURES", "NoteError", "Checkpoint", "NoteSigner", "NoteVerifier", "SigningKey",
-    "key_id", "Handover", "sign_handover", "open_handover",
+    "key_id", "Handover", "KeyChain", "sign_handover", "open_handover",
 ]

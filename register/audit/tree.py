@@ -5,6 +5,7 @@ for callers."""
 from __future__ import annotations
 
 from register_verifier.tree import (
+    CompactRange,
     MemoryTree,
     NodeID,
     NodeReader,
@@ -20,5 +21,5 @@ from register_verifier.tree import (
 
 __all__ = [
     "NodeID", "NodeReader", "ProofPlan", "MemoryTree", "range_nodes", "inclusion_plan", "consistency_plan",
-    "root", "inclusion_proof", "consistency_proof", "append_nodes",
+    "root", "inclusion_proof", "consistency_proof", "append_nodes", "CompactRange",
 ]

@@ -22,11 +22,11 @@ Both sides use this one module.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .note import NoteError, NoteSigner, NoteVerifier, _check_text
 
-__all__ = ["HANDOVER_SUFFIX", "Handover", "sign_handover", "open_handover"]
+__all__ = ["HANDOVER_SUFFIX", "Handover", "KeyChain", "sign_handover", "open_handover"]
 
 HANDOVER_SUFFIX = "/key-handover"
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
@@ -106,3 +106,59 @@ def open_handover(trusted: NoteVerifier, note: bytes) -> tuple[Handover, NoteVer
         raise NoteError("handover to the same key")
     new.open(note)  # and by the new key: whoever wrote it holds the new private key
     return handover, new
+
+
+@dataclass
+class KeyChain:
+    """The log's keys from a trusted first key, each later one reached by a handover its predecessor signed.
+
+    ``keys[i]`` signs checkpoints of tree sizes ``from_sizes[i] .. from_sizes[i + 1]`` (the last key: from its
+    size on); ``handovers[i]`` is the statement that brought in ``keys[i + 1]``.
+    """
+
+    keys: list[NoteVerifier]
+    from_sizes: list[int] = field(default_factory=lambda: [0])
+    handovers: list[Handover] = field(default_factory=list)
+    notes: list[bytes] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, trusted: NoteVerifier) -> "KeyChain":
+        return cls([trusted])
+
+    @property
+    def current(self) -> NoteVerifier:
+        return self.keys[-1]
+
+    def follow(self, note: bytes) -> Handover:
+        """Add the key a handover signed by the current key names; :class:`NoteError` if it does not verify."""
+        handover, new = open_handover(self.current, note)
+        if handover.from_size < self.from_sizes[-1]:
+            raise NoteError(
+                f"handover from size {handover.from_size}, below the size {self.from_sizes[-1]} the current "
+                "key already signs from"
+            )
+        if any(k.key_id == new.key_id for k in self.keys):
+            raise NoteError("handover back to a key this log has already used")
+        self.keys.append(new)
+        self.from_sizes.append(handover.from_size)
+        self.handovers.append(handover)
+        self.notes.append(note)
+        return handover
+
+    def until_size(self, i: int) -> int | None:
+        """The largest tree size key ``i`` may sign a checkpoint for (None: no limit, the current key)."""
+        return self.from_sizes[i + 1] if i + 1 < len(self.keys) else None
+
+    def signer_of(self, note: bytes) -> int:
+        """Index of the chain key that validly signs ``note`` (the newest first); :class:`NoteError` if none."""
+        for i in range(len(self.keys) - 1, -1, -1):
+            try:
+                self.keys[i].open(note)
+            except NoteError:
+                continue
+            return i
+        raise NoteError("note is not signed by any key of the log's key chain")
+
+    def open(self, note: bytes) -> bytes:
+        """The text of ``note`` if a key of the chain signs it (as :meth:`NoteVerifier.open`)."""
+        return self.keys[self.signer_of(note)].open(note)

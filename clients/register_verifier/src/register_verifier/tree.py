@@ -42,6 +42,7 @@ __all__ = [
     "inclusion_proof",
     "consistency_proof",
     "append_nodes",
+    "CompactRange",
 ]
 
 NodeID = tuple[int, int]
@@ -335,3 +336,54 @@ class MemoryTree:
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
         return consistency_proof(self, size1, self._size_arg(size2))
+
+
+class CompactRange:
+    """Streaming RFC 9162 root over leaf hashes appended in order.
+
+    Keeps only the roots of the perfect subtrees covering ``[0, size)``: at most ``log2(size) + 1`` hashes,
+    whatever the size.  ``root()`` equals :func:`register_verifier.merkle.root_from_leaf_hashes` of everything
+    appended so far; ``append`` returns the complete nodes ``((level, index), hash)`` the new leaf finishes,
+    the leaf itself first (what a stored tree holds, so a checker can compare them).
+    """
+
+    __slots__ = ("size", "_stack")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
+
+    def append(self, h: bytes) -> list[tuple[NodeID, bytes]]:
+        if not isinstance(h, bytes) or len(h) != HASH_SIZE:
+            raise ValueError(f"leaf hashes must be {HASH_SIZE}-byte bytes")
+        made = [((0, self.size), h)]
+        height, index = 0, self.size
+        while self._stack and self._stack[-1][0] == height:
+            h = node_hash(self._stack.pop()[1], h)
+            height, index = height + 1, index >> 1
+            made.append(((height, index), h))
+        self._stack.append((height, h))
+        self.size += 1
+        return made
+
+    def extend(self, hashes: Iterable[bytes]) -> None:
+        for h in hashes:
+            self.append(h)
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        acc = self._stack[-1][1]
+        for _, h in reversed(self._stack[:-1]):
+            acc = node_hash(h, acc)
+        return acc
+
+    def copy(self) -> "CompactRange":
+        other = CompactRange()
+        other.size = self.size
+        other._stack = list(self._stack)
+        return other
+
+    def __len__(self) -> int:
+        """Number of hashes held (not the number of leaves)."""
+        return len(self._stack)

@@ -43,6 +43,7 @@ from .client import (
 )
 from .merkle import EMPTY_ROOT, HASH_SIZE, ProofError, leaf_hash, node_hash, verify_consistency, verify_inclusion
 from .note import Checkpoint, NoteError, NoteVerifier
+from .tree import CompactRange
 from .state import State, StateError
 
 __all__ = [
@@ -124,54 +125,6 @@ def _proof_ok(fn: Callable[[], None]) -> bool:
     except ProofError:
         return False
     return True
-
-
-class CompactRange:
-    """Streaming RFC 9162 root over leaf hashes appended in order.
-
-    Keeps only the roots of the perfect subtrees covering ``[0, size)``:
-    at most ``log2(size) + 1`` hashes, whatever the size.  ``root()``
-    equals :func:`register_verifier.merkle.root_from_leaf_hashes` of
-    everything appended so far.
-    """
-
-    __slots__ = ("size", "_stack")
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
-
-    def append(self, h: bytes) -> None:
-        if not isinstance(h, bytes) or len(h) != HASH_SIZE:
-            raise ValueError(f"leaf hashes must be {HASH_SIZE}-byte bytes")
-        height = 0
-        while self._stack and self._stack[-1][0] == height:
-            h = node_hash(self._stack.pop()[1], h)
-            height += 1
-        self._stack.append((height, h))
-        self.size += 1
-
-    def extend(self, hashes: Iterable[bytes]) -> None:
-        for h in hashes:
-            self.append(h)
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        acc = self._stack[-1][1]
-        for _, h in reversed(self._stack[:-1]):
-            acc = node_hash(h, acc)
-        return acc
-
-    def copy(self) -> "CompactRange":
-        other = CompactRange()
-        other.size = self.size
-        other._stack = list(self._stack)
-        return other
-
-    def __len__(self) -> int:
-        """Number of hashes held (not the number of leaves)."""
-        return len(self._stack)
 
 
 # --------------------------------------------------------------------------

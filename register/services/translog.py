@@ -135,7 +135,7 @@ class TransparencyLog:
     def keys_info(self, session: Session) -> dict:
         """For GET /v1/audit/log-keys: every key the log has signed with, and the handovers between them."""
         rows = store.log_keys(session)
-        if not rows:
+        if not rows:  # never rotated: the first key signs (in this process, whatever it was refreshed to)
             return {"origin": self.origin, "active": self.initial.verifier_key(), "keys": [
                 {"vkey": self.initial.verifier_key(), "state": "active", "from_size": 0, "handover": None}]}
         active = next(r.vkey for r in rows if r.state == "active")
@@ -229,12 +229,13 @@ class TransparencyLog:
 
     def key_info(self, session: Session | None = None) -> dict:
         """The active key (the database's word when a session is given, else this process's)."""
-        signer = self.refresh(session) if session is not None else self.signer
+        row = store.active_log_key(session) if session is not None else None
+        vkey, public = (row.vkey, row.public_key) if row else (self.signer.verifier_key(), self.signer.public_bytes)
         return {
             "origin": self.origin,
-            "vkey": signer.verifier_key(),
+            "vkey": vkey,
             "algorithm": "Ed25519",
-            "public_key": b64(signer.public_bytes),
+            "public_key": b64(public),
             "max_merge_delay_seconds": self.max_merge_delay,
         }
 

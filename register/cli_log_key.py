@@ -18,18 +18,6 @@ from register.errors import Conflict
 __all__ = ["rotate_log", "log_status"]
 
 
-def _context(settings: Settings):  # noqa: ANN202
-    from register.crypto.log_key import open_log_key_store
-    from register.services.translog import TransparencyLog
-    from register.storage.db import make_engine, make_sessionmaker
-
-    engine = make_engine(settings.resolved_database_url, pool_size=1)
-    keys = open_log_key_store(settings)
-    tlog = TransparencyLog(keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
-                           checkpoint_interval=settings.checkpoint_interval_seconds, keys=keys)
-    return engine, make_sessionmaker(engine), tlog
-
-
 def _key_id(vkey: str) -> str:
     return vkey.split("+", 2)[1]
 
@@ -47,18 +35,17 @@ def _status(info: dict) -> dict:
 def log_status(settings: Settings) -> dict:
     """`{"active": "<key id>", "retiring": ["<key id>", ...], ...}`: the key that signs now, and the retired keys
     whose checkpoints and receipts still verify (through the handovers the `keys` list carries)."""
-    engine, sessions, tlog = _context(settings)
-    try:
-        with sessions() as session:
-            return _status(tlog.keys_info(session))
-    finally:
-        engine.dispose()
+    from register.services.translog import operator_log
+
+    with operator_log(settings) as (sessions, tlog), sessions() as session:
+        return _status(tlog.keys_info(session))
 
 
 def rotate_log(settings: Settings, *, attempts: int = 60) -> dict:
     """Hand the log over to a new key; returns the status after it. Retries while the integrator is busy."""
-    engine, sessions, tlog = _context(settings)
-    try:
+    from register.services.translog import operator_log
+
+    with operator_log(settings) as (sessions, tlog):
         print("log key: waiting for the integrator lock", file=sys.stderr)
         for attempt in range(attempts):
             try:
@@ -76,5 +63,3 @@ def rotate_log(settings: Settings, *, attempts: int = 60) -> dict:
               "published at GET /v1/audit/log-keys", file=sys.stderr)
         with sessions() as session:
             return {**_status(tlog.keys_info(session)), "from_size": done["from_size"]}
-    finally:
-        engine.dispose()

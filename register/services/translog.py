@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from register.audit import hashing, tree
 from register.audit.leaf import EventLike, encode_leaf, format_time
 from register.audit.note import Checkpoint, KeyChain, NoteSigner, NoteVerifier, SigningKey, sign_handover
-from register.crypto.log_key import LogKeyStore, LogKeyStoreError, raw_public
+from register.config import Settings
+from register.crypto.log_key import LogKeyStore, LogKeyStoreError, open_log_key_store, raw_public
 from register.errors import Conflict, InvalidInput, NotFound
 from register.storage import log as store
 from register.storage.models import LogCheckpoint, LogKey
@@ -327,3 +330,18 @@ class Integrator:
                 self.tlog.run_once(self.sessions)
             except Exception:  # noqa: BLE001 - keep integrating; the failure is logged and retried
                 log.exception("log integration failed; will retry")
+
+
+@contextmanager
+def operator_log(settings: Settings) -> Iterator[tuple[sessionmaker[Session], TransparencyLog]]:
+    """Sessions on the configured database and the log with its key store, for an operator command."""
+    from register.storage.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    keys = open_log_key_store(settings)
+    try:
+        yield make_sessionmaker(engine), TransparencyLog(
+            keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
+            checkpoint_interval=settings.checkpoint_interval_seconds, keys=keys)
+    finally:
+        engine.dispose()

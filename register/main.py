@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tlog.refresh_at_start(sessions)  # the active log key, though it was rotated while this process was down
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
         retention = (RetentionJob(sessions, retention_policy, settings.retention_interval_seconds)
                      if settings.retention_job else None)

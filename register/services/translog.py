@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.audit import hashing, tree
@@ -91,6 +92,16 @@ class TransparencyLog:
                 self.signer = NoteSigner(self.origin, key)
             log.info("log key: now signing with %s", self.signer.verifier_key())
         return self.signer
+
+    def refresh_at_start(self, sessions: sessionmaker[Session]) -> None:
+        """At a process's start: sign receipts with the active key at once, though the key was rotated while
+        this process was down (and though no integrator thread runs here). A database not made yet, or a
+        store without the active key, is logged: the integrator pass retries, and refuses to sign checkpoints."""
+        try:
+            with sessions() as session:
+                self.refresh(session)
+        except (SQLAlchemyError, LogKeyStoreError):
+            log.warning("could not take up the active log key at start", exc_info=True)
 
     def rotate(self, session: Session, *, now: datetime | None = None) -> dict:
         """Hand the log over to a new key, inside the caller's transaction (commit it to publish).
@@ -320,11 +331,6 @@ class Integrator:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        try:  # a key rotated while this process was down: sign receipts with the active key from the start
-            with self.sessions() as session:
-                self.tlog.refresh(session)
-        except Exception:  # noqa: BLE001 - e.g. the tables are not made yet; the next pass retries
-            log.warning("could not read the active log key yet; will retry", exc_info=True)
         while not self._stop.wait(self.interval):
             try:
                 self.tlog.run_once(self.sessions)

@@ -198,6 +198,17 @@ class TestRotation:
             other.state.register.engine.dispose()
             stranger.state.register.engine.dispose()
 
+    def test_a_process_started_after_the_rotation_signs_receipts_with_the_new_key(self, world):
+        new_vkey = rotate_log(world["settings"])["vkey"]
+        later = create_app(make_settings(world["url"], world["dir"]), keys=StaticKeys.generate())
+        try:
+            with TestClient(later, raise_server_exceptions=False) as client:  # no integrator thread runs here
+                w = {**world, "client": client}
+                receipt = traffic(w, 1)[0]["receipt"]
+            NoteVerifier.from_vkey(new_vkey).open(receipt["note"].encode())
+        finally:
+            later.state.register.engine.dispose()
+
     def test_env_store_hands_over_to_a_listed_seed_only(self, world):
         a, b = seed(), seed()
         one = make_settings(world["url"], world["dir"], log_key=a)

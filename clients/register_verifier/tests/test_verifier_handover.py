@@ -61,6 +61,20 @@ class TestFollow:
         result = verify(leaf_indices=[0, 7, 8, 11], full=True)
         assert [lr.index for lr in result.leaves] == [0, 7, 8, 11] and result.full.size == 12
 
+    def test_first_run_with_a_key_the_register_has_since_handed_over_from(self, fake, verify, state_dir):
+        old, new = fake.vkey, new_key()
+        fake.rotate(new)
+        result = verify(log_key=old)
+        assert result.key_newly_pinned and result.keys_followed == [new.vkey]
+        assert State(state_dir).read_log_key() == new.vkey
+
+    def test_the_originally_pinned_key_may_still_be_passed(self, fake, verify):
+        old = fake.vkey
+        verify()
+        fake.rotate(new_key())
+        verify()
+        assert verify(log_key=old).keys_followed == []  # a key the chain holds: no error, nothing new
+
     def test_two_handovers_in_one_run(self, fake, verify, state_dir):
         verify()
         first, second = new_key("one"), new_key("two")

@@ -140,9 +140,7 @@ class State:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             current_key = self.read_log_key()
-            if handovers:
-                if current_key is None:
-                    raise StateError("no pinned key to follow a handover from")
+            if handovers:  # also on a first run whose --log-key the register has since handed over from
                 followed = self.read_handovers() + list(handovers)
                 text = json.dumps([n.decode("utf-8") for n in followed], indent=1) + "\n"
                 atomic_write(self.path / HANDOVERS, text.encode("utf-8"))

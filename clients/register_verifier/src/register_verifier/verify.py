@@ -944,11 +944,12 @@ def run_verify(
             verifier = NoteVerifier.from_vkey(pinned)
         except NoteError as exc:
             raise StateError(f"the pinned key in {state.path} is malformed: {exc}") from None
-        if log_key is not None and _canonical_vkey(log_key) != verifier.verifier_key():
+        known = {k.verifier_key() for k in chain_from_state(verifier, state.read_handovers()).keys}
+        if log_key is not None and _canonical_vkey(log_key) not in known:  # the pinned key, or one it handed over from
             raise UsageError(
                 f"--log-key differs from the key pinned in {state.path} ({verifier.verifier_key()}). "
-                "The log key is never replaced silently: if the register really changed its key, "
-                "confirm the new key out of band and start a new state dir"
+                "The log key is never replaced silently: a new key is followed only through a handover signed "
+                "by the pinned key; without one, confirm the new key out of band and start a new state dir"
             )
     elif log_key is not None:
         verifier = parse_vkey(log_key)

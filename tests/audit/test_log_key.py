@@ -170,6 +170,27 @@ class TestRotation:
             report = verify_log(session, world["app"].state.register.tlog)
         assert report.ok, report.problems
 
+    def test_operator_check_catches_a_retired_key_signing_past_its_handover(self, world):
+        from register.audit.note import NoteSigner
+        from register.storage import log as store
+        from register.storage.models import LogCheckpoint
+
+        traffic(world, 1)
+        integrate(world)
+        rotate_log(world["settings"])
+        traffic(world, 2)
+        integrate(world)
+        state = world["app"].state.register
+        old = NoteSigner(world["settings"].log_origin, FileLogKeyStore(world["dir"]).initial())
+        with state.sessions.begin() as session:  # whoever kept the retired key signs the tree as it is now
+            latest = store.latest_checkpoint(session)
+            cp = Checkpoint(origin=old.name, size=latest.size, root_hash=latest.root_hash, timestamp=latest.timestamp)
+            session.add(LogCheckpoint(size=cp.size, root_hash=cp.root_hash, timestamp=cp.timestamp,
+                                      note=old.sign(cp.to_body()).decode()))
+        with state.sessions() as session:
+            report = verify_log(session, state.tlog)
+        assert any("retired log key" in p.what for p in report.problems), report.problems
+
     def test_twice(self, world):
         first = world["client"].get("/v1/audit/log-key").json()["vkey"]
         rotate_log(world["settings"])

@@ -21,11 +21,16 @@ RUN groupadd --system --gid 10001 register \
 
 # Dependencies first (a layer that changes only with the lock). --no-deps: exactly what the lock says,
 # nothing resolved at build time; `pip check` fails the build if the lock misses a dependency.
+# The lock names the regulator's verifier (register_verifier: the Merkle tree, proofs and signed notes the
+# register imports) by its repository path, ./clients/register_verifier, so it comes from this source tree and
+# never from an index: pip runs in /tmp, where that path is copied.
 COPY requirements.lock /tmp/requirements.lock
+COPY clients/register_verifier /tmp/clients/register_verifier
 RUN python -m venv /opt/register \
+ && cd /tmp \
  && pip install --no-deps -r /tmp/requirements.lock \
  && pip check \
- && rm /tmp/requirements.lock
+ && rm -r /tmp/requirements.lock /tmp/clients
 
 # The source tree as it is in git: `register db upgrade` finds alembic.ini and migrations/ beside the
 # package, so the package runs from /app rather than being installed into site-packages.

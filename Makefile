@@ -10,6 +10,8 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 
+# clients/register_verifier is installed from its path, never an index: the register imports its Merkle tree and
+# signed notes from it (pyproject.toml [tool.importlinter] "verifier-core"), so a look-alike package must not stand in.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]' -e clients/register_verifier -e 'clients/register_client[cli,keys]'

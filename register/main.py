@@ -26,7 +26,7 @@ from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
 from register.crypto.keys import KeyProvider, StaticKeys, load_keys
-from register.crypto.log_key import load_log_key
+from register.crypto.log_key import open_log_key_store
 from register.services.institutions import TokenCache
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
@@ -61,9 +61,10 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size,
                          pool_timeout=settings.db_pool_timeout_seconds)
     sessions = make_sessionmaker(engine)
+    log_keys = open_log_key_store(settings)
     tlog = TransparencyLog(
-        load_log_key(settings), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
-        checkpoint_interval=settings.checkpoint_interval_seconds,
+        log_keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
+        checkpoint_interval=settings.checkpoint_interval_seconds, keys=log_keys,
     )
 
     # The counters every server process shares (SPEC section 7, "Processes and hosts"): Redis for several
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tlog.refresh_at_start(sessions)  # the active log key, though it was rotated while this process was down
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
         retention = (RetentionJob(sessions, retention_policy, settings.retention_interval_seconds)
                      if settings.retention_job else None)

@@ -65,7 +65,7 @@ def load_lock_script():
 def locked() -> dict[str, str]:
     pins = {}
     for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
+        if line.strip() and not line.startswith("#") and not line.startswith("./"):
             name, sep, version = line.partition("==")
             assert sep and re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), f"not an exact pin: {line!r}"
             pins[canonicalize_name(name)] = version
@@ -222,6 +222,16 @@ class TestLock:
         lock = load_lock_script()
         needed = lock.resolve(lock.runtime_requirements())
         assert set(locked()) == set(needed), "requirements.lock is not the runtime closure: run `make lock`"
+
+    def test_installs_the_verifier_from_the_repository_never_an_index(self):
+        """The register imports its Merkle tree and signed notes from register_verifier: a package index must
+        never be asked for it, so that a look-alike package cannot stand in for it."""
+        lines = (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines()
+        assert "./clients/register_verifier" in lines
+        assert "register-verifier" not in locked()
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        assert not any(canonicalize_name(Requirement(r).name) == "register-verifier" for r in project["dependencies"])
+        assert "-e clients/register_verifier" in (ROOT / "Makefile").read_text(encoding="utf-8")
 
     def test_has_no_test_or_tool_dependencies(self):
         assert not {"pytest", "hypothesis", "pyyaml", "ruff", "setuptools", "pip"} & set(locked())

@@ -61,6 +61,9 @@ BREACHES = {
     "the document builds the app": ("app", "register/api/openapi.py", "from register.main import create_app"),
     "a cycle between two modules": ("acyclic", "register/api/deps.py", "import register.api.gate"),
     "the SDK imports the register": ("clients", "register_client/_models.py", "import register.errors"),
+    "the verifier's tree imports the register": ("clients", "register_verifier/tree.py", "import register.errors"),
+    "the register uses the verifier's HTTP client": ("verifier-core", "register/services/translog.py",
+                                                     "from register_verifier.client import RegisterClient"),
 }
 
 

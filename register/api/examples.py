@@ -350,6 +350,11 @@ LOG_KEY = {
     "public_key": "ZrMKYhi+y+WnmgS83s9MVTecEHzh6I2BzYzJ4JvZYhU=",
     "max_merge_delay_seconds": 10,
 }
+LOG_KEYS = {  # before any rotation: the first key alone (after one, each later key carries its handover note)
+    "origin": LOG_KEY["origin"],
+    "active": LOG_KEY["vkey"],
+    "keys": [{"vkey": LOG_KEY["vkey"], "state": "active", "from_size": 0, "handover": None}],
+}
 CHECKPOINT = {
     "size": 52, "root_hash": ROOT_HASH, "timestamp": 1795440000,
     "note": (

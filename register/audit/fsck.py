@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from register.audit import hashing
-from register.audit.note import Checkpoint, NoteError, NoteVerifier
+from register_verifier.handover import KeyChain
+from register_verifier.note import Checkpoint, NoteError, NoteVerifier
+from register_verifier.tree import CompactRange
 
 
 @dataclass(frozen=True)
@@ -48,35 +50,6 @@ def _b64(h: bytes | None) -> str:
     return base64.b64encode(h).decode() if h is not None else "(none)"
 
 
-class CompactRange:
-    """The right edge of a Merkle tree being built leaf by leaf: O(log n) hashes. `append` returns the
-    complete subtree nodes ((level, index), hash) that the new leaf finishes, leaf included."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[bytes] = []  # hashes of the perfect subtrees, largest first
-
-    def append(self, leaf_hash: bytes) -> list[tuple[tuple[int, int], bytes]]:
-        made = [((0, self.size), leaf_hash)]
-        h, level, n = leaf_hash, 0, self.size
-        while n & 1:
-            h = hashing.node_hash(self._stack.pop(), h)
-            level += 1
-            n >>= 1
-            made.append(((level, n), h))
-        self._stack.append(h)
-        self.size += 1
-        return made
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return hashing.EMPTY_ROOT
-        h = self._stack[-1]
-        for left in reversed(self._stack[:-1]):
-            h = hashing.node_hash(left, h)
-        return h
-
-
 @dataclass(frozen=True)
 class LeafRecord:
     leaf_index: int
@@ -87,7 +60,7 @@ class LeafRecord:
 def check_log(
     pages: Iterable[list[LeafRecord]],
     checkpoints: list[tuple[str, int, bytes]],  # (note text, size, root stored beside it)
-    verifier: NoteVerifier,
+    verifier: NoteVerifier | KeyChain,
     node_pages: Iterable[dict[tuple[int, int], bytes]] | None = None,
 ) -> Report:
     """Walk the leaves in order. `node_pages[i]` holds the stored nodes the i-th page of leaves completes."""
@@ -105,6 +78,12 @@ def check_log(
             except NoteError as exc:
                 report.problems.append(Problem(f"checkpoint at size {size} does not verify with the log key: {exc}"))
                 continue
+            if isinstance(verifier, KeyChain):
+                until = verifier.until_size(verifier.signer_of(note.encode()))
+                if until is not None and cp.size > until:
+                    report.problems.append(Problem(f"checkpoint at size {size} is signed by a retired log key, "
+                                                   f"which handed over at size {until}"))
+                    continue
             computed = tree.root()
             if cp.size != size or cp.root_hash != stored_root:
                 report.problems.append(Problem(f"checkpoint at size {size}: the signed note disagrees with its row"))

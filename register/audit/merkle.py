@@ -6,9 +6,9 @@
 * :mod:`register.audit.tree`: the stored tree of complete-subtree nodes, appending to it, and its
   roots and proofs.
 
-The first two are what the independent verifier
-(``clients/register_verifier/src/register_verifier/merkle.py``) carries a copy of. This module only
-gathers the three under one name for callers that use several of them.
+All three are implemented once, in the regulator's verifier (``register_verifier.merkle`` and
+``register_verifier.tree``, installed from ./clients/register_verifier). This module only gathers them under
+one name for callers that use several of them.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def _node_pages(session: Session, size: int) -> Iterator[dict[tuple[int, int], b
 def verify_log(session: Session, tlog: TransparencyLog) -> Report:
     size = store.tree_size(session)
     checkpoints = [(cp.note, cp.size, cp.root_hash) for cp in store.all_checkpoints(session)]
-    report = check_log(_pages(session, size), checkpoints, tlog.signer.verifier(), _node_pages(session, size))
+    report = check_log(_pages(session, size), checkpoints, tlog.key_chain(session), _node_pages(session, size))
     orphans = session.execute(
         select(AccessEvent.id)
         .outerjoin(LogLeaf, LogLeaf.event_seq == AccessEvent.seq)

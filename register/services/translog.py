@@ -1,6 +1,12 @@
 """The access log as a transparency log: integrate events into the Merkle tree, sign checkpoints, serve
 proofs, and sign receipts that promise integration within the maximum merge delay.
 
+The signing key: the key store's first key until a rotation; after one, the key the `log_keys` table marks
+active. Every process checks that table on each checkpoint (under the integrator lock, so no checkpoint is
+ever signed with a retired key) and on each integrator pass, so a rotation reaches every process without a
+restart. A rotation (:meth:`TransparencyLog.rotate`) has the old key sign a final checkpoint and a handover
+naming the new key (register_verifier.handover), all in one transaction under the integrator lock.
+
 Integration runs off the request path: a request only inserts its event and a row in `log_pending`
 (its own rows, no shared lock); the integrator, alone by advisory lock, gives pending events dense leaf
 indexes in the order it finds them committed, appends their leaves and the subtree nodes they
@@ -12,19 +18,22 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.audit import hashing, tree
 from register.audit.leaf import EventLike, encode_leaf, format_time
-from register.audit.note import Checkpoint, NoteSigner
-from register.errors import InvalidInput, NotFound
+from register.audit.note import Checkpoint, KeyChain, NoteSigner, NoteVerifier, SigningKey, sign_handover
+from register.config import Settings
+from register.crypto.log_key import LogKeyStore, LogKeyStoreError, open_log_key_store, raw_public
+from register.errors import Conflict, InvalidInput, NotFound
 from register.storage import log as store
-from register.storage.models import LogCheckpoint
+from register.storage.models import LogCheckpoint, LogKey
 from register.storage.types import utcnow
 
 log = logging.getLogger("register.translog")
@@ -51,12 +60,101 @@ class CheckpointView:
 
 
 class TransparencyLog:
-    def __init__(self, key: Ed25519PrivateKey, *, origin: str, max_merge_delay: int, checkpoint_interval: float) -> None:
-        self.signer = NoteSigner(origin, key)
+    def __init__(self, key: SigningKey, *, origin: str, max_merge_delay: int, checkpoint_interval: float,
+                 keys: LogKeyStore | None = None) -> None:
+        """`key` is the log's first key; `keys`, the store that holds the keys a rotation adds (without it this
+        process can neither rotate nor follow a rotation, and refuses to sign checkpoints after one)."""
+        self.initial = NoteSigner(origin, key)
+        self.signer = self.initial
+        self.keys = keys
         self.origin = origin
         self.max_merge_delay = max_merge_delay
         self.checkpoint_interval = checkpoint_interval
-        self.public_key = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self._lock = threading.Lock()
+
+    @property
+    def public_key(self) -> bytes:
+        return self.signer.public_bytes
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def refresh(self, session: Session) -> NoteSigner:
+        """Sign with the key the database marks active from now on. Raises LogKeyStoreError if this
+        process's store does not hold it: better no checkpoint than one signed with the wrong key."""
+        row = store.active_log_key(session)
+        want = row.public_key if row is not None else self.initial.public_bytes
+        if want != self.signer.public_bytes:
+            key = self.keys.find(want) if self.keys is not None else None
+            if key is None:
+                raise LogKeyStoreError(f"the active log key {row.vkey if row else '?'} is not in this process's "
+                                       "key store: not signing with another")
+            with self._lock:
+                self.signer = NoteSigner(self.origin, key)
+            log.info("log key: now signing with %s", self.signer.verifier_key())
+        return self.signer
+
+    def refresh_at_start(self, sessions: sessionmaker[Session]) -> None:
+        """At a process's start: sign receipts with the active key at once, though the key was rotated while
+        this process was down (and though no integrator thread runs here). A database not made yet, or a
+        store without the active key, is logged: the integrator pass retries, and refuses to sign checkpoints."""
+        try:
+            with sessions() as session:
+                self.refresh(session)
+        except (SQLAlchemyError, LogKeyStoreError):
+            log.warning("could not take up the active log key at start", exc_info=True)
+
+    def rotate(self, session: Session, *, now: datetime | None = None) -> dict:
+        """Hand the log over to a new key, inside the caller's transaction (commit it to publish).
+
+        Under the integrator lock: integrate what is pending, have the old key sign a checkpoint of the tree
+        and the handover naming the new key from that size, record both keys, then sign a checkpoint of the
+        same tree with the new key. The new key is the first one the store holds that the log has not used
+        (one left by an interrupted rotation, or one added to REGISTER_LOG_KEY), else a new one."""
+        if self.keys is None:
+            raise LogKeyStoreError("this log has no key store to take a new key from")
+        if not store.try_lock_integrator(session):
+            raise Conflict("the integrator is busy; try again", code="log_busy")
+        old = self.refresh(session)
+        while self.integrate(session) == BATCH:
+            pass
+        now = now or utcnow()
+        rows = store.log_keys(session)
+        used = {r.public_key for r in rows} | {self.initial.public_bytes, old.public_bytes}
+        fresh = [pk for pk in self.keys.public_keys() if pk not in used]
+        key = self.keys.find(fresh[0]) if fresh else self.keys.create()
+        assert key is not None
+        new = NoteSigner(self.origin, key)
+        size = store.tree_size(session)
+        self._sign_checkpoint(session, old, size, now)
+        note = sign_handover(old, new, from_size=size, timestamp=int(now.timestamp()))
+        current = store.active_log_key(session) or LogKey(vkey=old.verifier_key(), public_key=old.public_bytes,
+                                                          state="active", from_size=0, created_at=now)
+        store.hand_over_log_key(session, old=current, new=LogKey(
+            vkey=new.verifier_key(), public_key=raw_public(key), state="active", from_size=size,
+            handover_note=note.decode(), created_at=now))
+        with self._lock:
+            self.signer = new
+        self._sign_checkpoint(session, new, size, now)
+        return {"active": new.verifier_key(), "retired": old.verifier_key(), "from_size": size,
+                "handover": note.decode()}
+
+    def key_chain(self, session: Session) -> KeyChain:
+        """The log's keys, first to active, each reached through its handover (checked here too)."""
+        rows = store.log_keys(session)
+        chain = KeyChain.start(NoteVerifier.from_vkey(rows[0].vkey) if rows else self.initial.verifier())
+        for row in rows[1:]:
+            chain.follow((row.handover_note or "").encode())
+        return chain
+
+    def keys_info(self, session: Session) -> dict:
+        """For GET /v1/audit/log-keys: every key the log has signed with, and the handovers between them."""
+        rows = store.log_keys(session)
+        if not rows:  # never rotated: the first key signs (in this process, whatever it was refreshed to)
+            return {"origin": self.origin, "active": self.initial.verifier_key(), "keys": [
+                {"vkey": self.initial.verifier_key(), "state": "active", "from_size": 0, "handover": None}]}
+        active = next(r.vkey for r in rows if r.state == "active")
+        return {"origin": self.origin, "active": active, "keys": [
+            {"vkey": r.vkey, "state": r.state, "from_size": r.from_size, "handover": r.handover_note} for r in rows]}
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -90,9 +188,12 @@ class TransparencyLog:
                 return last if force else None
             if not force and now.timestamp() - last.timestamp < self.checkpoint_interval:
                 return None
+        return self._sign_checkpoint(session, self.refresh(session), size, now)
+
+    def _sign_checkpoint(self, session: Session, signer: NoteSigner, size: int, now: datetime) -> LogCheckpoint:
         root = tree.root(store.DbNodeReader(session), size) if size else hashing.EMPTY_ROOT
         cp = Checkpoint(origin=self.origin, size=size, root_hash=root, timestamp=int(now.timestamp()))
-        note = self.signer.sign(cp.to_body()).decode()
+        note = signer.sign(cp.to_body()).decode()
         return store.add_checkpoint(session, LogCheckpoint(size=size, root_hash=root, timestamp=cp.timestamp,
                                                            note=note))
 
@@ -106,7 +207,10 @@ class TransparencyLog:
         return self.checkpoint(session, force=True)
 
     def run_once(self, sessions: sessionmaker[Session], *, force_checkpoint: bool = False) -> int:
-        """One integrator pass: drain the queue in batches, then checkpoint. Returns events integrated."""
+        """One integrator pass: pick up a rotated key, drain the queue in batches, then checkpoint. Returns
+        events integrated."""
+        with sessions() as session:
+            self.refresh(session)
         total = 0
         while True:
             with sessions.begin() as session:
@@ -137,12 +241,15 @@ class TransparencyLog:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def key_info(self) -> dict:
+    def key_info(self, session: Session | None = None) -> dict:
+        """The active key (the database's word when a session is given, else this process's)."""
+        row = store.active_log_key(session) if session is not None else None
+        vkey, public = (row.vkey, row.public_key) if row else (self.signer.verifier_key(), self.signer.public_bytes)
         return {
             "origin": self.origin,
-            "vkey": self.signer.verifier_key(),
+            "vkey": vkey,
             "algorithm": "Ed25519",
-            "public_key": b64(self.public_key),
+            "public_key": b64(public),
             "max_merge_delay_seconds": self.max_merge_delay,
         }
 
@@ -229,3 +336,18 @@ class Integrator:
                 self.tlog.run_once(self.sessions)
             except Exception:  # noqa: BLE001 - keep integrating; the failure is logged and retried
                 log.exception("log integration failed; will retry")
+
+
+@contextmanager
+def operator_log(settings: Settings) -> Iterator[tuple[sessionmaker[Session], TransparencyLog]]:
+    """Sessions on the configured database and the log with its key store, for an operator command."""
+    from register.storage.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    keys = open_log_key_store(settings)
+    try:
+        yield make_sessionmaker(engine), TransparencyLog(
+            keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
+            checkpoint_interval=settings.checkpoint_interval_seconds, keys=keys)
+    finally:
+        engine.dispose()

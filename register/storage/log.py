@@ -6,7 +6,7 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from register.storage.dialect import statements
-from register.storage.models import AccessEvent, LogCheckpoint, LogLeaf, LogNode, LogPending
+from register.storage.models import AccessEvent, LogCheckpoint, LogKey, LogLeaf, LogNode, LogPending
 
 INTEGRATOR_LOCK = 0x7265_6769  # an arbitrary advisory-lock key: "regi"
 
@@ -122,3 +122,27 @@ def leaves_with_events(session: Session, start: int, end: int) -> list[tuple[Log
 
 def event_by_id(session: Session, event_id: str) -> AccessEvent | None:
     return session.execute(select(AccessEvent).where(AccessEvent.id == event_id)).scalar_one_or_none()
+
+
+# --- the log's keys after a rotation (log_keys) -----------------------------------------------------------
+
+
+def log_keys(session: Session) -> list[LogKey]:
+    """Every key since the first rotation, oldest first (empty before it)."""
+    return list(session.scalars(select(LogKey).order_by(LogKey.id)))
+
+
+def active_log_key(session: Session) -> LogKey | None:
+    return session.scalars(select(LogKey).where(LogKey.state == "active")).first()
+
+
+def hand_over_log_key(session: Session, *, old: LogKey | None, new: LogKey) -> LogKey:
+    """Retire `old` (added as a row if the log had none yet) and add `new` as the active key."""
+    if old is not None:
+        if old.id is None:
+            session.add(old)
+        old.state = "retired"
+        session.flush()
+    session.add(new)
+    session.flush()
+    return new

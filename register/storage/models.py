@@ -352,6 +352,25 @@ class LogCheckpoint(SQLModel, table=True):
     note: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class LogKey(SQLModel, table=True):
+    """The log's signing keys after the first rotation (none before it: the store's first key signs). Public
+    halves only: the private halves stay in the key store. One row is `active`; the others are `retired`, each
+    with the handover note its successor's row carries. Append-only but for `state`."""
+
+    __tablename__ = "log_keys"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    vkey: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    state: str = Field(sa_column=Column(String(10), nullable=False))  # active | retired
+    from_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    handover_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _utc()
+
+
 class Report(SQLModel, table=True):
     """A batch report: a file of obligation lines, stored durably (encrypted) before it is accepted,
     then processed in the background in committed batches, resumable after a crash."""

@@ -30,7 +30,6 @@ from register.audit.verification import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.audit.copycheck import assert_identical_copy
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLIENT_MERKLE = REPO / "clients/register_verifier/src/register_verifier/merkle.py"
@@ -715,69 +714,52 @@ class TestMerkleProperties:
             append_nodes(0, [b"short"], DictStore())
 
 
-class TestVerifierCopy:
-    """The regulator's verifier carries its own copy of the verification code; keep it faithful."""
+class TestOneImplementation:
+    """The tree, its proofs and their checks are written once, in the regulator's verifier; the register's
+    modules are that code under their old names, not a copy."""
 
-    SHARED = [
-        "HASH_SIZE",
-        "EMPTY_ROOT",
-        "MAX_TREE_SIZE",
-        "ProofError",
-        "leaf_hash",
-        "node_hash",
-        "root_from_leaf_hashes",
-        "_check_size",
-        "_check_hash",
-        "root_from_inclusion_proof",
-        "verify_inclusion",
-        "verify_consistency",
-    ]
+    def test_register_names_are_the_verifier_objects(self):
+        import register_verifier.merkle as vm
+        import register_verifier.tree as vt
 
-    def test_client_copy_is_identical(self):
-        assert_identical_copy(
-            [pathlib.Path(hashing.__file__), pathlib.Path(verification.__file__)], CLIENT_MERKLE, self.SHARED
-        )
+        for name in hashing.__all__:
+            assert getattr(hashing, name) is getattr(vm, name), name
+        for name in verification.__all__:
+            assert getattr(verification, name) is getattr(vm, name), name
+        for name in tree.__all__:
+            assert getattr(tree, name) is getattr(vt, name), name
 
-    def test_client_copy_imports_nothing_from_register(self):
-        tree = ast.parse(CLIENT_MERKLE.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                assert not any(a.name.split(".")[0] == "register" for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                assert node.level == 0 and (node.module or "").split(".")[0] != "register"
+    def test_no_second_copy_in_the_register(self):
+        for module in (hashing, verification, tree):
+            src = pathlib.Path(module.__file__).read_text(encoding="utf-8")
+            assert "def " not in src and "class " not in src, module.__name__
 
-    def test_client_copy_behaves_the_same_on_the_vectors(self):
-        spec = importlib.util.spec_from_file_location("_client_merkle_copy", CLIENT_MERKLE)
-        client = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(client)
-        for index, size, path in CT_INCLUSION:
-            client.verify_inclusion(leaf_hash(CT_LEAVES[index]), index, size, path, CT_ROOTS[size])
-        for size1, size2, proof in CT_CONSISTENCY:
-            client.verify_consistency(size1, size2, proof, CT_ROOTS[size1], CT_ROOTS[size2])
-        with pytest.raises(client.ProofError):
-            client.verify_consistency(2, 1, [], CT_ROOTS[2], CT_ROOTS[1])
+    def test_verifier_modules_import_nothing_from_register(self):
+        for path in (CLIENT_MERKLE, CLIENT_MERKLE.with_name("tree.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    assert not any(a.name.split(".")[0] == "register" for a in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    assert node.level == 1 or (node.module or "").split(".")[0] != "register"
 
 
 class TestModuleBoundaries:
-    """Hashing, verification and the stored tree stay apart and free of the register, so they can move."""
+    """Hashing and proof checks use the standard library only; the stored tree uses only them."""
 
     @staticmethod
-    def imported_modules(module) -> set[str]:
+    def imported_modules(path: pathlib.Path) -> set[str]:
         names: set[str] = set()
-        for node in ast.walk(ast.parse(pathlib.Path(module.__file__).read_text(encoding="utf-8"))):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
-                assert node.level == 0 and node.module
-                names.add(node.module)
+                names.add("." * node.level + (node.module or ""))
         return names
 
     def test_hashing_uses_the_standard_library_only(self):
-        for name in self.imported_modules(hashing):
+        for name in self.imported_modules(CLIENT_MERKLE):
             assert name.split(".")[0] in sys.stdlib_module_names, name
 
-    def test_verification_and_tree_use_only_hashing_from_the_register(self):
-        for module in (verification, tree):
-            for name in self.imported_modules(module):
-                assert name == "register.audit.hashing" or name.split(".")[0] in sys.stdlib_module_names, name
-
+    def test_tree_uses_only_the_hashing_module(self):
+        for name in self.imported_modules(CLIENT_MERKLE.with_name("tree.py")):
+            assert name == ".merkle" or name.split(".")[0] in sys.stdlib_module_names, name

@@ -175,6 +175,7 @@ class FakeRegister:
         self.requests: list[httpx.Request] = []
         self.current: dict[str, Any] = {}
         self.events = 0
+        self.key_list: list[dict[str, Any]] | None = None  # GET /v1/audit/log-keys; None: 404 (an older register)
         self.add(leaves)
         self.publish()
 
@@ -251,6 +252,27 @@ class FakeRegister:
             "note": note.decode(),
         }
 
+    def rotate(self, new: Signer, *, handover_by: Signer | None = None, cosigner: Signer | None = None,
+               note: bytes | None = None) -> bytes:
+        """Hand the log over to ``new`` as the register does: the old key signs a last checkpoint and the
+        handover; ``new`` signs from then on.  ``handover_by``/``cosigner``/``note`` forge the statement."""
+        from register_verifier.handover import Handover
+
+        old = self.signer
+        self.publish()
+        body = Handover(self.origin, old.vkey, new.vkey, len(self.leaves), self.clock).to_body()
+        if note is None:
+            a, b = (handover_by or old).sign(body), (cosigner or new).sign(body)
+            note = a + b[len(body) + 1:]
+        if self.key_list is None:
+            self.key_list = [{"vkey": old.vkey, "state": "active", "from_size": 0, "handover": None}]
+        self.key_list[-1]["state"] = "retired"
+        self.key_list.append({"vkey": new.vkey, "state": "active", "from_size": len(self.leaves),
+                              "handover": note.decode()})
+        self.signer = new
+        self.publish()
+        return note
+
     # -- HTTP ---------------------------------------------------------------
 
     def transport(self) -> httpx.MockTransport:
@@ -278,6 +300,9 @@ class FakeRegister:
                 "origin": self.origin, "vkey": self.vkey, "algorithm": "Ed25519",
                 "public_key": b64(self.signer.public), "max_merge_delay_seconds": self.mmd,
             })
+        if path == "/v1/audit/log-keys" and self.key_list is not None:
+            return httpx.Response(200, json={"origin": self.origin, "active": self.key_list[-1]["vkey"],
+                                             "keys": self.key_list})
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return problem(401, "unauthenticated", "missing or wrong bearer token")
         try:

@@ -11,7 +11,7 @@ from register.api.openapi import errors
 from register.api.presenters import event_public
 from register.api.schemas import (
     AccessEventsPublic, CheckpointPublic, CheckpointsPublic, ConsistencyProofPublic, EventSearch,
-    InclusionProofPublic, LeavesPublic, LogKeyPublic, RegulatorDisputesPublic,
+    InclusionProofPublic, LeavesPublic, LogKeyPublic, LogKeysPublic, RegulatorDisputesPublic,
 )
 from register.api.schemas.lookups import InstitutionLookupsPublic
 from register.errors import InvalidInput
@@ -78,9 +78,16 @@ def _b64_hash(value: str, name: str) -> bytes:
 
 
 @router.get("/log-key", response_model=LogKeyPublic, dependencies=[Depends(Public())])
-def log_key(state: StateDep):
-    """The log's public key, to pin in a verifier. Open to anyone."""
-    return state.tlog.key_info()
+def log_key(session: SessionDep, state: StateDep):
+    """The log's public key (the active one), to pin in a verifier. Open to anyone."""
+    return state.tlog.key_info(session)
+
+
+@router.get("/log-keys", response_model=LogKeysPublic, dependencies=[Depends(Public())])
+def log_keys(session: SessionDep, state: StateDep):
+    """Every key the log has signed with, and the signed handovers from each to the next: a verifier that
+    pinned an earlier key follows them to the active one. Open to anyone."""
+    return state.tlog.keys_info(session)
 
 
 @router.get("/checkpoint", response_model=CheckpointPublic, responses=errors(401, 403, "no_checkpoint"))

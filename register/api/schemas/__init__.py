@@ -12,6 +12,8 @@ from register.api.schemas.audit import (
     InclusionProofPublic,
     LeavesPublic,
     LogKeyPublic,
+    LogKeysPublic,
+    LogKeyVersionPublic,
 )
 from register.api.schemas.consents import (
     AttestedConsentCreate,
@@ -131,6 +133,8 @@ __all__ = [
     "LINK",
     "LeavesPublic",
     "LogKeyPublic",
+    "LogKeysPublic",
+    "LogKeyVersionPublic",
     "MyCreditorPublic",
     "MyDisputeRef",
     "MyLinePublic",

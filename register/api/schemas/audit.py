@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
@@ -65,6 +65,22 @@ class LogKeyPublic(BaseModel):
     algorithm: str
     public_key: str = Field(description="base64 Ed25519 public key")
     max_merge_delay_seconds: int
+
+
+class LogKeyVersionPublic(BaseModel):
+    vkey: str = Field(description="C2SP verifier key of this key")
+    state: Literal["active", "retired"] = Field(description="active signs now; retired signed before its successor")
+    from_size: int = Field(description="The tree size from which this key signs checkpoints")
+    handover: str | None = Field(description="The signed note by which the previous key handed over to this one "
+                                             "(SPEC.md section 4, Log-key handover); null for the log's first key")
+
+
+class LogKeysPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.LOG_KEYS]})
+
+    origin: str
+    active: str = Field(description="The verifier key that signs now")
+    keys: list[LogKeyVersionPublic] = Field(description="Every key the log has signed with, first to active")
 
 
 class CheckpointPublic(BaseModel):

@@ -23,10 +23,12 @@ from .client import (  # noqa: E402
     InclusionProof,
     LeafPage,
     LogKey,
+    LogKeys,
     ProtocolError,
     RegisterClient,
     TransportError,
 )
+from .handover import Handover, KeyChain  # noqa: E402
 from .state import State, StateError  # noqa: E402
 from .verify import (  # noqa: E402
     CompactRange,
@@ -39,9 +41,12 @@ from .verify import (  # noqa: E402
     UsageError,
     VerificationError,
     VerifyResult,
+    chain_from_state,
     find_first_bad_leaf,
+    follow_handovers,
     load_receipt_file,
     open_checkpoint,
+    open_checkpoint_in_chain,
     parse_receipt,
     parse_receipt_body,
     run_verify,
@@ -58,6 +63,7 @@ __all__ = [
     # client
     "RegisterClient",
     "LogKey",
+    "LogKeys",
     "CheckpointResponse",
     "ConsistencyProof",
     "InclusionProof",
@@ -92,4 +98,10 @@ __all__ = [
     "parse_receipt_body",
     "load_receipt_file",
     "verify_receipt",
+    # log-key handovers
+    "Handover",
+    "KeyChain",
+    "chain_from_state",
+    "follow_handovers",
+    "open_checkpoint_in_chain",
 ]

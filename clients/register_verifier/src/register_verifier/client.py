@@ -34,6 +34,7 @@ __all__ = [
     "HTTPStatusError",
     "ProtocolError",
     "LogKey",
+    "LogKeys",
     "CheckpointResponse",
     "ConsistencyProof",
     "InclusionProof",
@@ -99,6 +100,17 @@ class LogKey:
     algorithm: str
     public_key: bytes
     max_merge_delay_seconds: int
+
+
+@dataclass(frozen=True)
+class LogKeys:
+    """``GET /v1/audit/log-keys``: every key the log signed with, first to active.  Nothing here is trusted:
+    ``handovers`` (the signed notes, in order, None for the first key) are checked by the verifier."""
+
+    origin: str
+    active: str
+    vkeys: tuple[str, ...]
+    handovers: tuple[bytes | None, ...]
 
 
 @dataclass(frozen=True)
@@ -302,6 +314,26 @@ class RegisterClient:
             algorithm=_str(obj, "algorithm", where),
             public_key=_b64(obj, "public_key", where),
             max_merge_delay_seconds=_int(obj, "max_merge_delay_seconds", where),
+        )
+
+    def log_keys(self) -> LogKeys:
+        """``GET /v1/audit/log-keys`` (no authentication needed)."""
+        where = "GET /v1/audit/log-keys"
+        obj = self._get("/v1/audit/log-keys")
+        keys = _field(obj, "keys", where)
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise ProtocolError(f"{where}: field 'keys' must be a list of objects")
+        handovers = []
+        for k in keys:
+            note = k.get("handover")
+            if note is not None and not isinstance(note, str):
+                raise ProtocolError(f"{where}: a key's 'handover' must be a string or null")
+            handovers.append(note.encode("utf-8") if note is not None else None)
+        return LogKeys(
+            origin=_str(obj, "origin", where),
+            active=_str(obj, "active", where),
+            vkeys=tuple(_str(k, "vkey", where) for k in keys),
+            handovers=tuple(handovers),
         )
 
     def checkpoint(self) -> CheckpointResponse:

@@ -1,8 +1,8 @@
 """RFC 9162 / RFC 6962 Merkle proof verification for the register's audit log.
 
-Standalone copy of ``register/audit/hashing.py`` and
-``register/audit/verification.py``: this package must not import anything
-from the register itself.
+The one implementation of the log's hashing and proof checks: the register
+imports it from here (``register.audit`` re-exports it), and this package
+imports nothing from the register.
 
     leaf_hash(d)     = SHA-256(0x00 || d)
     node_hash(l, r)  = SHA-256(0x01 || l || r)
@@ -31,11 +31,6 @@ __all__ = [
     "verify_inclusion",
     "verify_consistency",
 ]
-
-# --------------------------------------------------------------------------
-# Copied verbatim from register/audit/hashing.py and verification.py (a
-# test in tests/audit keeps the copies identical).
-# --------------------------------------------------------------------------
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()

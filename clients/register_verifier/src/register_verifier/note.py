@@ -1,8 +1,9 @@
 """Signed-note and checkpoint verification for the register's audit log.
 
-Standalone copy of the *verification* half of ``register/audit/note.py``
-(no signing, no private keys); this package must not import anything from
-the register itself.
+The one implementation of the log's signed notes: the register signs its
+checkpoints, receipts and key handovers with :class:`NoteSigner` from here
+(``register.audit.note`` re-exports it); the verifier only ever uses the
+verifying half.  This package imports nothing from the register.
 
 A checkpoint is a c2sp.org/signed-note whose text is::
 
@@ -31,6 +32,8 @@ import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
+from typing import Protocol
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -40,13 +43,10 @@ __all__ = [
     "NoteError",
     "Checkpoint",
     "NoteVerifier",
+    "NoteSigner",
+    "SigningKey",
     "key_id",
 ]
-
-# --------------------------------------------------------------------------
-# Copied verbatim from register/audit/note.py (a test in tests/audit
-# keeps the two copies identical).
-# --------------------------------------------------------------------------
 
 SIG_TYPE_ED25519 = 0x01
 # The spec requires accepting at least 16 signatures; golang.org/x/mod/sumdb/note stops at 100.
@@ -248,3 +248,71 @@ class NoteVerifier:
         if not verified:
             raise NoteError(f"note has no signature by key {self._name}+{self._key_id.hex()}")
         return text
+
+
+# --------------------------------------------------------------------------
+# Signing (the register's side; the verifier never holds a private key).
+# --------------------------------------------------------------------------
+
+
+class SigningKey(Protocol):
+    """What :class:`NoteSigner` needs of a key: an Ed25519 ``sign`` and its ``public_key``.
+
+    ``cryptography``'s ``Ed25519PrivateKey`` is one; a KMS or HSM adapter that
+    signs remotely is another (``register.crypto.log_key`` documents the seam).
+    """
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
+
+class NoteSigner:
+    """Signs note texts with an Ed25519 key under a key name (use the checkpoint origin)."""
+
+    def __init__(self, name: str, private_key: SigningKey) -> None:
+        if not _is_valid_name(name):
+            raise ValueError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
+        public_key = private_key.public_key() if hasattr(private_key, "public_key") else None
+        if not hasattr(private_key, "sign") or not isinstance(public_key, Ed25519PublicKey):
+            raise TypeError("private_key must be an Ed25519 signing key (sign() and an Ed25519 public_key())")
+        self._name = name
+        self._private_key = private_key
+        self._public_key = public_key
+        self._public = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._key_id = key_id(name, self._public)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_id(self) -> bytes:
+        """The 4-byte key ID."""
+        return self._key_id
+
+    @property
+    def public_bytes(self) -> bytes:
+        """The raw 32-byte Ed25519 public key."""
+        return self._public
+
+    def verifier_key(self) -> str:
+        """The public verifier key ``<name>+<hex key ID>+<base64(0x01 || public key)>``."""
+        raw = bytes([SIG_TYPE_ED25519]) + self._public
+        return f"{self._name}+{self._key_id.hex()}+{base64.b64encode(raw).decode('ascii')}"
+
+    def verifier(self) -> NoteVerifier:
+        return NoteVerifier(self._name, self._public_key)
+
+    def signature_line(self, body: bytes) -> bytes:
+        """This key's signature line over ``body`` (to add to a note other keys sign too)."""
+        text = _check_text(body, "note text")
+        if not text.endswith("\n"):
+            raise NoteError("note text must end with a newline")
+        sig = self._private_key.sign(body)
+        line = f"\u2014 {self._name} {base64.b64encode(self._key_id + sig).decode('ascii')}\n"
+        return line.encode("utf-8")
+
+    def sign(self, body: bytes) -> bytes:
+        """The complete signed note: ``body``, a blank line, and this key's signature line."""
+        return body + b"\n" + self.signature_line(body)

@@ -1,10 +1,12 @@
 """The verifier's state directory.
 
-Three files, all public data (nothing secret lives here)::
+Three files, all public data (nothing secret lives here), and a fourth once the log key was handed over::
 
-    log-key        the pinned verifier key, C2SP vkey text, one line
-    checkpoint     the last verified checkpoint: the signed note, verbatim bytes
-    history.jsonl  one JSON object per successful run: time, size, root, ...
+    log-key         the pinned verifier key, C2SP vkey text, one line
+    checkpoint      the last verified checkpoint: the signed note, verbatim bytes
+    history.jsonl   one JSON object per successful run: time, size, root, ...
+    handovers.json  the key handovers followed, oldest first: a JSON list of the signed notes, verbatim;
+                    the first names the key pinned originally, the last the key in log-key
 
 Every write goes to a temporary file in the same directory, is fsynced and
 then renamed over the target (``os.replace``), so a crash or a full disk
@@ -23,6 +25,7 @@ from typing import Any
 __all__ = ["StateError", "State", "atomic_write"]
 
 LOG_KEY = "log-key"
+HANDOVERS = "handovers.json"
 CHECKPOINT = "checkpoint"
 HISTORY = "history.jsonl"
 
@@ -90,6 +93,19 @@ class State:
             raise StateError(f"{self.path / LOG_KEY} must hold exactly one verifier key line")
         return text
 
+    def read_handovers(self) -> list[bytes]:
+        """The handover notes followed so far, oldest first (empty if the pinned key was never handed over)."""
+        data = self._read(HANDOVERS)
+        if data is None:
+            return []
+        try:
+            notes = json.loads(data)
+        except ValueError:
+            raise StateError(f"{self.path / HANDOVERS} is not JSON") from None
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+            raise StateError(f"{self.path / HANDOVERS} must be a JSON list of signed notes")
+        return [n.encode("utf-8") for n in notes]
+
     def read_checkpoint(self) -> bytes | None:
         """The last verified checkpoint note (verbatim), or None."""
         return self._read(CHECKPOINT)
@@ -110,17 +126,26 @@ class State:
 
     # -- writing ------------------------------------------------------------
 
-    def commit(self, *, log_key: str, checkpoint_note: bytes, history_entry: dict[str, Any]) -> None:
+    def commit(
+        self, *, log_key: str, checkpoint_note: bytes, history_entry: dict[str, Any], handovers: list[bytes] = ()
+    ) -> None:
         """Record a successful run: pin the key (if new), store the checkpoint, append history.
 
-        Each file is replaced atomically.  The checkpoint is written after the
-        key and before the history line, so an interrupted commit at worst
-        loses a history line, never pairs a checkpoint with the wrong key.
+        ``handovers`` are the key handovers this run verified and followed (oldest first): only with them is
+        the pinned key replaced, by the key the last one names.  Each file is replaced atomically.  The
+        handovers are written before the key, the key before the checkpoint and the checkpoint before the
+        history line, so an interrupted commit at worst loses a history line, never pairs a checkpoint with
+        the wrong key.
         """
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             current_key = self.read_log_key()
-            if current_key is None:
+            if handovers:  # also on a first run whose --log-key the register has since handed over from
+                followed = self.read_handovers() + list(handovers)
+                text = json.dumps([n.decode("utf-8") for n in followed], indent=1) + "\n"
+                atomic_write(self.path / HANDOVERS, text.encode("utf-8"))
+                atomic_write(self.path / LOG_KEY, (log_key + "\n").encode("utf-8"))
+            elif current_key is None:
                 atomic_write(self.path / LOG_KEY, (log_key + "\n").encode("utf-8"))
             elif current_key != log_key:
                 raise StateError("refusing to overwrite the pinned log key")

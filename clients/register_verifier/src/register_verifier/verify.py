@@ -42,7 +42,9 @@ from .client import (
     b64decode_strict,
 )
 from .merkle import EMPTY_ROOT, HASH_SIZE, ProofError, leaf_hash, node_hash, verify_consistency, verify_inclusion
+from .handover import Handover, KeyChain
 from .note import Checkpoint, NoteError, NoteVerifier
+from .tree import CompactRange
 from .state import State, StateError
 
 __all__ = [
@@ -59,6 +61,9 @@ __all__ = [
     "verifier_from_log_key",
     "open_checkpoint",
     "verify_checkpoint_response",
+    "chain_from_state",
+    "follow_handovers",
+    "open_checkpoint_in_chain",
     "verify_append_only",
     "verify_leaf",
     "verify_full",
@@ -124,54 +129,6 @@ def _proof_ok(fn: Callable[[], None]) -> bool:
     except ProofError:
         return False
     return True
-
-
-class CompactRange:
-    """Streaming RFC 9162 root over leaf hashes appended in order.
-
-    Keeps only the roots of the perfect subtrees covering ``[0, size)``:
-    at most ``log2(size) + 1`` hashes, whatever the size.  ``root()``
-    equals :func:`register_verifier.merkle.root_from_leaf_hashes` of
-    everything appended so far.
-    """
-
-    __slots__ = ("size", "_stack")
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
-
-    def append(self, h: bytes) -> None:
-        if not isinstance(h, bytes) or len(h) != HASH_SIZE:
-            raise ValueError(f"leaf hashes must be {HASH_SIZE}-byte bytes")
-        height = 0
-        while self._stack and self._stack[-1][0] == height:
-            h = node_hash(self._stack.pop()[1], h)
-            height += 1
-        self._stack.append((height, h))
-        self.size += 1
-
-    def extend(self, hashes: Iterable[bytes]) -> None:
-        for h in hashes:
-            self.append(h)
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        acc = self._stack[-1][1]
-        for _, h in reversed(self._stack[:-1]):
-            acc = node_hash(h, acc)
-        return acc
-
-    def copy(self) -> "CompactRange":
-        other = CompactRange()
-        other.size = self.size
-        other._stack = list(self._stack)
-        return other
-
-    def __len__(self) -> int:
-        """Number of hashes held (not the number of leaves)."""
-        return len(self._stack)
 
 
 # --------------------------------------------------------------------------
@@ -244,9 +201,12 @@ def open_checkpoint(verifier: NoteVerifier, note: bytes) -> Checkpoint:
     return cp
 
 
-def verify_checkpoint_response(verifier: NoteVerifier, response: CheckpointResponse) -> Checkpoint:
+def verify_checkpoint_response(verifier: NoteVerifier | KeyChain, response: CheckpointResponse) -> Checkpoint:
     """Open the checkpoint's note and require the JSON convenience fields to agree with it."""
-    cp = open_checkpoint(verifier, response.note)
+    if isinstance(verifier, KeyChain):
+        cp = open_checkpoint_in_chain(verifier, response.note)
+    else:
+        cp = open_checkpoint(verifier, response.note)
     diffs = {}
     if response.size != cp.size:
         diffs["size"] = {"json": response.size, "note": cp.size}
@@ -258,6 +218,96 @@ def verify_checkpoint_response(verifier: NoteVerifier, response: CheckpointRespo
         raise VerificationError(
             "the checkpoint JSON disagrees with its signed note (" + ", ".join(diffs) + ")",
             {"disagreements": diffs, "note": _note_text(response.note)},
+        )
+    return cp
+
+
+# --------------------------------------------------------------------------
+# Key handovers (SPEC.md section 4, "Log-key handover")
+# --------------------------------------------------------------------------
+
+
+def chain_from_state(pinned: NoteVerifier, notes: Sequence[bytes]) -> KeyChain:
+    """The key chain a state dir recorded: from the key pinned first, through each handover followed, to the
+    pinned key.  Every handover is checked again; :class:`StateError` if the record does not hold together."""
+    if not notes:
+        return KeyChain.start(pinned)
+    try:
+        first = notes[0]
+        first_key = Handover.parse_body(first[: first.rfind(b"\n\n") + 1]).old_key
+        chain = KeyChain.start(NoteVerifier.from_vkey(first_key))
+        for note in notes:
+            chain.follow(note)
+    except NoteError as exc:
+        raise StateError(f"the key handovers recorded in the state dir do not verify: {exc}") from None
+    if chain.current.verifier_key() != pinned.verifier_key():
+        raise StateError("the key handovers recorded in the state dir do not lead to the pinned key")
+    return chain
+
+
+def follow_handovers(client: RegisterClient, chain: KeyChain) -> list[bytes]:
+    """Follow the handovers the register publishes from the chain's current key; the notes followed.
+
+    Each must be signed by the key before it (the pinned one first) and by the key it names; anything else
+    is a :class:`VerificationError` (a forged handover), and the chain is left as it was.
+    """
+    try:
+        info = client.log_keys()
+    except HTTPStatusError as exc:
+        if exc.status == 404:  # a register that never published a handover
+            return []
+        raise
+    current = chain.current.verifier_key()
+    try:
+        canonical = [NoteVerifier.from_vkey(v).verifier_key() for v in info.vkeys]
+    except NoteError as exc:
+        raise VerificationError("the register's list of log keys holds a malformed key",
+                                {"keys": list(info.vkeys), "reason": str(exc)}) from None
+    if current not in canonical:
+        return []
+    trial = KeyChain(list(chain.keys), list(chain.from_sizes), list(chain.handovers), list(chain.notes))
+    followed = []
+    for i in range(canonical.index(current) + 1, len(canonical)):
+        note = info.handovers[i]
+        try:
+            if note is None:
+                raise NoteError("no handover note")
+            handover = trial.follow(note)
+            if NoteVerifier.from_vkey(handover.new_key).verifier_key() != canonical[i]:
+                raise NoteError("the handover names another key than the list")
+        except NoteError as exc:
+            raise VerificationError(
+                f"the handover to log key {info.vkeys[i]} does not verify from the key {trial.current.verifier_key()}"
+                f" (forged or altered): {exc}",
+                {"trusted_key": trial.current.verifier_key(), "claimed_key": info.vkeys[i],
+                 "handover": _note_text(note or b""), "reason": str(exc)},
+            ) from None
+        followed.append(note)
+    chain.keys, chain.from_sizes, chain.handovers, chain.notes = trial.keys, trial.from_sizes, trial.handovers, trial.notes
+    return followed
+
+
+def open_checkpoint_in_chain(chain: KeyChain, note: bytes) -> Checkpoint:
+    """Open a checkpoint signed by any key of the chain, within that key's tree sizes.
+
+    A retired key signs checkpoints only up to the size at which it handed over; the key after it only from
+    that size on.  A note no key of the chain signs is refused as not signed by the pinned key.
+    """
+    try:
+        i = chain.signer_of(note)
+    except NoteError:
+        i = len(chain.keys) - 1  # open_checkpoint names the pinned key in its refusal
+    cp = open_checkpoint(chain.keys[i], note)
+    until = chain.until_size(i)
+    if until is not None and cp.size > until:
+        raise VerificationError(
+            f"checkpoint of size {cp.size} is signed by a retired log key, which handed over at size {until}",
+            {"key": chain.keys[i].verifier_key(), "handover_size": until, "note": _note_text(note)},
+        )
+    if cp.size < chain.from_sizes[i]:
+        raise VerificationError(
+            f"checkpoint of size {cp.size} is signed by a key that signs only from size {chain.from_sizes[i]}",
+            {"key": chain.keys[i].verifier_key(), "from_size": chain.from_sizes[i], "note": _note_text(note)},
         )
     return cp
 
@@ -697,11 +747,23 @@ def parse_receipt_body(body: bytes) -> ReceiptStatement:
 
 
 def verify_receipt(
-    client: RegisterClient, verifier: NoteVerifier, cp: Checkpoint, receipt: Receipt, *, now: float
+    client: RegisterClient, verifier: NoteVerifier | KeyChain, cp: Checkpoint, receipt: Receipt, *, now: float
 ) -> ReceiptResult:
-    """Check a receipt is genuine and its access is in the log (or still within the merge delay)."""
+    """Check a receipt is genuine and its access is in the log (or still within the merge delay).
+
+    With a key chain, a receipt by a retired key verifies if it was signed by the time that key handed over,
+    give or take the merge delay the receipt states (the time server processes may take to pick up a new key).
+    """
     label = f"receipt for event {receipt.event_id!r}"
     base = {"receipt": receipt.raw, "source": receipt.source}
+    retired: Handover | None = None  # set when a retired key of the chain signed the receipt
+    if isinstance(verifier, KeyChain):
+        try:
+            i = verifier.signer_of(receipt.note)
+        except NoteError:
+            i = len(verifier.keys) - 1
+        retired = verifier.handovers[i] if i < len(verifier.handovers) else None
+        verifier = verifier.keys[i]
     try:
         body = verifier.open(receipt.note)
     except NoteError as exc:
@@ -717,6 +779,12 @@ def verify_receipt(
         raise VerificationError(
             f"{label}: signed for log {st.origin!r}, not the pinned log {verifier.name!r}",
             {**base, "expected_origin": verifier.name, "actual_origin": st.origin},
+        )
+    if retired is not None and st.timestamp > retired.timestamp + st.max_merge_delay:
+        raise VerificationError(
+            f"{label} is signed by a retired log key after it handed over "
+            f"(receipt {iso(st.timestamp)}, handover {iso(retired.timestamp)})",
+            {**base, "key": verifier.verifier_key(), "handover_timestamp": retired.timestamp},
         )
     diffs = {}
     if receipt.event_id != st.event_id:
@@ -793,6 +861,7 @@ class VerifyResult:
     receipts: list[ReceiptResult] = field(default_factory=list)
     full: FullResult | None = None
     key_newly_pinned: bool = False
+    keys_followed: list[str] = field(default_factory=list)  # keys reached by a handover this run
     trust_on_first_use: bool = False
     state_dir: str = ""
 
@@ -809,6 +878,9 @@ class VerifyResult:
         if self.key_newly_pinned:
             how = "trusted on first use" if self.trust_on_first_use else "given with --log-key"
             parts.append(f"Log key pinned now ({how}).")
+        for key in self.keys_followed:
+            parts.append(f"Log key handed over to {key}: the handover is signed by the key pinned before it, "
+                         "and the new key is pinned now.")
         if self.previous is None:
             parts.append("First verified checkpoint: nothing earlier to compare with.")
         elif self.consistency and self.consistency.old_size == cp.size:
@@ -872,11 +944,12 @@ def run_verify(
             verifier = NoteVerifier.from_vkey(pinned)
         except NoteError as exc:
             raise StateError(f"the pinned key in {state.path} is malformed: {exc}") from None
-        if log_key is not None and _canonical_vkey(log_key) != verifier.verifier_key():
+        known = {k.verifier_key() for k in chain_from_state(verifier, state.read_handovers()).keys}
+        if log_key is not None and _canonical_vkey(log_key) not in known:  # the pinned key, or one it handed over from
             raise UsageError(
                 f"--log-key differs from the key pinned in {state.path} ({verifier.verifier_key()}). "
-                "The log key is never replaced silently: if the register really changed its key, "
-                "confirm the new key out of band and start a new state dir"
+                "The log key is never replaced silently: a new key is followed only through a handover signed "
+                "by the pinned key; without one, confirm the new key out of band and start a new state dir"
             )
     elif log_key is not None:
         verifier = parse_vkey(log_key)
@@ -897,17 +970,27 @@ def run_verify(
             "verifier key) or, knowingly, --trust-on-first-use"
         )
 
+    chain = chain_from_state(verifier, state.read_handovers() if pinned is not None else [])
     previous_note = state.read_checkpoint()
     previous: Checkpoint | None = None
     if previous_note is not None:
         try:
-            previous = open_checkpoint(verifier, previous_note)
+            previous = open_checkpoint_in_chain(chain, previous_note)
         except VerificationError as exc:
             raise StateError(f"the stored checkpoint in {state.path} does not verify with the pinned key: {exc}") from None
 
-    # 2. The latest checkpoint.
+    # 2. The latest checkpoint; signed by a key the pinned one handed over to only through signed handovers.
     response = client.checkpoint()
-    cp = verify_checkpoint_response(verifier, response)
+    followed: list[bytes] = []
+    try:
+        chain.signer_of(response.note)
+    except NoteError:
+        followed = follow_handovers(client, chain)
+        if followed and warn:
+            warn(f"The log key was handed over: now pinning {chain.current.verifier_key()} "
+                 f"(signed handover from {verifier.verifier_key()}).")
+    verifier = chain.current
+    cp = verify_checkpoint_response(chain, response)
 
     # 3. Append-only.
     consistency = None
@@ -918,7 +1001,7 @@ def run_verify(
     leaves = [verify_leaf(client, cp, i) for i in dict.fromkeys(leaf_indices)]
 
     # 6. Receipts.
-    receipt_results = [verify_receipt(client, verifier, cp, r, now=now()) for r in receipts]
+    receipt_results = [verify_receipt(client, chain, cp, r, now=now()) for r in receipts]
 
     # 5. Full audit (last: the most expensive).
     full_result = verify_full(client, cp, page_size=page_size) if full else None
@@ -926,6 +1009,7 @@ def run_verify(
     # 7. Everything passed: commit.
     state.commit(
         log_key=verifier.verifier_key(),
+        handovers=followed,
         checkpoint_note=response.note,
         history_entry={
             "time": iso(now()),
@@ -938,6 +1022,7 @@ def run_verify(
             "full": full_result is not None,
             "receipts": [{"event_id": r.event_id, "status": r.status, "leaf_index": r.leaf_index}
                          for r in receipt_results],
+            "handovers_followed": [Handover.parse_body(n[: n.rfind(b"\n\n") + 1]).new_key for n in followed],
         },
     )
     return VerifyResult(
@@ -951,6 +1036,7 @@ def run_verify(
         receipts=receipt_results,
         full=full_result,
         key_newly_pinned=newly_pinned,
+        keys_followed=[Handover.parse_body(n[: n.rfind(b"\n\n") + 1]).new_key for n in followed],
         trust_on_first_use=tofu,
         state_dir=str(state.path),
     )

@@ -85,6 +85,13 @@ class FieldCipher:
     def blind_version(self) -> int:
         return self._ring.blind_active
 
+    def __hash__(self) -> int:
+        """Changes when keys are swapped in, so a cache keyed by the cipher (services.bulk) starts afresh."""
+        return hash((id(self), id(self._ring)))
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
     def __repr__(self) -> str:
         return f"FieldCipher(current_version={self._ring.current}, blind_version={self._ring.blind_active})"
 

@@ -21,17 +21,11 @@ def _progress(step: str, done: int, total: int) -> None:
         print(f"\n{step}", file=sys.stderr, flush=True)
 
 
-def _sessions(settings: Any) -> Any:
-    from register.storage.db import make_engine, make_sessionmaker
-
-    return make_sessionmaker(make_engine(settings.resolved_database_url))
-
-
 def keys_status(settings: Any) -> dict[str, Any]:
     """Each kind's active and retiring versions (and pending ones, and the recorded fingerprints)."""
     from register.services import keys
 
-    sessions = _sessions(settings)
+    sessions = keys.operator_sessions(settings)
     with sessions() as session:
         out: dict[str, Any] = keys.status(session)
     try:
@@ -50,8 +44,8 @@ def keys_rotate(settings: Any, kind: str, *, batch: int, grace: float | None) ->
         return rotate_log(settings)
     from register.services import keys
 
-    sessions = _sessions(settings)
-    cipher, provider = keys.open_cipher(settings, sessions)  # refuses keys the data is not under
+    sessions = keys.operator_sessions(settings)
+    _, provider = keys.open_cipher(settings, sessions)  # refuses keys the data is not under
     wait = grace if grace is not None else 2 * settings.key_refresh_seconds + 1
     rotate = keys.rotate_fields if kind == "fields" else keys.rotate_blind_index
     result = rotate(sessions, provider, progress=_progress, grace=wait, batch=batch)

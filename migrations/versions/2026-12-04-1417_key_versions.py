@@ -35,15 +35,15 @@ def upgrade() -> None:
     sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('kind', 'version', name=op.f('pk_key_versions'))
     )
-    with op.batch_alter_table('persons', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('blind_index_next', sa.LargeBinary(length=32), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_persons_blind_index_next'), ['blind_index_next'])
+    # Hand-written: a plain ADD COLUMN and a unique index, so SQLite does not rebuild persons (which the
+    # rows of other tables reference).
+    op.add_column('persons', sa.Column('blind_index_next', sa.LargeBinary(length=32), nullable=True))
+    op.create_index('ix_persons_blind_index_next', 'persons', ['blind_index_next'], unique=True)
 
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('persons', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_persons_blind_index_next'), type_='unique')
-        batch_op.drop_column('blind_index_next')
+    op.drop_index('ix_persons_blind_index_next', table_name='persons')
+    op.drop_column('persons', 'blind_index_next')  # SQLite >= 3.35 drops a column without a rebuild
 
     op.drop_table('key_versions')

@@ -24,6 +24,7 @@ from register.crypto.keys import (
 from register.config import Settings
 from register.domain.identity import parse_national_id
 from register.storage import keys as store
+from register.storage.db import make_engine, make_sessionmaker
 from register.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,13 @@ def open_cipher(settings: Settings, sessions: sessionmaker[Session]) -> tuple[Fi
     return plan.cipher(keys), provider
 
 
+def operator_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions for an operator command (`register keys`)."""
+    return make_sessionmaker(make_engine(settings.resolved_database_url))
+
+
 def check_start_keys(settings: Settings) -> None:
     """`open_cipher` on its own engine: what `register serve` runs once before it starts its workers."""
-    from register.storage.db import make_engine, make_sessionmaker
-
     engine = make_engine(settings.resolved_database_url)
     try:
         open_cipher(settings, make_sessionmaker(engine))

@@ -66,13 +66,15 @@ class Person(SQLModel, table=True):
     """A natural person, known to the register only by ciphertext and blind index."""
 
     __tablename__ = "persons"
+    # A unique index rather than a constraint: adding it needs no rebuild of persons on SQLite.
+    __table_args__ = (Index("ix_persons_blind_index_next", "blind_index_next", unique=True),)
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     country: str = Field(sa_column=Column(String(2), nullable=False))
     blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
     # The index under the other live blind-index key while a rotation runs (NULL otherwise): lookups match
     # either column, so processes on the old key and on the new one both find the person (services.keys).
-    blind_index_next: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), unique=True))
+    blind_index_next: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32)))
     national_id_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
 

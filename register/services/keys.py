@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.crypto.fields import DecryptionError, FieldCipher
@@ -90,14 +91,18 @@ def check_keys(session: Session, keys: StaticKeys) -> KeyPlan:
     if not rows:
         _verify_sample(session, keys)
         now = utcnow()
-        for kind in KeyKind:
-            versions = keys.versions(kind)
-            active = keys.current_encryption_version() if kind == KeyKind.fields else max(versions)
-            for v, k in sorted(versions.items()):
-                state = KeyState.active if v == active else KeyState.retiring
-                store.add_key_version(session, kind=kind, version=v, state=state, fingerprint=fingerprint(kind, v, k),
-                                      now=now)
-        return plan_of(session, keys)
+        try:
+            with session.begin_nested():  # two processes' first starts at once: the loser checks the winner's
+                for kind in KeyKind:
+                    versions = keys.versions(kind)
+                    active = keys.current_encryption_version() if kind == KeyKind.fields else max(versions)
+                    for v, k in sorted(versions.items()):
+                        state = KeyState.active if v == active else KeyState.retiring
+                        store.add_key_version(session, kind=kind, version=v, state=state,
+                                              fingerprint=fingerprint(kind, v, k), now=now)
+            return plan_of(session, keys)
+        except IntegrityError:
+            rows = store.key_versions(session)
     for row in rows:
         if row.state not in LIVE:
             continue

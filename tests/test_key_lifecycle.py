@@ -216,3 +216,29 @@ class TestEnvironmentProvider:
         provider = EnvKeyProvider(Settings(data_dir=tmp_path, encryption_keys=more, blind_index_keys=more))
         assert provider.add_version(KeyKind.blind_index) == 2  # the one the operator added
         assert sorted(provider.load().blind_versions) == [1, 2]
+
+
+class TestCommands:
+    def test_register_keys_rotate_prints_progress_and_status_prints_versions(self, url, tmp_path):
+        import subprocess
+        import sys
+
+        from tests.server import ROOT, environment
+
+        report_people(url, tmp_path, 3)
+        env = environment(url, tmp_path, REGISTER_KEY_REFRESH_SECONDS="0.1")
+
+        def register(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "register.cli", "keys", *args], env=env, cwd=ROOT,
+                                  capture_output=True, text=True, timeout=120)
+
+        done = register("rotate", "--kind", "fields", "--grace", "0")
+        assert done.returncode == 0, done.stderr
+        assert "re-encrypting persons" in done.stderr and json.loads(done.stdout)["active"] == 2
+        status = register("status")
+        doc = json.loads(status.stdout)
+        assert (doc["fields"]["active"], doc["fields"]["retiring"]) == (2, [])
+        assert (doc["blind-index"]["active"], doc["blind-index"]["retiring"]) == (1, [])
+        (tmp_path / "keys.json").unlink()
+        refused = register("rotate", "--kind", "blind-index")
+        assert refused.returncode == 2 and "missing" in refused.stderr

@@ -49,8 +49,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 _PERSON_AND_CONSENT = """
-SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s OR blind_index_next = %(blind_index)s
-         LIMIT 1) AS person_id, c.institution_id,
+SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s
+        UNION ALL SELECT id FROM persons WHERE blind_index_next = %(blind_index)s LIMIT 1) AS person_id, c.institution_id,
        c.person_id AS consent_person, c.purpose, c.expires_at, c.revoked_at, c.source, c.id
   FROM (SELECT 1) AS one LEFT JOIN consents c ON c.id = %(consent_id)s
 """

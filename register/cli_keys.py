@@ -38,9 +38,13 @@ def keys_status(settings: Any) -> dict[str, Any]:
 
 
 def keys_rotate(settings: Any, kind: str, *, batch: int, grace: float | None) -> dict[str, Any]:
-    if kind == "log":
-        from register.cli_log_key import rotate_log
+    from register.crypto.keys import KeyProviderError
 
+    if kind == "log":
+        try:
+            from register.cli_log_key import rotate_log  # the log key's lifecycle (its own module)
+        except ImportError:
+            raise KeyProviderError("this build has no log key rotation (register.cli_log_key)") from None
         return rotate_log(settings)
     from register.services import keys
 

@@ -22,7 +22,7 @@ class Environment(StrEnum):
 # mount secrets as files, and a value in the environment shows in `docker inspect` and /proc).
 SECRET_FILES = ("database_url", "admin_token", "encryption_keys", "blind_index_key", "log_key")
 # Secrets only some deployments have (docker-compose does not mount them by default).
-OPTIONAL_SECRET_FILES = ("oidc_client_secret", "limits_url")
+OPTIONAL_SECRET_FILES = ("oidc_client_secret", "limits_url", "blind_index_keys")
 FILE_HELP = "A file holding the value (surrounding whitespace stripped); instead of the setting itself"
 
 
@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default=None, description='JSON {"<version>": "<base64 32 bytes>", ...}; the highest version encrypts.'
     )
     blind_index_key: SecretStr | None = Field(default=None, description="base64 of 32 bytes")
+    blind_index_keys: SecretStr | None = Field(
+        default=None, description='JSON {"<version>": "<base64 32 bytes>", ...}: versioned blind-index keys'
+    )
+    key_refresh_seconds: float = Field(default=2.0, gt=0, le=60,
+                                       description="How often a server process rereads the key versions")
     accept_test_identities: bool = Field(
         default=False,
         description="Accept official test ranges of national identity numbers (NO month+80, FI 900-999).",

@@ -25,9 +25,10 @@ from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
-from register.crypto.keys import KeyProvider, StaticKeys, load_keys
+from register.crypto.keys import KeyProvider, StaticKeys
 from register.crypto.log_key import open_log_key_store
 from register.services.institutions import TokenCache
+from register.services.keys import KeyWatcher, open_cipher
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
 from register.services.retention import RetentionJob, policy_of
@@ -72,7 +73,14 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     counters = open_counters(url=settings.limits_url.get_secret_value() if settings.limits_url else None,
                              file=settings.limits_file, prefix=settings.limits_prefix)
     tokens = TokenCache(settings.token_cache_seconds, counters=counters if counters.shared else None)
-    cipher = FieldCipher(keys or load_keys(settings))
+    # Keys from the provider are checked against the fingerprints the database recorded (a wrong or missing
+    # key stops the start here) and followed while rotations run; keys handed in (tests) are used as given.
+    key_watcher = None
+    if keys is None:
+        cipher, provider = open_cipher(settings, sessions)
+        key_watcher = KeyWatcher(sessions, provider, cipher, settings.key_refresh_seconds)
+    else:
+        cipher = FieldCipher(keys)
     retention_policy = policy_of(settings)  # a bad REGISTER_RETENTION_BY_COUNTRY stops the start here
     worker = (
         ReportWorker(sessions, cipher, allow_test=settings.accept_test_identities,
@@ -87,13 +95,13 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
         retention = (RetentionJob(sessions, retention_policy, settings.retention_interval_seconds)
                      if settings.retention_job else None)
-        for background in (tokens, integrator, worker, retention):
+        for background in (key_watcher, tokens, integrator, worker, retention):
             if background:
                 background.start()
         try:
             yield
         finally:
-            for background in (retention, worker, integrator, tokens):
+            for background in (retention, worker, integrator, tokens, key_watcher):
                 if background:
                     background.stop()
             counters.close()

@@ -36,14 +36,14 @@ def prepare_workers(settings: Settings) -> Path | None:
     """The first start's work, done once before the workers start. Unless REGISTER_LIMITS_URL or
     REGISTER_LIMITS_FILE names one, a new limits file for this supervisor's workers is created and named
     to them in the environment they inherit; returned, to be removed when the supervisor ends."""
-    from register.crypto.keys import load_keys
     from register.crypto.log_key import load_log_key
     from register.main import trusted_id_keys
+    from register.services.keys import check_start_keys
     from register.shared import mapped_file
 
     settings.resolved_admin_token()
     load_log_key(settings)
-    load_keys(settings)
+    check_start_keys(settings)  # creates the key file on the first start; refuses keys the data is not under
     trusted_id_keys(settings)
     if settings.limits_url is not None or settings.limits_file is not None:
         return None

@@ -1,16 +1,32 @@
-"""Key providers: where the register's secrets come from.
+"""Key providers: the one seam the register's field-encryption and blind-index keys come through.
 
-Keys never live in the database. The local provider keeps them in a JSON key file in the data dir
-(created 0600 on first start) or takes them from the environment; a KMS-backed provider can replace it
-behind the same protocol.
+Keys never live in the database. A provider holds versioned keys of two kinds (`fields`: AES-256-GCM keys
+for encrypted columns; `blind-index`: HMAC-SHA256 keys for lookups by identity number). Which version is
+active and which are retiring is recorded in the database (`key_versions`, with each version's
+fingerprint, never the key), so every process and host agrees (storage.keys, services.keys).
+
+The interface a provider implements (SPEC.md section 8, "Key lifecycle"):
+
+    load() -> StaticKeys                 every version of both kinds it holds, in memory
+    add_version(kind) -> int             make a new version of a kind; return its number
+    destroy_version(kind, version)       forget a version for good (a retired key)
+
+Implemented here: `FileKeyProvider` (a JSON key file, 0600, in the data dir; created on first start) and
+`EnvKeyProvider` (REGISTER_ENCRYPTION_KEYS / REGISTER_BLIND_INDEX_KEY(S); read-only: the operator adds a
+version to the environment and reruns). A KMS or HSM provider implements the same three calls: `load` then
+returns data keys unwrapped by the KMS (envelope encryption: the wrapped keys may sit in a file, the
+key-encryption key never leaves the KMS), `add_version` asks it for a new data key, `destroy_version`
+schedules the wrapped key's deletion.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -19,25 +35,48 @@ from register.config import Settings, write_private_file
 KEY_BYTES = 32
 
 
-class KeyProvider(Protocol):
-    def encryption_keys(self) -> dict[int, bytes]: ...
-    def current_encryption_version(self) -> int: ...
-    def blind_index_key(self) -> bytes: ...
+class KeyKind(StrEnum):
+    fields = "fields"
+    blind_index = "blind-index"
+
+
+class KeyState(StrEnum):
+    pending = "pending"  # made, not yet used (a blind-index key being computed for every person)
+    active = "active"  # encrypts / indexes
+    retiring = "retiring"  # still decrypts / still found by lookups, until its rotation ends
+    destroyed = "destroyed"  # gone from the provider; its fingerprint stays on record
+
+
+class KeyProviderError(Exception):
+    """The provider cannot do what was asked (e.g. the environment cannot be written)."""
+
+
+def fingerprint(kind: str, version: int, key: bytes) -> str:
+    """What the database records of a key: HMAC-SHA256 keyed by the key over a fixed label, so it identifies
+    the key without revealing it (a key check value)."""
+    return hmac.digest(key, f"register key fingerprint v1|{kind}|{version}".encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)
 class StaticKeys:
-    """Keys held in memory: the result of every provider, and what tests construct directly."""
+    """Keys held in memory: the result of every provider, and what tests construct directly.
+
+    `enc`: field-encryption keys by version. `blind`: the blind-index key in use; `blind_versions` every
+    blind-index key by version (default: `{1: blind}`)."""
 
     enc: dict[int, bytes]
     blind: bytes
+    blind_versions: dict[int, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.enc:
             raise ValueError("at least one encryption key is required")
-        for version, key in self.enc.items():
-            if not 0 < version < 256 or len(key) != KEY_BYTES:
-                raise ValueError("encryption keys are 32 bytes with versions 1..255")
+        if not self.blind_versions:
+            object.__setattr__(self, "blind_versions", {1: self.blind})
+        for versions in (self.enc, self.blind_versions):
+            for version, key in versions.items():
+                if not 0 < version < 256 or len(key) != KEY_BYTES:
+                    raise ValueError("keys are 32 bytes with versions 1..255")
         if len(self.blind) != KEY_BYTES:
             raise ValueError("the blind-index key is 32 bytes")
 
@@ -50,12 +89,29 @@ class StaticKeys:
     def blind_index_key(self) -> bytes:
         return self.blind
 
+    def blind_index_keys(self) -> dict[int, bytes]:
+        return self.blind_versions
+
+    def versions(self, kind: str) -> dict[int, bytes]:
+        return self.enc if kind == KeyKind.fields else self.blind_versions
+
+    def fingerprints(self) -> dict[tuple[str, int], str]:
+        return {(kind.value, v): fingerprint(kind, v, k) for kind in KeyKind for v, k in self.versions(kind).items()}
+
     def __repr__(self) -> str:
-        return f"StaticKeys(versions={sorted(self.enc)}, blind=<redacted>)"
+        return f"StaticKeys(versions={sorted(self.enc)}, blind_versions={sorted(self.blind_versions)}, <redacted>)"
 
     @classmethod
     def generate(cls) -> StaticKeys:
         return cls(enc={1: os.urandom(KEY_BYTES)}, blind=os.urandom(KEY_BYTES))
+
+
+class KeyProvider(Protocol):
+    """The seam (see the module docstring)."""
+
+    def load(self) -> StaticKeys: ...
+    def add_version(self, kind: str) -> int: ...
+    def destroy_version(self, kind: str, version: int) -> None: ...
 
 
 def _b64(data: bytes) -> str:
@@ -66,23 +122,110 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def load_keys(settings: Settings) -> StaticKeys:
-    """Keys from the environment if given, else from `<data_dir>/keys.json`, created on first use."""
-    if settings.encryption_keys is not None or settings.blind_index_key is not None:
-        if settings.encryption_keys is None or settings.blind_index_key is None:
-            raise ValueError("set both REGISTER_ENCRYPTION_KEYS and REGISTER_BLIND_INDEX_KEY, or neither")
-        enc = json.loads(settings.encryption_keys.get_secret_value())
-        return StaticKeys(
-            enc={int(v): _unb64(k) for v, k in enc.items()},
-            blind=_unb64(settings.blind_index_key.get_secret_value()),
-        )
-    path: Path = settings.ensure_data_dir() / "keys.json"
-    if not path.exists():
+def _versions(doc: dict[str, str]) -> dict[int, bytes]:
+    return {int(v): _unb64(k) for v, k in doc.items()}
+
+
+class FileKeyProvider:
+    """`<data_dir>/keys.json` (0600): {"encryption_keys": {v: b64}, "blind_index_keys": {v: b64}}.
+    Files written before versioned blind-index keys hold "blind_index_key" (version 1); both are read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"FileKeyProvider({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def create(self) -> StaticKeys:
         keys = StaticKeys.generate()
-        doc = {"encryption_keys": {str(v): _b64(k) for v, k in keys.enc.items()}, "blind_index_key": _b64(keys.blind)}
-        write_private_file(path, json.dumps(doc, indent=2) + "\n")
-    doc = json.loads(path.read_text())
-    return StaticKeys(
-        enc={int(v): _unb64(k) for v, k in doc["encryption_keys"].items()},
-        blind=_unb64(doc["blind_index_key"]),
-    )
+        self._write(keys)
+        return keys
+
+    def load(self) -> StaticKeys:
+        if not self.path.exists():
+            raise KeyProviderError(f"the key file {self.path} does not exist")
+        doc = json.loads(self.path.read_text())
+        blind = _versions(doc.get("blind_index_keys") or {"1": doc["blind_index_key"]})
+        return StaticKeys(enc=_versions(doc["encryption_keys"]), blind=blind[max(blind)], blind_versions=blind)
+
+    def _write(self, keys: StaticKeys) -> None:
+        doc = {"encryption_keys": {str(v): _b64(k) for v, k in sorted(keys.enc.items())},
+               "blind_index_keys": {str(v): _b64(k) for v, k in sorted(keys.blind_versions.items())},
+               "blind_index_key": _b64(keys.blind)}  # read by versions before blind_index_keys
+        write_private_file(self.path, json.dumps(doc, indent=2) + "\n")
+
+    def add_version(self, kind: str) -> int:
+        keys = self.load()
+        enc, blind = dict(keys.enc), dict(keys.blind_versions)
+        versions = enc if kind == KeyKind.fields else blind
+        version = max(versions) + 1
+        if version > 255:
+            raise KeyProviderError(f"{kind} key versions are exhausted (255)")
+        versions[version] = os.urandom(KEY_BYTES)
+        self._write(StaticKeys(enc=enc, blind=blind[max(blind)], blind_versions=blind))
+        return version
+
+    def destroy_version(self, kind: str, version: int) -> None:
+        keys = self.load()
+        enc, blind = dict(keys.enc), dict(keys.blind_versions)
+        versions = enc if kind == KeyKind.fields else blind
+        if versions.pop(version, None) is None:
+            return
+        if not versions:
+            raise KeyProviderError(f"refusing to destroy the only {kind} key")
+        self._write(StaticKeys(enc=enc, blind=blind[max(blind)], blind_versions=blind))
+
+
+class EnvKeyProvider:
+    """REGISTER_ENCRYPTION_KEYS (JSON {version: base64}) with REGISTER_BLIND_INDEX_KEYS (the same shape) or
+    REGISTER_BLIND_INDEX_KEY (one key, version 1). Read-only: a new version is added to the environment by
+    the operator (`openssl rand -base64 32`), after which the rotation is run again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return "EnvKeyProvider()"
+
+    def load(self) -> StaticKeys:
+        s = self.settings
+        many = s.blind_index_keys
+        if s.encryption_keys is None or (s.blind_index_key is None and many is None):
+            raise ValueError("set REGISTER_ENCRYPTION_KEYS and REGISTER_BLIND_INDEX_KEY(S), or neither")
+        enc = _versions(json.loads(s.encryption_keys.get_secret_value()))
+        blind = (_versions(json.loads(many.get_secret_value())) if many is not None
+                 else {1: _unb64(s.blind_index_key.get_secret_value())})  # type: ignore[union-attr]
+        return StaticKeys(enc=enc, blind=blind[max(blind)], blind_versions=blind)
+
+    def add_version(self, kind: str) -> int:
+        name = "REGISTER_ENCRYPTION_KEYS" if kind == KeyKind.fields else "REGISTER_BLIND_INDEX_KEYS"
+        have = self.load().versions(kind)
+        if len(have) > 1:  # the operator already added one: use the newest
+            return max(have)
+        raise KeyProviderError(
+            f"keys come from the environment: add version {max(have) + 1} to {name} "
+            f"(JSON {{\"<version>\": \"<base64 of 32 random bytes>\"}}, e.g. from `openssl rand -base64 32`), "
+            "restart or reconfigure every process with it, then run the rotation again")
+
+    def destroy_version(self, kind: str, version: int) -> None:
+        """Nothing to write: the operator removes the version from the environment (SPEC.md, "Key lifecycle")."""
+
+
+def provider_for(settings: Settings) -> FileKeyProvider | EnvKeyProvider:
+    """The environment if it gives keys, else the key file in the data dir."""
+    if (settings.encryption_keys is not None or settings.blind_index_key is not None
+            or settings.blind_index_keys is not None):
+        return EnvKeyProvider(settings)
+    return FileKeyProvider(settings.ensure_data_dir() / "keys.json")
+
+
+def load_keys(settings: Settings) -> StaticKeys:
+    """Keys from the environment if given, else from `<data_dir>/keys.json`, created on first use.
+    (The server checks them against the database's fingerprints before serving: services.keys.)"""
+    provider = provider_for(settings)
+    if isinstance(provider, FileKeyProvider) and not provider.exists():
+        return provider.create()
+    return provider.load()

@@ -122,6 +122,7 @@ class Debtor(NamedTuple):
     country: str
     new_id: str
     national_id_enc: bytes
+    blind_index_next: bytes | None = None  # under the other live key, while a blind-index rotation runs
 
 
 class Ready(NamedTuple):
@@ -152,8 +153,8 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
     fields = fields_of(report)
     debtors = []
     for n, d in zip(p.nids, report.debtors, strict=True):
-        bidx, pid, enc = _person_row(cipher, n)
-        debtors.append(Debtor(bidx, d.role.value, n.country, pid, enc))
+        bidx, pid, enc, nxt = _person_row(cipher, n)
+        debtors.append(Debtor(bidx, d.role.value, n.country, pid, enc, nxt))
     state = canonical_json(state_of_fields(fields, []))  # b'{"as_of":"<time>",' ... b'"debtors":[]' ...
     assert state.startswith(_AS_OF)  # the first key in sorted order
     end = state.index(b'"', len(_AS_OF))  # no quote inside an ISO time
@@ -163,13 +164,14 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
 
 
 @functools.lru_cache(maxsize=100_000)
-def _person_row(cipher: FieldCipher, nid: NationalId) -> tuple[bytes, str, bytes]:
+def _person_row(cipher: FieldCipher, nid: NationalId) -> tuple[bytes, str, bytes, bytes | None]:
     """A person's blind index, and an id and ciphertext for its row should it be new. Made once per person
     and process: a file names most persons on several lines (a person's id is fixed only when a batch
     inserts the row; until then any line may offer the same one)."""
     pid = _new_id()
-    return (cipher.blind_index(nid.blind_index_input()), pid,
-            cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid))
+    bidx, *other = cipher.blind_indexes(nid.blind_index_input())
+    return (bidx, pid, cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid),
+            other[0] if other else None)
 
 
 def state_json(line: Ready, as_of: datetime, debtors: list[tuple[str, str]]) -> bytes:
@@ -212,7 +214,8 @@ def _resolve_persons(session: Session, lines: Sequence[Ready], now: datetime) ->
             wanted.setdefault(d.blind_index, d)
     found = dict((bidx, pid) for pid, bidx in store.persons_by_blind_index(session, list(wanted)))
     new_rows = [{"id": d.new_id, "country": d.country, "blind_index": bidx, "national_id_enc": d.national_id_enc,
-                 "created_at": now} for bidx, d in wanted.items() if bidx not in found]
+                 "created_at": now, "blind_index_next": d.blind_index_next}
+                for bidx, d in wanted.items() if bidx not in found]
     if new_rows:
         taken = store.add_persons(session, new_rows)
         found |= {r["blind_index"]: r["id"] for r in new_rows if r["blind_index"] not in taken}

@@ -47,18 +47,29 @@ def parse_debtor_identities(debtors: Sequence, *, allow_test: bool) -> list[Nati
 
 
 def blind_index(cipher: FieldCipher, nid: NationalId) -> bytes:
+    """The identity's index under the active blind-index key (what new records and access events carry)."""
     return cipher.blind_index(nid.blind_index_input())
 
 
+def blind_indexes(cipher: FieldCipher, nid: NationalId) -> list[bytes]:
+    """Every blind-index value this identity number may have now: under the active key first, then under
+    the other live key while a blind-index rotation runs (SPEC.md section 8, "Key lifecycle"). What a
+    lookup of stored subjects (access events, persons) matches during a rotation. After the rotation only
+    the new key's value is left: records still carrying a destroyed key's value can no longer be tied to
+    anyone, which is what retiring the key is for."""
+    return cipher.blind_indexes(nid.blind_index_input())
+
+
 def resolve_person(session: Session, cipher: FieldCipher, nid: NationalId) -> Person:
-    bidx = blind_index(cipher, nid)
+    values = blind_indexes(cipher, nid)
 
     def make() -> Person:
         pid = str(uuid.uuid4())
         enc = cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid)
-        return Person(id=pid, country=nid.country, blind_index=bidx, national_id_enc=enc, created_at=utcnow())
+        return Person(id=pid, country=nid.country, blind_index=values[0], national_id_enc=enc, created_at=utcnow(),
+                      blind_index_next=values[1] if len(values) > 1 else None)
 
-    return person_store.get_or_create_person(session, bidx, make)
+    return person_store.get_or_create_person(session, values, make)
 
 
 def find_person(session: Session, cipher: FieldCipher, nid: NationalId) -> Person | None:

@@ -66,10 +66,15 @@ class Person(SQLModel, table=True):
     """A natural person, known to the register only by ciphertext and blind index."""
 
     __tablename__ = "persons"
+    # A unique index rather than a constraint: adding it needs no rebuild of persons on SQLite.
+    __table_args__ = (Index("ix_persons_blind_index_next", "blind_index_next", unique=True),)
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     country: str = Field(sa_column=Column(String(2), nullable=False))
     blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    # The index under the other live blind-index key while a rotation runs (NULL otherwise): lookups match
+    # either column, so processes on the old key and on the new one both find the person (services.keys).
+    blind_index_next: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32)))
     national_id_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
 
@@ -494,3 +499,18 @@ class WebSession(SQLModel, table=True):
     method: str = Field(sa_column=Column(String(10), nullable=False))  # dev | oidc
     created_at: datetime = _utc()
     last_seen_at: datetime = _utc()
+
+
+class KeyVersion(SQLModel, table=True):
+    """One version of a field-encryption or blind-index key: its state and its fingerprint (HMAC-SHA256 of a
+    fixed label under the key, never the key). Recorded on first start; a process whose keys do not match
+    refuses to start, and every process rereads this table to follow a rotation (services.keys)."""
+
+    __tablename__ = "key_versions"
+
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))  # fields | blind-index
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False))  # pending | active | retiring | destroyed
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = _utc()
+    changed_at: datetime = _utc()

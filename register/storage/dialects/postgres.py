@@ -49,7 +49,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 _PERSON_AND_CONSENT = """
-SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s) AS person_id, c.institution_id,
+SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s
+        UNION ALL SELECT id FROM persons WHERE blind_index_next = %(blind_index)s LIMIT 1) AS person_id, c.institution_id,
        c.person_id AS consent_person, c.purpose, c.expires_at, c.revoked_at, c.source, c.id
   FROM (SELECT 1) AS one LEFT JOIN consents c ON c.id = %(consent_id)s
 """
@@ -294,8 +295,9 @@ class PostgresStatements:
         locked against deletion (FOR KEY SHARE, which blocks no other report) until the batch commits, so
         retention never forgets a person a batch is naming (storage.retention)."""
         rows = session.connection().exec_driver_sql(
-            "SELECT id, blind_index FROM persons WHERE blind_index = ANY(%s::bytea[]) FOR KEY SHARE",
-            (_bytea_array(keys),)).all()
+            "SELECT id, CASE WHEN blind_index = ANY(%s::bytea[]) THEN blind_index ELSE blind_index_next END"
+            " FROM persons WHERE blind_index = ANY(%s::bytea[]) OR blind_index_next = ANY(%s::bytea[])"
+            " FOR KEY SHARE", (_bytea_array(keys),) * 3).all()
         return [(pid, bytes(bidx)) for pid, bidx in rows]
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
@@ -322,7 +324,7 @@ class PostgresStatements:
                              "SELECT * FROM persons WITH NO DATA"))
         _copy(session, _STAGE_PERSONS, rows)
         added = session.execute(text("INSERT INTO persons SELECT * FROM stage_persons "
-                                     "ON CONFLICT (blind_index) DO NOTHING RETURNING blind_index")).scalars().all()
+                                     "ON CONFLICT DO NOTHING RETURNING blind_index")).scalars().all()
         session.execute(text("DELETE FROM stage_persons"))
         return {r["blind_index"] for r in rows} - {bytes(b) for b in added}
 

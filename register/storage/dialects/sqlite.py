@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import JSON, Table, bindparam, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
@@ -19,7 +19,8 @@ from register.storage.models import (
     AccessEvent, Consent, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor, Person,
 )  # fmt: skip
 
-_PERSON = select(Person.id).where(Person.blind_index == bindparam("blind_index")).scalar_subquery()
+_PERSON = (select(Person.id).where(or_(Person.blind_index == bindparam("blind_index"),
+                                      Person.blind_index_next == bindparam("blind_index"))).limit(1).scalar_subquery())
 _PERSON_AND_CONSENT = (
     select(_PERSON.label("person_id"), Consent.institution_id, Consent.person_id.label("consent_person"),
            Consent.purpose, Consent.expires_at, Consent.revoked_at, Consent.source, Consent.id)
@@ -112,8 +113,11 @@ class SqliteStatements:
 
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
         return [(pid, bytes(bidx)) for i in range(0, len(keys), _BATCH)
-                for pid, bidx in session.execute(select(Person.id, Person.blind_index)
-                                                 .where(Person.blind_index.in_(keys[i : i + _BATCH])))]
+                for pid, bidx in session.execute(
+                    select(Person.id, case((Person.blind_index.in_(keys[i : i + _BATCH]), Person.blind_index),
+                                           else_=Person.blind_index_next))
+                    .where(or_(Person.blind_index.in_(keys[i : i + _BATCH]),
+                               Person.blind_index_next.in_(keys[i : i + _BATCH]))))]
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
         return [r for i in range(0, len(refs), _BATCH)
@@ -132,7 +136,7 @@ class SqliteStatements:
     def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
         """The write lock taken at BEGIN keeps other writers out, so no person appears between the batch's
         read and this insert; ON CONFLICT DO NOTHING and the count make that a checked fact, not a hope."""
-        stmt = sqlite_insert(Person.__table__).on_conflict_do_nothing(index_elements=["blind_index"])  # type: ignore[attr-defined]
+        stmt = sqlite_insert(Person.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
         added = session.connection().execute(stmt, rows)
         if added.rowcount == len(rows):
             return set()

@@ -20,9 +20,11 @@ from register.services import identities
 from register.services import keys as key_service
 from register.services.keys import KeysRefused
 from register.domain.identity import parse_national_id
+from register.storage import pseudonyms
 from register.storage.models import Person
+from register.storage.types import utcnow
 from tests.conftest import ADMIN_TOKEN, drop_pg_database, make_settings
-from tests.factories import make_institution, national_id, new_ref, obligation_body
+from tests.factories import consumer_headers, make_institution, national_id, new_ref, obligation_body
 from tests.server import fresh_database
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -184,6 +186,33 @@ class TestBlindIndexRotation:
                 assert identities.find_person(session, old, parse_national_id("SE", nid)) is None
         assert sorted(provider.load().blind_versions) == [2]
         all_readable(url, tmp_path, nids)
+
+    def test_a_persons_own_access_log_survives_the_rotation(self, url, tmp_path):
+        """The reports about a person (events linked through pseudonyms keyed by the old index) are still
+        theirs to see after the old key is destroyed, with a month that gained a pseudonym under the new
+        key while the rotation ran (as a process on the new key recording a look then would)."""
+        [nid] = report_people(url, tmp_path, 1)
+        provider = FileKeyProvider(tmp_path / "keys.json")
+        sessions = sessions_for(url)
+        number = parse_national_id("SE", nid)
+
+        def during(step: str, done: int, total: int) -> None:
+            if not total and "active" in step:
+                with sessions.begin() as session:
+                    cipher = key_service.plan_of(session, provider.load()).cipher(provider.load())
+                    pseudonyms.pseudonym_at(session, identities.blind_indexes(cipher, number)[0], utcnow())
+
+        key_service.rotate_blind_index(sessions, provider, progress=during, grace=0)
+        app = create_app(make_settings(url, tmp_path))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            r = client.get("/v1/me/access-log", headers=consumer_headers(tmp_path, "SE", nid))
+            assert r.status_code == 200, r.text
+            assert [e["action"] for e in r.json()["items"]] == ["obligation:created"]
+        app.state.register.engine.dispose()
+        with sessions() as session:
+            cipher = key_service.plan_of(session, provider.load()).cipher(provider.load())
+            [new] = identities.blind_indexes(cipher, number)
+            assert len(pseudonyms.pseudonyms_for(session, new)) == 2, "the month's old pseudonym and the new one"
 
     def test_possible_blind_indexes_follow_the_rotation(self, url, tmp_path):
         nids = report_people(url, tmp_path, 1)

@@ -25,6 +25,7 @@ from register.crypto.keys import (
 from register.config import Settings
 from register.domain.identity import parse_national_id
 from register.storage import keys as store
+from register.storage import pseudonyms
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.types import utcnow
 
@@ -341,8 +342,11 @@ def rotate_blind_index(sessions: sessionmaker[Session], provider: KeyProvider, *
         data = _nid_input(cipher, row)
         value = cipher.blind_index_with(new, data)
         if row.blind_index != value:
-            store.set_person_indexes(session, person_id=row.id, old=row.blind_index, blind_index=value,
-                                     blind_index_next=row.blind_index)
+            if store.set_person_indexes(session, person_id=row.id, old=row.blind_index, blind_index=value,
+                                        blind_index_next=row.blind_index):
+                # The person's access events follow them: their pseudonyms move to the new index in the
+                # same transaction (else the person's own log would lose them with the old key).
+                pseudonyms.rekey(session, row.blind_index, value)
 
     _each_person(sessions, "rewriting persons' index", batch, progress, rewrite)
     after = None

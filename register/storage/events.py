@@ -9,14 +9,21 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from register.storage.dialect import statements
-from register.storage.models import AccessEvent
+from register.storage.models import AccessEvent, Person
 from register.storage.pseudonyms import pseudonyms_for
 
 
 def subjects_of(session: Session, blind_index: bytes) -> list[bytes]:
     """The subjects the events about a person carry, while they can still be linked to them: the one
-    function every lookup of a person's events goes through (storage.pseudonyms)."""
-    return pseudonyms_for(session, blind_index)
+    function every lookup of a person's events goes through (storage.pseudonyms). While a blind-index
+    key rotation runs, a person has an index under each key (`persons.blind_index` and
+    `blind_index_next`) and events recorded meanwhile may be linked through either: both are followed."""
+    indexes = [blind_index]
+    row = session.execute(select(Person.blind_index, Person.blind_index_next).where(
+        or_(Person.blind_index == blind_index, Person.blind_index_next == blind_index))).first()
+    if row is not None:
+        indexes += [bytes(b) for b in row if b is not None and bytes(b) != blind_index]
+    return [p for b in indexes for p in pseudonyms_for(session, b)]
 
 
 @dataclass(frozen=True, slots=True)

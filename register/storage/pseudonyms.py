@@ -89,10 +89,20 @@ def is_about(session: Session, subject: bytes, blind_index: bytes) -> bool:
 
 def rekey(session: Session, old: bytes, new: bytes) -> int:
     """For a blind-index key rotation: the pseudonyms of `old` become `new`'s (the pseudonyms, and the
-    old blind index events of leaf version 1 carry, stay as they are). How many rows moved."""
-    rows = session.execute(SubjectPseudonym.__table__.update()
-                           .where(SubjectPseudonym.__table__.c.blind_index == old).values(blind_index=new))
-    return int(rows.rowcount or 0)
+    old blind index events of leaf version 1 carry, stay as they are). A month `new` already has a
+    pseudonym for (events recorded under the new key while the rotation ran) keeps both: the moved one
+    takes a label of its own (`r` and 6 random hex digits) with the same `epoch_end`, so it is still
+    found, forgotten and expired with the person's others. How many rows moved."""
+    taken = set(session.scalars(select(_T.epoch).where(_T.blind_index == new)))
+    moved = 0
+    for pseudonym, epoch in session.execute(select(_T.pseudonym, _T.epoch).where(_T.blind_index == old)).all():
+        values: dict[str, object] = {"blind_index": new}
+        if epoch in taken:
+            values["epoch"] = "r" + secrets.token_hex(3)
+        session.execute(SubjectPseudonym.__table__.update().where(SubjectPseudonym.__table__.c.pseudonym == pseudonym)
+                        .values(**values))
+        moved += 1
+    return moved
 
 
 def forget(session: Session, blind_indexes: Sequence[bytes]) -> int:

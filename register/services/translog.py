@@ -95,12 +95,13 @@ class TransparencyLog:
 
     def refresh_at_start(self, sessions: sessionmaker[Session]) -> None:
         """At a process's start: sign receipts with the active key at once, though the key was rotated while
-        this process was down (and though no integrator thread runs here). A database not made yet, or a
-        store without the active key, is logged: the integrator pass retries, and refuses to sign checkpoints."""
+        this process was down (and though no integrator thread runs here). A database not made yet is
+        logged (the integrator pass retries). A key store without the active key stops the start
+        (LogKeyStoreError): a process must never serve receipts signed with a key the log has retired."""
         try:
             with sessions() as session:
                 self.refresh(session)
-        except (SQLAlchemyError, LogKeyStoreError):
+        except SQLAlchemyError:
             log.warning("could not take up the active log key at start", exc_info=True)
 
     def rotate(self, session: Session, *, now: datetime | None = None) -> dict:

@@ -219,6 +219,16 @@ class TestRotation:
             other.state.register.engine.dispose()
             stranger.state.register.engine.dispose()
 
+    def test_a_process_without_the_active_key_refuses_to_start(self, world, tmp_path):
+        rotate_log(world["settings"])
+        stranger = create_app(make_settings(world["url"], tmp_path / "elsewhere"), keys=StaticKeys.generate())
+        try:
+            with pytest.raises(LogKeyStoreError, match="not in this process's key store"):
+                with TestClient(stranger, raise_server_exceptions=False):
+                    pass
+        finally:
+            stranger.state.register.engine.dispose()
+
     def test_a_process_started_after_the_rotation_signs_receipts_with_the_new_key(self, world):
         new_vkey = rotate_log(world["settings"])["vkey"]
         later = create_app(make_settings(world["url"], world["dir"]), keys=StaticKeys.generate())

@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from register.cli_ha import add_parser as add_ha_commands
 from register.cli_retention import add_parser as add_retention_commands
 from register.config import Settings
 
@@ -482,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     ai.add_argument("--interval", type=float, default=1.0)
     ai.set_defaults(func=cmd_log_integrator)
     add_retention_commands(sub)
+    add_ha_commands(sub)
     return p
 
 

@@ -42,11 +42,41 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> 
         writer_gate.install(engine)  # BEGIN IMMEDIATE, after the connection's turn
         return engine
     # No pre-ping: it costs a round trip on every checkout (10 % of an exposure query); connections are
-    # recycled instead, and a dead one fails its request, which the client may retry.
+    # recycled instead, and a dead one fails its request (503, which the client may retry). SQLAlchemy then
+    # invalidates the whole pool, so after a restart or a failover one request per process is refused.
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout, pool_recycle=300,
-        hide_parameters=True,
+        hide_parameters=True, connect_args=postgres_connect_args(url),
     )
+
+
+# The bounds on a database that does not answer (SPEC.md, "Many machines"): connecting gives up after
+# CONNECT_TIMEOUT seconds per host (libpq's connect_timeout; a multi-host URL tries each host in turn), and
+# a connection whose server stopped answering (its machine gone, a network partition) is found dead by TCP
+# after TCP_USER_TIMEOUT_MS of unacknowledged data, or by keepalives after 5 + 2 x 3 s when idle.
+CONNECT_TIMEOUT = 3
+TCP_USER_TIMEOUT_MS = 10_000
+
+
+def postgres_connect_args(url: str) -> dict[str, object]:
+    """libpq parameters bounding how long a dead or unreachable server can hold a request; what the
+    URL sets itself (e.g. `connect_timeout=`) wins."""
+    given = make_url(url).query
+    args: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 5,
+                               "keepalives_interval": 2, "keepalives_count": 3,
+                               "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
+    return {k: v for k, v in args.items() if k not in given}
+
+
+def make_read_engine(url: str, **kw: float) -> Engine:
+    """An engine for reads that may be a moment old (SPEC.md, "Many machines": read routing): on a
+    multi-host URL libpq prefers a standby (`target_session_attrs=prefer-standby`) and falls back to the
+    primary when no standby answers. A single-host URL (or SQLite) reads where it writes."""
+    parsed = make_url(url)
+    if url.startswith("sqlite") or "target_session_attrs" not in parsed.query:
+        return make_engine(url, **kw)  # type: ignore[arg-type]
+    replica = parsed.update_query_dict({"target_session_attrs": "prefer-standby"})
+    return make_engine(replica.render_as_string(hide_password=False), **kw)  # type: ignore[arg-type]
 
 
 _STATEMENTS: dict[str, Statements] = {"postgresql": PostgresStatements(), "sqlite": SqliteStatements()}

@@ -33,7 +33,7 @@ from register.services.reports import ReportWorker
 from register.services.retention import RetentionJob, policy_of
 from register.services.translog import Integrator, TransparencyLog
 from register.shared import open_counters
-from register.storage.db import make_engine, make_sessionmaker
+from register.storage.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from register.web import router as pages_router
 from register.web.middleware import PageMiddleware, too_large_page
 from register.web.render import http_error_page
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size,
                          pool_timeout=settings.db_pool_timeout_seconds)
     sessions = make_sessionmaker(engine)
+    read_sessions = make_read_sessionmaker(settings.resolved_database_url, sessions, pool_size=settings.db_pool_size,
+                                           pool_timeout=settings.db_pool_timeout_seconds)
     tlog = TransparencyLog(
         load_log_key(settings), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
         checkpoint_interval=settings.checkpoint_interval_seconds,
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         settings=settings,
         engine=engine,
         sessions=sessions,
+        read_sessions=read_sessions,
         tlog=tlog,
         cipher=cipher,
         report_worker=worker,

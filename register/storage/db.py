@@ -68,15 +68,26 @@ def postgres_connect_args(url: str) -> dict[str, object]:
     return {k: v for k, v in args.items() if k not in given}
 
 
-def make_read_engine(url: str, **kw: float) -> Engine:
-    """An engine for reads that may be a moment old (SPEC.md, "Many machines": read routing): on a
-    multi-host URL libpq prefers a standby (`target_session_attrs=prefer-standby`) and falls back to the
-    primary when no standby answers. A single-host URL (or SQLite) reads where it writes."""
+def replica_url(url: str) -> str | None:
+    """The URL for reads that may be a moment old (SPEC.md, "Many machines": read routing): a multi-host URL
+    whose `target_session_attrs` asks for the primary, turned into `prefer-standby` (libpq takes the first
+    standby that answers, else the primary). None for any other URL (one host, SQLite): read where you write."""
+    if url.startswith("sqlite"):
+        return None
     parsed = make_url(url)
-    if url.startswith("sqlite") or "target_session_attrs" not in parsed.query:
-        return make_engine(url, **kw)  # type: ignore[arg-type]
-    replica = parsed.update_query_dict({"target_session_attrs": "prefer-standby"})
-    return make_engine(replica.render_as_string(hide_password=False), **kw)  # type: ignore[arg-type]
+    if parsed.query.get("target_session_attrs") not in ("read-write", "primary"):
+        return None
+    return parsed.update_query_dict({"target_session_attrs": "prefer-standby"}).render_as_string(hide_password=False)
+
+
+def make_read_sessionmaker(url: str, primary: sessionmaker[Session], *, pool_size: int = 10,
+                           pool_timeout: float = 5.0) -> sessionmaker[Session]:
+    """Sessions for reads that may lag: on a standby when `url` is a multi-host URL, else `primary` itself
+    (no second pool)."""
+    replica = replica_url(url)
+    if replica is None:
+        return primary
+    return make_sessionmaker(make_engine(replica, pool_size=pool_size, pool_timeout=pool_timeout))
 
 
 _STATEMENTS: dict[str, Statements] = {"postgresql": PostgresStatements(), "sqlite": SqliteStatements()}

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -26,11 +28,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from register import ha
-from register.storage.db import make_engine
+from register.storage.db import make_engine, replica_url
 from register.storage.models import AccessEvent, ExposureRecord, ObligationVersion, Report
 from tests import server
 from tests.factories import consumer_headers, in_days, national_id, obligation_body
@@ -310,3 +312,33 @@ def test_a_postmaster_killed_alone_is_restarted_in_place(world: World):
     assert world.cluster.leader() == leader  # Patroni restarted it in place; no failover
     assert ha.postmaster_pid(world.cluster.dir, leader) not in (None, before)
     print(f"\npostmaster of {leader} killed: writes refused for {lost:.1f} s (load average {os.getloadavg()[0]:.2f})")
+
+
+class TestOnTheHAURL:
+    def test_ha_status_names_one_leader_and_its_synchronous_standby(self, cluster: Cluster):
+        done = subprocess.run([sys.executable, "-m", "register.cli", "ha", "status", "--dir", str(cluster.dir)],
+                              capture_output=True, text=True, check=True, timeout=60)
+        doc = json.loads(done.stdout)
+        assert doc["database_url"] == cluster.url
+        assert sorted(m["role"] for m in doc["members"]) == ["leader", "replica", "sync_standby"], doc
+        assert [m["pg_port"] for m in doc["members"]] == [m.pg_port for m in cluster.layout.members]
+
+    def test_reads_that_may_lag_go_to_a_standby_and_writes_to_the_primary(self, cluster: Cluster):
+        for url, in_recovery in ((replica_url(cluster.url), True), (cluster.url, False)):
+            engine = make_engine(url, pool_size=1)
+            try:
+                with engine.connect() as conn:
+                    assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar() is in_recovery
+            finally:
+                engine.dispose()
+
+    def test_proofs_for_the_newest_checkpoint_answer_whatever_the_standby_has_replayed(self, world: World):
+        regulator = {"Authorization": f"Bearer {world.regulator_token}"}
+        for _ in range(5):  # a checkpoint signed on the primary, a proof asked at once
+            size = httpx.post(f"{world.url}/v1/audit/checkpoints", headers=regulator, timeout=30).json()["size"]
+            r = httpx.get(f"{world.url}/v1/audit/proof/consistency", params={"first": 1, "second": size},
+                          headers=regulator, timeout=30)
+            assert r.status_code == 200, r.text
+            r = httpx.get(f"{world.url}/v1/audit/proof/inclusion", params={"tree_size": size, "leaf_index": size - 1},
+                          headers=regulator, timeout=30)
+            assert r.status_code == 200, r.text

@@ -15,7 +15,7 @@ from register.storage.dialects.postgres import PostgresStatements
 from register.storage.dialects.sqlite import SqliteStatements
 
 
-def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, pre_ping: bool = False) -> Engine:
     """`pool_timeout`: the longest a request waits for a connection before it is refused (503), so that
     a busy pool never makes a client wait long, whatever another client does."""
     if url.startswith("sqlite"):
@@ -46,7 +46,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> 
     # invalidates the whole pool, so after a restart or a failover one request per process is refused.
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout, pool_recycle=300,
-        hide_parameters=True, connect_args=postgres_connect_args(url),
+        hide_parameters=True, connect_args=postgres_connect_args(url), pool_pre_ping=pre_ping,
     )
 
 
@@ -87,7 +87,9 @@ def make_read_sessionmaker(url: str, primary: sessionmaker[Session], *, pool_siz
     replica = replica_url(url)
     if replica is None:
         return primary
-    return make_sessionmaker(make_engine(replica, pool_size=pool_size, pool_timeout=pool_timeout))
+    # Pre-ping here: a standby restarts or is promoted more often than the primary goes, and a read that may
+    # lag is worth a round trip more rather than a 503 on a connection that died with its server.
+    return make_sessionmaker(make_engine(replica, pool_size=pool_size, pool_timeout=pool_timeout, pre_ping=True))
 
 
 _STATEMENTS: dict[str, Statements] = {"postgresql": PostgresStatements(), "sqlite": SqliteStatements()}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from register.api.deps import CanReadAudit, CanReadLog, Public, ReadSessionDep, SessionDep, StateDep
@@ -80,6 +81,8 @@ def _on_replica(replica: Session, primary: Session, work: Callable[[Session], T]
     except (InvalidInput, NotFound) as exc:
         if exc.code not in ("invalid_tree_size", "not_found"):
             raise
+    except (OperationalError, InterfaceError):  # the standby went away mid-read: the primary answers
+        replica.rollback()
     return work(primary)
 
 

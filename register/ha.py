@@ -178,27 +178,27 @@ def postmaster_pid(root: Path, name: str) -> int | None:
 
 
 def kill_member(root: Path, name: str, *, postmaster_only: bool = False) -> None:
-    """SIGKILL a member's Patroni and its postmaster together: its machine, as far as the others can tell,
-    is gone. `postmaster_only`: PostgreSQL alone dies and Patroni restarts it in place."""
+    """SIGKILL a member's Patroni and its PostgreSQL (the postmaster and every process it started)
+    together: its machine, as far as the others can tell, is gone. `postmaster_only`: the postmaster alone
+    dies, and Patroni restarts PostgreSQL in place."""
     _layout, pids = load(root)
-    targets = [postmaster_pid(root, name)] + ([] if postmaster_only else [pids.get(name)])
+    postmaster = postmaster_pid(root, name)
+    targets = [postmaster] if postmaster_only else [pids.get(name), postmaster, *_children_of(postmaster)]
     for pid in targets:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    if not postmaster_only:  # the postmaster's children go with it: nothing of that machine runs on
-        _kill_children_of(postmaster_pid(root, name))
 
 
-def _kill_children_of(pid: int | None) -> None:
-    if not pid:
-        return
-    for proc in Path("/proc").iterdir():
+def _children_of(pid: int | None) -> list[int]:
+    """The processes whose parent is `pid` (found before it dies: then they are re-parented)."""
+    found = []
+    for proc in Path("/proc").iterdir() if pid else ():
         if proc.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    os.kill(int(proc.name), signal.SIGKILL)
+                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(proc.name))
+    return found
 
 
 def cluster(layout: Layout) -> list[dict[str, Any]]:

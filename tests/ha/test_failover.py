@@ -9,7 +9,7 @@ writes after each kill is printed (target under 30 s; not asserted, the machine 
 
 A postmaster killed alone is restarted in place by Patroni: the same member leads again, nothing is lost.
 
-Adds to CI about 2-3 minutes (cluster start ~15 s, each loss ~10-15 s of failover plus ~10 s of rejoin).
+Adds to CI about 3.5 minutes (cluster start ~15 s, each loss ~15 s of failover plus ~10 s of rejoin, checks).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ the same server answers again without a restart. The database is one the test st
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -56,10 +57,14 @@ def calls(base: str, data_dir: Path) -> list[tuple[dict[str, str], str, str, dic
         (rh, "GET", "/v1/audit/checkpoint", None),
         (rh, "GET", "/v1/audit/events", None),
         (server.ADMIN, "GET", "/v1/institutions", None),
+        ({**lh, "Content-Type": "application/x-ndjson", "Idempotency-Key": uuid.uuid4().hex}, "POST", "/v1/reports",
+         (json.dumps({**body, "external_ref": "THIRD"}) + "\n").encode()),
     ]
 
 
-def send(base: str, headers: dict[str, str], method: str, path: str, body: dict | None) -> httpx.Response:
+def send(base: str, headers: dict[str, str], method: str, path: str, body: dict | bytes | None) -> httpx.Response:
+    if isinstance(body, bytes):
+        return httpx.request(method, base + path, headers=headers, content=body, timeout=BOUND)
     return httpx.request(method, base + path, headers=headers, json=body, timeout=BOUND)
 
 

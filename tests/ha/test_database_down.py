@@ -5,6 +5,7 @@ the same server answers again without a restart. The database is one the test st
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.ha.postgres import OwnPostgres, own_postgres
 # The bound SPEC.md states for an answer while the database is away: connect_timeout (3 s) per host and
 # the pool's wait (5 s), well inside this.
 BOUND = 30.0
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,33 @@ def send(base: str, headers: dict[str, str], method: str, path: str, body: dict 
     return httpx.request(method, base + path, headers=headers, json=body, timeout=BOUND)
 
 
+def signed_in(base: str, nid: str) -> httpx.Client:
+    """A browser signed in to the person's pages through the development sign-in form."""
+    browser = httpx.Client(base_url=base, timeout=BOUND)
+    page = browser.get("/app/sign-in")
+    r = browser.post("/app/sign-in", data={"csrf": CSRF.search(page.text).group(1), "person": "typed",
+                                           "country": "SE", "national_id": nid, "next": "/app/"})
+    assert r.status_code == 303 and browser.get("/app/").status_code == 200, r.text
+    return browser
+
+
 class TestADatabaseThatIsDown:
+    def test_the_persons_pages_answer_503_and_then_work_again(self, register):
+        pg, base, _data_dir = register
+        browser = signed_in(base, national_id())
+        try:
+            pg.stop()
+            try:
+                for _ in range(2):
+                    answer = browser.get("/app/")
+                    assert answer.status_code == 503, answer.text
+                    assert answer.headers["retry-after"]
+            finally:
+                pg.start()
+            assert browser.get("/app/").status_code == 200
+        finally:
+            browser.close()
+
     def test_every_request_is_503_with_retry_after_and_the_server_recovers_by_itself(self, register):
         pg, base, data_dir = register
         requests = calls(base, data_dir)

@@ -163,7 +163,6 @@ def _save(layout: Layout, pids: dict[str, int]) -> None:
 def start_member(root: Path, name: str) -> int:
     """(Re)start one member's Patroni; a member that was lost rejoins (pg_rewind when it has diverged)."""
     layout, pids = load(root)
-    member = layout.member(name)
     home = layout.dir / name
     pids[name] = _spawn([PATRONI, str(home / "patroni.yml")], home / "patroni.log")
     _save(layout, pids)

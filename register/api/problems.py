@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 import psycopg
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -127,6 +127,9 @@ def database_unavailable(exc: BaseException | None) -> bool:
                       | psycopg.InterfaceError):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, PendingRollbackError) and "reconnect" in str(exc):
+            # A later statement (the request's commit) on a connection a disconnect invalidated.
             return True
         if isinstance(exc, BaseExceptionGroup):  # raised through a task group (middleware, streaming)
             return any(database_unavailable(e) for e in exc.exceptions)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from register.api.problems import RETRY_AFTER, database_unavailable
-from register.errors import RegisterError, SignInRequired
+from register.errors import DatabaseUnavailable, RegisterError, SignInRequired
 from register.web.i18n import LANG_COOKIE, LANGUAGES, Formats, choose_language, translations
 from register.web.session import COOKIE_PATH, SignedIn, cookie_secure, person_if_signed_in, person_of
 
@@ -144,11 +144,10 @@ class PageRoute(APIRoute):
                                   person=person_of(request))
             except Exception as exc:  # noqa: BLE001
                 if database_unavailable(exc):  # down, restarting or failing over: 503, try again shortly
-                    log.warning("database unavailable", extra={"request_id": getattr(request.state, "request_id", None)})
-                    response = render(request, "error.html", status=503, code="internal_error", expired=False,
-                                      person=person_of(request))
-                    response.headers["Retry-After"] = RETRY_AFTER
-                    return with_security_headers(response)
+                    # Raised, not rendered: the request's session must roll back its broken connection
+                    # (a commit on it would fail after the page was sent).
+                    raise DatabaseUnavailable("the database did not answer in time; retry after Retry-After",
+                                              headers={"Retry-After": RETRY_AFTER}) from exc
                 log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", None)})
                 response = render(request, "error.html", status=500, code="internal_error", expired=False,
                                   person=person_of(request))

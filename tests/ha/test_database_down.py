@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ def register() -> Iterator[tuple[OwnPostgres, str, Path]]:
             yield pg, f"http://127.0.0.1:{port}", data_dir
         finally:
             server.kill(proc)
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def calls(base: str, data_dir: Path) -> list[tuple[dict[str, str], str, str, dict | None]]:

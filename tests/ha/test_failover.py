@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -207,6 +208,7 @@ def world(cluster: Cluster) -> Iterator[World]:
                     regulator["token"], debtors)
     finally:
         server.kill(proc)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def write_again(world: World, n: int) -> float:

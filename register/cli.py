@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from register.cli_keys import add_parser as add_keys_commands
+from register.cli_ha import add_parser as add_ha_commands
 from register.cli_retention import add_parser as add_retention_commands
 from register.config import Settings
 
@@ -484,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     ai.set_defaults(func=cmd_log_integrator)
     add_retention_commands(sub)
     add_keys_commands(sub)
+    add_ha_commands(sub)
     return p
 
 

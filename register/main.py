@@ -34,7 +34,7 @@ from register.services.reports import ReportWorker
 from register.services.retention import RetentionJob, policy_of
 from register.services.translog import Integrator, TransparencyLog
 from register.shared import open_counters
-from register.storage.db import make_engine, make_sessionmaker
+from register.storage.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from register.web import router as pages_router
 from register.web.middleware import PageMiddleware, too_large_page
 from register.web.render import http_error_page
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                          pool_timeout=settings.db_pool_timeout_seconds)
     sessions = make_sessionmaker(engine)
     log_keys = open_log_key_store(settings)
+    read_sessions = make_read_sessionmaker(settings.resolved_database_url, sessions, pool_size=settings.db_pool_size,
+                                           pool_timeout=settings.db_pool_timeout_seconds)
     tlog = TransparencyLog(
         log_keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
         checkpoint_interval=settings.checkpoint_interval_seconds, keys=log_keys,
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         settings=settings,
         engine=engine,
         sessions=sessions,
+        read_sessions=read_sessions,
         tlog=tlog,
         cipher=cipher,
         report_worker=worker,

@@ -74,7 +74,7 @@ def locked() -> dict[str, str]:
 
 class TestCompose:
     def test_services(self, compose):
-        assert set(compose["services"]) == {"db", "migrate", "register"}
+        assert {n for n, s in compose["services"].items() if "profiles" not in s} == {"db", "migrate", "register"}
 
     def test_the_database_is_postgresql_16_with_a_volume_and_a_health_check(self, compose):
         db = compose["services"]["db"]
@@ -235,3 +235,48 @@ class TestLock:
 
     def test_has_no_test_or_tool_dependencies(self):
         assert not {"pytest", "hypothesis", "pyyaml", "ruff", "setuptools", "pip"} & set(locked())
+
+
+class TestHAProfile:
+    """`docker compose --profile ha up -d haproxy` (SPEC.md, "Many machines"): etcd, three PostgreSQL under
+    Patroni with synchronous replication, two register hosts with the same keys, HAProxy in front."""
+
+    def test_the_profile_holds_the_topology_and_haproxy_starts_all_of_it(self, compose):
+        services = compose["services"]
+        ha = {n for n, s in services.items() if "ha" in s.get("profiles", [])}
+        assert ha == {"etcd", "pg1", "pg2", "pg3", "migrate-ha", "register-1", "register-2", "haproxy"}
+
+        def needs(name: str) -> set[str]:
+            direct = set(services[name].get("depends_on", {}))
+            return direct.union(*(needs(d) for d in direct)) if direct else set()
+        assert needs("haproxy") == ha - {"haproxy"}
+
+    def test_patroni_is_synchronous_strict_with_pg_rewind_and_a_short_ttl(self, compose):
+        patroni = yaml.safe_load(compose["configs"]["patroni"]["content"])
+        dcs = patroni["bootstrap"]["dcs"]
+        assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is True
+        assert dcs["postgresql"]["use_pg_rewind"] is True
+        assert dcs["ttl"] + dcs["loop_wait"] < 30 and dcs["retry_timeout"] < dcs["ttl"]
+        assert "etcd:2379" in str(patroni["etcd3"]["hosts"])
+        for name in ("pg1", "pg2", "pg3"):
+            service = compose["services"][name]
+            assert service["environment"]["PATRONI_NAME"] == name
+            assert any(v.startswith(f"{name}data:") for v in service["volumes"])
+            assert "db_password" in service["secrets"]
+
+    def test_the_register_hosts_share_keys_and_use_the_multi_host_url(self, compose):
+        hosts = [compose["services"][n] for n in ("register-1", "register-2")]
+        for host in hosts:
+            env = host["environment"]
+            assert env["REGISTER_DATABASE_URL_FILE"] == "/run/secrets/database_url_ha"
+            for name in SECRET_FILES:
+                assert f"REGISTER_{name.upper()}_FILE" in env
+            assert "/healthz" in " ".join(host["healthcheck"]["test"])
+        assert hosts[0]["environment"] == hosts[1]["environment"]
+
+    def test_haproxy_checks_the_hosts_and_the_primary_through_patroni(self, compose):
+        config = compose["configs"]["haproxy"]["content"]
+        assert "server register-1 register-1:8000 check" in config
+        assert "server register-2 register-2:8000 check" in config
+        assert "option httpchk GET /primary" in config
+        assert all(f"server {n} {n}:5432 check port 8008" in config for n in ("pg1", "pg2", "pg3"))

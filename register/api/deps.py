@@ -47,6 +47,9 @@ class AppState:
     exposure_limits: ExposureLimits | None = None  # None: no rate limit or quota
     tokens: TokenCache = field(default_factory=TokenCache)
     clock: Callable[[], datetime] = utcnow
+    # Reads that may be a moment old (SPEC.md, "Many machines": read routing): a standby's sessions on a
+    # multi-host database URL, else `sessions` itself.
+    read_sessions: sessionmaker[Session] | None = None
 
 
 async def app_state(request: Request) -> AppState:
@@ -84,6 +87,21 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session for a read that may lag the primary by the replication delay; it writes nothing (rolled
+    back at the end). Anything that writes, an access event too, uses `SessionDep`."""
+    state: AppState = request.app.state.register
+    session = (state.read_sessions or state.sessions)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 def in_transaction(state: AppState, work: Callable[[Session], T]) -> T:

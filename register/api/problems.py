@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+import psycopg
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +21,9 @@ from register.api.deps import Authorize
 from register.errors import DatabaseUnavailable, RegisterError, Unauthenticated, UnsupportedMediaType
 
 PROBLEM = "application/problem+json"
+# Seconds a client waits before sending again a request refused for want of the database: a failover
+# under Patroni takes about 10-15 s (SPEC.md, "Many machines"), a pool that was busy a moment.
+RETRY_AFTER = "2"
 JSON = "application/json"
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
 log = logging.getLogger("register.api")
@@ -113,6 +117,37 @@ def _unauthenticated(request: Request) -> JSONResponse:
                             request_id=_rid(request))
 
 
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database could not be reached or went away: the pool
+    gave no connection in time, the connection failed, closed or was invalidated (a restart, a failover,
+    the primary gone), or the server gave up the transaction. Never a client's fault, always worth a retry."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, SQLAlchemyTimeout | OperationalError | InterfaceError | psycopg.OperationalError
+                      | psycopg.InterfaceError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, PendingRollbackError) and "reconnect" in str(exc):
+            # A later statement (the request's commit) on a connection a disconnect invalidated.
+            return True
+        if isinstance(exc, BaseExceptionGroup):  # raised through a task group (middleware, streaming)
+            return any(database_unavailable(e) for e in exc.exceptions)
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def database_unavailable_response(request: Request, exc: BaseException) -> JSONResponse:
+    # A write whose connection broke during COMMIT may have been applied (on the new primary, after a
+    # failover, with synchronous replication nothing acknowledged is lost): sent again with the same
+    # Idempotency-Key, or as the same PUT, it is applied once.
+    log.warning("database unavailable", extra={"request_id": _rid(request), "error": type(exc).__name__})
+    error = DatabaseUnavailable("the database did not answer in time (down, restarting or failing over); "
+                                "retry after Retry-After")
+    return problem_response(error.status, error.code, error.title, error.detail,
+                            headers={"Retry-After": RETRY_AFTER}, request_id=_rid(request))
+
+
 def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = None) -> None:
     @app.exception_handler(RegisterError)
     async def _register_error(request: Request, exc: RegisterError) -> JSONResponse:
@@ -161,16 +196,20 @@ def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = Non
 
     @app.exception_handler(SQLAlchemyTimeout)
     @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # No connection in time (the pool busy, the database down, restarting or failing over), or a
-        # transaction the database gave up: nothing was changed, and the same request may be sent again.
-        log.warning("database unavailable", extra={"request_id": _rid(request), "error": type(exc).__name__})
-        error = DatabaseUnavailable("the database did not answer in time; nothing was changed, retry shortly")
-        return problem_response(error.status, error.code, error.title, error.detail,
-                                headers={"Retry-After": "1"}, request_id=_rid(request))
+        # transaction the database gave up: the same request may be sent again.
+        return database_unavailable_response(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Also what a middleware raises (it runs outside the handlers above): a database that went away
+        # there is a 503 like anywhere else, never a 500.
+        if database_unavailable(exc):
+            return database_unavailable_response(request, exc)
         log.error("unhandled error", exc_info=exc, extra={"request_id": _rid(request)})
         return problem_response(
             500, "internal_error", "Internal error", "The request failed and changed nothing.",

@@ -15,7 +15,7 @@ from register.storage.dialects.postgres import PostgresStatements
 from register.storage.dialects.sqlite import SqliteStatements
 
 
-def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, pre_ping: bool = False) -> Engine:
     """`pool_timeout`: the longest a request waits for a connection before it is refused (503), so that
     a busy pool never makes a client wait long, whatever another client does."""
     if url.startswith("sqlite"):
@@ -42,11 +42,54 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> 
         writer_gate.install(engine)  # BEGIN IMMEDIATE, after the connection's turn
         return engine
     # No pre-ping: it costs a round trip on every checkout (10 % of an exposure query); connections are
-    # recycled instead, and a dead one fails its request, which the client may retry.
+    # recycled instead, and a dead one fails its request (503, which the client may retry). SQLAlchemy then
+    # invalidates the whole pool, so after a restart or a failover one request per process is refused.
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout, pool_recycle=300,
-        hide_parameters=True,
+        hide_parameters=True, connect_args=postgres_connect_args(url), pool_pre_ping=pre_ping,
     )
+
+
+# The bounds on a database that does not answer (SPEC.md, "Many machines"): connecting gives up after
+# CONNECT_TIMEOUT seconds per host (libpq's connect_timeout; a multi-host URL tries each host in turn), and
+# a connection whose server stopped answering (its machine gone, a network partition) is found dead by TCP
+# after TCP_USER_TIMEOUT_MS of unacknowledged data, or by keepalives after 5 + 2 x 3 s when idle.
+CONNECT_TIMEOUT = 3
+TCP_USER_TIMEOUT_MS = 10_000
+
+
+def postgres_connect_args(url: str) -> dict[str, object]:
+    """libpq parameters bounding how long a dead or unreachable server can hold a request; what the
+    URL sets itself (e.g. `connect_timeout=`) wins."""
+    given = make_url(url).query
+    args: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 5,
+                               "keepalives_interval": 2, "keepalives_count": 3,
+                               "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
+    return {k: v for k, v in args.items() if k not in given}
+
+
+def replica_url(url: str) -> str | None:
+    """The URL for reads that may be a moment old (SPEC.md, "Many machines": read routing): a multi-host URL
+    whose `target_session_attrs` asks for the primary, turned into `prefer-standby` (libpq takes the first
+    standby that answers, else the primary). None for any other URL (one host, SQLite): read where you write."""
+    if url.startswith("sqlite"):
+        return None
+    parsed = make_url(url)
+    if parsed.query.get("target_session_attrs") not in ("read-write", "primary"):
+        return None
+    return parsed.update_query_dict({"target_session_attrs": "prefer-standby"}).render_as_string(hide_password=False)
+
+
+def make_read_sessionmaker(url: str, primary: sessionmaker[Session], *, pool_size: int = 10,
+                           pool_timeout: float = 5.0) -> sessionmaker[Session]:
+    """Sessions for reads that may lag: on a standby when `url` is a multi-host URL, else `primary` itself
+    (no second pool)."""
+    replica = replica_url(url)
+    if replica is None:
+        return primary
+    # Pre-ping here: a standby restarts or is promoted more often than the primary goes, and a read that may
+    # lag is worth a round trip more rather than a 503 on a connection that died with its server.
+    return make_sessionmaker(make_engine(replica, pool_size=pool_size, pool_timeout=pool_timeout, pre_ping=True))
 
 
 _STATEMENTS: dict[str, Statements] = {"postgresql": PostgresStatements(), "sqlite": SqliteStatements()}

@@ -16,7 +16,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from register.errors import RegisterError, SignInRequired
+from register.api.problems import RETRY_AFTER, database_unavailable
+from register.errors import DatabaseUnavailable, RegisterError, SignInRequired
 from register.web.i18n import LANG_COOKIE, LANGUAGES, Formats, choose_language, translations
 from register.web.session import COOKIE_PATH, SignedIn, cookie_secure, person_if_signed_in, person_of
 
@@ -141,7 +142,12 @@ class PageRoute(APIRoute):
             except RequestValidationError:  # only path parameters are validated: a malformed id is not found
                 response = render(request, "error.html", status=404, code="not_found", expired=False,
                                   person=person_of(request))
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
+                if database_unavailable(exc):  # down, restarting or failing over: 503, try again shortly
+                    # Raised, not rendered: the request's session must roll back its broken connection
+                    # (a commit on it would fail after the page was sent).
+                    raise DatabaseUnavailable("the database did not answer in time; retry after Retry-After",
+                                              headers={"Retry-After": RETRY_AFTER}) from exc
                 log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", None)})
                 response = render(request, "error.html", status=500, code="internal_error", expired=False,
                                   person=person_of(request))

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
-from register.api.deps import CanReadAudit, CanReadLog, Public, SessionDep, StateDep
+from register.api.deps import CanReadAudit, CanReadLog, Public, ReadSessionDep, SessionDep, StateDep
 from register.api.openapi import errors
 from register.api.presenters import event_public
 from register.api.schemas import (
@@ -14,7 +17,7 @@ from register.api.schemas import (
     InclusionProofPublic, LeavesPublic, LogKeyPublic, LogKeysPublic, RegulatorDisputesPublic,
 )
 from register.api.schemas.lookups import InstitutionLookupsPublic
-from register.errors import InvalidInput
+from register.errors import InvalidInput, NotFound
 from register.services import disputes, lookups, translog
 from register.services.events import record_event
 from register.domain.types import IsoDate, Timestamp, UUIDStr
@@ -22,6 +25,7 @@ from register.services.audit_events import search_events
 from register.services.paging import MAX_PAGE
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+T = TypeVar("T")
 # Tree sizes and indexes are BIGINT columns: a larger number is refused (422) before it reaches SQL,
 # where SQLite cannot bind it (a 500, found by the fuzzer).
 MAX_INDEX = 2**63 - 1
@@ -65,6 +69,21 @@ def search(body: EventSearch, request: Request, session: SessionDep, state: Stat
 
 
 # --- the transparency log -------------------------------------------------------------------------
+
+
+def _on_replica(replica: Session, primary: Session, work: Callable[[Session], T]) -> T:
+    """A proof from a standby (SPEC.md, "Many machines": read routing); from the primary when the standby
+    has not yet replayed the tree asked for (a proof for a tree size is the same wherever it is made)."""
+    if replica.get_bind() is primary.get_bind():
+        return work(primary)
+    try:
+        return work(replica)
+    except (InvalidInput, NotFound) as exc:
+        if exc.code not in ("invalid_tree_size", "not_found"):
+            raise
+    except (OperationalError, InterfaceError):  # the standby went away mid-read: the primary answers
+        replica.rollback()
+    return work(primary)
 
 
 def _b64_hash(value: str, name: str) -> bytes:
@@ -120,6 +139,7 @@ def checkpoints(
     responses=errors(401, 403, 404, 422, "invalid_query", "invalid_hash", "invalid_tree_size", "invalid_leaf_index"),
 )
 def inclusion_proof(
+    replica: ReadSessionDep,
     session: SessionDep,
     _: CanReadLog,
     tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)],
@@ -129,18 +149,19 @@ def inclusion_proof(
     """An RFC 9162 inclusion proof for a leaf, by index or by leaf hash, in the tree of `tree_size`."""
     if (leaf_index is None) == (leaf_hash is None):
         raise InvalidInput("give exactly one of leaf_index and leaf_hash", code="invalid_query")
-    return translog.inclusion(session, leaf_index=leaf_index, tree_size=tree_size,
-                              leaf_hash=_b64_hash(leaf_hash, "leaf_hash") if leaf_hash is not None else None)
+    hashed = _b64_hash(leaf_hash, "leaf_hash") if leaf_hash is not None else None
+    return _on_replica(replica, session, lambda s: translog.inclusion(s, leaf_index=leaf_index, tree_size=tree_size,
+                                                                      leaf_hash=hashed))
 
 
 @router.get("/proof/consistency", response_model=ConsistencyProofPublic,
             responses=errors(401, 403, 422, "invalid_tree_size"))
 def consistency_proof(
-    session: SessionDep, _: CanReadLog, first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    replica: ReadSessionDep, session: SessionDep, _: CanReadLog, first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
     second: Annotated[int, Query(ge=0, le=MAX_INDEX)],
 ):
     """An RFC 9162 consistency proof that the tree of size `second` extends the tree of size `first`."""
-    return translog.consistency(session, first=first, second=second)
+    return _on_replica(replica, session, lambda s: translog.consistency(s, first=first, second=second))
 
 
 @router.get("/leaves", response_model=LeavesPublic,

@@ -179,18 +179,29 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     (BENCHMARKS.md). A unique violation raises SQLAlchemy's IntegrityError, as a Core statement's would, so
     that a caller's retry sees one kind of error."""
     cols = tuple(rows[0])
+    _copy_tuples(session, table, cols, [[r[c] for c in cols] for r in rows])
+
+
+def _copy_tuples(session: Session, table: Table, cols: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+    """`_copy` of rows given as sequences of `cols`' values (a table without JSON columns writes them as
+    they are: no row copied)."""
     stmt, types, jsons = _copy_plan(table, cols)
     raw = session.connection().connection.driver_connection
     try:
         with raw.cursor() as cur, cur.copy(stmt) as cp:
             cp.set_types(types)
+            write = cp.write_row
+            if not jsons:
+                for r in rows:
+                    write(r)
+                return
             for r in rows:
-                values = [r[c] for c in cols]
+                values = list(r)
                 for i in jsons:
                     v = values[i]
                     if v is not None:
                         values[i] = v.decode() if isinstance(v, bytes) else orjson.dumps(v).decode()
-                cp.write_row(values)
+                write(values)
     except psycopg.IntegrityError as exc:
         raise IntegrityError(stmt, None, exc) from exc
 
@@ -308,6 +319,9 @@ class PostgresStatements:
 
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         _copy(session, table, rows)
+
+    def insert_tuples(self, session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        _copy_tuples(session, table, columns, rows)
 
     def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
         """Binary COPY, in a savepoint. When a concurrent report inserted one of these persons (COPY waits

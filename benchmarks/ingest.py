@@ -43,8 +43,10 @@ def _cell(v) -> str:  # noqa: ANN001
     return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str]) -> tuple[int, float]:
-    """The same rows, prepared in memory beforehand, COPYed into a table shaped like obligations."""
+def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str], *, table: str = "copy_bench",
+                  drop: bool = False) -> tuple[int, float]:
+    """The same rows, prepared in memory beforehand, COPYed into a table shaped like obligations (`drop`:
+    dropped again afterwards)."""
     buf = io.StringIO()
     n = 0
     for key, path in files.items():
@@ -63,14 +65,18 @@ def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str]) -> tupl
     data = buf.getvalue().encode()
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn) as conn:
-        conn.execute("CREATE TABLE copy_bench (LIKE obligations INCLUDING ALL)")
+        conn.execute(f"CREATE TABLE {table} (LIKE obligations INCLUDING ALL)")
         conn.commit()
         t = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(f"COPY copy_bench ({', '.join(COPY_COLUMNS)}) FROM STDIN") as cp:
+        with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as cp:
             for i in range(0, len(data), 1 << 20):
                 cp.write(data[i : i + (1 << 20)])
         conn.commit()
-        return n, time.perf_counter() - t
+        elapsed = time.perf_counter() - t
+        if drop:
+            conn.execute(f"DROP TABLE {table}")
+            conn.commit()
+        return n, elapsed
 
 
 def _concatenate(files: dict[str, Path], target: Path) -> Path:
@@ -144,6 +150,10 @@ def main() -> None:
             files = {"inkasso": _concatenate(files, Path(data_dir) / "files" / "all.ndjson")}
         lines = sum(1 for p in files.values() for _ in p.open())
         size = sum(p.stat().st_size for p in files.values())
+        inst_ids = {k: v["id"] for k, v in insts.items()}
+        # The baseline before the ingest too: on a shared machine one COPY swings with the load (33,000-119,000
+        # rows/s in one session), so the ratio is taken against the mean of one just before and one just after.
+        _, copy_before = copy_baseline(url, files, inst_ids, table="copy_bench_before", drop=True)
         with running_server(url, data_dir, REGISTER_LOG_INTEGRATOR="true") as srv:
             load_before = load_average()
             accepted_at, elapsed, docs = _ingest(srv.url, files, insts, lines)
@@ -162,14 +172,17 @@ def main() -> None:
                     p.unlink()
         accepted = sum(d["accepted"] for d in docs.values())
         rejected = sum(d["rejected"] for d in docs.values())
-        copy_rows, copy_seconds = copy_baseline(url, files, {k: v["id"] for k, v in insts.items()})
+        copy_rows, copy_seconds = copy_baseline(url, files, inst_ids)
         ingest_rate, copy_rate = lines / elapsed, copy_rows / copy_seconds
+        copy_mean = (copy_rows / copy_before + copy_rate) / 2
         print_result("ingest", {
             "persons": args.persons, "lines": lines, "bytes": size, "accepted": accepted, "rejected": rejected,
             "upload_seconds": round(accepted_at, 2), "upload_to_done_seconds": round(elapsed, 2),
             "ingest_lines_per_second": round(ingest_rate), "copy_rows": copy_rows,
             "copy_seconds": round(copy_seconds, 3), "copy_rows_per_second": round(copy_rate),
-            "ratio": round(ingest_rate / copy_rate, 4),
+            "ratio": round(ingest_rate / copy_rate, 4),  # against the COPY after the ingest, as before
+            "copy_before_rows_per_second": round(copy_rows / copy_before),
+            "ratio_to_mean_copy": round(ingest_rate / copy_mean, 4),
             "load_average_before": load_before, "load_average_after": load_after, **day2,
         })
 

@@ -343,12 +343,21 @@ class PostgresStatements:
         return {r["blind_index"] for r in rows} - {bytes(b) for b in added}
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-        """One UPDATE ... FROM a COPYed staging table."""
+        """One UPDATE ... FROM a COPYed staging table, each row found through the primary key.
+
+        Left to itself the planner hashed the whole of `obligations` for every batch (a sequential scan: it
+        knows nothing of the staging table), so a batch's update cost grew with the table, not the batch:
+        965-1,127 ms against 407-483 ms through the index for 5,000 rows of 200,000 (BENCHMARKS.md, ingest,
+        fourth round), and at 5,000,000 rows each batch of a second day would have read them all. Hash and
+        merge joins are off for this statement only."""
         cols = ["id", *columns]
         session.execute(text("CREATE TEMP TABLE IF NOT EXISTS stage_obligations ON COMMIT DELETE ROWS AS "
                              "SELECT * FROM obligations WITH NO DATA"))  # every column: a call sets any few
         _copy(session, _STAGE, [{c: r[c] for c in cols} for r in rows])
         sets = ", ".join(f"{c} = s.{c}" for c in columns)
+        for setting in ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"):
+            session.execute(text(setting))
         session.execute(text(f"UPDATE obligations o SET {sets}, retracted_at = NULL, retraction_reason = NULL "
                              "FROM stage_obligations s WHERE o.id = s.id"))
-        session.execute(text("DELETE FROM stage_obligations"))
+        for statement in ("RESET enable_hashjoin", "RESET enable_mergejoin", "DELETE FROM stage_obligations"):
+            session.execute(text(statement))

@@ -345,11 +345,11 @@ class PostgresStatements:
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         """One UPDATE ... FROM a COPYed staging table, each row found through the primary key.
 
-        Left to itself the planner hashed the whole of `obligations` for every batch (a sequential scan: it
-        knows nothing of the staging table), so a batch's update cost grew with the table, not the batch:
-        965-1,127 ms against 407-483 ms through the index for 5,000 rows of 200,000 (BENCHMARKS.md, ingest,
-        fourth round), and at 5,000,000 rows each batch of a second day would have read them all. Hash and
-        merge joins are off for this statement only."""
+        Left to itself the planner, which knows nothing of the freshly filled staging table, hashed the whole
+        of `obligations` (a sequential scan) for every batch while the table was small enough for that to
+        look cheaper than probing its index (200,000 rows here): 965-1,127 ms against 407-483 ms through the
+        index for 5,000 rows (BENCHMARKS.md, ingest, fourth round). Hash and merge joins are off for this
+        statement only."""
         cols = ["id", *columns]
         session.execute(text("CREATE TEMP TABLE IF NOT EXISTS stage_obligations ON COMMIT DELETE ROWS AS "
                              "SELECT * FROM obligations WITH NO DATA"))  # every column: a call sets any few

@@ -177,6 +177,7 @@ class TestSubjectPseudonyms:
             downgrade(empty_database, "7d4f2a9c1e60")
         assert "subject_pseudonyms" in _tables(empty_database)
 
+
 class TestUnusedCollectsIndex:
     """ix_obligations_collects, read by no query, is gone at head (2026-12-04-1520) and back after a downgrade."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import tempfile
 import sys
 import time
@@ -43,8 +44,10 @@ def _cell(v) -> str:  # noqa: ANN001
     return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str]) -> tuple[int, float]:
-    """The same rows, prepared in memory beforehand, COPYed into a table shaped like obligations."""
+def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str], *, table: str = "copy_bench",
+                  drop: bool = False) -> tuple[int, float]:
+    """The same rows, prepared in memory beforehand, COPYed into a table shaped like obligations (`drop`:
+    dropped again afterwards)."""
     buf = io.StringIO()
     n = 0
     for key, path in files.items():
@@ -63,14 +66,18 @@ def copy_baseline(url: str, files: dict[str, Path], ids: dict[str, str]) -> tupl
     data = buf.getvalue().encode()
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn) as conn:
-        conn.execute("CREATE TABLE copy_bench (LIKE obligations INCLUDING ALL)")
+        conn.execute(f"CREATE TABLE {table} (LIKE obligations INCLUDING ALL)")
         conn.commit()
         t = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(f"COPY copy_bench ({', '.join(COPY_COLUMNS)}) FROM STDIN") as cp:
+        with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as cp:
             for i in range(0, len(data), 1 << 20):
                 cp.write(data[i : i + (1 << 20)])
         conn.commit()
-        return n, time.perf_counter() - t
+        elapsed = time.perf_counter() - t
+        if drop:
+            conn.execute(f"DROP TABLE {table}")
+            conn.commit()
+        return n, elapsed
 
 
 def _concatenate(files: dict[str, Path], target: Path) -> Path:
@@ -98,7 +105,60 @@ def _next_day(files: dict[str, Path]) -> dict[str, Path]:
     return out
 
 
-def _ingest(srv_url: str, files: dict[str, Path], insts: dict, lines: int) -> tuple[float, float, dict]:
+class CpuMeter:
+    """CPU seconds spent by the server (its processes, the preparing ones included) and by PostgreSQL's backends
+    of one database, from /proc: on a machine shared with other work, CPU per line moves far less with the
+    load than lines per second do. Sampled while the ingest runs (a backend's time is lost once it exits)."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, server_pid: int, database: str) -> None:
+        self.server_pid, self.database = server_pid, database
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self.baseline = True  # what a process had spent before the ingest is not counted
+        self.sample()
+        self.baseline = False
+
+    def sample(self) -> None:
+        stats: dict[int, list[str]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+        tree = {self.server_pid}
+        grew = True
+        while grew:  # the server's descendants (its workers, the fork server, the preparing processes)
+            more = {pid for pid, st in stats.items() if int(st[1]) in tree} - tree
+            grew, tree = bool(more), tree | more
+        for pid, st in stats.items():
+            if pid in tree:
+                key = ("server", pid)  # its own time, and that of the children it has reaped
+                value = sum(int(x) for x in st[11:15]) / self.TICK
+            else:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read()
+                except OSError:
+                    continue
+                if not cmd.startswith(b"postgres: ") or f" {self.database} ".encode() not in cmd:
+                    continue
+                key, value = ("postgres", pid), sum(int(x) for x in st[11:13]) / self.TICK
+            self.first.setdefault(key, value if self.baseline else 0.0)
+            self.last[key] = value
+
+    def seconds(self) -> dict[str, float]:
+        out = {"server": 0.0, "postgres": 0.0}
+        for key, value in self.last.items():
+            out[key[0]] += value - self.first[key]
+        return out
+
+
+def _ingest(srv_url: str, files: dict[str, Path], insts: dict, lines: int,
+            meter: CpuMeter | None = None) -> tuple[float, float, dict]:  # fmt: skip
     """Upload every file, wait until all are processed: (seconds to accept, seconds to done, report docs)."""
     t0 = time.perf_counter()
     ids = []
@@ -115,6 +175,8 @@ def _ingest(srv_url: str, files: dict[str, Path], insts: dict, lines: int) -> tu
         docs = {rid: httpx.get(f"{srv_url}/v1/reports/{rid}",
                                headers={"Authorization": f"Bearer {insts[k]['token']}"}).json()
                 for k, rid in ids}
+        if meter is not None:
+            meter.sample()
         if all(d["status"] in ("done", "failed") for d in docs.values()):
             break
         if int(time.perf_counter() - t0) % 30 == 0:
@@ -144,9 +206,15 @@ def main() -> None:
             files = {"inkasso": _concatenate(files, Path(data_dir) / "files" / "all.ndjson")}
         lines = sum(1 for p in files.values() for _ in p.open())
         size = sum(p.stat().st_size for p in files.values())
+        inst_ids = {k: v["id"] for k, v in insts.items()}
+        # The baseline before the ingest too: on a shared machine one COPY swings with the load (33,000-119,000
+        # rows/s in one session), so the ratio is taken against the mean of one just before and one just after.
+        _, copy_before = copy_baseline(url, files, inst_ids, table="copy_bench_before", drop=True)
         with running_server(url, data_dir, REGISTER_LOG_INTEGRATOR="true") as srv:
             load_before = load_average()
-            accepted_at, elapsed, docs = _ingest(srv.url, files, insts, lines)
+            meter, client0 = CpuMeter(srv.proc.pid, make_url(url).database or ""), time.process_time()
+            accepted_at, elapsed, docs = _ingest(srv.url, files, insts, lines, meter)
+            cpu = {**meter.seconds(), "client": time.process_time() - client0}
             load_after = load_average()
             day2 = {}
             if args.second_day:
@@ -162,14 +230,18 @@ def main() -> None:
                     p.unlink()
         accepted = sum(d["accepted"] for d in docs.values())
         rejected = sum(d["rejected"] for d in docs.values())
-        copy_rows, copy_seconds = copy_baseline(url, files, {k: v["id"] for k, v in insts.items()})
+        copy_rows, copy_seconds = copy_baseline(url, files, inst_ids)
         ingest_rate, copy_rate = lines / elapsed, copy_rows / copy_seconds
+        copy_mean = (copy_rows / copy_before + copy_rate) / 2
         print_result("ingest", {
             "persons": args.persons, "lines": lines, "bytes": size, "accepted": accepted, "rejected": rejected,
             "upload_seconds": round(accepted_at, 2), "upload_to_done_seconds": round(elapsed, 2),
             "ingest_lines_per_second": round(ingest_rate), "copy_rows": copy_rows,
             "copy_seconds": round(copy_seconds, 3), "copy_rows_per_second": round(copy_rate),
-            "ratio": round(ingest_rate / copy_rate, 4),
+            "ratio": round(ingest_rate / copy_rate, 4),  # against the COPY after the ingest, as before
+            "copy_before_rows_per_second": round(copy_rows / copy_before),
+            "ratio_to_mean_copy": round(ingest_rate / copy_mean, 4),
+            "cpu_us_per_line": {k: round(v / lines * 1e6, 1) for k, v in cpu.items()},
             "load_average_before": load_before, "load_average_after": load_after, **day2,
         })
 

@@ -111,7 +111,7 @@ def _docs(lines: Iterator[tuple[int, bytes]], fmt: str) -> Iterator[tuple[int, D
     bad_header = False
     for n, raw in lines:
         raw = raw.rstrip(b"\r")
-        if not raw.strip():
+        if not raw or raw.isspace():  # as `not raw.strip()`, without copying each line
             yield n, None
             continue
         if len(raw) > MAX_LINE_BYTES:

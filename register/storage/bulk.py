@@ -32,8 +32,9 @@ def add_persons(session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
     return statements(session).add_persons(session, rows)
 
 
-def add_obligations(session: Session, rows: list[dict[str, Any]]) -> None:
-    statements(session).insert_rows(session, Obligation.__table__, rows)  # type: ignore[attr-defined]
+def add_obligations(session: Session, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Add obligations, each a tuple of `columns`' values."""
+    statements(session).insert_tuples(session, Obligation.__table__, tuple(columns), rows)  # type: ignore[attr-defined]
 
 
 def update_obligations(session: Session, rows: list[dict[str, Any]], *, columns: Sequence[str]) -> None:
@@ -41,14 +42,19 @@ def update_obligations(session: Session, rows: list[dict[str, Any]], *, columns:
     statements(session).update_obligations(session, rows, columns)
 
 
-def replace_debtors(session: Session, obligation_ids: list[str], rows: list[dict[str, Any]]) -> None:
-    """The debtors of these obligations (already stored ones) become `rows` (those of new obligations too)."""
+def replace_debtors(session: Session, obligation_ids: list[str], rows: list[tuple[str, str, str]]) -> None:
+    """The debtors of these obligations (already stored ones) become `rows`, each (obligation_id,
+    person_id, role) (those of new obligations too)."""
     for i in range(0, len(obligation_ids), 1000):
         session.execute(delete(ObligationDebtor).where(ObligationDebtor.obligation_id.in_(obligation_ids[i : i + 1000])))
     if rows:
-        statements(session).insert_rows(session, ObligationDebtor.__table__, rows)  # type: ignore[attr-defined]
+        statements(session).insert_tuples(session, ObligationDebtor.__table__, _DEBTOR_COLUMNS, rows)  # type: ignore[attr-defined]
 
 
-def add_versions(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add versions; a `state` may be given as its JSON, already encoded (bytes)."""
-    statements(session).insert_rows(session, ObligationVersion.__table__, rows)  # type: ignore[attr-defined]
+_DEBTOR_COLUMNS = ("obligation_id", "person_id", "role")
+
+
+def add_versions(session: Session, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Add versions, each a tuple of `columns`' values; a `state` may be given as its JSON, already
+    encoded (bytes)."""
+    statements(session).insert_tuples(session, ObligationVersion.__table__, tuple(columns), rows)  # type: ignore[attr-defined]

@@ -96,6 +96,9 @@ class Statements(Protocol):
         """Insert many rows, all with the same keys. A JSON column's value may be its encoded JSON (bytes).
         A unique violation raises SQLAlchemy's IntegrityError, as a Core statement's would."""
 
+    def insert_tuples(self, session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """`insert_rows` with each row a tuple of `columns`' values: no dict made per row on the batch path."""
+
     def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
         """Insert persons, skipping any whose blind index another transaction has taken; the blind
         indexes of the rows skipped."""

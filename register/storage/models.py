@@ -86,7 +86,7 @@ class Obligation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("institution_id", "external_ref", name="uq_obligations_institution_ref"),
         Index("ix_obligations_institution_updated", "institution_id", "updated_at", "id"),
-        Index("ix_obligations_collects", "collects_institution_id", "collects_external_ref"),
+        # No index on collects_*: no query looks a line up by the claim it collects (migration 3b8e61d0f4a2).
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))

@@ -176,3 +176,20 @@ class TestSubjectPseudonyms:
         with pytest.raises(RuntimeError, match="leaf version 2"):
             downgrade(empty_database, "7d4f2a9c1e60")
         assert "subject_pseudonyms" in _tables(empty_database)
+
+
+class TestUnusedCollectsIndex:
+    """ix_obligations_collects, read by no query, is gone at head (2026-12-04-1520) and back after a downgrade."""
+
+    def test_index_dropped_and_restored(self, empty_database):
+        def indexes() -> set[str]:
+            engine = create_engine(empty_database)
+            names = {ix["name"] for ix in inspect(engine).get_indexes("obligations")}
+            engine.dispose()
+            return names
+
+        upgrade(empty_database)
+        assert "ix_obligations_collects" not in indexes()
+        assert "ix_obligations_institution_updated" in indexes()
+        downgrade(empty_database, "3b9e6f1d2c47")
+        assert "ix_obligations_collects" in indexes()

@@ -179,18 +179,29 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     (BENCHMARKS.md). A unique violation raises SQLAlchemy's IntegrityError, as a Core statement's would, so
     that a caller's retry sees one kind of error."""
     cols = tuple(rows[0])
+    _copy_tuples(session, table, cols, [[r[c] for c in cols] for r in rows])
+
+
+def _copy_tuples(session: Session, table: Table, cols: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+    """`_copy` of rows given as sequences of `cols`' values (a table without JSON columns writes them as
+    they are: no row copied)."""
     stmt, types, jsons = _copy_plan(table, cols)
     raw = session.connection().connection.driver_connection
     try:
         with raw.cursor() as cur, cur.copy(stmt) as cp:
             cp.set_types(types)
+            write = cp.write_row
+            if not jsons:
+                for r in rows:
+                    write(r)
+                return
             for r in rows:
-                values = [r[c] for c in cols]
+                values = list(r)
                 for i in jsons:
                     v = values[i]
                     if v is not None:
                         values[i] = v.decode() if isinstance(v, bytes) else orjson.dumps(v).decode()
-                cp.write_row(values)
+                write(values)
     except psycopg.IntegrityError as exc:
         raise IntegrityError(stmt, None, exc) from exc
 
@@ -309,6 +320,9 @@ class PostgresStatements:
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         _copy(session, table, rows)
 
+    def insert_tuples(self, session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        _copy_tuples(session, table, columns, rows)
+
     def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
         """Binary COPY, in a savepoint. When a concurrent report inserted one of these persons (COPY waits
         for its transaction, then hits `uq_persons_blind_index`), again through a staging table with one
@@ -329,12 +343,21 @@ class PostgresStatements:
         return {r["blind_index"] for r in rows} - {bytes(b) for b in added}
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-        """One UPDATE ... FROM a COPYed staging table."""
+        """One UPDATE ... FROM a COPYed staging table, each row found through the primary key.
+
+        Left to itself the planner, which knows nothing of the freshly filled staging table, hashed the whole
+        of `obligations` (a sequential scan) for every batch while the table was small enough for that to
+        look cheaper than probing its index (200,000 rows here): 965-1,127 ms against 407-483 ms through the
+        index for 5,000 rows (BENCHMARKS.md, ingest, fourth round). Hash and merge joins are off for this
+        statement only."""
         cols = ["id", *columns]
         session.execute(text("CREATE TEMP TABLE IF NOT EXISTS stage_obligations ON COMMIT DELETE ROWS AS "
                              "SELECT * FROM obligations WITH NO DATA"))  # every column: a call sets any few
         _copy(session, _STAGE, [{c: r[c] for c in cols} for r in rows])
         sets = ", ".join(f"{c} = s.{c}" for c in columns)
+        for setting in ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"):
+            session.execute(text(setting))
         session.execute(text(f"UPDATE obligations o SET {sets}, retracted_at = NULL, retraction_reason = NULL "
                              "FROM stage_obligations s WHERE o.id = s.id"))
-        session.execute(text("DELETE FROM stage_obligations"))
+        for statement in ("RESET enable_hashjoin", "RESET enable_mergejoin", "DELETE FROM stage_obligations"):
+            session.execute(text(statement))

@@ -133,6 +133,9 @@ class SqliteStatements:
             rows = [{**r, **{c: orjson.loads(r[c]) for c in encoded}} for r in rows]
         session.execute(insert(table), rows)
 
+    def insert_tuples(self, session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        self.insert_rows(session, table, [dict(zip(columns, r, strict=True)) for r in rows])
+
     def add_persons(self, session: Session, rows: list[dict[str, Any]]) -> set[bytes]:
         """The write lock taken at BEGIN keeps other writers out, so no person appears between the batch's
         read and this insert; ON CONFLICT DO NOTHING and the count make that a checked fact, not a hope."""

@@ -110,13 +110,13 @@ def cmd_dev_idp_token(args: argparse.Namespace) -> int:
 
 
 def _log_context():  # noqa: ANN202
-    from register.crypto.log_key import open_log_key_store
+    from register.crypto.keys import open_key_source
     from register.services.translog import TransparencyLog
     from register.storage.db import make_engine, make_sessionmaker
 
     settings = _settings()
     engine = make_engine(settings.resolved_database_url, pool_size=1)
-    keys = open_log_key_store(settings)
+    keys = open_key_source(settings).log
     tlog = TransparencyLog(keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
                            checkpoint_interval=settings.checkpoint_interval_seconds, keys=keys)
     return engine, make_sessionmaker(engine), tlog

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(default=300, ge=30, le=3600,
                                       description="Lifetime of an OAuth access token from POST /v1/oauth/token")
     log_key: SecretStr | None = Field(default=None, description="base64 of the log's Ed25519 seed (32 bytes)")
+    key_source: str | None = Field(
+        default=None, description="package.module:factory returning a register.crypto.keys.KeySource (a KMS or HSM "
+                                  "for every key); unset: key files in the data dir, or the environment")
     log_origin: str = Field(default="register.local/access-log", pattern=r"^[^\s+]+$",
                             description="The log's name: first line of every checkpoint, name of its key")
     log_integrator: bool = Field(default=True, description="Integrate events into the tree in a background thread")

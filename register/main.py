@@ -25,8 +25,7 @@ from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
 from register.crypto.fields import FieldCipher
 from register.crypto.idtoken import IdTokenVerifier, TrustedKey, load_jwks
-from register.crypto.keys import KeyProvider, StaticKeys
-from register.crypto.log_key import open_log_key_store
+from register.crypto.keys import KeyProvider, StaticKeys, open_key_source
 from register.services.institutions import TokenCache
 from register.services.keys import KeyWatcher, open_cipher
 from register.services.limits import ExposureLimits
@@ -62,7 +61,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size,
                          pool_timeout=settings.db_pool_timeout_seconds)
     sessions = make_sessionmaker(engine)
-    log_keys = open_log_key_store(settings)
+    log_keys = open_key_source(settings).log
     read_sessions = make_read_sessionmaker(settings.resolved_database_url, sessions, pool_size=settings.db_pool_size,
                                            pool_timeout=settings.db_pool_timeout_seconds)
     tlog = TransparencyLog(

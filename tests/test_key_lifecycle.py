@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import sessionmaker
 
 from register.crypto.fields import FieldCipher
-from register.crypto.keys import EnvKeyProvider, FileKeyProvider, KeyKind
+from register.crypto.keys import EnvKeyProvider, FileKeyProvider, KeyKind, KeyProviderError
 from register.main import create_app
 from register.services import identities
 from register.services import keys as key_service
@@ -229,6 +229,34 @@ class TestBlindIndexRotation:
 
         key_service.rotate_blind_index(sessions, provider, progress=during, grace=0)
         assert counts[0] == 2 and counts[-1] == 1  # both keys' values during the change, then only the new
+
+
+class TestKeySource:
+    def test_one_setting_plugs_in_every_kind_of_key(self, url, tmp_path):
+        """REGISTER_KEY_SOURCE names the module a KMS would be: the field, blind-index and log keys all come
+        from it, and nothing is made in the data dir."""
+        from tests import key_source_plugin
+
+        app = create_app(make_settings(url, tmp_path, key_source="tests.key_source_plugin:source"))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            lender = make_institution(client, ADMIN)
+            body = obligation_body(debtors=[{"country": "SE", "national_id": national_id(), "role": "primary"}])
+            assert client.put(f"/v1/obligations/{new_ref()}", json=body, headers=lender.headers).status_code == 201
+            vkey = client.get("/v1/audit/log-key").json()["vkey"]
+        app.state.register.engine.dispose()
+        vault = tmp_path / "vault"
+        assert key_source_plugin.CALLS and (vault / "keys.json").exists() and (vault / "log-key.pem").exists()
+        assert not (tmp_path / "keys.json").exists() and not (tmp_path / "log-key.pem").exists()
+        assert vkey.split("+")[-1]  # the log key it serves is the vault's
+        # The same database without the source: other keys, refused (fingerprints recorded on first start).
+        with pytest.raises(KeysRefused):
+            create_app(make_settings(url, tmp_path / "elsewhere"))
+
+    @pytest.mark.parametrize("value", ["tests.key_source_plugin:missing", "no.such.module:source",
+                                       "tests.key_source_plugin:not_a_source"])
+    def test_a_source_that_cannot_be_loaded_stops_the_start(self, url, tmp_path, value):
+        with pytest.raises(KeyProviderError, match="REGISTER_KEY_SOURCE"):
+            create_app(make_settings(url, tmp_path, key_source=value))
 
 
 class TestEnvironmentProvider:

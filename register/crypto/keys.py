@@ -1,4 +1,5 @@
-"""Key providers: the one seam the register's field-encryption and blind-index keys come through.
+"""Key providers and the key source: the one seam every key of the register comes through (`KeySource`:
+field-encryption and blind-index keys here, the log's signing keys in crypto.log_key).
 
 Keys never live in the database. A provider holds versioned keys of two kinds (`fields`: AES-256-GCM keys
 for encrypted columns; `blind-index`: HMAC-SHA256 keys for lookups by identity number). Which version is
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import importlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from register.config import Settings, write_private_file
+from register.crypto.log_key import LogKeyStore, open_log_key_store
 
 KEY_BYTES = 32
 
@@ -214,7 +217,7 @@ class EnvKeyProvider:
         """Nothing to write: the operator removes the version from the environment (SPEC.md, "Key lifecycle")."""
 
 
-def provider_for(settings: Settings) -> FileKeyProvider | EnvKeyProvider:
+def default_provider(settings: Settings) -> FileKeyProvider | EnvKeyProvider:
     """The environment if it gives keys, else the key file in the data dir."""
     if (settings.encryption_keys is not None or settings.blind_index_key is not None
             or settings.blind_index_keys is not None):
@@ -222,9 +225,43 @@ def provider_for(settings: Settings) -> FileKeyProvider | EnvKeyProvider:
     return FileKeyProvider(settings.ensure_data_dir() / "keys.json")
 
 
+@dataclass(frozen=True)
+class KeySource:
+    """The one seam every key of the register comes through: the field-encryption and blind-index keys
+    (`secrets`, a KeyProvider) and the log's signing keys (`log`, a LogKeyStore: register.crypto.log_key).
+
+    By default both are files in the data dir, or the environment where it gives keys. A KMS or HSM plugs
+    in here, for every kind at once: `REGISTER_KEY_SOURCE=package.module:factory` names a callable that
+    takes the Settings and returns a KeySource (SPEC.md section 8, "Key lifecycle")."""
+
+    secrets: KeyProvider
+    log: LogKeyStore
+
+
+def open_key_source(settings: Settings) -> KeySource:
+    """The key source the settings name (REGISTER_KEY_SOURCE), else the files or the environment."""
+    if settings.key_source:
+        module, _, name = settings.key_source.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise KeyProviderError(f"REGISTER_KEY_SOURCE={settings.key_source!r}: cannot load it ({exc}); "
+                                   "give package.module:factory") from None
+        source = factory(settings)
+        if not isinstance(source, KeySource):
+            raise KeyProviderError(f"REGISTER_KEY_SOURCE={settings.key_source!r} did not return a KeySource")
+        return source
+    return KeySource(secrets=default_provider(settings), log=open_log_key_store(settings))
+
+
+def provider_for(settings: Settings) -> KeyProvider:
+    """The field-encryption and blind-index keys of the key source."""
+    return open_key_source(settings).secrets
+
+
 def load_keys(settings: Settings) -> StaticKeys:
-    """Keys from the environment if given, else from `<data_dir>/keys.json`, created on first use.
-    (The server checks them against the database's fingerprints before serving: services.keys.)"""
+    """The key source's keys: from the environment if given, else from `<data_dir>/keys.json`, created on
+    first use. (The server checks them against the database's fingerprints before serving: services.keys.)"""
     provider = provider_for(settings)
     if isinstance(provider, FileKeyProvider) and not provider.exists():
         return provider.create()

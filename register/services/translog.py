@@ -30,7 +30,8 @@ from register.audit import hashing, tree
 from register.audit.leaf import EventLike, encode_leaf, format_time
 from register.audit.note import Checkpoint, KeyChain, NoteSigner, NoteVerifier, SigningKey, sign_handover
 from register.config import Settings
-from register.crypto.log_key import LogKeyStore, LogKeyStoreError, open_log_key_store, raw_public
+from register.crypto.keys import open_key_source
+from register.crypto.log_key import LogKeyStore, LogKeyStoreError, raw_public
 from register.errors import Conflict, InvalidInput, NotFound
 from register.storage import log as store
 from register.storage.models import LogCheckpoint, LogKey
@@ -345,7 +346,7 @@ def operator_log(settings: Settings) -> Iterator[tuple[sessionmaker[Session], Tr
     from register.storage.db import make_engine, make_sessionmaker
 
     engine = make_engine(settings.resolved_database_url, pool_size=1)
-    keys = open_log_key_store(settings)
+    keys = open_key_source(settings).log
     try:
         yield make_sessionmaker(engine), TransparencyLog(
             keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,

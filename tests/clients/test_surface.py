@@ -66,6 +66,7 @@ EXPORTED = [
     "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
     "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod",
     "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
+    "Signal", "Signals",
 ]
 
 

@@ -2,7 +2,8 @@
 
 A clean population (40 persons, three lenders each looking once at the persons it then lends to, disputes
 answered in time) and, injected: a person looked up by three lenders within 24 hours, a lookup while the
-person's credit ban was on, a creditor with an overdue dispute, a lender with many lookups and no follow-up.
+person's credit ban was on, a creditor with an overdue dispute, a lender with many lookups and no follow-up,
+a line reported five days after its as_of.
 Every injected case must be found and nothing raised on the clean part; the test prints precision and recall.
 Each test has a database of its own (signals span the whole register); time moves through the app's clock.
 """
@@ -55,8 +56,8 @@ def event_of(app, request_id: str) -> str:
                                                       AccessEvent.action == "exposure:query")).one()
 
 
-def report(client, inst, person, clock) -> str:
-    as_of = clock.now.isoformat().replace("+00:00", "Z")
+def report(client, inst, person, clock, *, days_late: float = 0) -> str:
+    as_of = (clock.now - timedelta(days=days_late)).isoformat().replace("+00:00", "Z")
     r = client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)], as_of=as_of),
                    headers=inst.headers)
     assert r.status_code == 201, r.text
@@ -114,6 +115,9 @@ class TestSeededPopulation:
             assert r.status_code == 200, r.text
         clock.advance(hours=5)
         look(client, lenders[2], persons[1], clock)  # 25 h after lender 0's look: never three in one window
+        # Injected 5: lender 0 reports a line five days after its as_of (the rule: within two).
+        late_line = report(client, lenders[0], persons[3], clock, days_late=5)
+        report(client, lenders[1], persons[3], clock, days_late=1.5)  # late-ish, within the rule
         # Injected 4: a harvester looks at 25 persons and reports nothing.
         harvested = [look(client, harvester, p, clock) for p in persons[15:40]]
         clock.advance(days=31)
@@ -124,7 +128,8 @@ class TestSeededPopulation:
             subject = s.scalars(select(AccessEvent.subject).where(AccessEvent.id == stacked[0])).one().hex()
             blind_indexes = {bytes(b).hex() for b in s.scalars(select(Person.blind_index))}
         injected = {("many_lenders_24h", subject), ("lookup_during_ban", lenders[2].id),
-                    ("overdue_disputes", lenders[1].id), ("lookups_without_follow_up", harvester.id)}
+                    ("overdue_disputes", lenders[1].id), ("lookups_without_follow_up", harvester.id),
+                    ("late_reporting", lenders[0].id)}
         hits = injected & set(found)
         precision, recall = len(hits) / max(len(found), 1), len(hits) / len(injected)
         print(f"\nsignals: {len(found)} raised, {len(injected)} injected: precision {precision:.2f}, recall {recall:.2f}")
@@ -140,6 +145,10 @@ class TestSeededPopulation:
         assert {a for a, _ in actions} == {"dispute:open"} and {d["dispute_id"] for _, d in actions} == {overdue}
         harvest = found[("lookups_without_follow_up", harvester.id)]
         assert harvest["evidence_total"] == 25 and set(harvest["evidence"]) == set(harvested)
+        with fresh.state.register.sessions() as s:
+            late = s.execute(select(AccessEvent.action, AccessEvent.details).where(
+                AccessEvent.id.in_(found[("late_reporting", lenders[0].id)]["evidence"]))).all()
+        assert [(a, d["obligation_id"]) for a, d in late] == [("obligation:created", late_line)]
         # One kind at a time gives the same finding, with the same id.
         again = signals(client, regulator, kind="overdue_disputes", since=(t0 - timedelta(minutes=1)).isoformat())
         assert [x["id"] for x in again] == [found[("overdue_disputes", lenders[1].id)]["id"]]

@@ -16,6 +16,7 @@ from register.errors import InvalidInput
 
 class SignalKind(StrEnum):
     lookup_during_ban = "lookup_during_ban"
+    late_reporting = "late_reporting"
     lookups_without_follow_up = "lookups_without_follow_up"
     many_lenders_24h = "many_lenders_24h"
     overdue_disputes = "overdue_disputes"

@@ -72,7 +72,8 @@ def _overdue_disputes(session: Session, since: datetime, now: datetime, **_: Any
     return out
 
 
-def _without_follow_up(session: Session, since: datetime, now: datetime, *, follow_up_days: int) -> list[dict[str, Any]]:
+def _without_follow_up(session: Session, since: datetime, now: datetime, *, follow_up_days: int,
+                       **_: Any) -> list[dict[str, Any]]:
     decided_before = now - timedelta(days=follow_up_days)
     out = []
     for institution_id, decided, without in store.follow_up_by_institution(
@@ -91,7 +92,20 @@ def _without_follow_up(session: Session, since: datetime, now: datetime, *, foll
     return out
 
 
+def _late_reporting(session: Session, since: datetime, now: datetime, *, report_deadline_days: int,
+                    **_: Any) -> list[dict[str, Any]]:
+    out = []
+    for institution_id, late, first in store.late_versions(session, since=since, until=now, days=report_deadline_days):
+        evidence = store.late_version_event_ids(session, institution_id=institution_id, since=since, until=now,
+                                                days=report_deadline_days, limit=EVIDENCE_LIMIT + 1)
+        sig = _signal(SignalKind.late_reporting, institution_id, first, evidence, institution_id=institution_id)
+        sig["evidence_total"] = len(evidence) if len(evidence) <= EVIDENCE_LIMIT else None
+        out.append(sig)
+    return out
+
+
 _COMPUTE = {
+    SignalKind.late_reporting: _late_reporting,
     SignalKind.lookup_during_ban: _during_ban,
     SignalKind.lookups_without_follow_up: _without_follow_up,
     SignalKind.many_lenders_24h: _many_lenders,
@@ -101,12 +115,13 @@ _COMPUTE = {
 
 def list_signals(
     session: Session, *, principal: Principal, kind: SignalKind | None, since: datetime | None, now: datetime,
-    follow_up_days: int, request_id: str | None,
+    follow_up_days: int, report_deadline_days: int = 2, request_id: str | None,
 ) -> dict[str, Any]:
     """Signals of one kind (or all), oldest first; `since` at most 90 days back (default 30)."""
     start = rules.check_since(since, now)
     kinds = [kind] if kind is not None else list(SignalKind)
-    items = [s for k in kinds for s in _COMPUTE[k](session, start, now, follow_up_days=follow_up_days)]
+    items = [s for k in kinds for s in _COMPUTE[k](session, start, now, follow_up_days=follow_up_days,
+                                                    report_deadline_days=report_deadline_days)]
     items.sort(key=lambda s: (s["first_seen"], s["kind"], s["id"]))
     record_event(session, principal=principal, action="regulator:signals:read", now=now, request_id=request_id,
                  details={"kind": kind.value if kind else None, "since": start.isoformat(), "count": len(items)})

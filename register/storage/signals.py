@@ -69,6 +69,33 @@ def dispute_event_ids(session: Session, *, dispute_ids: Sequence[str], since: da
     return list(session.scalars(stmt))
 
 
+def late_versions(session: Session, *, since: datetime, until: datetime, days: int) -> list[Any]:
+    """(institution_id, late changes, first recorded_at) of changes (created, updated, reinstated) recorded
+    in [since, until) more than `days` after their as_of."""
+    v = ObligationVersion
+    stmt = (select(v.institution_id, func.count(), func.min(v.recorded_at))
+            .where(v.recorded_at >= since, v.recorded_at < until, v.change != "retracted",
+                   v.recorded_at > plus_days(v.as_of, days))
+            .group_by(v.institution_id).order_by(v.institution_id))
+    return list(session.execute(stmt).all())
+
+
+def late_version_event_ids(
+    session: Session, *, institution_id: str, since: datetime, until: datetime, days: int, limit: int,
+) -> list[str]:
+    """Ids of the access events (`obligation:*`, `report:*`) of the requests that recorded the institution's
+    late changes, oldest first."""
+    v = ObligationVersion
+    requests = (select(v.request_id).where(v.institution_id == institution_id, v.recorded_at >= since,
+                                           v.recorded_at < until, v.change != "retracted",
+                                           v.recorded_at > plus_days(v.as_of, days), v.request_id.is_not(None)))
+    stmt = (select(_E.id).where(_E.actor_id == institution_id, _E.occurred_at >= since,
+                                _E.request_id.in_(requests),
+                                (_E.action.like("obligation:%")) | (_E.action.like("report:%")))
+            .order_by(_E.occurred_at, _E.id).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def _followed(e: Any, days: int) -> Any:
     return exists(
         select(ObligationVersion.id)

@@ -27,4 +27,5 @@ def list_signals(
     institutions whose granted lookups are mostly without follow-up. Each lists the access events that
     show it. Computed on request; the read is itself recorded (`regulator:signals:read`)."""
     return signals.list_signals(session, principal=principal, kind=kind, since=since, now=state.clock(),
-                                follow_up_days=state.settings.follow_up_days, request_id=request.state.request_id)
+                                follow_up_days=state.settings.follow_up_days,
+                                report_deadline_days=state.settings.report_deadline_days, request_id=request.state.request_id)

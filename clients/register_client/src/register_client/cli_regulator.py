@@ -20,6 +20,7 @@ from register_client import _render as render
 
 
 class SignalKind(StrEnum):
+    late_reporting = "late_reporting"
     lookup_during_ban = "lookup_during_ban"
     lookups_without_follow_up = "lookups_without_follow_up"
     many_lenders_24h = "many_lenders_24h"

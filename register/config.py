@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         description="A granted lookup is 'without follow-up' when the institution reports no change to a line "
         "naming the person within this many days after it",
     )
+    report_deadline_days: int = Field(
+        default=2, ge=1, le=365,
+        description="A change is reported late when it reaches the register more than this many days after its "
+        "as_of (Finland's rule: 2); the regulator's late_reporting signal",
+    )
     dispute_days: int = Field(default=30, ge=1, le=365,
                               description="Days a creditor has to answer a dispute before it is overdue")
     credit_ban_lift_seconds: int = Field(default=3600, ge=0, le=7 * 86400,

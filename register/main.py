@@ -19,7 +19,8 @@ from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContext
 from register.api.openapi import TAGS, install_openapi
 from register.api.problems import install_problem_handlers
 from register.api.routes import (
-    audit, consents, disputes, exposure, health, institutions, me, oauth, obligations, reports, statistics,
+    audit, consents, disputes, exposure, health, institutions, me, oauth, obligations, regulator, reports,
+    statistics,
 )
 from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     install_problem_handlers(app, page_error=http_error_page)  # a page, not problem+json, under /app/
     install_openapi(app)
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit,
-                   statistics):
+                   statistics, regulator):
         app.include_router(module.router)
     app.include_router(pages_router)  # the person's pages under /app/, the landing page and the docs (register/web)
     app.add_middleware(exposure.ExposureLane)  # innermost: the lender's question past FastAPI's routing

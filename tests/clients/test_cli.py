@@ -577,3 +577,25 @@ class TestAuditVerify:
         monkeypatch.setitem(sys.modules, "register_verifier", None)  # import fails as if not installed
         result = run("audit", "verify", "--state", str(tmp_path / "s"), token=lender.token)
         assert_one_line_error(result, 2, "pip install ./clients/register_verifier")
+
+
+class TestRegulatorSignals:
+    """`regulator signals`, as a supervisor looks for where to look."""
+
+    def test_an_overdue_dispute_shows_its_creditor(self, run, transport, client, lender, person, regulator, clock):
+        _, d = TestDisputes()._disputed(transport, client, lender, person)
+        clock.now += timedelta(days=31)
+        result = run("regulator", "signals", "--kind", "overdue_disputes", token=regulator.token)
+        assert result.exit_code == 0, result.output
+        [row] = [x for x in result.stdout.splitlines() if lender.id in x]
+        assert "overdue_disputes" in row and "signal" in result.stdout
+        docs = [json.loads(x) for x in run("regulator", "signals", "--kind", "overdue_disputes", "--json",
+                                           token=regulator.token).stdout.splitlines()]
+        [mine] = [s for s in docs if s["institution_id"] == lender.id]
+        assert mine["kind"] == "overdue_disputes" and len(mine["evidence"]) == 1
+
+    def test_a_lender_is_refused_and_a_bad_kind_is_a_usage_error(self, run, lender, regulator):
+        assert_one_line_error(run("regulator", "signals", token=lender.token), 1, "")
+        result = run("regulator", "signals", "--kind", "gossip", token=regulator.token)
+        assert result.exit_code == 2 and "gossip" in result.output
+        assert run("regulator", "signals", "--since", "2000-01-01", token=regulator.token).exit_code == 1

@@ -24,6 +24,8 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.AttestationCounts: "AttestationCountsPublic",
     register_client.InstitutionLookups: "InstitutionLookupsPublic",
     register_client.InstitutionRef: "InstitutionRefPublic",
+    register_client.Signal: "SignalPublic",
+    register_client.Signals: "SignalsPublic",
     register_client.LookupCounts: "LookupCountsPublic",
     register_client.LookupsByKind: "LookupsByKindPublic",
     register_client.Checkpoint: "CheckpointPublic",

@@ -322,9 +322,11 @@ CASES: dict[str, Case] = {
     "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
     "GET /v1/audit/institutions/{institution_id}/lookups": Case(roles("regulator"), lambda w, who: {
         "url": f"/v1/audit/institutions/{w.a.id}/lookups", "params": {"from": "2026-01-01"}}),
+    "GET /v1/regulator/signals": Case(roles("regulator"), _get("/v1/regulator/signals", kind="overdue_disputes")),
     "POST /v1/audit/events/search": Case(roles("regulator"), lambda w, who: {
         "url": "/v1/audit/events/search", "json": {"country": w.x.country, "national_id": w.x.nid, "limit": 5}}),
     "GET /v1/audit/log-key": Case(PUBLIC, _get("/v1/audit/log-key")),
+    "GET /v1/audit/log-keys": Case(PUBLIC, _get("/v1/audit/log-keys")),  # was missing on main
     "GET /v1/audit/checkpoint": Case(LOG_READERS, _get("/v1/audit/checkpoint")),
     "POST /v1/audit/checkpoints": Case(roles("regulator"), _get("/v1/audit/checkpoints")),
     "GET /v1/audit/checkpoints": Case(LOG_READERS, _get("/v1/audit/checkpoints", limit=2)),

@@ -52,6 +52,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # Who calls each operation: the role it is for. A new operation must be added here (a test checks).
 ROLE = {
     "GET /healthz": None, "GET /livez": None, "GET /metrics": None, "GET /v1/audit/log-key": None,
+    "GET /v1/audit/log-keys": None, "GET /v1/statistics": None,
     "GET /v1/audit/checkpoint": "regulator", "GET /v1/audit/checkpoints": "regulator",
     "POST /v1/audit/checkpoints": "regulator", "GET /v1/audit/events": "regulator",
     "POST /v1/audit/events/search": "regulator", "GET /v1/audit/leaves": "regulator",
@@ -67,7 +68,7 @@ ROLE = {
     "POST /v1/oauth/token": None,  # public: the client assertion in the form body authenticates
     "GET /.well-known/oauth-authorization-server": None,  # public: how to sign in
     "GET /v1/me/access-log": "consumer", "GET /v1/me/access-log/{event_id}/proof": "consumer",
-    "GET /v1/me/consents": "consumer", "GET /v1/me/obligations": "consumer",
+    "GET /v1/me/consents": "consumer", "GET /v1/me/obligations": "consumer", "GET /v1/me/retention": "consumer",
     "GET /v1/obligations": "lender", "DELETE /v1/obligations/{external_ref}": "lender",
     "GET /v1/obligations/{external_ref}": "lender", "PUT /v1/obligations/{external_ref}": "lender",
     "GET /v1/obligations/{external_ref}/versions": "lender", "POST /v1/reports": "lender",
@@ -79,6 +80,7 @@ ROLE = {
     "GET /v1/disputes": "lender", "GET /v1/disputes/{dispute_id}": "lender",
     "POST /v1/disputes/{dispute_id}/answer": "lender", "GET /v1/audit/disputes": "regulator",
     "GET /v1/audit/institutions/{institution_id}/lookups": "regulator",
+    "GET /v1/regulator/signals": "regulator",
 }  # fmt: skip
 
 

@@ -80,6 +80,7 @@ from register.api.schemas.obligations import (
     ObligationVersionPublic,
 )
 from register.api.schemas.problems import OAuthProblem, Problem, ProblemWithReceipt
+from register.api.schemas.regulator import SignalPublic, SignalsPublic
 from register.api.schemas.reports import ReportPublic
 from register.api.schemas.statistics import StatisticsPublic
 
@@ -140,6 +141,8 @@ __all__ = [
     "MyLinePublic",
     "MyObligationsPublic",
     "MyRetentionPublic",
+    "SignalPublic",
+    "SignalsPublic",
     "StatisticsPublic",
     "OAuthProblem",
     "ObligationHistory",

@@ -318,6 +318,11 @@ class AsyncRegisterClient(BaseClient):
     async def leaves(self, *, start: int, end: int) -> m.Leaves:
         return await self._call(c.leaves(start, end))
 
+    async def regulator_signals(self, *, kind: str | None = None, since: datetime | None = None) -> m.Signals:
+        """Regulators: signals (where to look) of one kind or all, from `since` (default 30 days back,
+        at most 90), each with the access events that show it."""
+        return await self._call(c.regulator_signals(kind=kind, since=since))
+
     async def institution_lookups(
         self, institution_id: str, *, first_day: date | None = None, last_day: date | None = None
     ) -> m.InstitutionLookups:

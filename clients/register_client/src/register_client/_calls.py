@@ -247,6 +247,10 @@ def leaves(start: int, end: int) -> Call[m.Leaves]:
     return Call("GET", "/v1/audit/leaves", m.Leaves, params={"start": start, "end": end})
 
 
+def regulator_signals(*, kind: str | None, since: datetime | None) -> Call[m.Signals]:
+    return Call("GET", "/v1/regulator/signals", m.Signals, params=_params(kind=kind, since=since))
+
+
 def institution_lookups(institution_id: str, *, first_day: date | None, last_day: date | None
                         ) -> Call[m.InstitutionLookups]:
     params = _params(**{"from": first_day, "to": last_day})

@@ -313,6 +313,11 @@ class RegisterClient(BaseClient):
     def leaves(self, *, start: int, end: int) -> m.Leaves:
         return self._call(c.leaves(start, end))
 
+    def regulator_signals(self, *, kind: str | None = None, since: datetime | None = None) -> m.Signals:
+        """Regulators: signals (where to look) of one kind or all, from `since` (default 30 days back,
+        at most 90), each with the access events that show it."""
+        return self._call(c.regulator_signals(kind=kind, since=since))
+
     def institution_lookups(
         self, institution_id: str, *, first_day: date | None = None, last_day: date | None = None
     ) -> m.InstitutionLookups:

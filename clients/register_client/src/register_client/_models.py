@@ -523,6 +523,29 @@ class InstitutionLookups(_Response):
     attestations: AttestationCounts
 
 
+# --- regulators: signals ----------------------------------------------------------------------
+
+
+class Signal(_Response):
+    """Where to look: `kind` (many_lenders_24h, lookup_during_ban, overdue_disputes,
+    lookups_without_follow_up), the institution or the person (a pseudonymous subject, hex) it is about,
+    and the access events that show it (at most 50; `evidence_total` counts them, null when not counted)."""
+
+    id: str
+    kind: str
+    institution_id: str | None = None
+    subject: str | None = None
+    first_seen: datetime
+    evidence: list[str]
+    evidence_total: int | None = None
+
+
+class Signals(_Response):
+    since: datetime
+    as_of: datetime
+    items: list[Signal]
+
+
 class StoredExposure(_Response):
     """A stored answer and its proof: `verified` when it hashes to `response_sha256` and its access event
     (`event_id`, leaf `leaf_index`) is in the signed `checkpoint`, as `inclusion` proves."""

@@ -43,6 +43,7 @@ from rich.progress import (
 )
 
 from register_client import _render as render
+from register_client import cli_regulator
 from register_client._auth import signed_in_token
 from register_client._base import clean_token
 from register_client._client import RegisterClient
@@ -232,6 +233,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     app.add_typer(consents, name="consents")
     app.add_typer(disputes, name="disputes")
     app.add_typer(audit, name="audit")
+    app.add_typer(cli_regulator.build(register, _emit), name="regulator")
 
     @app.callback()
     def main_options(

@@ -183,10 +183,16 @@ def get_leaves(
     end: Annotated[int, Query(ge=0, le=MAX_INDEX, description="Exclusive; at most 1000 leaves per call")],
 ):
     """Raw leaf bytes (base64), re-encoded from the stored events, so that any change to an event shows.
-    Read on a standby when there is one: it may serve fewer leaves than the primary has (`end` says how
-    many), never other ones."""
-    out = _on_replica(replica, session, lambda reads: translog.leaves(reads, start=start, end=end),
-                      retry_on=("leaf_event_missing",))
+    Read on a standby when there is one; the primary answers what the standby has not replayed yet."""
+
+    def read(reads: Session) -> dict:
+        out = translog.leaves(reads, start=start, end=end)
+        if reads is not session and out["end"] < min(end, start + translog.MAX_LEAVES):
+            # Fewer than asked for: a verifier that just read the primary's checkpoint needs them all.
+            raise NotFound("the standby has not replayed these leaves yet", code="not_replayed")
+        return out
+
+    out = _on_replica(replica, session, read, retry_on=("leaf_event_missing", "not_replayed"))
     record_event(session, principal=principal, action="regulator:leaves:read", now=state.clock(),
                  request_id=request.state.request_id, details={"start": out["start"], "end": out["end"]})
     return out

@@ -107,6 +107,7 @@ def statistics_of(state: Any) -> Statistics:
     found = getattr(state, "statistics", None)
     if found is None:
         reads = getattr(state, "read_sessions", None) or state.sessions
-        found = Statistics(reads, state.clock, state.settings.statistics_seconds, on_replica=reads is not state.sessions)
+        found = Statistics(reads, state.clock, state.settings.statistics_seconds,
+                           on_replica=reads is not state.sessions)
         state.statistics = found
     return found

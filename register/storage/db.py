@@ -49,7 +49,8 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, pre
     # invalidates the whole pool, so after a restart or a failover one request per process is refused.
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout, pool_recycle=300,
-        hide_parameters=True, connect_args=postgres_connect_args(url, statement_timeout=statement_timeout), pool_pre_ping=pre_ping,
+        hide_parameters=True, connect_args=postgres_connect_args(url, statement_timeout=statement_timeout),
+        pool_pre_ping=pre_ping,
     )
 
 

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest wait for a free database connection (then 503)"
     )
+    db_statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, le=86_400,
+        description="PostgreSQL: longest one statement of the server (requests, report worker, retention, "
+        "statistics) may run or wait for a lock before it is cancelled (then 503 database_unavailable); 0: none",
+    )
     # Lookups with an attested consent (one the institution recorded itself) have their own, lower limits:
     # with those, the institution alone chooses whose debts it reads (SPEC section 8, harvesting).
     attested_rate_per_second: float = Field(

@@ -60,11 +60,13 @@ def trusted_id_keys(settings: Settings) -> list[TrustedKey]:
 def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size,
-                         pool_timeout=settings.db_pool_timeout_seconds)
+                         pool_timeout=settings.db_pool_timeout_seconds,
+                         statement_timeout=settings.db_statement_timeout_seconds or None)
     sessions = make_sessionmaker(engine)
     log_keys = open_key_source(settings).log
     read_sessions = make_read_sessionmaker(settings.resolved_database_url, sessions, pool_size=settings.db_pool_size,
-                                           pool_timeout=settings.db_pool_timeout_seconds)
+                                           pool_timeout=settings.db_pool_timeout_seconds,
+                                           statement_timeout=settings.db_statement_timeout_seconds or None)
     tlog = TransparencyLog(
         log_keys.initial(), origin=settings.log_origin, max_merge_delay=settings.max_merge_delay_seconds,
         checkpoint_interval=settings.checkpoint_interval_seconds, keys=log_keys,

@@ -104,6 +104,26 @@ def get_read_session(request: Request) -> Iterator[Session]:
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
+def get_replica(request: Request, session: SessionDep) -> Iterator[Session]:
+    """The session for the read part of a request that also writes (a regulator's search records its access
+    event on the primary, in `SessionDep`): a standby's session on a multi-host URL, else the request's own
+    session. Never a second session on the same database: on SQLite a second transaction in the request's
+    thread would wait at the writer gate for the first."""
+    state: AppState = request.app.state.register
+    if state.read_sessions is None or state.read_sessions is state.sessions:
+        yield session
+        return
+    replica = state.read_sessions()
+    try:
+        yield replica
+    finally:
+        replica.rollback()
+        replica.close()
+
+
+ReplicaDep = Annotated[Session, Depends(get_replica, scope="function")]
+
+
 def in_transaction(state: AppState, work: Callable[[Session], T]) -> T:
     """`work` in a transaction of its own, with `get_session`'s rules (commit on return, and on an error
     marked `commit=True`; roll back otherwise). For a hot route run whole in one thread-pool call, instead

@@ -20,6 +20,7 @@ def search_events(
     session: Session,
     cipher: FieldCipher,
     *,
+    reads: Session | None = None,
     principal: Principal,
     institution_id: str | None = None,
     action: str | None = None,
@@ -34,7 +35,10 @@ def search_events(
     allow_test_ids: bool,
 ) -> tuple[list[tuple[AccessEvent, str | None]], str | None]:
     """A page of events in time order, filtered (`since` inclusive, `until` exclusive). `identity` (country,
-    number) narrows to one person, by blind index."""
+    number) narrows to one person, by blind index. The events are read in `reads` (a standby's session:
+    a moment old, SPEC.md "Many machines") when given; the regulator's own access event is written in
+    `session`, the request's transaction on the primary."""
+    reads = reads or session
     subject = None
     if identity is not None:
         nid = identities.parse_identity(*identity, allow_test=allow_test_ids, loc=("body", "national_id"))
@@ -42,9 +46,9 @@ def search_events(
     flt = EventFilter(institution_id=institution_id, action=action, outcome=outcome, since=since, until=until,
                       subject=subject)
     after = decode_cursor(cursor) if cursor else None
-    rows = list_events(session, flt, after=after, limit=limit + 1)
+    rows = list_events(reads, flt, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    names = names_by_id(session, {e.actor_id for e in page if e.actor_id})
+    names = names_by_id(reads, {e.actor_id for e in page if e.actor_id})
     record_event(
         session, principal=principal, action="regulator:events:search" if subject else "regulator:events:read",
         now=now, subject=subject, request_id=request_id,

@@ -30,14 +30,17 @@ def _start_of(day: date | None) -> datetime | None:
 
 
 def institution_lookups(
-    session: Session, *, principal: Principal, institution_id: str, first_day: date | None, last_day: date | None,
+    session: Session, *, reads: Session | None = None, principal: Principal, institution_id: str,
+    first_day: date | None, last_day: date | None,
     follow_up_days: int, now: datetime, request_id: str | None,
 ) -> dict[str, Any]:
-    """Counts for lookups made on [first_day, last_day] (UTC days, both inclusive; open when unset)."""
+    """Counts for lookups made on [first_day, last_day] (UTC days, both inclusive; open when unset), read in
+    `reads` (a standby's session, a moment old) when given; the read's access event goes to `session`."""
+    reads = reads or session
     if first_day is not None and last_day is not None and first_day > last_day:
         raise InvalidInput("`from` must not be after `to`", code="invalid_range",
                            errors=[{"loc": ["query", "from"], "msg": "after `to`"}])
-    inst = get_institution(session, institution_id)
+    inst = get_institution(reads, institution_id)
     if inst is None:
         raise NotFound("no institution with that id")
     start = _start_of(first_day)
@@ -46,7 +49,7 @@ def institution_lookups(
         k: {"granted": 0, "refused": 0, "refused_by_reason": defaultdict(int), "followed_up": 0,
             "without_follow_up": 0, "pending": 0} for k in KINDS
     }  # fmt: skip
-    for source, outcome, reason, n in store.outcome_counts(session, institution_id=inst.id, action="exposure:query",
+    for source, outcome, reason, n in store.outcome_counts(reads, institution_id=inst.id, action="exposure:query",
                                                            start=start, end=end):
         counts = kinds[source or NO_CONSENT]
         if outcome == "granted":
@@ -55,12 +58,12 @@ def institution_lookups(
             counts["refused"] += n
             counts["refused_by_reason"][reason or "unknown"] += n
     for source, followed, without, pending in store.follow_up_counts(
-        session, institution_id=inst.id, start=start, end=end, days=follow_up_days,
+        reads, institution_id=inst.id, start=start, end=end, days=follow_up_days,
         decided_before=now - timedelta(days=follow_up_days),
     ):
         kinds[source].update(followed_up=followed, without_follow_up=without, pending=pending)
     attestations = {"recorded": 0, "refused": 0, "refused_by_reason": defaultdict(int)}
-    for _, outcome, reason, n in store.outcome_counts(session, institution_id=inst.id, action="consent:attest",
+    for _, outcome, reason, n in store.outcome_counts(reads, institution_id=inst.id, action="consent:attest",
                                                       start=start, end=end):
         if outcome == "refused":
             attestations["refused"] += n

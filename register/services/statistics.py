@@ -68,8 +68,11 @@ class Statistics:
     """The latest figures of this process, recomputed when older than `seconds`: one request computes
     while the others (and later ones) are served the figures before it, or wait for the first ever."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], seconds: float) -> None:
-        self._sessions, self._clock, self._seconds = sessions, clock, seconds
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime], seconds: float, *,
+                 on_replica: bool = False) -> None:
+        """`on_replica`: `sessions` are a standby's (SPEC.md, "Many machines": read routing), so the figures
+        are always computed in a session of their own there, never in the caller's on the primary."""
+        self._sessions, self._clock, self._seconds, self._on_replica = sessions, clock, seconds, on_replica
         self._lock = threading.Lock()
         self._doc: dict[str, Any] | None = None
         self._at = 0.0
@@ -85,7 +88,7 @@ class Statistics:
             return doc  # type: ignore[return-value]  # someone is computing; these figures are still served
         try:
             if self._doc is None or time.monotonic() - self._at >= self._seconds:
-                if session is not None:
+                if session is not None and not self._on_replica:
                     self._doc = compute(session, self._clock())
                 else:
                     with self._sessions() as own:
@@ -97,10 +100,14 @@ class Statistics:
 
 
 def statistics_of(state: Any) -> Statistics:
-    """The figures of this server process (`state`: the app's state, with `sessions`, `clock` and
-    `settings`), made on first use: two made at once by a race would both be right."""
+    """The figures of this server process (`state`: the app's state, with `sessions`, `read_sessions`,
+    `clock` and `settings`), made on first use: two made at once by a race would both be right. Computed on a
+    standby when there is one (`read_sessions`): figures up to REGISTER_STATISTICS_SECONDS old may as well
+    be a replication delay older."""
     found = getattr(state, "statistics", None)
     if found is None:
-        found = Statistics(state.sessions, state.clock, state.settings.statistics_seconds)
+        reads = getattr(state, "read_sessions", None) or state.sessions
+        found = Statistics(reads, state.clock, state.settings.statistics_seconds,
+                           on_replica=reads is not state.sessions)
         state.statistics = found
     return found

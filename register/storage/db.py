@@ -15,9 +15,12 @@ from register.storage.dialects.postgres import PostgresStatements
 from register.storage.dialects.sqlite import SqliteStatements
 
 
-def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, pre_ping: bool = False) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, pre_ping: bool = False,
+                statement_timeout: float | None = None) -> Engine:
     """`pool_timeout`: the longest a request waits for a connection before it is refused (503), so that
-    a busy pool never makes a client wait long, whatever another client does."""
+    a busy pool never makes a client wait long, whatever another client does. `statement_timeout`
+    (seconds, PostgreSQL): the longest one statement may run or wait for a lock before the server cancels
+    it (503 too); None for none (migrations, the operator's commands)."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -46,7 +49,8 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, pre
     # invalidates the whole pool, so after a restart or a failover one request per process is refused.
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout, pool_recycle=300,
-        hide_parameters=True, connect_args=postgres_connect_args(url), pool_pre_ping=pre_ping,
+        hide_parameters=True, connect_args=postgres_connect_args(url, statement_timeout=statement_timeout),
+        pool_pre_ping=pre_ping,
     )
 
 
@@ -58,13 +62,20 @@ CONNECT_TIMEOUT = 3
 TCP_USER_TIMEOUT_MS = 10_000
 
 
-def postgres_connect_args(url: str) -> dict[str, object]:
+def postgres_connect_args(url: str, *, statement_timeout: float | None = None) -> dict[str, object]:
     """libpq parameters bounding how long a dead or unreachable server can hold a request; what the
-    URL sets itself (e.g. `connect_timeout=`) wins."""
+    URL sets itself (e.g. `connect_timeout=`, `options=`) wins.
+
+    A server that froze with its connections open (its disk hung, a lock never released) is bounded by
+    `statement_timeout`, sent as the connection's `options`: the server cancels the statement
+    (QueryCanceled, answered 503 `database_unavailable`). It bounds a lock wait too, so no `lock_timeout`
+    is set beside it (migrations set their own, `migrations/env.py`)."""
     given = make_url(url).query
     args: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 5,
                                "keepalives_interval": 2, "keepalives_count": 3,
                                "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
+    if statement_timeout:
+        args["options"] = f"-c statement_timeout={round(statement_timeout * 1000)}"
     return {k: v for k, v in args.items() if k not in given}
 
 
@@ -81,7 +92,7 @@ def replica_url(url: str) -> str | None:
 
 
 def make_read_sessionmaker(url: str, primary: sessionmaker[Session], *, pool_size: int = 10,
-                           pool_timeout: float = 5.0) -> sessionmaker[Session]:
+                           pool_timeout: float = 5.0, statement_timeout: float | None = None) -> sessionmaker[Session]:
     """Sessions for reads that may lag: on a standby when `url` is a multi-host URL, else `primary` itself
     (no second pool)."""
     replica = replica_url(url)
@@ -89,7 +100,8 @@ def make_read_sessionmaker(url: str, primary: sessionmaker[Session], *, pool_siz
         return primary
     # Pre-ping here: a standby restarts or is promoted more often than the primary goes, and a read that may
     # lag is worth a round trip more rather than a 503 on a connection that died with its server.
-    return make_sessionmaker(make_engine(replica, pool_size=pool_size, pool_timeout=pool_timeout, pre_ping=True))
+    return make_sessionmaker(make_engine(replica, pool_size=pool_size, pool_timeout=pool_timeout, pre_ping=True,
+                                         statement_timeout=statement_timeout))
 
 
 _STATEMENTS: dict[str, Statements] = {"postgresql": PostgresStatements(), "sqlite": SqliteStatements()}

@@ -34,9 +34,16 @@ UNAVAILABLE = {"type": "about:blank", "title": "Service unavailable", "status": 
                "detail": "the gateway timed out", "code": "unavailable"}
 
 
+SWITCHING = {"type": "about:blank", "title": "Service unavailable", "status": 503,
+             "detail": "the database is not available", "code": "database_unavailable"}
+
+
 def _fail(request: httpx.Request, how: str) -> httpx.Response:
     if how == "refused":
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    if how == "switching":  # the register's own answer while its database fails over
+        return httpx.Response(503, json=SWITCHING, headers={"Content-Type": "application/problem+json",
+                                                            "Retry-After": "2"})
     return httpx.Response(503, json=UNAVAILABLE, headers={"Content-Type": "application/problem+json"})
 
 
@@ -130,6 +137,42 @@ class TestIdempotentCalls:
             with pytest.raises(ConnectError):
                 sdk.get_obligation("LOAN-1")
         assert time.monotonic() - started >= 0.15  # waited 0.05 + 0.1 between three attempts
+
+
+class TestOutlastingAFailover:
+    """A 503 with Retry-After (the register's `database_unavailable` while its primary is replaced, about
+    15 s) is retried past `attempts` for `failover` seconds of waits: 30 by default."""
+
+    def test_the_default_waits_out_30_seconds_of_retry_after(self):
+        retry = Retry()
+        attempts = retry.attempts_for(503, 2.0)
+        assert sum(retry.delay(n, 2.0) for n in range(1, attempts)) >= 30
+        assert retry.attempts_for(503, None) == retry.attempts  # a proxy's bare 503: the usual budget
+        assert retry.attempts_for(502, 2.0) == retry.attempts
+        assert Retry(attempts=1).attempts_for(503, 2.0) == 1 and Retry(failover=0).attempts_for(503, 2.0) == 4
+
+    def test_a_safe_call_is_retried_through_the_switch(self, transport, lender):
+        flaky = Flaky(transport, ["switching"] * 3)
+        notices: list[RetryNotice] = []
+        quick = Retry(attempts=2, max_delay=0.01, failover=6)  # Retry-After 2: 6 s of waits, 4 attempts
+        with RegisterClient(BASE_URL, lender.token, transport=flaky, retry=quick, on_retry=notices.append) as sdk:
+            assert list(sdk.list_obligations()) == []
+        assert len(flaky.sent) == 4 and [n.attempts for n in notices] == [4, 4, 4]
+
+    def test_gives_up_once_the_failover_budget_is_spent(self, transport, lender):
+        flaky = Flaky(transport, ["switching"] * 5)
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky,
+                             retry=Retry(attempts=2, max_delay=0.01, failover=6)) as sdk,
+              pytest.raises(ServiceUnavailable) as err):
+            sdk.list_consents()
+        assert len(flaky.sent) == 4 and err.value.code == "database_unavailable"
+
+    def test_an_unsafe_call_is_still_never_retried(self, transport, lender, person):
+        flaky = Flaky(transport, ["switching"])
+        with (RegisterClient(BASE_URL, lender.token, transport=flaky) as sdk, pytest.raises(ServiceUnavailable)):
+            sdk.query_exposure(country="SE", national_id=person.nid, purpose="credit_application",
+                               consent_id=NO_CONSENT)
+        assert len(flaky.sent) == 1
 
 
 class TestRetryNotices:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from register.api.deps import CanReadAudit, CanReadLog, Public, ReadSessionDep, SessionDep, StateDep
+from register.api.deps import CanReadAudit, CanReadLog, Public, ReadSessionDep, ReplicaDep, SessionDep, StateDep
 from register.api.openapi import errors
 from register.api.presenters import event_public
 from register.api.schemas import (
@@ -35,6 +35,7 @@ MAX_INDEX = 2**63 - 1
 def list_events(
     request: Request,
     session: SessionDep,
+    replica: ReplicaDep,
     state: StateDep,
     principal: CanReadAudit,
     institution_id: UUIDStr | None = None,
@@ -47,42 +48,48 @@ def list_events(
 ):
     """The access log in time order, filtered. To narrow to one person, use POST /v1/audit/events/search,
     so that identity numbers stay out of URLs."""
-    rows, next_cursor = search_events(
-        session, state.cipher, principal=principal, institution_id=institution_id, action=action, outcome=outcome,
-        since=since, until=until, identity=None, cursor=cursor, limit=limit,
+    rows, next_cursor = _on_replica(replica, session, lambda reads: search_events(
+        session, state.cipher, reads=reads, principal=principal, institution_id=institution_id, action=action,
+        outcome=outcome, since=since, until=until, identity=None, cursor=cursor, limit=limit,
         now=state.clock(), request_id=request.state.request_id, allow_test_ids=state.settings.accept_test_identities,
-    )
+    ))
     return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
 
 
 @router.post("/events/search", response_model=AccessEventsPublic,
              responses=errors(401, 403, 413, 422, "invalid_national_id", "invalid_cursor"))
-def search(body: EventSearch, request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit):
+def search(body: EventSearch, request: Request, session: SessionDep, replica: ReplicaDep, state: StateDep,
+           principal: CanReadAudit):
     """The access-log events about one person (by blind index), with the same filters as GET /v1/audit/events."""
-    rows, next_cursor = search_events(
-        session, state.cipher, principal=principal, institution_id=body.institution_id, action=body.action,
-        outcome=body.outcome, since=body.since, until=body.until, identity=(body.country, body.national_id),
-        cursor=body.cursor, limit=body.limit, now=state.clock(), request_id=request.state.request_id,
-        allow_test_ids=state.settings.accept_test_identities,
-    )
+    rows, next_cursor = _on_replica(replica, session, lambda reads: search_events(
+        session, state.cipher, reads=reads, principal=principal, institution_id=body.institution_id,
+        action=body.action, outcome=body.outcome, since=body.since, until=body.until,
+        identity=(body.country, body.national_id), cursor=body.cursor, limit=body.limit, now=state.clock(),
+        request_id=request.state.request_id, allow_test_ids=state.settings.accept_test_identities,
+    ))
     return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
 
 
 # --- the transparency log -------------------------------------------------------------------------
 
 
-def _on_replica(replica: Session, primary: Session, work: Callable[[Session], T]) -> T:
-    """A proof from a standby (SPEC.md, "Many machines": read routing); from the primary when the standby
-    has not yet replayed the tree asked for (a proof for a tree size is the same wherever it is made)."""
-    if replica.get_bind() is primary.get_bind():
+def _on_replica(replica: Session, primary: Session, work: Callable[[Session], T],
+                retry_on: tuple[str, ...] = ("invalid_tree_size", "not_found")) -> T:
+    """`work`'s reads on a standby (SPEC.md, "Many machines": read routing); again on the primary when the
+    standby has not yet replayed what was asked for (a refusal coded in `retry_on`: a proof for a tree size
+    is the same wherever it is made, an institution made a moment ago is on the primary), or when the
+    standby went away or cancelled the read (a conflict with its replay). `work` writes (an access event)
+    only after its reads, so a failed first try leaves nothing behind."""
+    if replica is primary or replica.get_bind() is primary.get_bind():
         return work(primary)
     try:
         return work(replica)
     except (InvalidInput, NotFound) as exc:
-        if exc.code not in ("invalid_tree_size", "not_found"):
+        if exc.code not in retry_on:
             raise
-    except (OperationalError, InterfaceError):  # the standby went away mid-read: the primary answers
+    except (OperationalError, InterfaceError):
         replica.rollback()
+        primary.rollback()  # in case it was the primary's write that failed: tried again, it answers 503
     return work(primary)
 
 
@@ -169,13 +176,23 @@ def consistency_proof(
 def get_leaves(
     request: Request,
     session: SessionDep,
+    replica: ReplicaDep,
     state: StateDep,
     principal: CanReadAudit,
     start: Annotated[int, Query(ge=0, le=MAX_INDEX)],
     end: Annotated[int, Query(ge=0, le=MAX_INDEX, description="Exclusive; at most 1000 leaves per call")],
 ):
-    """Raw leaf bytes (base64), re-encoded from the stored events, so that any change to an event shows."""
-    out = translog.leaves(session, start=start, end=end)
+    """Raw leaf bytes (base64), re-encoded from the stored events, so that any change to an event shows.
+    Read on a standby when there is one; the primary answers what the standby has not replayed yet."""
+
+    def read(reads: Session) -> dict:
+        out = translog.leaves(reads, start=start, end=end)
+        if reads is not session and out["end"] < min(end, start + translog.MAX_LEAVES):
+            # Fewer than asked for: a verifier that just read the primary's checkpoint needs them all.
+            raise NotFound("the standby has not replayed these leaves yet", code="not_replayed")
+        return out
+
+    out = _on_replica(replica, session, read, retry_on=("leaf_event_missing", "not_replayed"))
     record_event(session, principal=principal, action="regulator:leaves:read", now=state.clock(),
                  request_id=request.state.request_id, details={"start": out["start"], "end": out["end"]})
     return out
@@ -183,20 +200,21 @@ def get_leaves(
 
 @router.get("/disputes", response_model=RegulatorDisputesPublic, responses=errors(401, 403, 422))
 def audit_disputes(
-    request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit,
+    request: Request, session: SessionDep, replica: ReplicaDep, state: StateDep, principal: CanReadAudit,
     dispute_state: Annotated[Literal["open", "overdue", "corrected", "upheld", "withdrawn"] | None,
                              Query(alias="state", description="overdue: open past the deadline")] = None,
 ):
     """Disputes across all creditors, without the person's words or identity, and per creditor how many are
     open, overdue and answered late: which lenders let disputes run late."""
-    return disputes.regulator_disputes(session, principal=principal, state=dispute_state, now=state.clock(),
-                                       request_id=request.state.request_id)
+    return _on_replica(replica, session, lambda reads: disputes.regulator_disputes(
+        session, reads=reads, principal=principal, state=dispute_state, now=state.clock(),
+        request_id=request.state.request_id))
 
 
 @router.get("/institutions/{institution_id}/lookups", response_model=InstitutionLookupsPublic,
             responses=errors(401, 403, 404, 422, "invalid_range"))
 def institution_lookups(
-    request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit,
+    request: Request, session: SessionDep, replica: ReplicaDep, state: StateDep, principal: CanReadAudit,
     institution_id: Annotated[str, Path(max_length=36, description="The institution's id")],
     first_day: Annotated[IsoDate | None, Query(alias="from", description="First UTC day, inclusive")] = None,
     last_day: Annotated[IsoDate | None, Query(alias="to", description="Last UTC day, inclusive")] = None,
@@ -206,7 +224,8 @@ def institution_lookups(
     follow-up: no change of a line naming the person reported by the institution within
     REGISTER_FOLLOW_UP_DAYS after the lookup (younger ones are pending). Many attested lookups without
     follow-up is what harvesting looks like. Counts only, no person; the read is itself recorded."""
-    return lookups.institution_lookups(
-        session, principal=principal, institution_id=institution_id, first_day=first_day, last_day=last_day,
-        follow_up_days=state.settings.follow_up_days, now=state.clock(), request_id=request.state.request_id,
-    )
+    return _on_replica(replica, session, lambda reads: lookups.institution_lookups(
+        session, reads=reads, principal=principal, institution_id=institution_id, first_day=first_day,
+        last_day=last_day, follow_up_days=state.settings.follow_up_days, now=state.clock(),
+        request_id=request.state.request_id,
+    ))

@@ -90,20 +90,25 @@ class BaseClient:
         """Seconds to wait before trying `call` again after failed attempt number `attempt`, or None when
         it must not be retried (not idempotent, no attempts left, or a failure retrying cannot fix).
         `on_retry` hears of every retry before the wait."""
-        if not (call.idempotent and replayable) or attempt >= self.retry.attempts:
+        if not (call.idempotent and replayable):
             return None
         if response is None:
-            if isinstance(error, NOT_RETRIED):
+            attempts = self.retry.attempts
+            if isinstance(error, NOT_RETRIED) or attempt >= attempts:
                 return None
             delay = self.retry.delay(attempt)
             reason = self._reason(error) if error is not None else "no answer"
         elif response.status_code not in self.retry.statuses:
             return None
         else:
-            delay = self.retry.delay(attempt, parse_retry_after(response.headers.get("retry-after")))
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            attempts = self.retry.attempts_for(response.status_code, retry_after)  # a failover: longer
+            if attempt >= attempts:
+                return None
+            delay = self.retry.delay(attempt, retry_after)
             reason = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         if self.on_retry is not None:
-            self.on_retry(RetryNotice(call.method, call.path, attempt + 1, self.retry.attempts, delay, reason))
+            self.on_retry(RetryNotice(call.method, call.path, attempt + 1, attempts, delay, reason))
         return delay
 
     def _reason(self, exc: httpx.TransportError) -> str:

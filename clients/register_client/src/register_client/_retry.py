@@ -11,10 +11,17 @@ A retryable failure is no answer at all (connection refused, reset, timeout) or 
 not a request this side could not even send (a header h11 refuses, an unsupported URL scheme), which
 would fail the same way every time. Waits grow exponentially with full jitter (AWS's "exponential backoff and jitter"), and a Retry-After
 header is obeyed up to `max_delay`.
+
+A 503 with Retry-After is the register saying its database is being switched (`database_unavailable`: a
+failover, measured at about 15 s) or otherwise coming back soon: such answers are retried past `attempts`,
+as many times as their Retry-After waits take to cover `failover` seconds (30 by default: with the
+register's `Retry-After: 2`, 16 attempts), so that a safe call outlasts a whole failover by default.
+`failover=0` turns this off; `Retry(attempts=1)` never retries at all.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +34,20 @@ class Retry:
     attempts: int = 4
     backoff: float = 0.5  # seconds before the first retry, at most (jittered)
     max_delay: float = 20.0
+    failover: float = 30.0  # seconds of Retry-After waits a 503 is retried for, past `attempts`
     statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 502, 503, 504}))
     jitter: bool = True
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
+
+    def attempts_for(self, status: int | None, retry_after: float | None) -> int:
+        """The most attempts for a call whose last answer was `status` with `retry_after` (None: no
+        answer, or no header)."""
+        if self.attempts == 1 or status != 503 or retry_after is None or self.failover <= 0:
+            return self.attempts
+        return max(self.attempts, 1 + math.ceil(self.failover / max(retry_after, 1.0)))
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number `retry` (1 for the first retry)."""

@@ -165,7 +165,23 @@ class Checkpoint:
         return cls(origin, int(size_line), root_hash, int(ts))
 
 
-class NoteVerifier:
+class _NamedKey:
+    """A note key's name and its 4-byte key ID (a verifier's and a signer's alike)."""
+
+    _name: str
+    _key_id: bytes
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_id(self) -> bytes:
+        """The 4-byte key ID."""
+        return self._key_id
+
+
+class NoteVerifier(_NamedKey):
     """Verifies signed notes against one trusted Ed25519 key (name + public key)."""
 
     def __init__(self, name: str, public_key: Ed25519PublicKey) -> None:
@@ -177,15 +193,6 @@ class NoteVerifier:
         self._public_key = public_key
         self._raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         self._key_id = key_id(name, self._raw)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key ID."""
-        return self._key_id
 
     @classmethod
     def from_vkey(cls, vkey: str) -> "NoteVerifier":
@@ -270,7 +277,7 @@ class SigningKey(Protocol):
     def public_key(self) -> Ed25519PublicKey: ...
 
 
-class NoteSigner:
+class NoteSigner(_NamedKey):
     """Signs note texts with an Ed25519 key under a key name (use the checkpoint origin)."""
 
     def __init__(self, name: str, private_key: SigningKey) -> None:
@@ -284,15 +291,6 @@ class NoteSigner:
         self._public_key = public_key
         self._public = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         self._key_id = key_id(name, self._public)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key ID."""
-        return self._key_id
 
     @property
     def public_bytes(self) -> bytes:

@@ -36,6 +36,7 @@ from register import ha
 from register.storage.db import make_engine, replica_url
 from register.storage.models import AccessEvent, ExposureRecord, ObligationVersion, Report
 from tests import server
+from tests.ha.conftest import report
 from tests.factories import consumer_headers, in_days, national_id, obligation_body
 from tests.ha.cluster import Cluster, data_dir, ha_cluster
 from tests.test_crash_cycles import regulator_verifies, stamp
@@ -288,8 +289,8 @@ def test_losing_the_primary_three_times_loses_no_acknowledged_write(world: World
             leader = world.cluster.leader()
             ha.kill_member(world.cluster.dir, leader)
             lost.append(write_again(world, kill))
-            print(f"\nkill {kill + 1}: {leader} lost; writes refused for {lost[-1]:.1f} s "
-                  f"(load average {os.getloadavg()[0]:.2f})")
+            report(f"kill {kill + 1}: {leader} lost; writes refused for {lost[-1]:.1f} s "
+                   f"(load average {os.getloadavg()[0]:.2f})")
             regulator_verifies(world, verifier_state)  # the log did not fork or shrink across the switch
             ha.start_member(world.cluster.dir, leader)  # the lost machine back: it rejoins as a replica
             ha.wait_ready(world.cluster.layout, members=3, timeout=180)
@@ -301,8 +302,8 @@ def test_losing_the_primary_three_times_loses_no_acknowledged_write(world: World
     assert ledger.puts and ledger.exposures and ledger.reports and ledger.persons
     check(world, ledger)
     regulator_verifies(world, verifier_state, full=True)
-    print(f"unavailability per kill: {', '.join(f'{s:.1f} s' for s in lost)}; requests refused (503 or cut): "
-          f"{ledger.refused} (load average {os.getloadavg()[0]:.2f})")
+    report(f"unavailability per kill: {', '.join(f'{s:.1f} s' for s in lost)}; requests refused (503 or cut): "
+           f"{ledger.refused} (load average {os.getloadavg()[0]:.2f})")
 
 
 def test_a_postmaster_killed_alone_is_restarted_in_place(world: World):
@@ -313,7 +314,7 @@ def test_a_postmaster_killed_alone_is_restarted_in_place(world: World):
     ha.wait_ready(world.cluster.layout, members=3, timeout=120)
     assert world.cluster.leader() == leader  # Patroni restarted it in place; no failover
     assert ha.postmaster_pid(world.cluster.dir, leader) not in (None, before)
-    print(f"\npostmaster of {leader} killed: writes refused for {lost:.1f} s (load average {os.getloadavg()[0]:.2f})")
+    report(f"postmaster of {leader} killed: writes refused for {lost:.1f} s (load average {os.getloadavg()[0]:.2f})")
 
 
 class TestOnTheHAURL:

@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from register.cli_keys import add_parser as add_keys_commands
+from register.cli_keys import add_parser as add_keys_commands, keys_refused_as_message
 from register.cli_ha import add_parser as add_ha_commands
 from register.cli_retention import add_parser as add_retention_commands
 from register.config import Settings
@@ -181,8 +181,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     report files with --files)."""
     from pathlib import Path
 
-    from register.crypto.fields import FieldCipher
-    from register.crypto.keys import load_keys
+    from register.services.keys import open_cipher
     from register.services.seed import population_prefix, seed_population, write_files
     from register.storage.db import make_engine, make_sessionmaker
     from register.storage.migrate import upgrade
@@ -204,7 +203,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
             print(f"\r{r.lines:>12,} lines  {r.accepted:>12,} accepted  {r.rejected:,} rejected", end="",
                   file=sys.stderr)
 
-        result = seed_population(sessions, FieldCipher(load_keys(settings)), persons=args.persons, seed=args.seed,
+        result = seed_population(sessions, open_cipher(settings, sessions)[0], persons=args.persons, seed=args.seed,
                                  country=args.country, allow_test=settings.accept_test_identities, progress=progress,
                                  ref_prefix=prefix)
     finally:
@@ -278,10 +277,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Migrate, load demo data on first start (or say what the data holds), print tokens and example
     requests, write them for a shell, then serve."""
-    from register.crypto.fields import FieldCipher
-    from register.crypto.keys import load_keys
-    from register.crypto.log_key import load_log_key
+    from register.crypto.keys import open_key_source
     from register.demo import load_demo_info, seed_demo, shell_file, write_demo_files
+    from register.services.keys import open_cipher
     from register.services.translog import TransparencyLog
     from register.storage.db import make_engine, make_sessionmaker
     from register.storage.migrate import upgrade
@@ -297,11 +295,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         if info is None:
             print("Loading demo data (first start)...", file=sys.stderr)
-            tlog = TransparencyLog(load_log_key(settings), origin=settings.log_origin,
+            tlog = TransparencyLog(open_key_source(settings).log.initial(), origin=settings.log_origin,
                                    max_merge_delay=settings.max_merge_delay_seconds,
                                    checkpoint_interval=settings.checkpoint_interval_seconds)
-            with make_sessionmaker(engine).begin() as session:
-                info = seed_demo(session, FieldCipher(load_keys(settings)), settings, tlog, persons=args.persons)
+            sessions = make_sessionmaker(engine)  # the keys checked against the database's fingerprints, as serve does
+            cipher = open_cipher(settings, sessions)[0]
+            with sessions.begin() as session:
+                info = seed_demo(session, cipher, settings, tlog, persons=args.persons)
             since = "loaded now"
         else:
             afresh = f"delete {settings.data_dir}" if settings.database_url is None else \
@@ -491,7 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    with keys_refused_as_message():  # keys that are not the database's: a message and exit 2, not a trace
+        return args.func(args)
+    return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 KINDS = ("fields", "blind-index", "log")
@@ -88,3 +90,15 @@ def add_parser(sub: Any) -> None:
                      help="wait between steps for every server process to follow "
                           "(default: 2 x REGISTER_KEY_REFRESH_SECONDS + 1)")
     rot.set_defaults(func=cmd_keys)
+
+
+@contextmanager
+def keys_refused_as_message() -> Iterator[None]:
+    """Any command's refusal of keys that are not the database's (a missing or replaced key file, a key
+    source that cannot be loaded) as one line on stderr; the caller then exits 2."""
+    from register.services.keys import KeyProviderError, KeysRefused
+
+    try:
+        yield
+    except (KeysRefused, KeyProviderError) as exc:
+        print(f"register: {exc}", file=sys.stderr)

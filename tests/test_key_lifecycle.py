@@ -276,6 +276,22 @@ class TestEnvironmentProvider:
 
 
 class TestCommands:
+    def test_seed_refuses_keys_that_are_not_the_databases(self, url, tmp_path):
+        """`register seed` takes its keys as the server does: with the key file gone it refuses, plainly,
+        instead of making new keys and writing persons nobody could find again."""
+        import subprocess
+        import sys
+
+        from tests.server import ROOT, environment
+
+        report_people(url, tmp_path, 1)
+        (tmp_path / "keys.json").unlink()
+        seed = subprocess.run([sys.executable, "-m", "register.cli", "seed", "--persons", "3"], cwd=ROOT,
+                              env=environment(url, tmp_path), capture_output=True, text=True, timeout=120)
+        assert seed.returncode == 2, seed.stderr
+        assert seed.stderr.startswith("register: the key file") and "Traceback" not in seed.stderr
+        assert not (tmp_path / "keys.json").exists()
+
     def test_register_keys_rotate_prints_progress_and_status_prints_versions(self, url, tmp_path):
         import subprocess
         import sys

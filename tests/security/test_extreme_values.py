@@ -150,7 +150,8 @@ NUMBER_QUERIES = [("/v1/obligations", "limit", {}), ("/v1/audit/events", "limit"
                   ("/v1/audit/proof/consistency", "second", {"first": 1}),
                   ("/v1/audit/leaves", "start", {"end": 1}), ("/v1/audit/leaves", "end", {"start": 0}),
                   ("/v1/me/access-log", "limit", {})]
-TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "since"), ("/v1/audit/events", "until")]
+TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "since"), ("/v1/audit/events", "until"),
+                ("/v1/regulator/signals", "since")]
 
 
 def _query_headers(c: Callers, path: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 * :mod:`register.audit.hashing`: leaf and node hashes, the root over a list of leaf hashes;
 * :mod:`register.audit.verification`: checking inclusion and consistency proofs (RFC 9162
   sections 2.1.3.2 and 2.1.4.2);
-* :mod:`register.audit.tree`: the stored tree of complete-subtree nodes, appending to it, and its
+* :mod:`register_verifier.tree`: the stored tree of complete-subtree nodes, appending to it, and its
   roots and proofs.
 
 All three are implemented once, in the regulator's verifier (``register_verifier.merkle`` and
@@ -14,7 +14,7 @@ one name for callers that use several of them.
 from __future__ import annotations
 
 from register.audit.hashing import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash, root_from_leaf_hashes
-from register.audit.tree import (
+from register_verifier.tree import (
     MemoryTree,
     NodeID,
     NodeReader,

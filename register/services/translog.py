@@ -26,7 +26,8 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from register.audit import hashing, tree
+from register.audit import hashing
+from register_verifier import tree
 from register.audit.leaf import EventLike, encode_leaf, format_time
 from register.audit.note import Checkpoint, KeyChain, NoteSigner, NoteVerifier, SigningKey, sign_handover
 from register.config import Settings

@@ -6,16 +6,24 @@ the debts and the credit ban, compute, and at last, in one step (`storage.exposu
 the answer against the daily quota (and the attested quota), write the access event and keep the answer,
 all in one transaction. A refusal writes its access event too and is then raised
 with `commit=True`, so a refused query leaves the same trace as a granted one.
+
+On PostgreSQL a granted answer takes a shorter way (`answer_on_lane`): no ORM session, one statement for
+every read and one for every write, on a pooled connection of its own (`storage.exposure.lender_connection`).
+It gives only the plain granted answer; anything else (a refusal, an attested consent of the asking
+institution, a line with a dispute statement to decrypt, a quota used up) is left, with nothing written,
+to `query_exposure`, which reads again and answers as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from register.canonical import canonical_json
@@ -29,7 +37,11 @@ from register.services.events import EventRecord, event_values, record_event
 from register.services.limits import ExposureLimits
 from register.services.translog import TransparencyLog
 from register.storage.consents import person_and_consent
-from register.storage.exposure import debt_rows_and_ban, debt_rows_for_person, grant_answer
+from register.storage.dialect import LenderConnection
+from register.storage.exposure import debt_rows_and_ban, debt_rows_for_person, grant_answer, lender_connection
+from register.storage.pseudonyms import epoch_of
+
+__all__ = ["answer_on_lane", "lender_connection", "lines_for_person", "query_exposure", "take_rate"]
 
 
 def lines_for_person(session: Session, person_id: str, cipher: FieldCipher | None = None) -> list[Line]:
@@ -68,18 +80,21 @@ def query_exposure(
     allow_test_ids: bool,
     tlog: TransparencyLog,
     limits: ExposureLimits | None = None,
+    rate_taken: bool = False,
+    rate_refusal: TooManyRequests | None = None,
 ) -> dict[str, Any]:
+    """The answer, or its refusal. With `rate_taken` the caller has already taken this answer from the
+    institution's rate (`take_rate`), which refused it if `rate_refusal` is given."""
     assert principal.institution_id is not None
     event = {"principal": principal, "action": "exposure:query", "now": now, "purpose": purpose.value,
              "consent_id": consent_id, "request_id": request_id}  # fmt: skip
     if limits is not None:
-        try:
-            limits.check_rate(principal.institution_id)
-        except TooManyRequests as exc:
+        exc = rate_refusal if rate_taken else take_rate(limits, principal.institution_id)
+        if exc is not None:
             subject = _subject_if_valid(cipher, country, national_id, allow_test_ids)
             ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
             exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
-            raise
+            raise exc
     try:
         nid = identities.parse_identity(country, national_id, allow_test=allow_test_ids,
                                         loc=("body", "national_id"))
@@ -114,19 +129,8 @@ def query_exposure(
     assert person_id is not None and consent is not None
 
     rows, ban = debt_rows_and_ban(session, person_id, now)  # one round trip on PostgreSQL
-    computed = compute_exposure(_lines(session, rows, person_id, cipher), now=now)
-    exposure_id = str(uuid.uuid4())
-    answer: dict[str, Any] = {
-        "exposure_id": exposure_id,
-        "subject": {"country": nid.country, "national_id_masked": nid.masked()},
-        "as_of": now,
-        "purpose": purpose.value,
-        "consent_id": consent.id,
-        "consent_source": consent.source,
-        "credit_ban": credit_ban.in_answer(ban),
-        **computed,
-    }
-    encoded = canonical_json(answer)  # once: the stored answer, its hash and the response all come from it
+    exposure_id, answer, encoded = _answer(_lines(session, rows, person_id, cipher), nid=nid, now=now,
+                                           purpose=purpose, consent=consent, ban=ban)
     answer = json.loads(encoded)
     details: dict[str, Any] = {"exposure_id": exposure_id}
     if ban is not None:  # advisory: the answer is given, and the log says the ban was on
@@ -150,6 +154,99 @@ def query_exposure(
         raise exc
     # The receipt covers the access event, not the answer: it is added after the answer's hash is taken.
     return {**answer, "receipt": tlog.receipt(EventRecord(seq=seq, **granted))}
+
+
+def take_rate(limits: ExposureLimits, institution_id: str) -> TooManyRequests | None:
+    """Take one answer from the institution's rate: None, or the refusal if the rate is used up."""
+    try:
+        limits.check_rate(institution_id)
+    except TooManyRequests as exc:
+        return exc
+    return None
+
+
+def _answer(lines: list[Line], *, nid: Any, now: datetime, purpose: Purpose, consent: Any,
+            ban: Any) -> tuple[str, dict[str, Any], bytes]:
+    """A granted answer's id, its content and its canonical JSON (encoded once: the stored answer, its hash
+    and the response all come from it)."""
+    exposure_id = str(uuid.uuid4())
+    answer: dict[str, Any] = {
+        "exposure_id": exposure_id,
+        "subject": {"country": nid.country, "national_id_masked": nid.masked()},
+        "as_of": now,
+        "purpose": purpose.value,
+        "consent_id": consent.id,
+        "consent_source": consent.source,
+        "credit_ban": credit_ban.in_answer(ban),
+        **compute_exposure(lines, now=now),
+    }
+    return exposure_id, answer, canonical_json(answer)
+
+
+def answer_on_lane(
+    conn: LenderConnection,
+    cipher: FieldCipher,
+    *,
+    principal: Principal,
+    country: str,
+    national_id: str,
+    purpose: Purpose,
+    consent_id: str,
+    now: datetime,
+    request_id: str | None,
+    allow_test_ids: bool,
+    tlog: TransparencyLog,
+    limits: ExposureLimits | None = None,
+) -> bytes | None:
+    """A plain granted answer (the rate already taken, `take_rate`), as the response's JSON bytes: the same
+    content as `query_exposure`'s, its access event durable and its answer and hash stored when this
+    returns. None, with nothing written, for anything else: `query_exposure` answers that."""
+    institution_id = principal.institution_id
+    assert institution_id is not None
+    try:
+        nid = identities.parse_identity(country, national_id, allow_test=allow_test_ids,
+                                        loc=("body", "national_id"))
+    except InvalidNationalIdentity:
+        return None
+    blind_index = identities.blind_index(cipher, nid)
+    epoch, epoch_end = epoch_of(now)
+    read = conn.read(blind_index=blind_index, consent_id=consent_id, institution_id=institution_id,
+                     purpose=purpose.value, epoch=epoch, now=now)
+    consent = read.consent
+    if not read.granted or consent is None or consent.source == ConsentSource.attested:
+        return None  # a refusal, or an attested consent (limited apart, see query_exposure)
+    try:
+        check_consent(ConsentFacts(institution_id=consent.institution_id, person_id=consent.consent_person,
+                                   purpose=consent.purpose, expires_at=consent.expires_at,
+                                   revoked_at=consent.revoked_at),
+                      institution_id=institution_id, person_id=read.person_id, purpose=purpose.value, now=now)
+    except ConsentRequired:
+        return None
+    if any(r.stated for r in read.lines):
+        return None  # an upheld dispute's statement is decrypted in a session (services.disputes)
+    assert read.person_id is not None
+    exposure_id, _, encoded = _answer(_lines(None, read.lines, read.person_id, None),  # type: ignore[arg-type]
+                                      nid=nid, now=now, purpose=purpose, consent=consent, ban=read.ban)
+    pseudonym = read.pseudonym or conn.make_pseudonym(pseudonym=secrets.token_bytes(32), blind_index=blind_index,
+                                                      epoch=epoch, epoch_end=epoch_end)
+    details: dict[str, Any] = {"exposure_id": exposure_id}
+    if read.ban is not None:
+        details["credit_ban_active"] = True
+    granted = event_values(principal, action="exposure:query", now=now, outcome="granted", subject=None,
+                           purpose=purpose.value, consent_id=consent_id, request_id=request_id, details=details)
+    granted["subject"] = pseudonym  # the month's pseudonym, as event_values makes it in a session
+    quota = limits.quota_take(institution_id=institution_id, now=now) if limits else None
+    seq = conn.grant_answer(quota=quota, event=granted, encoded=encoded, record={
+        "id": exposure_id, "event_id": granted["id"], "institution_id": institution_id,
+        "person_id": read.person_id, "consent_id": consent.id, "created_at": now, "response": None,
+        "response_sha256": hashlib.sha256(encoded).hexdigest(),
+    })  # fmt: skip
+    if seq is None:
+        return None  # the quota is used up: refused, with its event, by query_exposure
+    # The receipt covers the access event, not the answer: added after the answer's hash is taken, as the
+    # last member (as query_exposure's answer gets it), without encoding the answer again.
+    receipt = orjson.dumps(tlog.receipt(EventRecord(seq=seq, **granted)))
+    return b"".join((encoded[:-1], b',"receipt":', receipt, b"}"))
 
 
 def _subject_if_valid(cipher: FieldCipher, country: str, national_id: str, allow_test_ids: bool) -> bytes | None:

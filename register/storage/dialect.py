@@ -15,11 +15,12 @@ databases, and times in UTC, as `UTCDateTime` returns them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table
+from sqlalchemy import Engine, Table
 from sqlalchemy.orm import Session
 
 KEY = "register.statements"  # the key in `Session.info`
@@ -47,6 +48,39 @@ def shard_share(total: int, shards: int, shard: int) -> int:
     """Shard `shard`'s part of `total` split over `shards` counters; the parts add up to `total` exactly,
     so however answers spread over the shards, together they never pass it (storage.quota)."""
     return total // shards + (1 if shard < total % shards else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LenderRead:
+    """What a lender's question reads, in one statement (`LenderConnection.read`): the person (id or None),
+    the consent (a row with `id, institution_id, consent_person, purpose, expires_at, revoked_at, source`, or
+    None), this month's pseudonym of the blind index (None if it has none yet) and, only when the statement
+    itself found the consent active for this institution, person and purpose (`granted`), the person's
+    lines (as `debt_rows_for_person`) and the credit ban in force (as `active_ban_brief`)."""
+
+    person_id: str | None
+    consent: Any
+    pseudonym: bytes | None
+    granted: bool
+    lines: list[Any]
+    ban: Any
+
+
+class LenderConnection(Protocol):
+    """The lender's hot path on one pooled connection of its own, with no ORM session (storage.exposure):
+    each call is one round trip and its own transaction, so nothing is held between them."""
+
+    def read(self, *, blind_index: bytes, consent_id: str, institution_id: str, purpose: str, epoch: str,
+             now: datetime) -> LenderRead:
+        """Everything the answer reads, in one statement; the debts are read only past the consent's check."""
+
+    def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str, epoch_end: datetime) -> bytes:
+        """The month's pseudonym of a blind index that had none when read: `pseudonym` made, or the one a
+        concurrent answer made first (as `storage.pseudonyms.pseudonym_at`)."""
+
+    def grant_answer(self, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
+                     encoded: bytes) -> int | None:
+        """As `Statements.grant_answer`, committed (durable) when it returns."""
 
 
 class Statements(Protocol):
@@ -78,6 +112,10 @@ class Statements(Protocol):
         None, and nothing written, if the quota is used up. On PostgreSQL one statement, which ends the
         transaction (it is sent with its COMMIT): after it, the caller writes nothing more of the answer's,
         and a refusal recorded after a None starts a new transaction. On SQLite the caller commits."""
+
+    def lender_connection(self, engine: Engine) -> AbstractContextManager[LenderConnection] | None:
+        """A connection of `engine`'s pool for the lender's hot path, given back when the block ends; None
+        where the database has none (SQLite: its writer gate and BEGIN IMMEDIATE belong to sessions)."""
 
     # --- the transparency log ---------------------------------------------------------------------------
     def try_lock_integrator(self, session: Session, key: int) -> bool:

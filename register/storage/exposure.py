@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from register.storage.dialect import QuotaTake, statements
+from sqlalchemy.orm import Session, sessionmaker
+
+from register.storage.dialect import KEY, LenderConnection, QuotaTake, statements
 from register.storage.models import ExposureRecord
 
 
@@ -23,6 +24,13 @@ def debt_rows_and_ban(session: Session, person_id: str, now: datetime) -> tuple[
     """`debt_rows_for_person` and the credit ban in force (id, reason, since; or None), read together: on
     PostgreSQL in one round trip."""
     return statements(session).debt_rows_and_ban(session, person_id, now)
+
+
+def lender_connection(sessions: sessionmaker) -> AbstractContextManager[LenderConnection] | None:
+    """For the lender's hot path: a connection of the pool `sessions` draw on, with no session, whose
+    `read` and `grant_answer` are one statement each (`storage.dialect.LenderConnection`); None where the
+    database has none (SQLite), and the question goes through a session."""
+    return sessions.kw["info"][KEY].lender_connection(sessions.kw["bind"])
 
 
 def grant_answer(session: Session, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],

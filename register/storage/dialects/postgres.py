@@ -15,19 +15,20 @@ from __future__ import annotations
 import functools
 import random
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import MetaData, Table, text
+from sqlalchemy import Engine, MetaData, Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.storage.dialect import QuotaTake, shard_share
+from register.storage.dialect import LenderRead, QuotaTake, shard_share
 from register.storage.models import AccessEvent, ExposureRecord, Obligation, Person
 
 
@@ -87,6 +88,129 @@ _Line = namedtuple("_Line", "id institution_id external_ref kind currency balanc
                    "overdue_amount days_past_due status as_of collects_institution_id collects_external_ref "
                    "handed_to_institution_id handed_to_external_ref role creditor own_debtors disputed stated")
 _Ban = namedtuple("_Ban", "id reason since")
+
+# The lender's hot path reads all it needs in one statement (`_Lender.read`): the person, the consent,
+# this month's pseudonym of the blind index, and, only for a consent the statement itself finds active for
+# this institution, person and purpose (`g`: the grant rule of `domain.consent.check_consent`, stated in
+# SQL so that no debt row is read past a refusal), the credit ban and the lines. Python still checks the
+# consent (`check_consent`, the authority, which names the refusal): where the two disagree the answer is
+# not given here (services.exposure).
+_LENDER_READ = f"""
+WITH c AS (SELECT id, institution_id, person_id AS consent_person, purpose, expires_at, revoked_at, source
+             FROM consents WHERE id = %(consent_id)s),
+     p AS (SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s
+                   UNION ALL SELECT id FROM persons WHERE blind_index_next = %(blind_index)s LIMIT 1) AS person_id),
+     g AS (SELECT p.person_id FROM p JOIN c ON c.consent_person = p.person_id
+            WHERE c.institution_id = %(institution_id)s AND c.purpose = %(purpose)s
+              AND (c.revoked_at IS NULL OR c.revoked_at > %(now)s) AND c.expires_at > %(now)s)
+SELECT p.person_id, c.id, c.institution_id, c.consent_person, c.purpose, c.expires_at, c.revoked_at, c.source,
+       (SELECT pseudonym FROM subject_pseudonyms WHERE blind_index = %(blind_index)s AND epoch = %(epoch)s),
+       g.person_id IS NOT NULL, b.id, b.reason, b.since, l.*
+  FROM p LEFT JOIN c ON true LEFT JOIN g ON true
+  LEFT JOIN LATERAL ({_ACTIVE_BAN.replace("%(person_id)s", "g.person_id")}) AS b ON true
+  LEFT JOIN LATERAL ({_LINES.replace("%(person_id)s", "g.person_id")}) AS l ON true
+"""
+_HEAD = 13  # the columns before the line's
+_Consent = namedtuple("_Consent", "id institution_id consent_person purpose expires_at revoked_at source")
+
+# As storage.pseudonyms._MAKE; RETURNING nothing when a concurrent answer made it first (then read apart,
+# in a statement of its own, whose snapshot sees that answer's commit).
+_MAKE_PSEUDONYM = """
+INSERT INTO subject_pseudonyms (pseudonym, blind_index, epoch, epoch_end)
+VALUES (%(pseudonym)s, %(blind_index)s, %(epoch)s, %(epoch_end)s)
+ON CONFLICT (blind_index, epoch) DO NOTHING RETURNING pseudonym
+"""
+_PSEUDONYM = "SELECT pseudonym FROM subject_pseudonyms WHERE blind_index = %(blind_index)s AND epoch = %(epoch)s"
+
+
+class _Lender:
+    """`storage.dialect.LenderConnection` on one psycopg connection in autocommit: each statement is
+    prepared once per connection and is a transaction of its own, committed (durable: synchronous_commit)
+    when it returns, with no BEGIN or COMMIT round trip beside it. The reads need no transaction with the
+    writes: under READ COMMITTED every statement had its own snapshot anyway, and the reads lock nothing."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def read(self, *, blind_index: bytes, consent_id: str, institution_id: str, purpose: str, epoch: str,
+             now: datetime) -> LenderRead:
+        rows = self.conn.execute(_LENDER_READ, {
+            "blind_index": blind_index, "consent_id": consent_id, "institution_id": institution_id,
+            "purpose": purpose, "epoch": epoch, "now": now}, prepare=True).fetchall()
+        first = rows[0]
+        consent = None
+        if first[1] is not None:
+            consent = _Consent(first[1], first[2], first[3], first[4], _utc(first[5]), _utc(first[6]), first[7])
+        pseudonym = bytes(first[8]) if first[8] is not None else None
+        ban = _Ban(first[10], first[11], _utc(first[12])) if first[10] is not None else None
+        lines = [_Line(*r[_HEAD:])._replace(as_of=_utc(r[_HEAD + 11])) for r in rows if r[_HEAD] is not None]
+        return LenderRead(person_id=first[0], consent=consent, pseudonym=pseudonym, granted=first[9],
+                          lines=lines, ban=ban)
+
+    def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str, epoch_end: datetime) -> bytes:
+        params = {"pseudonym": pseudonym, "blind_index": blind_index, "epoch": epoch, "epoch_end": epoch_end}
+        row = self.conn.execute(_MAKE_PSEUDONYM, params).fetchone()
+        if row is None:
+            row = self.conn.execute(_PSEUDONYM, params).fetchone()
+        return bytes(row[0])
+
+    def grant_answer(self, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
+                     encoded: bytes) -> int | None:
+        params = _grant_params(event, record, encoded)
+        if quota is None:
+            return self._one(_grant(tuple(event), tuple(record), None), params)
+        shards = _quota_params(params, quota)
+        seq = self._one(_grant(tuple(event), tuple(record), _QUOTA_SHARD), params)
+        if seq is not None or shards == 1:
+            return seq
+        with psycopg.ClientCursor(self.conn) as cur:  # its shard is used up: any other with room (rare)
+            cur.execute(_QUOTA_ROWS, params)
+        return self._one(_grant(tuple(event), tuple(record), _QUOTA_ANY), params)
+
+    def _one(self, sql: str, params: dict[str, Any]) -> Any:
+        return self.conn.execute(sql, params, prepare=True).fetchone()[0]
+
+
+@contextmanager
+def _lender_connection(engine: Engine) -> Iterator[_Lender]:
+    """A connection of the engine's pool (no ORM session, no SQLAlchemy `Connection`), in autocommit for
+    the block and given back as it came. A connection an error left unusable is dropped from the pool."""
+    fairy = engine.raw_connection()
+    conn: psycopg.Connection = fairy.driver_connection
+    try:
+        conn.autocommit = True
+        yield _Lender(conn)
+    except BaseException:
+        if conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            fairy.invalidate()
+            raise
+        conn.autocommit = False
+        fairy.close()
+        raise
+    conn.autocommit = False
+    fairy.close()
+
+
+def _grant_params(event: dict[str, Any], record: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+    details = event["details"]
+    return {**event, "details": orjson.dumps(details).decode() if details is not None else None,
+            **{f"r_{k}": v for k, v in record.items()}, "r_response": encoded.decode()}
+
+
+def _quota_params(params: dict[str, Any], quota: QuotaTake) -> int:
+    """`quota`'s parameters, with its shard picked at random among those with room (added to `params`);
+    how many shards have room at all."""
+    shards = quota.shards_open(QUOTA_SHARDS)
+    shard = random.randrange(shards)
+    params |= {"q_institution_id": quota.institution_id, "q_day": quota.day, "q_quota": quota.quota,
+               "q_attested": quota.attested, "q_count_attested": int(quota.count_attested),
+               "q_shards": QUOTA_SHARDS, "q_shard": shard,
+               "q_cap": shard_share(quota.quota, QUOTA_SHARDS, shard),
+               "q_attested_cap": shard_share(quota.attested, QUOTA_SHARDS, shard)}
+    return shards
+
 
 _INSERT_EXPOSURE = """
 INSERT INTO exposures (id, event_id, institution_id, person_id, consent_id, created_at, response, response_sha256)
@@ -265,18 +389,10 @@ class PostgresStatements:
 
     def grant_answer(self, session: Session, *, quota: QuotaTake | None, event: dict[str, Any],
                      record: dict[str, Any], encoded: bytes) -> int | None:
-        details = event["details"]
-        params = {**event, "details": orjson.dumps(details).decode() if details is not None else None,
-                  **{f"r_{k}": v for k, v in record.items()}, "r_response": encoded.decode()}
+        params = _grant_params(event, record, encoded)
         if quota is None:
             return self._send_with_commit(session, _grant(tuple(event), tuple(record), None), params)
-        shards = quota.shards_open(QUOTA_SHARDS)
-        shard = random.randrange(shards)
-        params |= {"q_institution_id": quota.institution_id, "q_day": quota.day, "q_quota": quota.quota,
-                   "q_attested": quota.attested, "q_count_attested": int(quota.count_attested),
-                   "q_shards": QUOTA_SHARDS, "q_shard": shard,
-                   "q_cap": shard_share(quota.quota, QUOTA_SHARDS, shard),
-                   "q_attested_cap": shard_share(quota.attested, QUOTA_SHARDS, shard)}
+        shards = _quota_params(params, quota)
         seq = self._send_with_commit(session, _grant(tuple(event), tuple(record), _QUOTA_SHARD), params)
         if seq is not None or shards == 1:
             return seq
@@ -284,6 +400,9 @@ class PostgresStatements:
         with psycopg.ClientCursor(session.connection().connection.driver_connection) as cur:
             cur.execute(_QUOTA_ROWS, params)
         return self._send_with_commit(session, _grant(tuple(event), tuple(record), _QUOTA_ANY), params)
+
+    def lender_connection(self, engine: Engine) -> Any:
+        return _lender_connection(engine)
 
     @staticmethod
     def _send_with_commit(session: Session, sql: str, params: dict[str, Any]) -> int | None:

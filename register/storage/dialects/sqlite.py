@@ -95,6 +95,10 @@ class SqliteStatements:
     def debt_rows_and_ban(self, session: Session, person_id: str, now: datetime) -> tuple[list[Any], Any]:
         return self.debt_rows_for_person(session, person_id), self.active_ban_brief(session, person_id, now)
 
+    def lender_connection(self, engine: Any) -> None:
+        """None: on SQLite the lender's question goes through a session (the writer gate, BEGIN IMMEDIATE)."""
+        return None
+
     def grant_answer(self, session: Session, *, quota: QuotaTake | None, event: dict[str, Any],
                      record: dict[str, Any], encoded: bytes) -> int | None:
         """Statement by statement: the write lock taken at BEGIN makes them one step for other writers."""

@@ -1,0 +1,144 @@
+"""The lender's plain granted answer on PostgreSQL takes a path with no ORM session (one statement for the
+reads, one for the writes, on a pooled connection of its own: `services.exposure.answer_on_lane`); what a
+lender, a person and the log see must not depend on it. Every test here runs on both databases (SQLite has
+no such path and answers through a session)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from sqlalchemy import delete, func, select
+
+from register.canonical import canonical_json
+from register.domain.consent import Purpose
+from register.domain.permission import Principal, Role
+from register.services import identities
+from register.services.exposure import answer_on_lane, lender_connection
+from register.storage.models import AccessEvent, ExposureRecord, SubjectPseudonym
+from register.storage.pseudonyms import epoch_of
+from tests.factories import debtor, grant, make_person, new_ref, obligation_body
+
+
+def ask(client, inst, person, consent_id):
+    body = {"country": person.country, "national_id": person.nid, "purpose": "credit_application",
+            "consent_id": consent_id}
+    return client.post("/v1/exposure", content=json.dumps(body).encode(),
+                       headers={**inst.headers, "content-type": "application/json"})
+
+
+def blind_index_of(app, person) -> bytes:
+    state = app.state.register
+    nid = identities.parse_identity(person.country, person.nid, allow_test=state.settings.accept_test_identities)
+    return identities.blind_index(state.cipher, nid)
+
+
+def test_the_lane_exists_on_postgresql_only(app, backend):
+    lane = lender_connection(app.state.register.sessions)
+    assert (lane is not None) == (backend == "postgres")
+
+
+def test_the_first_answers_of_a_month_about_a_person_share_one_pseudonym(app, client, data_dir, lender, clock):
+    """Eight answers at once about a person nobody asked about this month: each event names the person by
+    the same pseudonym, made once, and the person reads all eight in their own log."""
+    person = make_person(client, data_dir)
+    client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)]), headers=lender.headers)
+    cid = grant(client, person.headers, lender.id)
+    epoch, _ = epoch_of(clock())
+    with app.state.register.sessions() as s:  # as if nothing had happened to the person this month
+        s.execute(delete(SubjectPseudonym).where(SubjectPseudonym.blind_index == blind_index_of(app, person),
+                                                 SubjectPseudonym.epoch == epoch))
+        s.commit()
+    statuses, ids, lock = [], [], threading.Lock()
+
+    def one() -> None:
+        r = ask(client, lender, person, cid)
+        with lock:
+            statuses.append(r.status_code)
+            ids.append(r.json()["receipt"]["event_id"] if r.status_code == 200 else None)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 8
+    with app.state.register.sessions() as s:
+        pseudonyms = list(s.execute(select(SubjectPseudonym.pseudonym).where(
+            SubjectPseudonym.blind_index == blind_index_of(app, person), SubjectPseudonym.epoch == epoch)).scalars())
+        subjects = set(s.execute(select(AccessEvent.subject).where(AccessEvent.id.in_(ids))).scalars())
+    assert len(pseudonyms) == 1 and subjects == {pseudonyms[0]}
+    log = client.get("/v1/me/access-log", headers=person.headers)
+    assert log.status_code == 200, log.text
+    assert set(ids) <= {e["id"] for e in log.json()["items"]}
+
+
+def test_an_answer_is_stored_and_hashed_as_sent(app, client, data_dir, lender):
+    person = make_person(client, data_dir)
+    for _ in range(2):
+        client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)]),
+                   headers=lender.headers)
+    cid = grant(client, person.headers, lender.id)
+    r = ask(client, lender, person, cid)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert list(answer)[-1] == "receipt" and len(answer["obligations"]) == 2
+    stored = {k: v for k, v in answer.items() if k != "receipt"}
+    with app.state.register.sessions() as s:
+        record = s.get(ExposureRecord, answer["exposure_id"])
+        event = s.execute(select(AccessEvent).where(AccessEvent.id == answer["receipt"]["event_id"])).scalar_one()
+    assert record.response == stored and record.event_id == event.id
+    assert record.response_sha256 == hashlib.sha256(canonical_json(stored)).hexdigest()
+    assert (event.action, event.outcome, event.consent_id, event.details) == (
+        "exposure:query", "granted", cid, {"exposure_id": answer["exposure_id"]})
+
+
+def test_the_lane_leaves_a_refusal_to_the_session_and_writes_nothing(app, client, data_dir, lender, backend):
+    """The lane gives only granted answers: for a consent that is not this person's it answers None, with
+    no event, no stored answer and nothing counted; the route then refuses (403), with its event."""
+    state = app.state.register
+    person, other = make_person(client, data_dir), make_person(client, data_dir)
+    client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)]), headers=lender.headers)
+    cid = grant(client, other.headers, lender.id)
+    principal = Principal(role=Role.lender, name="lender", institution_id=lender.id)
+
+    def counts() -> tuple[int, int]:
+        with state.sessions() as s:
+            return (s.execute(select(func.count()).select_from(AccessEvent)).scalar_one(),
+                    s.execute(select(func.count()).select_from(ExposureRecord)).scalar_one())
+
+    before = counts()
+    lane = lender_connection(state.sessions)
+    if lane is not None:
+        with lane as conn:
+            assert answer_on_lane(conn, state.cipher, principal=principal, country=person.country,
+                                  national_id=person.nid, purpose=Purpose.credit_application, consent_id=cid,
+                                  now=state.clock(), request_id=None, allow_test_ids=True, tlog=state.tlog,
+                                  limits=state.exposure_limits) is None
+    assert counts() == before
+    r = ask(client, lender, person, cid)
+    assert r.status_code == 403 and r.json()["code"] == "consent_mismatch"
+    assert counts() == (before[0] + 1, before[1])
+
+
+def test_the_lane_answers_a_plain_granted_question(app, client, data_dir, lender, backend):
+    state = app.state.register
+    person = make_person(client, data_dir)
+    client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)]), headers=lender.headers)
+    cid = grant(client, person.headers, lender.id)
+    lane = lender_connection(state.sessions)
+    if lane is None:
+        assert backend == "sqlite"
+        return
+    with lane as conn:
+        encoded = answer_on_lane(conn, state.cipher, principal=Principal(role=Role.lender, name="lender",
+                                                                         institution_id=lender.id),
+                                 country=person.country, national_id=person.nid, purpose=Purpose.credit_application,
+                                 consent_id=cid, now=state.clock(), request_id=None, allow_test_ids=True,
+                                 tlog=state.tlog, limits=state.exposure_limits)
+    answer = json.loads(encoded)
+    with state.sessions() as s:
+        record = s.get(ExposureRecord, answer["exposure_id"])
+    assert record.response == {k: v for k, v in answer.items() if k != "receipt"}
+    assert len(answer["obligations"]) == 1 and answer["consent_id"] == cid

@@ -20,6 +20,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +42,18 @@ from register.storage.dialect import LenderConnection
 from register.storage.exposure import debt_rows_and_ban, debt_rows_for_person, grant_answer, lender_connection
 from register.storage.pseudonyms import epoch_of
 
-__all__ = ["answer_on_lane", "lender_connection", "lines_for_person", "query_exposure", "take_rate"]
+__all__ = ["Taken", "answer_on_lane", "lender_connection", "lines_for_person", "query_exposure", "take_rate"]
+
+
+@dataclass(slots=True)
+class Taken:
+    """What a question has already taken from its institution's rates (`answer_on_lane`), so that
+    `query_exposure`, answering what the lane left, takes nothing twice: the refusal of the rate (None: a
+    token taken), and whether the attested rate was taken too, with its refusal."""
+
+    rate_refusal: TooManyRequests | None = None
+    attested: bool = False
+    attested_refusal: TooManyRequests | None = None
 
 
 def lines_for_person(session: Session, person_id: str, cipher: FieldCipher | None = None) -> list[Line]:
@@ -80,16 +92,15 @@ def query_exposure(
     allow_test_ids: bool,
     tlog: TransparencyLog,
     limits: ExposureLimits | None = None,
-    rate_taken: bool = False,
-    rate_refusal: TooManyRequests | None = None,
+    taken: Taken | None = None,
 ) -> dict[str, Any]:
-    """The answer, or its refusal. With `rate_taken` the caller has already taken this answer from the
-    institution's rate (`take_rate`), which refused it if `rate_refusal` is given."""
+    """The answer, or its refusal. With `taken`, what the caller has already taken from the institution's
+    rates (the rate itself always; see `Taken`)."""
     assert principal.institution_id is not None
     event = {"principal": principal, "action": "exposure:query", "now": now, "purpose": purpose.value,
              "consent_id": consent_id, "request_id": request_id}  # fmt: skip
     if limits is not None:
-        exc = rate_refusal if rate_taken else take_rate(limits, principal.institution_id)
+        exc = taken.rate_refusal if taken is not None else take_rate(limits, principal.institution_id)
         if exc is not None:
             subject = _subject_if_valid(cipher, country, national_id, allow_test_ids)
             ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
@@ -113,12 +124,12 @@ def query_exposure(
     attested = facts is not None and consent.source == ConsentSource.attested and (
         facts.institution_id == principal.institution_id)
     if limits is not None and attested:
-        try:
-            limits.check_attested_rate(principal.institution_id)
-        except TooManyRequests as exc:
+        exc = (taken.attested_refusal if taken is not None and taken.attested
+               else take_attested_rate(limits, principal.institution_id))
+        if exc is not None:
             ev = record_event(session, outcome="refused", reason=exc.code, subject=subject, **event)
             exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
-            raise
+            raise exc
     try:
         check_consent(facts, institution_id=principal.institution_id, person_id=person_id, purpose=purpose.value,
                       now=now)
@@ -165,6 +176,15 @@ def take_rate(limits: ExposureLimits, institution_id: str) -> TooManyRequests | 
     return None
 
 
+def take_attested_rate(limits: ExposureLimits, institution_id: str) -> TooManyRequests | None:
+    """Take one answer with an attested consent from the institution's attested rate (as `take_rate`)."""
+    try:
+        limits.check_attested_rate(institution_id)
+    except TooManyRequests as exc:
+        return exc
+    return None
+
+
 def _answer(lines: list[Line], *, nid: Any, now: datetime, purpose: Purpose, consent: Any,
             ban: Any) -> tuple[str, dict[str, Any], bytes]:
     """A granted answer's id, its content and its canonical JSON (encoded once: the stored answer, its hash
@@ -197,10 +217,12 @@ def answer_on_lane(
     allow_test_ids: bool,
     tlog: TransparencyLog,
     limits: ExposureLimits | None = None,
+    taken: Taken,
 ) -> bytes | None:
-    """A plain granted answer (the rate already taken, `take_rate`), as the response's JSON bytes: the same
-    content as `query_exposure`'s, its access event durable and its answer and hash stored when this
-    returns. None, with nothing written, for anything else: `query_exposure` answers that."""
+    """A plain granted answer (the rate already taken: `take_rate`, in `taken`), as the response's JSON
+    bytes: the same content as `query_exposure`'s, its access event durable and its answer and hash stored
+    when this returns. None, with nothing written, for anything else (`taken` says what was taken from the
+    attested rate): `query_exposure` answers that."""
     institution_id = principal.institution_id
     assert institution_id is not None
     try:
@@ -213,8 +235,14 @@ def answer_on_lane(
     read = conn.read(blind_index=blind_index, consent_id=consent_id, institution_id=institution_id,
                      purpose=purpose.value, epoch=epoch, now=now)
     consent = read.consent
-    if not read.granted or consent is None or consent.source == ConsentSource.attested:
-        return None  # a refusal, or an attested consent (limited apart, see query_exposure)
+    if not read.granted or consent is None:
+        return None  # a refusal, given by query_exposure
+    # granted only for a consent to this institution: an attested one is limited apart (see query_exposure)
+    attested = consent.source == ConsentSource.attested
+    if limits is not None and attested:
+        taken.attested, taken.attested_refusal = True, take_attested_rate(limits, institution_id)
+        if taken.attested_refusal is not None:
+            return None
     try:
         check_consent(ConsentFacts(institution_id=consent.institution_id, person_id=consent.consent_person,
                                    purpose=consent.purpose, expires_at=consent.expires_at,
@@ -235,7 +263,7 @@ def answer_on_lane(
     granted = event_values(principal, action="exposure:query", now=now, outcome="granted", subject=None,
                            purpose=purpose.value, consent_id=consent_id, request_id=request_id, details=details)
     granted["subject"] = pseudonym  # the month's pseudonym, as event_values makes it in a session
-    quota = limits.quota_take(institution_id=institution_id, now=now) if limits else None
+    quota = limits.quota_take(institution_id=institution_id, now=now, attested=attested) if limits else None
     seq = conn.grant_answer(quota=quota, event=granted, encoded=encoded, record={
         "id": exposure_id, "event_id": granted["id"], "institution_id": institution_id,
         "person_id": read.person_id, "consent_id": consent.id, "created_at": now, "response": None,

@@ -15,7 +15,7 @@ from register.canonical import canonical_json
 from register.domain.consent import Purpose
 from register.domain.permission import Principal, Role
 from register.services import identities
-from register.services.exposure import answer_on_lane, lender_connection
+from register.services.exposure import Taken, answer_on_lane, lender_connection
 from register.storage.models import AccessEvent, ExposureRecord, SubjectPseudonym
 from register.storage.pseudonyms import epoch_of
 from tests.factories import debtor, grant, make_person, new_ref, obligation_body
@@ -115,7 +115,7 @@ def test_the_lane_leaves_a_refusal_to_the_session_and_writes_nothing(app, client
             assert answer_on_lane(conn, state.cipher, principal=principal, country=person.country,
                                   national_id=person.nid, purpose=Purpose.credit_application, consent_id=cid,
                                   now=state.clock(), request_id=None, allow_test_ids=True, tlog=state.tlog,
-                                  limits=state.exposure_limits) is None
+                                  limits=state.exposure_limits, taken=Taken()) is None
     assert counts() == before
     r = ask(client, lender, person, cid)
     assert r.status_code == 403 and r.json()["code"] == "consent_mismatch"
@@ -136,7 +136,7 @@ def test_the_lane_answers_a_plain_granted_question(app, client, data_dir, lender
                                                                          institution_id=lender.id),
                                  country=person.country, national_id=person.nid, purpose=Purpose.credit_application,
                                  consent_id=cid, now=state.clock(), request_id=None, allow_test_ids=True,
-                                 tlog=state.tlog, limits=state.exposure_limits)
+                                 tlog=state.tlog, limits=state.exposure_limits, taken=Taken())
     answer = json.loads(encoded)
     with state.sessions() as s:
         record = s.get(ExposureRecord, answer["exposure_id"])

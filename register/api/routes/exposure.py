@@ -25,7 +25,7 @@ from register.api.schemas import (
 from register.domain.consent import Purpose
 from register.domain.permission import Permission, Principal
 from register.errors import Forbidden
-from register.services.exposure import answer_on_lane, lender_connection, query_exposure, take_rate
+from register.services.exposure import Taken, answer_on_lane, lender_connection, query_exposure, take_rate
 from register.services.exposure_as_of import answer_as_of, stored_answer
 
 router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
@@ -87,22 +87,23 @@ def _lender_answer(state: AppState, principal: Principal, body: ExposureRequest,
     database has one (`services.exposure.answer_on_lane`: PostgreSQL), else, or for anything the lane
     leaves (a refusal above all), `query_exposure` in a transaction of its own. The rate is taken once."""
     limits = state.exposure_limits
-    refusal = take_rate(limits, principal.institution_id) if limits is not None else None
-    if refusal is None:
+    taken = Taken(take_rate(limits, principal.institution_id) if limits is not None else None)
+    if taken.rate_refusal is None:
         lane = lender_connection(state.sessions)
         if lane is not None:
             with lane as conn:
                 encoded = answer_on_lane(
                     conn, state.cipher, principal=principal, country=body.country, national_id=body.national_id,
                     purpose=body.purpose, consent_id=body.consent_id, now=now, request_id=request_id,
-                    allow_test_ids=state.settings.accept_test_identities, tlog=state.tlog, limits=limits)
+                    allow_test_ids=state.settings.accept_test_identities, tlog=state.tlog, limits=limits,
+                    taken=taken)
             if encoded is not None:
                 return encoded
     return in_transaction(state, lambda session: query_exposure(
         session, state.cipher, principal=principal, country=body.country, national_id=body.national_id,
         purpose=body.purpose, consent_id=body.consent_id, now=now, request_id=request_id,
         allow_test_ids=state.settings.accept_test_identities, tlog=state.tlog, limits=limits,
-        rate_taken=True, rate_refusal=refusal,
+        taken=taken,
     ))
 
 

@@ -17,7 +17,7 @@ import random
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -360,15 +360,6 @@ class PostgresStatements:
     def active_ban_brief(self, session: Session, person_id: str, now: datetime) -> Any:
         rows = _fetch(session, _ACTIVE_BAN, {"person_id": person_id, "now": now})
         return rows[0]._replace(since=_utc(rows[0].since)) if rows else None
-
-    def take_quota(self, session: Session, *, institution_id: str, day: date, quota: int) -> int | None:
-        rows = _fetch(session, _QUOTA, {"institution_id": institution_id, "day": day, "quota": quota})
-        return rows[0].used if rows else None
-
-    def take_attested_quota(self, session: Session, *, institution_id: str, day: date, quota: int,
-                            attested: int) -> bool:
-        params = {"institution_id": institution_id, "day": day, "quota": quota, "attested": attested}
-        return bool(_fetch(session, _ATTESTED_QUOTA, params))
 
     def add_event(self, session: Session, values: dict[str, Any]) -> int:
         details = values["details"]

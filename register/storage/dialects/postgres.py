@@ -182,8 +182,11 @@ def _lender_connection(engine: Engine) -> Iterator[_Lender]:
     try:
         conn.autocommit = True
         yield _Lender(conn)
-    except BaseException:
-        if conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+    except BaseException as exc:
+        if conn.closed or conn.broken:  # the server went away: every connection of its time with it, as
+            engine.pool._invalidate(fairy, exc)  # SQLAlchemy does on a disconnect (storage.db.make_engine)
+            raise
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             fairy.invalidate()
             raise
         conn.autocommit = False

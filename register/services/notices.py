@@ -54,6 +54,15 @@ _EMAIL = re.compile(r"^[^@\s<>\"',;()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
 
+# The language of a person's notices when they choose none: their identity's country's, as the pages'
+# `register.web.i18n.language_of_country` (a test keeps the two the same; services cannot import the pages).
+COUNTRY_LANGUAGES = {"SE": "sv", "FI": "fi", "NO": "nb", "PL": "pl"}
+
+
+def default_language(country: str | None) -> str:
+    return COUNTRY_LANGUAGES.get(country or "", "en")
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -228,7 +237,7 @@ class Notifier:
         subscription's due lookups."""
         out: list[tuple[list[str], Mail]] = []
         digests: dict[str, list[tuple[Notice, NotificationSubscription]]] = {}
-        link = f"{self.public_url}/app/access-log"
+        link = f"{self.public_url}/app/who-looked"
         for notice, sub in claimed:
             to = email_of(self.cipher, sub)
             body = _decrypt_body(self.cipher, notice)

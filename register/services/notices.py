@@ -325,3 +325,10 @@ class NoticeWorker:
                 self.notifier.run_once()
             except Exception:  # noqa: BLE001 - the next pass retries; nothing leaves the queue unsent
                 log.exception("notifier pass failed; will retry")
+
+
+def pending(sessions: sessionmaker[Session], *, now: datetime) -> dict[str, int]:
+    """What waits to be sent (for the operator: `register notices status`); no address or content."""
+    with sessions() as s:
+        total, due, failed = store.pending_counts(s, now=now)
+    return {"waiting": total, "due": due, "failed_at_least_once": failed}

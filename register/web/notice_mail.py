@@ -4,7 +4,12 @@ number and no amount: nothing a notice says comes from a debt, only from the loo
 
 from __future__ import annotations
 
-from register.services.notices import Item
+from sqlalchemy.orm import Session, sessionmaker
+
+from register.config import Settings
+from register.crypto.fields import FieldCipher
+from register.services.mail import SmtpMailer
+from register.services.notices import Item, Notifier
 from register.web import labels
 from register.web.i18n import LANGUAGES, DEFAULT_LANGUAGE, Formats, translations
 from register.web.labels import N_
@@ -57,3 +62,10 @@ class MailComposer:
         settings = f"{self.public_url}/app/notifications"
         text = "\n".join(lines) + f"\n\n{_(SEE) % {'link': link}}\n{_(NOT_YOU)}\n\n-- \n{_(FOOTER) % {'link': settings}}\n"
         return subject, text
+
+
+def notifier_of(settings: Settings, sessions: sessionmaker[Session], cipher: FieldCipher) -> Notifier:
+    """The notifier of persons' notices (services.notices) with the SMTP server and these texts: for the
+    server's background thread and `register notices run`."""
+    return Notifier(sessions, cipher, SmtpMailer.from_settings(settings), MailComposer(settings.public_url),
+                    public_url=settings.public_url, retry_seconds=settings.notice_interval_seconds)

@@ -54,9 +54,9 @@ class SmtpMailer:
         msg["Subject"] = mail.subject
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "register.local")
-        msg["Content-Language"] = mail.language
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a notice
         msg.set_content(mail.text)
+        msg["Content-Language"] = mail.language  # after set_content, which replaces the Content-* headers
         return msg
 
     def send(self, mails: list[Mail]) -> list[bool]:

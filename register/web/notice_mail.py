@@ -56,7 +56,8 @@ class MailComposer:
         if len(items) == 1:
             first = items[0]
             who = first.institution or _(UNKNOWN_INSTITUTION)
-            subject = _(SUBJECT_REFUSED if first.outcome == "refused" else SUBJECT_ONE) % {"institution": who}
+            key = SUBJECT_REFUSED if first.outcome == "refused" else SUBJECT_ONE
+            subject = _(key) % {"institution": who}
         else:
             subject = _(SUBJECT_DIGEST) % {"count": len(items)}
         settings = f"{self.public_url}/app/notifications"

@@ -38,14 +38,18 @@ from register.errors import InvalidInput, NotFound
 from register.services.events import record_event
 from register.services.mail import Mail, MailError, SmtpMailer
 from register.storage import notifications as store
+from register.storage import outbox
+from register.storage.event_tables import OutboxCursor
 from register.storage.notice_tables import Notice, NotificationSubscription
 from register.storage.types import utcnow
 
 log = logging.getLogger("register.notices")
 
 EVENTS = ("lookup", "consent", "dispute", "credit_ban")
-WIRED = frozenset({"lookup"})  # the kinds the notifier tells of now; the others wait for the outbox (issue #22)
+WIRED = frozenset(EVENTS)  # lookups from the access log; consents, disputes and credit bans from the outbox
 DIGESTS = ("none", "daily")
+PAGES = {"lookup": "/app/who-looked", "consent": "/app/consents", "dispute": "/app/disputes",
+         "credit_ban": "/app/credit-ban"}
 CONFIRM_DAYS = 7
 MAX_BACKOFF = 3600.0
 LEASE = timedelta(minutes=5)
@@ -187,6 +191,7 @@ class Item:
     purpose: str | None
     outcome: str
     occurred_at: datetime
+    type: str = "lookup"  # or an outbox event type: consent.given, dispute.opened, credit_ban.set, ...
 
 
 class Composer(Protocol):
@@ -232,12 +237,37 @@ class Notifier:
                     queued += 1
                 store.move_cursor(s, upto)
 
+    def collect_changes(self) -> int:
+        """Queue notices for the outbox's changes (consents, disputes, credit bans) about subscribed persons,
+        as a consumer of its own with its own cursor (storage.outbox); returns how many were queued."""
+        queued = 0
+        while True:
+            now = self.clock()
+            with self.sessions.begin() as s:
+                if outbox.take_cursor(s, store.OUTBOX_CONSUMER, now=now) is None:
+                    return queued  # another notifier holds it and is moving it on
+                after = int(s.get(OutboxCursor, store.OUTBOX_CONSUMER).last_seq)
+                rows, last = store.outbox_for_subscribers(s, after=after, limit=self.batch)
+                if last is None:
+                    return queued
+                for row in rows:
+                    notice_id = str(uuid.uuid4())
+                    body = {"institution": row["institution"], "purpose": row["data"].get("purpose"),
+                            "outcome": row["data"].get("outcome", "ok"), "type": row["type"],
+                            "occurred_at": row["occurred_at"].isoformat()}
+                    due = next_digest(row["occurred_at"]) if row["digest"] == "daily" else row["occurred_at"]
+                    store.add_notice(s, {"id": notice_id, "subscription_id": row["subscription_id"],
+                                         "kind": row["type"].split(".")[0], "event_id": row["event_id"],
+                                         "body_enc": _encrypt_body(self.cipher, notice_id, body), "attempts": 0,
+                                         "next_attempt_at": due, "created_at": now})  # fmt: skip
+                    queued += 1
+                outbox.move_cursor(s, store.OUTBOX_CONSUMER, last_seq=last, now=now)
+
     def _mails(self, claimed: list[tuple[Notice, NotificationSubscription]]) -> list[tuple[list[str], Mail]]:
         """The mails to send for the claimed notices: a confirmation each, a lookup each, or one digest of a
         subscription's due lookups."""
         out: list[tuple[list[str], Mail]] = []
         digests: dict[str, list[tuple[Notice, NotificationSubscription]]] = {}
-        link = f"{self.public_url}/app/who-looked"
         for notice, sub in claimed:
             to = email_of(self.cipher, sub)
             body = _decrypt_body(self.cipher, notice)
@@ -248,16 +278,23 @@ class Notifier:
                 digests.setdefault(sub.id, []).append((notice, sub))
                 continue
             else:
-                subject, text = self.composer.notice(language=sub.language, country=sub.country,
-                                                     items=[_item(body)], link=link)
+                item = _item(body)
+                subject, text = self.composer.notice(language=sub.language, country=sub.country, items=[item],
+                                                     link=self._link([item]))
             out.append(([notice.id], Mail(to=to, subject=subject, text=text, language=sub.language)))
         for group in digests.values():
             sub = group[0][1]
             items = sorted((_item(_decrypt_body(self.cipher, n)) for n, _ in group), key=lambda i: i.occurred_at)
-            subject, text = self.composer.notice(language=sub.language, country=sub.country, items=items, link=link)
+            subject, text = self.composer.notice(language=sub.language, country=sub.country, items=items,
+                                                 link=self._link(items))
             out.append(([n.id for n, _ in group],
                         Mail(to=email_of(self.cipher, sub), subject=subject, text=text, language=sub.language)))
         return out
+
+    def _link(self, items: list[Item]) -> str:
+        """The page a notice links to: the one showing what it tells of (the overview for a mixed digest)."""
+        pages = {PAGES.get(i.type.split(".")[0], "/app/") for i in items}
+        return self.public_url + (pages.pop() if len(pages) == 1 else "/app/")
 
     def deliver(self) -> tuple[int, int]:
         """Send what is due; (mails sent, mails kept for a later attempt)."""
@@ -293,14 +330,14 @@ class Notifier:
 
     def run_once(self) -> tuple[int, int, int]:
         """(notices queued, mails sent, mails kept for later)."""
-        queued = self.collect()
+        queued = self.collect() + self.collect_changes()
         sent, kept = self.deliver() if self.mailer.configured else (0, 0)
         return queued, sent, kept
 
 
 def _item(body: dict[str, Any]) -> Item:
     return Item(institution=body["institution"], purpose=body.get("purpose"), outcome=body["outcome"],
-                occurred_at=datetime.fromisoformat(body["occurred_at"]))
+                occurred_at=datetime.fromisoformat(body["occurred_at"]), type=body.get("type", "lookup"))
 
 
 class NoticeWorker:

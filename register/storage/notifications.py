@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from register.storage import outbox
 from register.storage.models import AccessEvent, Institution, LogLeaf, Person, SubjectPseudonym
 from register.storage.notice_tables import Notice, NotificationSubscription, NotifierCursor
 
@@ -163,3 +164,37 @@ def unlinked(session: Session, *, limit: int) -> list[str]:
     person = exists().where(or_(Person.blind_index == s.blind_index, Person.blind_index_next == s.blind_index))
     pseud = exists().where(and_(SubjectPseudonym.blind_index == s.blind_index))
     return list(session.execute(select(s.id).where(~person, ~pseud).order_by(s.id).limit(limit)).scalars())
+
+
+# --- the outbox's changes (consents, disputes, credit bans) -----------------------------------------------
+
+OUTBOX_CONSUMER = "notices"
+KIND_OF_TYPE = {"consent": "consent", "dispute": "dispute", "credit_ban": "credit_ban"}
+
+
+def outbox_for_subscribers(session: Session, *, after: int, limit: int) -> tuple[list[Any], int | None]:
+    """The outbox's events after seq `after` (up to `limit`) about persons whose confirmed subscription wants
+    their kind and was confirmed before the event: (rows, the last seq read or None if none). Each row:
+    subscription id, digest, event id, type, time, institution name, data."""
+    events = outbox.events_after(session, after, limit=limit)
+    if not events:
+        return [], None
+    about = {e.person_id for e in events if e.person_id}
+    subs: dict[str, NotificationSubscription] = {}
+    if about:
+        rows = session.execute(select(Person.id, _S).join(_S, or_(_S.blind_index == Person.blind_index,
+                                                                  _S.blind_index == Person.blind_index_next))
+                               .where(Person.id.in_(about), _S.confirmed_at.is_not(None))).all()
+        subs = {pid: sub for pid, sub in rows}
+    names = dict(session.execute(select(Institution.id, Institution.name).where(
+        Institution.id.in_({e.institution_id for e in events if e.institution_id}))).all())
+    out = []
+    for e in events:
+        sub = subs.get(e.person_id) if e.person_id else None
+        kind = KIND_OF_TYPE.get(e.type.split(".")[0])
+        if sub is None or kind is None or kind not in sub.events.split(",") or sub.confirmed_at > e.occurred_at:
+            continue
+        out.append({"subscription_id": sub.id, "digest": sub.digest, "event_id": e.id, "type": e.type,
+                    "occurred_at": e.occurred_at, "institution": names.get(e.institution_id, ""),
+                    "data": e.data or {}})
+    return out, events[-1].seq

@@ -21,6 +21,7 @@ LINE_GRANTED = N_("%(time)s: %(institution)s looked at your debts %(purpose)s.")
 LINE_REFUSED = N_("%(time)s: %(institution)s tried to look at your debts %(purpose)s, and was refused.")
 NO_PURPOSE = N_("without a stated purpose")
 SEE = N_("See who looked, and why, on your page: %(link)s")
+SEE_MORE = N_("See more on your page: %(link)s")
 NOT_YOU = N_("If you do not know the institution, contact it, or set a credit ban on your page.")
 CONFIRM_SUBJECT = N_("Confirm your address for notices from the register")
 CONFIRM_TEXT = N_("Someone asked the register to send notices about lookups of their debts to this address. "
@@ -28,6 +29,18 @@ CONFIRM_TEXT = N_("Someone asked the register to send notices about lookups of t
 CONFIRM_IGNORE = N_("If it was not you, do nothing: nothing will be sent.")
 FOOTER = N_("You get this because you asked for notices. Turn them off on your page: %(link)s")
 UNKNOWN_INSTITUTION = N_("An institution")
+SUBJECT_CHANGE = N_("News about your data in the register")
+# A change from the outbox, by its type: what the line of a notice says.
+CHANGES = {
+    "consent.given": N_("%(time)s: a consent to %(institution)s was recorded %(purpose)s."),
+    "consent.revoked": N_("%(time)s: your consent to %(institution)s was withdrawn."),
+    "dispute.opened": N_("%(time)s: your dispute with %(institution)s was opened."),
+    "dispute.answered": N_("%(time)s: %(institution)s answered your dispute."),
+    "dispute.withdrawn": N_("%(time)s: your dispute with %(institution)s was withdrawn."),
+    "dispute.overdue": N_("%(time)s: %(institution)s did not answer your dispute in time."),
+    "credit_ban.set": N_("%(time)s: your credit ban was set."),
+    "credit_ban.lifted": N_("%(time)s: your credit ban was lifted."),
+}
 
 
 class MailComposer:
@@ -50,10 +63,15 @@ class MailComposer:
         lines = []
         for item in items:
             purpose = _(labels.PURPOSES[item.purpose]) if item.purpose in labels.PURPOSES else _(NO_PURPOSE)
-            line = LINE_REFUSED if item.outcome == "refused" else LINE_GRANTED
+            if item.type == "lookup":
+                line = LINE_REFUSED if item.outcome == "refused" else LINE_GRANTED
+            else:
+                line = CHANGES.get(item.type, SUBJECT_CHANGE)
             lines.append(_(line) % {"time": fmt.datetime(item.occurred_at),
                                     "institution": item.institution or _(UNKNOWN_INSTITUTION), "purpose": purpose})
-        if len(items) == 1:
+        if len(items) == 1 and items[0].type != "lookup":
+            subject = _(SUBJECT_CHANGE)
+        elif len(items) == 1:
             first = items[0]
             who = first.institution or _(UNKNOWN_INSTITUTION)
             key = SUBJECT_REFUSED if first.outcome == "refused" else SUBJECT_ONE
@@ -61,7 +79,11 @@ class MailComposer:
         else:
             subject = _(SUBJECT_DIGEST) % {"count": len(items)}
         settings = f"{self.public_url}/app/notifications"
-        text = "\n".join(lines) + f"\n\n{_(SEE) % {'link': link}}\n{_(NOT_YOU)}\n\n-- \n{_(FOOTER) % {'link': settings}}\n"
+        if all(i.type == "lookup" for i in items):
+            see = f"{_(SEE) % {'link': link}}\n{_(NOT_YOU)}"
+        else:
+            see = _(SEE_MORE) % {"link": link}
+        text = "\n".join(lines) + f"\n\n{see}\n\n-- \n{_(FOOTER) % {'link': settings}}\n"
         return subject, text
 
 

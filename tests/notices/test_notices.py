@@ -279,3 +279,36 @@ class TestLookupNotices:
 def test_the_default_language_is_the_pages_one():
     for country in (*COUNTRY_LANGUAGES, "DK", None):
         assert default_language(country) == language_of_country(country)
+
+
+class TestChangeNotices:
+    """Consents, disputes and credit bans come from the outbox (storage.outbox), read as a consumer of its own."""
+
+    def test_a_credit_ban_set_is_told_once_to_whoever_asked_for_it(self, app, client, data_dir, lender, notifier,
+                                                                 smtp):
+        person, _ = borrower(client, data_dir, lender)
+        email = subscribed(client, app, notifier, smtp, person, events=["credit_ban"])
+        assert client.put("/v1/me/credit-ban", json={"reason": "identity_theft"}, headers=person.headers).status_code == 200
+        notifier.run_once()
+        notifier.run_once()
+        mails = smtp.inbox.to(email)
+        assert len(mails) == 2 and "kreditspärr" in mails[1].get_content()
+        assert f"{PUBLIC}/app/credit-ban" in mails[1].get_content()
+
+    def test_kinds_not_chosen_are_not_told(self, app, client, data_dir, lender, notifier, smtp):
+        person, consent = borrower(client, data_dir, lender)
+        email = subscribed(client, app, notifier, smtp, person, events=["lookup"])
+        assert client.put("/v1/me/credit-ban", json={"reason": "identity_theft"}, headers=person.headers).status_code == 200
+        notifier.run_once()
+        assert len(smtp.inbox.to(email)) == 1
+
+    def test_a_dispute_opened_names_the_creditor(self, app, client, data_dir, lender, notifier, smtp):
+        person, _ = borrower(client, data_dir, lender, "NO")
+        email = subscribed(client, app, notifier, smtp, person, events=["dispute"])
+        line = client.get("/v1/me/obligations", headers=person.headers).json()["obligations"][0]["id"]
+        r = client.post("/v1/me/disputes", json={"obligation": line, "reason": "not_mine", "text": "Not my loan."},
+                        headers=person.headers)
+        assert r.status_code == 201, r.text
+        notifier.run_once()
+        mails = smtp.inbox.to(email)
+        assert len(mails) == 2 and lender.name in mails[1].get_content() and mails[1]["Content-Language"] == "nb"

@@ -107,6 +107,17 @@ def state(cipher: FieldCipher, sub: NotificationSubscription | None, *, waiting:
             "confirmed": sub.confirmed_at is not None, "confirmed_at": sub.confirmed_at, "waiting": waiting}
 
 
+def kept(session: Session, cipher: FieldCipher, *, principal: Principal) -> dict[str, Any] | None:
+    """The notice address as what-we-keep shows it, or None: kept while notices are on and the register
+    knows the person; an address not confirmed only until its link expires (`kept_until`)."""
+    assert principal.subject is not None
+    sub = store.subscription_of(session, principal.subject)
+    if sub is None:
+        return None
+    return {"email": email_of(cipher, sub), "confirmed": sub.confirmed_at is not None,
+            "kept_until": None if sub.confirmed_at is not None else sub.token_expires_at}
+
+
 def get(session: Session, cipher: FieldCipher, *, principal: Principal, now: datetime,
         request_id: str | None) -> dict[str, Any]:  # fmt: skip
     assert principal.subject is not None

@@ -74,6 +74,12 @@ class RulePeriod(BaseModel):
     by_country: dict[str, int] = Field(description="Other periods, for the countries of my creditors that have one")
 
 
+class KeptNotices(BaseModel):
+    email: str
+    confirmed: bool
+    kept_until: datetime | None = Field(description="Set while unconfirmed: the confirmation link's expiry")
+
+
 class MyRetentionPublic(BaseModel):
     """What the register keeps about me and until when (SPEC.md, "Retention")."""
 
@@ -84,6 +90,9 @@ class MyRetentionPublic(BaseModel):
     obligations: list[KeptLine]
     rules: list[RulePeriod]
     run_interval_seconds: int = Field(description="How often the retention job runs")
+    notifications: KeptNotices | None = Field(
+        default=None, description="My address for notices, if I gave one: kept while notices are on and the "
+        "register knows me (deleted when I turn them off or am forgotten); unconfirmed, until `kept_until`")
 
 
 NoticeEvent = Literal["lookup", "consent", "dispute", "credit_ban"]

@@ -178,7 +178,9 @@ def put_notifications(body: NotificationsSet, request: Request, session: Session
                        request_id=request.state.request_id)
 
 
-@router.delete("/notifications", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404))
+@router.delete("/notifications", response_model=NotificationsPublic, responses=errors(401, 403, 404))
 def delete_notifications(request: Request, session: SessionDep, state: StateDep, principal: CanWriteOwnData):
-    """Turn notices off: the address and every notice still waiting are deleted."""
+    """Turn notices off: the address and every notice still waiting are deleted. The answer is the state
+    now (off); 404 if they were not on."""
     notices.delete(session, principal=principal, now=state.clock(), request_id=request.state.request_id)
+    return notices.state(state.cipher, None)

@@ -41,6 +41,8 @@ PAGES = {
     "help": "/app/help",
     "what-we-keep": "/app/what-we-keep",
     "statistics": "/app/statistics",
+    "notifications": "/app/notifications",
+    "notifications-confirm": "/app/notifications/confirm?token=unknown",
     "not-found": "/app/who-looked/00000000-0000-4000-8000-000000000000",
 }
 axe = Axe()

@@ -154,6 +154,8 @@ class TestTurningOn:
         for _ in range(3):  # a mail scanner fetching the link, as often as it likes
             page = client.get("/app/notifications/confirm", params={"token": token})
             assert page.status_code == 200 and 'method="post"' in page.text
+            # the token in the address goes nowhere else: no Referer to any link, no cache
+            assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
         assert client.get("/v1/me/notifications", headers=person.headers).json()["confirmed"] is False
         # a POST without the page's csrf is refused, and confirms nothing
         assert client.post("/app/notifications/confirm", data={"token": token, "csrf": "0" * 64}).status_code == 403

@@ -314,3 +314,32 @@ class TestChangeNotices:
         notifier.run_once()
         mails = smtp.inbox.to(email)
         assert len(mails) == 2 and lender.name in mails[1].get_content() and mails[1]["Content-Language"] == "nb"
+
+
+class TestChangingTheAddress:
+    def test_a_new_address_starts_unconfirmed_and_the_old_one_hears_nothing_more(self, app, client, data_dir, lender,
+                                                                                 notifier, smtp):
+        person, consent = borrower(client, data_dir, lender)
+        old = subscribed(client, app, notifier, smtp, person)
+        new = f"p-{uuid.uuid4().hex[:10]}@example.org"
+        state = subscribe(client, person, new)
+        assert state["email"] == new and state["confirmed"] is False
+        lookup(client, lender, person, consent)
+        integrate(app)
+        notifier.run_once()
+        assert len(smtp.inbox.to(old)) == 1  # its confirmation, from before
+        assert len(smtp.inbox.to(new)) == 1 and "/app/notifications/confirm?token=" in smtp.inbox.to(new)[0].get_content()
+
+    def test_saving_the_same_confirmed_address_keeps_it_confirmed(self, app, client, data_dir, lender, notifier, smtp):
+        person, _ = borrower(client, data_dir, lender)
+        email = subscribed(client, app, notifier, smtp, person)
+        state = subscribe(client, person, email.upper(), digest="daily")
+        assert state["confirmed"] is True and state["digest"] == "daily" and state["waiting"] == 0
+        notifier.run_once()
+        assert len(smtp.inbox.to(email)) == 1
+
+    @pytest.mark.parametrize("email", ["not-an-address", "a@b", "x@example.org\r\nBcc: y@example.org", "a" * 250 + "@example.org"])
+    def test_what_is_not_an_address_is_refused(self, client, data_dir, lender, email):
+        person = make_person(client, data_dir)
+        r = client.put("/v1/me/notifications", json={"email": email}, headers=person.headers)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")

@@ -53,7 +53,9 @@ PAGES = {"lookup": "/app/who-looked", "consent": "/app/consents", "dispute": "/a
 CONFIRM_DAYS = 7
 MAX_BACKOFF = 3600.0
 LEASE = timedelta(minutes=5)
-TABLE, EMAIL, BODY = "notification_subscriptions", "email", "body"
+# The AAD names the column itself, as every encrypted column's does: a field-key rotation re-encrypts these
+# (storage.keys.ENCRYPTED) with the same table, column and row id.
+TABLE, EMAIL, BODY = "notification_subscriptions", "email_enc", "body_enc"
 _EMAIL = re.compile(r"^[^@\s<>\"',;()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 

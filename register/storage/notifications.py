@@ -198,3 +198,8 @@ def outbox_for_subscribers(session: Session, *, after: int, limit: int) -> tuple
                     "occurred_at": e.occurred_at, "institution": names.get(e.institution_id, ""),
                     "data": e.data or {}})
     return out, events[-1].seq
+
+
+def rekey(session: Session, old: bytes, new: bytes) -> int:
+    """For a blind-index key rotation: the subscription under `old` moves to `new` (as `pseudonyms.rekey`)."""
+    return int(session.execute(update(_S).where(_S.blind_index == old).values(blind_index=new)).rowcount or 0)

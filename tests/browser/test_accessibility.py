@@ -122,7 +122,7 @@ class TestLanguageSwitch:
                 switch = page.locator("nav.langs")  # its name is in the page's language
                 with page.expect_navigation() as nav:
                     switch.get_by_role("link", name=label).click()
-                assert nav.value and nav.value.status == (404 if name == "not-found" else 200), (lang, page.url)
+                assert nav.value and nav.value.status == (404 if name in NOT_FOUND else 200), (lang, page.url)
                 expect(page.locator("html")).to_have_attribute("lang", lang)
                 expect(switch.get_by_role("link", name=label)).to_have_attribute("aria-current", "true")
             assert page.locator("main h1").inner_text() == before, "back in Swedish, the same page"

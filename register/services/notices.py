@@ -51,6 +51,7 @@ DIGESTS = ("none", "daily")
 PAGES = {"lookup": "/app/who-looked", "consent": "/app/consents", "dispute": "/app/disputes",
          "credit_ban": "/app/credit-ban"}
 CONFIRM_DAYS = 7
+RESEND_AFTER = timedelta(minutes=10)
 MAX_BACKOFF = 3600.0
 LEASE = timedelta(minutes=5)
 # The AAD names the column itself, as every encrypted column's does: a field-key rotation re-encrypts these
@@ -131,31 +132,31 @@ def get(session: Session, cipher: FieldCipher, *, principal: Principal, now: dat
 def put(session: Session, cipher: FieldCipher, *, principal: Principal, email: str, events: list[str], digest: str,
         language: str, now: datetime, request_id: str | None) -> dict[str, Any]:  # fmt: skip
     """Store the person's choice. A new or changed address is unconfirmed until the link in the one mail
-    sent to it is followed and confirmed; the same confirmed address keeps being confirmed."""
+    sent to it is followed and confirmed; the same confirmed address stays confirmed. The same unconfirmed
+    address gets a new link at most every RESEND_AFTER (saving again is no way to flood an inbox)."""
     assert principal.subject is not None and principal.national_id is not None
     email, kinds = check_email(email), _events(events)
     if digest not in DIGESTS:
         raise InvalidInput(f"digest must be one of {', '.join(DIGESTS)}", code="invalid_digest")
     sub = store.subscription_of(session, principal.subject)
-    same = sub is not None and sub.confirmed_at is not None and email_of(cipher, sub).lower() == email.lower()
-    if sub is None:
-        sub = NotificationSubscription(id=str(uuid.uuid4()), blind_index=principal.subject, created_at=now,
-                                       country=principal.national_id.country, email_enc=b"", language=language,
-                                       events=kinds, digest=digest, updated_at=now)  # fmt: skip
-    elif not same:
+    if sub is not None and email_of(cipher, sub).lower() != email.lower():
         store.delete_subscriptions(session, [sub.id])  # the old address and what waited for it go
         session.expunge(sub)
+        sub = None
+    if sub is None:
         sub = NotificationSubscription(id=str(uuid.uuid4()), blind_index=principal.subject, created_at=now,
-                                       country=principal.national_id.country, email_enc=b"", language=language,
-                                       events=kinds, digest=digest, updated_at=now)  # fmt: skip
-    sub.events, sub.digest, sub.language, sub.updated_at = kinds, digest, language, now
-    token = None
-    if not same:
-        token = secrets.token_urlsafe(32)
+                                       country=principal.national_id.country, language=language, events=kinds,
+                                       digest=digest, updated_at=now)  # fmt: skip
         sub.email_enc = cipher.encrypt(email.encode(), table=TABLE, column=EMAIL, row_id=sub.id)
-        sub.token_hash, sub.token_expires_at, sub.confirmed_at = token_hash(token), now + timedelta(days=CONFIRM_DAYS), None
+    sent_at = sub.token_expires_at - timedelta(days=CONFIRM_DAYS) if sub.token_expires_at else None
+    token = None
+    if sub.confirmed_at is None and (sent_at is None or now - sent_at >= RESEND_AFTER):
+        token = secrets.token_urlsafe(32)
+        sub.token_hash, sub.token_expires_at = token_hash(token), now + timedelta(days=CONFIRM_DAYS)
+    sub.events, sub.digest, sub.language, sub.updated_at = kinds, digest, language, now
     store.save_subscription(session, sub)
     if token is not None:
+        store.delete_waiting(session, sub.id, kind="confirm")  # an older link, not sent yet, would not work
         notice_id = str(uuid.uuid4())
         store.add_notice(session, {"id": notice_id, "subscription_id": sub.id, "kind": "confirm", "event_id": None,
                                    "body_enc": _encrypt_body(cipher, notice_id, {"token": token}), "attempts": 0,

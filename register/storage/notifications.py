@@ -54,6 +54,10 @@ def add_notice(session: Session, values: dict[str, Any]) -> None:
     session.execute(insert(Notice), [values])
 
 
+def delete_waiting(session: Session, subscription_id: str, *, kind: str) -> None:
+    session.execute(delete(Notice).where(Notice.subscription_id == subscription_id, Notice.kind == kind))
+
+
 def waiting_count(session: Session, subscription_id: str) -> int:
     return int(session.execute(select(func.count()).select_from(Notice)
                                .where(Notice.subscription_id == subscription_id)).scalar_one())

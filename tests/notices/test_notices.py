@@ -343,3 +343,22 @@ class TestChangingTheAddress:
         person = make_person(client, data_dir)
         r = client.put("/v1/me/notifications", json={"email": email}, headers=person.headers)
         assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+
+
+class TestNoFlooding:
+    def test_saving_an_unconfirmed_address_again_sends_no_new_link_for_ten_minutes(self, app, client, data_dir,
+                                                                                  notifier, smtp, clock):
+        person = make_person(client, data_dir)
+        email = f"p-{uuid.uuid4().hex[:10]}@example.org"
+        for _ in range(5):
+            subscribe(client, person, email)
+            notifier.run_once()
+        assert len(smtp.inbox.to(email)) == 1
+        clock.advance(minutes=11)
+        subscribe(client, person, email)
+        notifier.run_once()
+        first, second = smtp.inbox.to(email)
+        # the newest link confirms; the older one is spent
+        assert client.get("/app/notifications/confirm", params={"token": token_in(first)}).status_code == 404
+        confirm(client, token_in(second))
+        assert client.get("/v1/me/notifications", headers=person.headers).json()["confirmed"] is True

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from register.cli_keys import add_parser as add_keys_commands, keys_refused_as_message
 from register.cli_ha import add_parser as add_ha_commands
+from register.cli_notices import add_parser as add_notices_commands
 from register.cli_retention import add_parser as add_retention_commands
 from register.config import Settings
 
@@ -483,9 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     ai = audit.add_parser("integrate", help="run the log integrator as its own process")
     ai.add_argument("--interval", type=float, default=1.0)
     ai.set_defaults(func=cmd_log_integrator)
-    add_retention_commands(sub)
-    add_keys_commands(sub)
-    add_ha_commands(sub)
+    for add_commands in (add_retention_commands, add_keys_commands, add_ha_commands, add_notices_commands):
+        add_commands(sub)
     return p
 
 

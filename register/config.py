@@ -13,6 +13,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SmtpTls(StrEnum):
+    none = "none"  # plain SMTP (a relay on the same host, or the tests' server)
+    starttls = "starttls"  # plain connection upgraded with STARTTLS (port 587)
+    tls = "tls"  # TLS from the first byte (port 465)
+
+
 class Environment(StrEnum):
     dev = "dev"
     prod = "prod"
@@ -22,7 +28,7 @@ class Environment(StrEnum):
 # mount secrets as files, and a value in the environment shows in `docker inspect` and /proc).
 SECRET_FILES = ("database_url", "admin_token", "encryption_keys", "blind_index_key", "log_key")
 # Secrets only some deployments have (docker-compose does not mount them by default).
-OPTIONAL_SECRET_FILES = ("oidc_client_secret", "limits_url", "blind_index_keys")
+OPTIONAL_SECRET_FILES = ("oidc_client_secret", "limits_url", "blind_index_keys", "smtp_password")
 FILE_HELP = "A file holding the value (surrounding whitespace stripped); instead of the setting itself"
 
 
@@ -221,6 +227,21 @@ class Settings(BaseSettings):
         default=None, pattern=r"^[A-Z]{2}$",
         description="The country, for a provider that sends no country claim (e.g. SE for BankID)",
     )
+
+    # Notices to persons (SPEC.md, "Notices"): e-mail over SMTP, and the links in it.
+    smtp_host: str | None = Field(default=None, description="SMTP server for notices; unset: none are sent "
+                                  "(they wait, kept, until one is set)")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Its port (587 for starttls, 465 for tls)")
+    smtp_from: str = Field(default="register@localhost", max_length=200, description="The From: of notices")
+    smtp_tls: SmtpTls = Field(default=SmtpTls.none, description="none, starttls or tls")
+    smtp_user: str | None = Field(default=None, description="SMTP user name (AUTH), if the server wants one")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_password_file: Path | None = Field(default=None, description=FILE_HELP)
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s]+$",
+                            description="The register's address as people reach it: the links in notices")
+    notices: bool = Field(default=True, description="Send notices to persons in a background thread of the server")
+    notice_interval_seconds: float = Field(default=5.0, gt=0, le=3600,
+                                           description="How often the notifier looks for new events and sends")
 
     @model_validator(mode="before")
     @classmethod

@@ -31,11 +31,13 @@ from register.services.institutions import TokenCache
 from register.services.keys import KeyWatcher, open_cipher
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
+from register.services.notices import NoticeWorker
 from register.services.retention import RetentionJob, policy_of
 from register.services.translog import Integrator, TransparencyLog
 from register.shared import open_counters
 from register.storage.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from register.web import router as pages_router
+from register.web.notice_mail import notifier_of
 from register.web.middleware import PageMiddleware, too_large_page
 from register.web.render import http_error_page
 
@@ -99,13 +101,15 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         integrator = Integrator(tlog, sessions, settings.log_interval_seconds) if settings.log_integrator else None
         retention = (RetentionJob(sessions, retention_policy, settings.retention_interval_seconds)
                      if settings.retention_job else None)
-        for background in (key_watcher, tokens, integrator, worker, retention):
+        notifier = (NoticeWorker(notifier_of(settings, sessions, cipher), settings.notice_interval_seconds)
+                    if settings.notices else None)
+        for background in (key_watcher, tokens, integrator, worker, retention, notifier):
             if background:
                 background.start()
         try:
             yield
         finally:
-            for background in (retention, worker, integrator, tokens, key_watcher):
+            for background in (notifier, retention, worker, integrator, tokens, key_watcher):
                 if background:
                     background.stop()
             counters.close()

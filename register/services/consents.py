@@ -14,6 +14,7 @@ from register.domain.identity import NationalId
 from register.domain.permission import INSTITUTION_ROLES, Principal, Role
 from register.errors import Conflict, InvalidInput, NotFound
 from register.services import identities
+from register.services import outbox as told
 from register.services.events import record_event, record_per_person
 from register.storage import consents as store
 from register.storage import persons as person_store
@@ -46,6 +47,7 @@ def grant_consent(
     ))  # fmt: skip
     record_event(session, principal=principal, action="consent:grant", now=now, purpose=purpose.value,
                  consent_id=consent.id, request_id=request_id, details={"institution_id": inst.id})
+    told.consent(session, "consent.given", consent, now=now)
     return consent
 
 
@@ -82,6 +84,7 @@ def attest_consent(
                        request_id=request_id), False
     record_event(session, principal=principal, action="consent:attest", now=now, purpose=purpose.value,
                  consent_id=consent.id, subject=person.blind_index, request_id=request_id)
+    told.consent(session, "consent.given", consent, now=now)
     return consent, True
 
 
@@ -118,6 +121,7 @@ def revoke_consent(
         session.flush()
         record_event(session, principal=principal, action="consent:revoke", now=now, purpose=consent.purpose,
                      consent_id=consent.id, request_id=request_id)
+        told.consent(session, "consent.revoked", consent, now=now)
     return consent
 
 

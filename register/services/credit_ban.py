@@ -21,6 +21,7 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import InvalidInput, NotFound
 from register.services import identities
+from register.services import outbox as told
 from register.services.events import record_event
 from register.storage import credit_bans
 from register.storage.models import CreditBan
@@ -88,6 +89,7 @@ def set_ban(
     record_event(session, principal=principal, action="credit_ban:set", now=now, request_id=request_id,
                  details={"ban_id": ban.id, "reason": reason, "until": until.isoformat() if until else None,
                           "lift_taken_back": took_back})  # fmt: skip
+    told.credit_ban(session, "credit_ban.set", ban, now=now)
     return state(ban)
 
 
@@ -106,4 +108,5 @@ def request_lift(
         session.flush()
         record_event(session, principal=principal, action="credit_ban:lift", now=now, request_id=request_id,
                      details={"ban_id": ban.id, "effective_at": ban.lift_effective_at.isoformat()})
+        told.credit_ban(session, "credit_ban.lifted", ban, now=now)
     return state(ban)

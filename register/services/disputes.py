@@ -29,6 +29,7 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import Conflict, InvalidInput, NotFound
 from register.services import identities
+from register.services import outbox as told
 from register.services.events import record_event, record_per_person
 from register.storage.institutions import names_by_id
 from register.storage.models import Dispute, Institution, Obligation, ObligationDebtor, Person
@@ -124,6 +125,7 @@ def open_dispute(
     session.flush()
     record_event(session, principal=principal, action="dispute:open", now=now, request_id=request_id,
                  details=_details(d, reason=reason, deadline=d.deadline_at.isoformat()))
+    told.dispute(session, "dispute.opened", d, now=now)
     return d
 
 
@@ -158,6 +160,7 @@ def withdraw_dispute(
     session.flush()
     record_event(session, principal=principal, action="dispute:withdraw", now=now, request_id=request_id,
                  details=_details(d))
+    told.dispute(session, "dispute.withdrawn", d, now=now)
     return d
 
 
@@ -252,6 +255,7 @@ def answer_dispute(
     session.flush()
     record_event(session, principal=principal, action="dispute:answer", now=now, request_id=request_id,
                  subject=_subject_of(session, d.person_id), details=_details(d, outcome=outcome, late=late))
+    told.dispute(session, "dispute.answered", d, now=now, outcome=outcome, closed_by="creditor", late=late)
     ref = session.execute(select(Obligation.external_ref).where(Obligation.id == d.obligation_id)).scalar_one()
     return view(d, cipher, now=now, creditor=principal.name, external_ref=ref)
 
@@ -302,6 +306,8 @@ def close_by_report(
         record_event(session, principal=principal, action="dispute:correct", now=now, request_id=request_id,
                      subject=_subject_of(session, d.person_id),
                      details=_details(d, outcome="corrected", cause=cause, late=now >= d.deadline_at))
+        told.dispute(session, "dispute.answered", d, now=now, outcome="corrected", closed_by="report",
+                     late=now >= d.deadline_at)
     return len(rows)
 
 

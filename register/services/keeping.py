@@ -15,7 +15,7 @@ from register.crypto.fields import FieldCipher
 from register.domain.keeping import kept_until, periods
 from register.domain.permission import Principal
 from register.domain.retention import Policy
-from register.services import identities
+from register.services import identities, notices
 from register.services.events import record_event
 from register.services.retention import _ended
 from register.storage.keeping import obligations_kept
@@ -41,5 +41,6 @@ def what_we_keep(session: Session, cipher: FieldCipher, *, principal: Principal,
              for rule, days in periods(policy, [row.country for row in rows]).items()]
     record_event(session, principal=principal, action="consumer:retention:read", now=now, request_id=request_id)
     doc = {"subject": {"country": principal.national_id.country, "national_id_masked": principal.national_id.masked()},
-           "as_of": now, "obligations": lines, "rules": rules, "run_interval_seconds": int(run_interval_seconds)}
+           "as_of": now, "obligations": lines, "rules": rules, "run_interval_seconds": int(run_interval_seconds),
+           "notifications": notices.kept(session, cipher, principal=principal)}
     return json.loads(canonical_json(doc))

@@ -25,6 +25,7 @@ from register.crypto.keys import (
 from register.config import Settings
 from register.domain.identity import parse_national_id
 from register.storage import keys as store
+from register.storage import notifications as notice_store
 from register.storage import pseudonyms
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.types import utcnow
@@ -347,6 +348,7 @@ def rotate_blind_index(sessions: sessionmaker[Session], provider: KeyProvider, *
                 # The person's access events follow them: their pseudonyms move to the new index in the
                 # same transaction (else the person's own log would lose them with the old key).
                 pseudonyms.rekey(session, row.blind_index, value)
+                notice_store.rekey(session, row.blind_index, value)  # and their choice of notices
 
     _each_person(sessions, "rewriting persons' index", batch, progress, rewrite)
     after = None

@@ -34,7 +34,7 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
-from register.services import disputes
+from register.services import disputes, outbox as told
 from register.services.bulk import MAX_LINE_BYTES, LineError, Ready, apply_batch, parse_doc, prepare
 from register.services.events import record_event
 from register.services.report_upload import expire_abandoned_uploads
@@ -291,8 +291,8 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
             s.execute(update(Report).where(Report.id == report_id).values(
                 status="failed", error=f"{type(exc).__name__}: processing stopped at the last committed line",
                 finished_at=utcnow()))  # fmt: skip
-            record_event(s, principal=principal, action="report:failed", now=utcnow(),
-                         details={"report_id": report_id})
+            record_event(s, principal=principal, action="report:failed", now=utcnow(), details={"report_id": report_id})
+            told.report_finished(s, s.get(Report, report_id), now=utcnow())
     return True
 
 
@@ -373,6 +373,7 @@ def _finish(sessions: sessionmaker[Session], report: Report, principal: Principa
         record_event(s, principal=principal, action="report:processed", now=now,
                      details={"report_id": r.id, "lines": r.lines_read, "accepted": r.accepted,
                               "unchanged": r.unchanged, "rejected": r.rejected, "unreported": unreported})
+        told.report_finished(s, r, now=now)
 
 
 def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: datetime, principal: Principal) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.config import Settings
 from register.domain.retention import OBLIGATION_RULES, Ended, Policy, Rule, due, parse_by_country
+from register.storage import notifications as notice_store
 from register.storage import pseudonyms as pseudonym_store
 from register.storage import retention as store
 from register.storage.db import make_engine, make_sessionmaker
@@ -31,6 +32,9 @@ from register.storage.types import utcnow
 log = logging.getLogger("register.retention")
 BATCH = 500
 PERSONS = "person"  # the count of persons forgotten, beside the rules' counts
+# Notice addresses deleted (SPEC.md, "Notices"): never confirmed within the link's life, or of a person the
+# register no longer knows (forgotten, or every event about them past its period).
+NOTICE_ADDRESSES = "notice_address"
 COUNTED = (*OBLIGATION_RULES, Rule.exposure_answer, Rule.report_file, Rule.access_event)
 
 
@@ -53,7 +57,8 @@ class Counts:
     (SPEC.md)."""
 
     now: datetime
-    deleted: dict[str, int] = field(default_factory=lambda: {**{r.value: 0 for r in COUNTED}, PERSONS: 0})
+    deleted: dict[str, int] = field(default_factory=lambda: {**{r.value: 0 for r in COUNTED}, PERSONS: 0,
+                                                             NOTICE_ADDRESSES: 0})
     access_events_past_period: int = 0
     access_events_pseudonymised: int = 0
 
@@ -122,6 +127,9 @@ def plan(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> C
         counts.access_events_past_period = store.count_access_events(s, cutoff=events_cutoff)
         keys, linked = pseudonym_store.count_expired(s, cutoff=events_cutoff)
         counts.deleted[Rule.access_event.value], counts.access_events_pseudonymised = keys, linked
+        # Only those due now (a person forgotten by this run loses theirs at the run, not counted here).
+        counts.deleted[NOTICE_ADDRESSES] = len(set(notice_store.expired_unconfirmed(s, before=now, limit=10**9))
+                                               | set(notice_store.unlinked(s, limit=10**9)))
     return counts
 
 
@@ -207,6 +215,18 @@ def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, prog
         if keys:
             progress(Rule.access_event.value, counts.deleted[Rule.access_event.value])
         if keys < batch:
+            break
+
+    # Notice addresses: after persons and pseudonyms, so a person forgotten above loses theirs in this run.
+    while True:
+        with sessions.begin() as s:
+            ids = sorted(set(notice_store.expired_unconfirmed(s, before=now, limit=batch))
+                         | set(notice_store.unlinked(s, limit=batch)))
+            n = notice_store.delete_subscriptions(s, ids)
+        counts.deleted[NOTICE_ADDRESSES] += n
+        if n:
+            progress(NOTICE_ADDRESSES, counts.deleted[NOTICE_ADDRESSES])
+        if len(ids) < batch:
             break
 
     with sessions() as s:

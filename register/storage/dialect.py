@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Select, Table
 from sqlalchemy.orm import Session
 
 KEY = "register.statements"  # the key in `Session.info`
@@ -120,6 +120,19 @@ class Statements(Protocol):
     # --- the transparency log ---------------------------------------------------------------------------
     def try_lock_integrator(self, session: Session, key: int) -> bool:
         """Whether this transaction may integrate (one integrator at a time)."""
+
+    # --- the outbox and its consumers (storage.outbox, storage.webhooks) --------------------------------
+    def lock_outbox(self, session: Session) -> None:
+        """Before an outbox insert: hold writers of the outbox one at a time until this transaction ends, so
+        `seq` order is commit order (PostgreSQL: an advisory lock; SQLite: the writer gate already does)."""
+
+    def skip_locked(self, stmt: Select[Any]) -> Select[Any]:
+        """`stmt` taking its rows for this transaction, passing over rows another transaction holds
+        (PostgreSQL: FOR UPDATE SKIP LOCKED, so several dispatchers share the work; SQLite: as is, one
+        writer at a time)."""
+
+    def insert_ignore(self, session: Session, table: Table, values: dict[str, Any]) -> None:
+        """Insert one row unless one with its key is there already."""
 
     # --- batch writes -----------------------------------------------------------------------------------
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, inspect, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from register.storage.models import Dispute, KeyVersion, Person, ReportChunk, WebSession
+from register.storage.models import Dispute, KeyVersion, Notice, NotificationSubscription, Person, ReportChunk, WebSession
 
 
 def has_key_table(session: Session) -> bool:
@@ -68,6 +68,10 @@ ENCRYPTED = (
     EncryptedColumns("disputes", Dispute, (Dispute.id,), ("text_enc", "statement_enc")),
     EncryptedColumns("web_sessions", WebSession, (WebSession.token_hash,), ("national_id_enc",)),
     EncryptedColumns("report_chunks", ReportChunk, (ReportChunk.report_id, ReportChunk.idx), ("data",)),
+    # A person's address for notices, and what a notice waiting to be sent will say (services.notices).
+    EncryptedColumns("notification_subscriptions", NotificationSubscription, (NotificationSubscription.id,),
+                     ("email_enc",)),
+    EncryptedColumns("notices", Notice, (Notice.id,), ("body_enc",)),
 )
 
 

@@ -29,6 +29,10 @@ from sqlmodel import Field, SQLModel
 from register.storage.access_tables import (  # noqa: F401  (named here too, with every other table)
     InstitutionKey, KeyVersion, OAuthAccessToken, OAuthJti, WebSession,
 )  # fmt: skip
+from register.storage.event_tables import (  # noqa: F401  (named here too, with every other table)
+    OutboxCursor, OutboxEvent, Webhook, WebhookDelivery,
+)  # fmt: skip
+from register.storage.notice_tables import Notice, NotificationSubscription, NotifierCursor  # noqa: F401
 from register.storage.types import utc_field as _utc
 
 metadata: MetaData = SQLModel.metadata

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from register.web import assets, disputes, pages, sign_in, site
+from register.web import assets, disputes, notifications, pages, sign_in, site
 
 router = APIRouter()
-for _module in (sign_in, pages, disputes, assets, site):
+for _module in (sign_in, pages, disputes, notifications, assets, site):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -28,7 +28,7 @@ LONGEST = MAX - 1  # every digit shown: 9 999 999 999 999,99
 CURRENCIES = ("SEK", "NOK", "EUR", "DKK", "PLN")  # the population generator's (register/population.py)
 PAGES = ("/app/", "/app/debts", "/app/who-looked", "/app/who-looked/{event}", "/app/consents", "/app/disputes",
          "/app/disputes/new?debt={debt}", "/app/credit-ban", "/app/help", "/app/what-we-keep",
-         "/app/statistics")  # fmt: skip
+         "/app/statistics", "/app/notifications")  # fmt: skip
 
 # Every visible element whose content is wider than its box, and every line of text that leaves the
 # viewport. Hidden elements, the visually hidden ones (cut on purpose to 1 px) and the skip link (off

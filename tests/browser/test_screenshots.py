@@ -47,6 +47,7 @@ SHOTS = {
     "help": ("/app/help", "sv"),
     "what-we-keep": ("/app/what-we-keep", "sv"),
     "statistics": ("/app/statistics", "en"),
+    "notifications": ("/app/notifications", "fi"),
 }
 
 

@@ -569,6 +569,17 @@ class TestCreditBanAndDisputedLines:
         assert line.kept_until - line.period_started_at == timedelta(days=98)
         assert {r.rule: r.days for r in kept.rules}["access_event"] == 1825
 
+    def test_notices_turned_on_and_off(self, transport, person):
+        from register_client import NotificationsSet
+
+        with RegisterClient(BASE_URL, consumer_token(person), transport=transport) as me:
+            assert me.my_notifications().enabled is False
+            state = me.set_my_notifications(NotificationsSet(email="me@example.org", digest="daily"))
+            assert (state.email, state.confirmed, state.digest, state.waiting) == ("me@example.org", False, "daily", 1)
+            assert me.my_retention().notifications.email == "me@example.org"
+            assert me.delete_my_notifications().email is None
+            assert me.my_notifications().enabled is False
+
 
 class TestRegulator:
     def test_audit_events_and_the_log(self, sdk, client, admin_headers, transport, person):

@@ -64,7 +64,7 @@ EXPORTED = [
     "__version__",
     "AttestationCounts", "InstitutionLookups", "InstitutionRef", "LookupCounts", "LookupsByKind", "ReferenceReused",
     "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
-    "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod",
+    "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod", "KeptNotices", "Notifications", "NotificationsSet",
     "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
     "Signal", "Signals",
 ]

@@ -312,6 +312,10 @@ CASES: dict[str, Case] = {
     "PUT /v1/me/credit-ban": Case(roles("consumer"), lambda w, who: {"url": "/v1/me/credit-ban",
                                                                      "json": {"reason": "self_control"}}),
     "DELETE /v1/me/credit-ban": Case(roles("consumer"), _ban_first),
+    "GET /v1/me/notifications": Case(roles("consumer"), _get("/v1/me/notifications")),
+    "PUT /v1/me/notifications": Case(roles("consumer"), lambda w, who: {"url": "/v1/me/notifications",
+                                                                     "json": {"email": "m@example.org"}}),
+    "DELETE /v1/me/notifications": Case(roles("consumer"), lambda w, who: _notices_first(w, who)),
     "GET /v1/disputes": Case(REPORTERS, _get("/v1/disputes", state="open")),
     "GET /v1/disputes/{dispute_id}": Case(REPORTERS, lambda w, who: {"url": f"/v1/disputes/{_x_dispute(w)}"},
                                           owner="lender_a"),
@@ -374,7 +378,25 @@ CASES: dict[str, Case] = {
     "GET /app/credit-ban": Case(PERSON, _get("/app/credit-ban")),
     "POST /app/credit-ban": Case(PERSON, lambda w, who: {"url": "/app/credit-ban", **w.form(who, reason="other")}),
     "POST /app/credit-ban/lift": Case(PERSON, lambda w, who: _page_lift(w, who)),
+    "GET /app/notifications": Case(PERSON, _get("/app/notifications")),
+    "POST /app/notifications": Case(PERSON, lambda w, who: {"url": "/app/notifications",
+                                                           **w.form(who, email="m@example.org")}),
+    "POST /app/notifications/off": Case(PERSON, lambda w, who: {"url": "/app/notifications/off", **w.form(who)}),
+    # No sign-in: the mailed link. An unknown token is 404 to everyone; a POST without the page's csrf is 403.
+    "GET /app/notifications/confirm": Case(PUBLIC, lambda w, who: {"url": "/app/notifications/confirm",
+                                                                  "params": {"token": "x"}}, ok=frozenset({404})),
+    "POST /app/notifications/confirm": Case(PUBLIC, lambda w, who: {"url": "/app/notifications/confirm",
+                                                                   "data": {"token": "x", "csrf": "y"}},
+                                            ok=frozenset({403})),
 }
+
+
+def _notices_first(w: World, who: str) -> dict[str, Any]:
+    """A consumer turns off the notices they just set up; anyone else tries to."""
+    if ROLE_OF[who] == "consumer":
+        r = w.client.put("/v1/me/notifications", json={"email": "m@example.org"}, headers=w.headers[who])
+        assert r.status_code == 200, r.text
+    return {"url": "/v1/me/notifications"}
 
 
 def _page_lift(w: World, who: str) -> dict[str, Any]:

@@ -77,6 +77,8 @@ ROLE = {
     "GET /v1/me/disputes/{dispute_id}": "consumer", "POST /v1/me/disputes/{dispute_id}/withdraw": "consumer",
     "PUT /v1/me/disputes/{dispute_id}/statement": "consumer", "GET /v1/me/credit-ban": "consumer",
     "PUT /v1/me/credit-ban": "consumer", "DELETE /v1/me/credit-ban": "consumer",
+    "GET /v1/me/notifications": "consumer", "PUT /v1/me/notifications": "consumer",
+    "DELETE /v1/me/notifications": "consumer",
     "GET /v1/disputes": "lender", "GET /v1/disputes/{dispute_id}": "lender",
     "POST /v1/disputes/{dispute_id}/answer": "lender", "GET /v1/audit/disputes": "regulator",
     "GET /v1/audit/institutions/{institution_id}/lookups": "regulator",

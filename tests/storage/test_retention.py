@@ -30,7 +30,7 @@ from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, ma
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
 ZERO = {"ended": 0, "ended_arrears": 0, "retracted": 0, "claim_closed": 0, "exposure_answer": 0, "report_file": 0,
-        "access_event": 0, "person": 0}
+        "access_event": 0, "person": 0, "notice_address": 0}
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.web.conftest import report
 from tests.web.pages import Browser, new_client, sign_in
 
 PAGES = ("/app/", "/app/debts", "/app/who-looked", "/app/consents", "/app/disputes", "/app/credit-ban", "/app/help",
-         "/app/what-we-keep")
+         "/app/what-we-keep", "/app/notifications")
 
 
 def text(html: str) -> str:

@@ -169,7 +169,7 @@ class TestSignIn:
 
 class TestHeaders:
     PAGES = ("/app/", "/app/debts", "/app/who-looked", "/app/consents", "/app/disputes", "/app/credit-ban", "/app/help",
-             "/app/what-we-keep", "/app/statistics", "/app/sign-in",
+             "/app/what-we-keep", "/app/notifications", "/app/statistics", "/app/sign-in",
              "/app/nowhere-to-be-found-but-under-app")
 
     def test_every_page_has_the_security_headers(self, browser):

@@ -10,8 +10,9 @@ from register.api.presenters import consent_public, event_public
 from register.api.schemas import (
     AccessEventsPublic, ConsentsPublic, CreditBanPublic, CreditBanSet, DisputeCreate,
     DisputePublic, DisputesPublic, DisputeStatement, EventProofPublic, MyObligationsPublic, MyRetentionPublic,
+    NotificationsPublic, NotificationsSet,
 )
-from register.services import credit_ban, disputes, keeping, me
+from register.services import credit_ban, disputes, keeping, me, notices
 from register.services.retention import policy_of
 from register.services.paging import MAX_PAGE
 
@@ -151,3 +152,35 @@ def delete_credit_ban(request: Request, session: SessionDep, state: StateDep, pr
     return credit_ban.request_lift(session, state.cipher, principal=principal, now=state.clock(),
                                    delay_seconds=state.settings.credit_ban_lift_seconds,
                                    request_id=request.state.request_id)
+
+
+# --- notices ---------------------------------------------------------------------------------------
+
+
+@router.get("/notifications", response_model=NotificationsPublic, responses=errors(401, 403))
+def get_notifications(request: Request, session: SessionDep, state: StateDep, principal: CanReadOwnData):
+    """How I am told of lookups: the address, whether it is confirmed, which events, a mail each or a daily
+    digest, and how many notices wait to be sent."""
+    return notices.get(session, state.cipher, principal=principal, now=state.clock(),
+                       request_id=request.state.request_id)
+
+
+@router.put("/notifications", response_model=NotificationsPublic, responses=errors(401, 403, 413, 422))
+def put_notifications(body: NotificationsSet, request: Request, session: SessionDep, state: StateDep,
+                      principal: CanWriteOwnData):
+    """Be told by e-mail. A new address is stored unconfirmed and gets one mail with a link to
+    /app/notifications/confirm, where a button confirms it; nothing else is sent to it until then.
+    Notices never contain the identity number or amounts."""
+    assert principal.national_id is not None
+    language = body.language or notices.default_language(principal.national_id.country)
+    return notices.put(session, state.cipher, principal=principal, email=body.email, events=list(body.events),
+                       digest=body.digest, language=language, now=state.clock(),
+                       request_id=request.state.request_id)
+
+
+@router.delete("/notifications", response_model=NotificationsPublic, responses=errors(401, 403, 404))
+def delete_notifications(request: Request, session: SessionDep, state: StateDep, principal: CanWriteOwnData):
+    """Turn notices off: the address and every notice still waiting are deleted. The answer is the state
+    now (off); 404 if they were not on."""
+    notices.delete(session, principal=principal, now=state.clock(), request_id=request.state.request_id)
+    return notices.state(state.cipher, None)

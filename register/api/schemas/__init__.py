@@ -69,6 +69,8 @@ from register.api.schemas.me import (
     MyLinePublic,
     MyObligationsPublic,
     MyRetentionPublic,
+    NotificationsPublic,
+    NotificationsSet,
 )
 from register.api.schemas.obligations import (
     LINK,
@@ -141,6 +143,8 @@ __all__ = [
     "MyLinePublic",
     "MyObligationsPublic",
     "MyRetentionPublic",
+    "NotificationsPublic",
+    "NotificationsSet",
     "SignalPublic",
     "SignalsPublic",
     "StatisticsPublic",

@@ -74,6 +74,12 @@ class RulePeriod(BaseModel):
     by_country: dict[str, int] = Field(description="Other periods, for the countries of my creditors that have one")
 
 
+class KeptNotices(BaseModel):
+    email: str
+    confirmed: bool
+    kept_until: datetime | None = Field(description="Set while unconfirmed: the confirmation link's expiry")
+
+
 class MyRetentionPublic(BaseModel):
     """What the register keeps about me and until when (SPEC.md, "Retention")."""
 
@@ -84,3 +90,40 @@ class MyRetentionPublic(BaseModel):
     obligations: list[KeptLine]
     rules: list[RulePeriod]
     run_interval_seconds: int = Field(description="How often the retention job runs")
+    notifications: KeptNotices | None = Field(
+        default=None, description="My address for notices, if I gave one: kept while notices are on and the "
+        "register knows me (deleted when I turn them off or am forgotten); unconfirmed, until `kept_until`")
+
+
+NoticeEvent = Literal["lookup", "consent", "dispute", "credit_ban"]
+EMAIL_PATTERN = (r"^[^@\s<>\"',;()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                 r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+
+
+class NotificationsSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"email": "anna@example.org", "events": ["lookup"], "digest": "none"}]})
+
+    email: Annotated[StrictStr, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)] = Field(
+        description="Where notices go; a new address gets one mail, a link to confirm it, and nothing else until then")
+    events: list[NoticeEvent] = Field(default=["lookup"], max_length=4,
+                                      description="What to be told of (`lookup` is sent now; the others are kept "
+                                      "and sent once the register tells of them)")
+    digest: Literal["none", "daily"] = Field(default="none", description="`none`: a mail each; `daily`: one a day")
+    language: Literal["en", "sv", "fi", "nb", "pl"] | None = Field(
+        default=None, description="The notices' language; unset: the language of the identity number's country")
+
+
+class NotificationsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"enabled": True, "email": "anna@example.org", "events": ["lookup"], "digest": "none", "language": "sv",
+         "confirmed": True, "confirmed_at": "2026-12-04T10:00:00Z", "waiting": 0}]})
+
+    enabled: bool = Field(description="Notices are sent: the address is confirmed")
+    email: str | None
+    events: list[str]
+    digest: str
+    language: str | None
+    confirmed: bool
+    confirmed_at: datetime | None
+    waiting: int = Field(description="Notices (and a confirmation) waiting to be sent")

@@ -23,13 +23,16 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Engine, MetaData, Table, text
+from sqlalchemy import Engine, MetaData, Select, Table, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from register.storage.dialect import LenderRead, QuotaTake, shard_share
 from register.storage.models import AccessEvent, ExposureRecord, Obligation, Person
+
+OUTBOX_LOCK = 0x6F7574626F78  # the advisory lock outbox writers take in turn ("outbox" in ASCII)
 
 
 def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -413,6 +416,15 @@ class PostgresStatements:
     def try_lock_integrator(self, session: Session, key: int) -> bool:
         """A transaction-scoped advisory lock."""
         return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
+
+    def lock_outbox(self, session: Session) -> None:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK})
+
+    def skip_locked(self, stmt: Select[Any]) -> Select[Any]:
+        return stmt.with_for_update(skip_locked=True)
+
+    def insert_ignore(self, session: Session, table: Table, values: dict[str, Any]) -> None:
+        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
 
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
         """One statement with an array parameter: no 1,000-parameter IN list to compile. The rows are

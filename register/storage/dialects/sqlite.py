@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, bindparam, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import JSON, Select, Table, bindparam, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
@@ -114,6 +114,15 @@ class SqliteStatements:
     def try_lock_integrator(self, session: Session, key: int) -> bool:
         """The write lock taken at BEGIN already serialises writers."""
         return True
+
+    def lock_outbox(self, session: Session) -> None:
+        """The write lock taken at BEGIN already serialises writers."""
+
+    def skip_locked(self, stmt: Select[Any]) -> Select[Any]:
+        return stmt
+
+    def insert_ignore(self, session: Session, table: Table, values: dict[str, Any]) -> None:
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
 
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
         return [(pid, bytes(bidx)) for i in range(0, len(keys), _BATCH)

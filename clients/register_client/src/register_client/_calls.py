@@ -201,6 +201,18 @@ def my_retention() -> Call[m.MyRetention]:
     return Call("GET", "/v1/me/retention", m.MyRetention)
 
 
+def my_notifications() -> Call[m.Notifications]:
+    return Call("GET", "/v1/me/notifications", m.Notifications)
+
+
+def set_my_notifications(body: rq.NotificationsSet) -> Call[m.Notifications]:
+    return Call("PUT", "/v1/me/notifications", m.Notifications, json=body.to_json())
+
+
+def delete_my_notifications() -> Call[m.Notifications]:
+    return Call("DELETE", "/v1/me/notifications", m.Notifications)
+
+
 # --- the access log (regulators) and the transparency log -----------------------------------------
 
 

@@ -273,6 +273,18 @@ class RegisterClient(BaseClient):
         """What the register keeps about me, and until when each line of mine is kept."""
         return self._call(c.my_retention())
 
+    def my_notifications(self) -> m.Notifications:
+        """How I am told of lookups and changes: the address, whether it is confirmed, what, how often."""
+        return self._call(c.my_notifications())
+
+    def set_my_notifications(self, body: rq.NotificationsSet) -> m.Notifications:
+        """Be told by e-mail; a new address must be confirmed by the link mailed to it first."""
+        return self._call(c.set_my_notifications(body))
+
+    def delete_my_notifications(self) -> m.Notifications:
+        """Turn notices off: the register deletes the address."""
+        return self._call(c.delete_my_notifications())
+
     # --- the access log and the transparency log --------------------------------------------------
 
     def list_audit_events(

@@ -354,6 +354,14 @@ class RulePeriod(_Response):
     by_country: dict[str, int]
 
 
+class KeptNotices(_Response):
+    """My address for notices as the register keeps it: `kept_until` is set while it is unconfirmed."""
+
+    email: str
+    confirmed: bool
+    kept_until: datetime | None
+
+
 class MyRetention(_Response):
     """What the register keeps about me and until when (GET /v1/me/retention)."""
 
@@ -362,6 +370,20 @@ class MyRetention(_Response):
     obligations: list[KeptLine]
     rules: list[RulePeriod]
     run_interval_seconds: int
+    notifications: KeptNotices | None = None
+
+
+class Notifications(_Response):
+    """How I am told of lookups and changes (GET/PUT/DELETE /v1/me/notifications)."""
+
+    enabled: bool
+    email: str | None
+    events: list[str]
+    digest: str
+    language: str | None
+    confirmed: bool
+    confirmed_at: datetime | None
+    waiting: int
 
 
 # --- disputes ------------------------------------------------------------------------------------

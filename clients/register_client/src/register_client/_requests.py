@@ -197,3 +197,16 @@ class DisputeAnswer(_Request):
 
     outcome: DisputeOutcome
     explanation: Annotated[StrictStr, StringConstraints(min_length=1, max_length=4000)]
+
+
+NoticeEvent = Literal["lookup", "consent", "dispute", "credit_ban"]
+
+
+class NotificationsSet(_Request):
+    """How I want to be told (`PUT /v1/me/notifications`): a new address gets one mail, a link to confirm it,
+    and nothing else until it is confirmed on the register's page."""
+
+    email: Annotated[StrictStr, StringConstraints(min_length=3, max_length=254)]
+    events: list[NoticeEvent] = Field(default_factory=lambda: ["lookup"], max_length=4)
+    digest: Literal["none", "daily"] = "none"
+    language: Literal["en", "sv", "fi", "nb", "pl"] | None = None

@@ -22,6 +22,16 @@ from register.api.schemas.consents import (
     ConsentPublic,
     ConsentsPublic,
 )
+from register.api.schemas.events import (
+    DeliveriesPublic,
+    DeliveryPublic,
+    EventPublic,
+    EventsPublic,
+    WebhookCreate,
+    WebhookPublic,
+    WebhookSecretPublic,
+    WebhooksPublic,
+)
 from register.api.schemas.disputes import (
     CreditBanPublic,
     CreditBanSet,
@@ -156,4 +166,12 @@ __all__ = [
     "RegulatorDisputesPublic",
     "ReportPublic",
     "TotalsPublic",
+    "DeliveriesPublic",
+    "DeliveryPublic",
+    "EventPublic",
+    "EventsPublic",
+    "WebhookCreate",
+    "WebhookPublic",
+    "WebhookSecretPublic",
+    "WebhooksPublic",
 ]

@@ -188,8 +188,10 @@ def list_webhooks(session: Session, *, principal: Principal) -> list[Webhook]:
     return store.webhooks_of(session, [principal.institution_id])
 
 
-def delete_webhook(session: Session, *, principal: Principal, webhook_id: str) -> None:
-    store.delete_webhook(session, _mine(session, principal, webhook_id, for_update=True).id)
+def delete_webhook(session: Session, *, principal: Principal, webhook_id: str) -> Webhook:
+    w = _mine(session, principal, webhook_id, for_update=True)
+    store.delete_webhook(session, w.id)
+    return w
 
 
 def webhook_deliveries(session: Session, *, principal: Principal, webhook_id: str, state: str | None,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, status
 
 from register.api.deps import SessionDep, StateDep, policy
 from register.api.openapi import errors
-from register.api.schemas import DeliveriesPublic, WebhookCreate, WebhookSecretPublic, WebhooksPublic
+from register.api.schemas import DeliveriesPublic, WebhookCreate, WebhookPublic, WebhookSecretPublic, WebhooksPublic
 from register.domain.permission import Permission
 from register.services import webhooks
 from register.services.paging import decode_cursor, encode_cursor
@@ -31,8 +31,12 @@ def create_webhook(body: WebhookCreate, session: SessionDep, state: StateDep, pr
 @router.get("", response_model=WebhooksPublic, responses=errors(401, 403))
 def list_webhooks(session: SessionDep, principal: CanManageWebhooks):
     """My institution's webhooks (never their secrets)."""
-    return {"items": [{"id": w.id, "url": w.url, "events": w.events, "created_at": w.created_at,
-                       "previous_secret_until": w.previous_until} for w in webhooks.list_webhooks(session, principal=principal)]}
+    return {"items": [_public(w) for w in webhooks.list_webhooks(session, principal=principal)]}
+
+
+def _public(w: Any) -> dict[str, Any]:
+    return {"id": w.id, "url": w.url, "events": w.events, "created_at": w.created_at,
+            "previous_secret_until": w.previous_until}
 
 
 @router.post("/{webhook_id}/secret", response_model=WebhookSecretPublic, responses=errors(401, 403, 404, 422))
@@ -64,8 +68,7 @@ def list_deliveries(
     return {"items": items, "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None}
 
 
-@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404, 422))
-def delete_webhook(webhook_id: WebhookId, session: SessionDep, principal: CanManageWebhooks) -> Response:
-    """Stop deliveries to this webhook and forget it with its deliveries."""
-    webhooks.delete_webhook(session, principal=principal, webhook_id=webhook_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{webhook_id}", response_model=WebhookPublic, responses=errors(401, 403, 404, 422))
+def delete_webhook(webhook_id: WebhookId, session: SessionDep, principal: CanManageWebhooks):
+    """Stop deliveries to this webhook and forget it with its deliveries; the webhook as it was."""
+    return _public(webhooks.delete_webhook(session, principal=principal, webhook_id=webhook_id))

@@ -50,7 +50,19 @@ class WebhookSecretPublic(BaseModel):
     secret: str = Field(description="Shown once. After a rotation the previous secret signs too, for 24 hours")
 
 
+EXAMPLE_WEBHOOK = {"id": "8d3e2f1a-6b5c-4d7e-9f0a-1b2c3d4e5f60", "url": "https://lender.example/hooks/register",
+                   "events": ["consent", "dispute.opened"], "created_at": "2026-12-01T09:00:00Z",
+                   "previous_secret_until": None}
+EXAMPLE_DELIVERY = {"id": "3a9c4e2b-1d7f-4b6a-8e5c-0f2d9b7a6c41", "event_id": EXAMPLE_EVENT["id"], "event_seq": 1042,
+                    "event_type": "consent.revoked", "state": "pending", "attempts": 3,
+                    "created_at": "2026-12-04T10:15:01Z", "last_attempt_at": "2026-12-04T10:15:36Z",
+                    "last_status": 500, "last_error": "answered 500", "next_attempt_at": "2026-12-04T10:15:52Z",
+                    "delivered_at": None}  # fmt: skip
+
+
 class WebhookPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_WEBHOOK]})
+
     id: str
     url: str
     events: list[str]
@@ -59,6 +71,8 @@ class WebhookPublic(BaseModel):
 
 
 class WebhooksPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [EXAMPLE_WEBHOOK]}]})
+
     items: list[WebhookPublic]
 
 
@@ -78,5 +92,7 @@ class DeliveryPublic(BaseModel):
 
 
 class DeliveriesPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [EXAMPLE_DELIVERY], "next_cursor": None}]})
+
     items: list[DeliveryPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for older deliveries; null at the end")

@@ -1,9 +1,11 @@
 """The dispatcher: takes the outbox (storage.outbox) after commit and hands it to its consumers.
 
-A consumer is anything with a `name` (its cursor in `outbox_cursors`) and two methods::
+A consumer is anything with a `name` (its cursor in `outbox_cursors`) and three methods::
 
     class Consumer(Protocol):
         name: str
+        def due(self, session, *, now: datetime) -> bool:
+            # A cheap read: whether `deliver` has anything to do at `now`.
         def take(self, session, events: list[OutboxEvent], *, now: datetime) -> None:
             # In the transaction that moves this consumer's cursor past `events` (oldest first): queue the
             # work they make, in the consumer's own tables. Runs exactly once per event.
@@ -18,13 +20,15 @@ see an event twice and tells by its id.
 
 On PostgreSQL several dispatchers (server processes, `register events dispatch`) share the work: a cursor
 is taken with SKIP LOCKED (one fans out at a time, the others pass on to delivering) and so are due
-deliveries. On SQLite the writer gate lets one write at a time.
+deliveries. On SQLite the writer gate lets one write at a time. An idle pass is one short read (is any
+event past a cursor, is anything due?): a server that has nothing to tell writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,10 +42,13 @@ from register.storage.types import utcnow
 
 log = logging.getLogger("register.dispatch")
 PAGE = 500  # events fanned out per transaction
+OVERDUE_INTERVAL = 60.0  # seconds between two looks for disputes past their deadline (a write each)
 
 
 class Consumer(Protocol):
     name: str
+
+    def due(self, session: Session, *, now: datetime) -> bool: ...
 
     def take(self, session: Session, events: list[OutboxEvent], *, now: datetime) -> None: ...
 
@@ -65,12 +72,17 @@ def fan_out(sessions: sessionmaker[Session], consumer: Consumer, *, now: datetim
             return total
 
 
-def dispatch_once(sessions: sessionmaker[Session], consumers: Sequence[Consumer], *, now: datetime) -> dict[str, int]:
-    """One pass: record disputes that fell overdue, fan new events out, deliver what is due."""
-    counts = {"overdue": told.detect_overdue(sessions, now=now)}
+def dispatch_once(sessions: sessionmaker[Session], consumers: Sequence[Consumer], *, now: datetime,
+                  overdue: bool = True) -> dict[str, int]:
+    """One pass: record disputes that fell overdue (unless `overdue` is False), fan new events out,
+    deliver what is due. Each step that writes runs only if a first read found work for it."""
+    counts = {"overdue": told.detect_overdue(sessions, now=now) if overdue else 0}
+    with sessions() as s:
+        behind = {c.name for c in consumers if outbox.has_events_after(s, c.name)}
+        due = {c.name for c in consumers if c.due(s, now=now)}
     for c in consumers:
-        counts[f"{c.name}.taken"] = fan_out(sessions, c, now=now)
-        counts[f"{c.name}.attempted"] = c.deliver(sessions, now=now)
+        counts[f"{c.name}.taken"] = fan_out(sessions, c, now=now) if c.name in behind else 0
+        counts[f"{c.name}.attempted"] = c.deliver(sessions, now=now) if c.name in behind | due else 0
     return counts
 
 
@@ -79,8 +91,9 @@ class Dispatcher:
     `interval` seconds, or at once when woken."""
 
     def __init__(self, sessions: sessionmaker[Session], consumers: Sequence[Consumer], interval: float,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, overdue_interval: float = OVERDUE_INTERVAL) -> None:
         self.sessions, self.consumers, self.interval, self.clock = sessions, list(consumers), interval, clock
+        self.overdue_interval, self._overdue_at = overdue_interval, 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self.run_forever, name="dispatcher", daemon=True)
@@ -100,7 +113,10 @@ class Dispatcher:
     def run_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                dispatch_once(self.sessions, self.consumers, now=self.clock())
+                overdue = time.monotonic() - self._overdue_at >= self.overdue_interval
+                dispatch_once(self.sessions, self.consumers, now=self.clock(), overdue=overdue)
+                if overdue:
+                    self._overdue_at = time.monotonic()
             except Exception:  # noqa: BLE001 - the next pass retries; each step is whole or not at all
                 log.exception("dispatch pass failed; will retry")
             self._wake.wait(self.interval)

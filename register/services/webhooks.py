@@ -233,6 +233,9 @@ class WebhookConsumer:
         self.cipher, self.production, self.timeout = cipher, production, timeout
         self.backoff, self.resolve = backoff or Backoff(), resolve
 
+    def due(self, session: Session, *, now: datetime) -> bool:
+        return store.any_due(session, now=now)
+
     def take(self, session: Session, events: list[OutboxEvent], *, now: datetime) -> None:
         """One pending delivery per event and webhook of its institution that wants its type."""
         hooks: dict[str, list[Webhook]] = {}

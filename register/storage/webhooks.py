@@ -55,6 +55,11 @@ def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(WebhookDelivery), rows)
 
 
+def any_due(session: Session, *, now: datetime) -> bool:
+    return session.execute(select(WebhookDelivery.id).where(
+        WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now).limit(1)).first() is not None
+
+
 def claim_due(session: Session, *, now: datetime, limit: int, lease_until: Any) -> list[WebhookDelivery]:
     """Up to `limit` pending deliveries due at `now`, oldest first, each counted as one more attempt and
     leased until `lease_until(attempts)` (its next attempt, should this one not report back)."""

@@ -75,3 +75,14 @@ def test_the_feed_is_for_institutions(client, data_dir, regulator):
     assert client.get("/v1/events", headers=person.headers).status_code == 403
     assert client.get("/v1/events", headers=regulator.headers).status_code == 403
     assert client.get("/v1/events").status_code == 401
+
+
+def test_a_finished_report_is_in_its_reporters_feed(app, client, lender):
+    from tests.api.test_reports import line, process, upload
+
+    r = upload(client, lender, "\n".join([line(), line(), "{not json"]) + "\n")
+    assert r.status_code == 202, r.text
+    process(app)
+    [event] = [e for e in feed(client, lender, limit=1000)["items"] if e["type"] == "report.finished"]
+    assert event["data"]["report_id"] == r.json()["id"]
+    assert event["data"]["status"] == "done" and event["data"]["accepted"] == 2 and event["data"]["rejected"] == 1

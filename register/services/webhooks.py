@@ -291,13 +291,15 @@ class WebhookConsumer:
             "webhook-timestamp": str(ts), "host": parts.netloc.rsplit("@", 1)[-1],
             "webhook-signature": " ".join(sign(s, job["event_id"], ts, job["body"]) for s in job["secrets"]),
         }  # fmt: skip
-        try:
-            r = http.post(target, content=job["body"], headers=headers, extensions={"sni_hostname": host})
+        try:  # the status is all that counts: the answer's body is never read (a receiver cannot stall us with it)
+            with http.stream("POST", target, content=job["body"], headers=headers,
+                             extensions={"sni_hostname": host}) as r:
+                status = r.status_code
         except httpx.TimeoutException:
             return None, "timed out"
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: could not deliver"
-        return r.status_code, None if 200 <= r.status_code < 300 else f"answered {r.status_code}"
+        return status, None if 200 <= status < 300 else f"answered {status}"
 
     def _record(self, session: Session, job: dict[str, Any], outcome: tuple[int | None, str | None],
                 now: datetime) -> None:

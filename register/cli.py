@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from register.cli_keys import add_parser as add_keys_commands, keys_refused_as_message
 from register.cli_ha import add_parser as add_ha_commands
 from register.cli_notices import add_parser as add_notices_commands
+from register.cli_events import add_parser as add_events_commands
 from register.cli_retention import add_parser as add_retention_commands
 from register.config import Settings
 
@@ -474,9 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     oa.add_argument("--output", metavar="FILE", help="default: standard output")
     oa.set_defaults(func=cmd_openapi)
 
-    audit = sub.add_parser("audit", help="the verifiable access log").add_subparsers(
-        dest="audit_command", required=True
-    )
+    audit = sub.add_parser("audit", help="the verifiable access log").add_subparsers(dest="audit_command", required=True)
     av = audit.add_parser("verify", help="recompute every leaf, node and checkpoint; exit 1 on a mismatch")
     av.set_defaults(func=cmd_audit_verify)
     ac = audit.add_parser("checkpoint", help="integrate pending events and sign a checkpoint now")
@@ -484,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     ai = audit.add_parser("integrate", help="run the log integrator as its own process")
     ai.add_argument("--interval", type=float, default=1.0)
     ai.set_defaults(func=cmd_log_integrator)
-    for add_commands in (add_retention_commands, add_keys_commands, add_ha_commands, add_notices_commands):
+    for add_commands in (add_retention_commands, add_keys_commands, add_ha_commands, add_notices_commands,
+                         add_events_commands):
         add_commands(sub)
     return p
 

@@ -195,6 +195,21 @@ class Settings(BaseSettings):
         "checked when the server or a retention command starts",
     )
     retention_job: bool = Field(default=True, description="Run retention in a background thread of the server")
+    # Telling institutions (SPEC.md, "Events"): the feed, webhooks and the dispatcher that delivers them.
+    event_feed_days: int = Field(default=30, ge=1, le=3650,
+                                 description="Days an event stays in the feed (GET /v1/events); older are deleted")
+    webhook_delivery_days: int = Field(default=30, ge=1, le=3650,
+                                       description="Days a delivered or dead-lettered webhook delivery is listed")
+    dispatcher: bool = Field(default=True, description="Deliver events in a background thread of the server")
+    dispatcher_interval_seconds: float = Field(default=1.0, gt=0, le=3600,
+                                               description="How often the dispatcher looks for work")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="One webhook delivery's timeout")
+    webhook_backoff_seconds: float = Field(default=5.0, ge=0, le=86_400,
+                                           description="The wait before the first retry; doubled each time, with jitter")
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0, le=7 * 86_400,
+                                               description="The longest wait between two attempts")
+    webhook_max_attempts: int = Field(default=16, ge=1, le=100,
+                                      description="Attempts before a delivery is dead-lettered (about a day of retries by default)")
     retention_interval_seconds: float = Field(default=3600.0, gt=0, description="How often the retention job runs")
     statistics_seconds: float = Field(default=3600.0, gt=0, description="How long the public statistics are served before they are computed again (per server process)")
     log_level: str = "INFO"

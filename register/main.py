@@ -19,8 +19,8 @@ from register.api.middleware import BodyLimitMiddleware, Metrics, RequestContext
 from register.api.openapi import TAGS, install_openapi
 from register.api.problems import install_problem_handlers
 from register.api.routes import (
-    audit, consents, disputes, exposure, health, institutions, me, oauth, obligations, regulator, reports,
-    statistics,
+    audit, consents, disputes, events, exposure, health, institutions, me, oauth, obligations, regulator, reports,
+    statistics, webhooks,
 )
 from register.config import Environment, Settings
 from register.crypto.dev_idp import DevIdentityProvider
@@ -30,8 +30,10 @@ from register.crypto.keys import KeyProvider, StaticKeys, open_key_source
 from register.services.institutions import TokenCache
 from register.services.keys import KeyWatcher, open_cipher
 from register.services.limits import ExposureLimits
+from register.services.dispatch import Dispatcher
 from register.services.reports import ReportWorker
 from register.services.notices import NoticeWorker
+from register.services.webhooks import consumer_from
 from register.services.retention import RetentionJob, policy_of
 from register.services.translog import Integrator, TransparencyLog
 from register.shared import open_counters
@@ -95,6 +97,10 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         if settings.report_worker else None
     )  # fmt: skip
 
+    # The outbox's dispatcher (services.dispatch): webhooks now; further consumers join its list.
+    dispatcher = (Dispatcher(sessions, [consumer_from(settings, cipher)], settings.dispatcher_interval_seconds)
+                  if settings.dispatcher else None)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tlog.refresh_at_start(sessions)  # the active log key, though it was rotated while this process was down
@@ -103,13 +109,13 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                      if settings.retention_job else None)
         notifier = (NoticeWorker(notifier_of(settings, sessions, cipher), settings.notice_interval_seconds)
                     if settings.notices else None)
-        for background in (key_watcher, tokens, integrator, worker, retention, notifier):
+        for background in (key_watcher, tokens, integrator, worker, retention, notifier, dispatcher):
             if background:
                 background.start()
         try:
             yield
         finally:
-            for background in (notifier, retention, worker, integrator, tokens, key_watcher):
+            for background in (dispatcher, notifier, retention, worker, integrator, tokens, key_watcher):
                 if background:
                     background.stop()
             counters.close()
@@ -135,10 +141,11 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
                                   max_lifetime=settings.id_token_max_seconds),
     )
     app.state.metrics = Metrics()
+    app.state.dispatcher = dispatcher
     install_problem_handlers(app, page_error=http_error_page)  # a page, not problem+json, under /app/
     install_openapi(app)
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit,
-                   statistics, regulator):
+                   statistics, regulator, events, webhooks):
         app.include_router(module.router)
     app.include_router(pages_router)  # the person's pages under /app/, the landing page and the docs (register/web)
     app.add_middleware(exposure.ExposureLane)  # innermost: the lender's question past FastAPI's routing
@@ -159,7 +166,7 @@ def openapi_document() -> dict[str, Any]:
         settings = Settings(
             env="prod", data_dir=Path(tmp), database_url="sqlite://", admin_token="openapi", idp_keys=None,
             log_key=base64.b64encode(os.urandom(32)).decode(), log_integrator=False, report_worker=False,
-            retention_job=False,
+            retention_job=False, dispatcher=False,
         )  # fmt: skip
         app = create_app(settings, keys=StaticKeys.generate())
         try:

@@ -96,6 +96,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
     overrides.setdefault("log_integrator", False)
     overrides.setdefault("report_worker", False)
     overrides.setdefault("notices", False)
+    overrides.setdefault("dispatcher", False)
     return Settings(database_url=database_url, data_dir=data_dir, admin_token=ADMIN_TOKEN, **overrides)
 
 

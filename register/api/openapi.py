@@ -99,6 +99,9 @@ REFUSALS: dict[str, Refusal] = {
                                                    "line; the dispute is open"),
     "statement_too_long": Refusal(422, "Invalid input", "the statement has 212 words; at most 200 are shown"),
     "invalid_credit_ban": Refusal(422, "Invalid input", "`until` must be in the future"),
+    "webhook_url_refused": Refusal(422, "Invalid input", "the webhook URL is refused: the host resolves to a "
+                                                         "private address"),
+    "invalid_events": Refusal(422, "Invalid input", "unknown event types: consent.changed"),
     "dispute_not_found": Refusal(422, "Invalid input", "corrects_dispute: no open dispute with that id on this line"),
     "request_timeout": Refusal(408, "Request timeout", "no part of the request body arrived for 15 seconds"),
     "upload_expired": Refusal(409, "Conflict", "the upload expired before its last byte; send it again"),
@@ -280,5 +283,8 @@ TAGS = [
     {"name": "me", "description": "A signed-in person's own debts, consents, access log, disputes and credit ban."},
     {"name": "disputes", "description": "A creditor's disputes: the person says a line is wrong; answer in time."},
     {"name": "audit", "description": "The access log as a transparency log: events, checkpoints, proofs."},
+    {"name": "events", "description": "An institution's feed of changes that concern it, sequence-numbered."},
+    {"name": "webhooks", "description": "The same events pushed to an institution's endpoint, signed per Standard "
+                                        "Webhooks."},
     {"name": "operations", "description": "Health, liveness and metrics. No authentication."},
 ]

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     consents_revoke = "consents:revoke"
     credentials_manage = "credentials:manage"  # institutions' keys and tokens
     disputes_answer = "disputes:answer"  # a creditor lists and answers disputes on its own lines
+    events_read = "events:read"  # an institution's feed of changes and its webhooks
     exposure_as_of = "exposure:as_of"  # an answer as of a past moment: the regulator and the person only
     exposure_query = "exposure:query"
     exposure_read = "exposure:read"  # a stored answer: its lender, its person, the regulator
@@ -40,7 +41,8 @@ class Permission(StrEnum):
 
 
 _REPORTER = frozenset({
-    Permission.consents_attest, Permission.consents_read, Permission.disputes_answer, Permission.exposure_query,
+    Permission.consents_attest, Permission.consents_read, Permission.disputes_answer, Permission.events_read,
+    Permission.exposure_query,
     Permission.exposure_read, Permission.log_read, Permission.obligations_read, Permission.obligations_write,
 })  # fmt: skip
 

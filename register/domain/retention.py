@@ -61,6 +61,10 @@ class Policy:
 
     days: Mapping[Rule, int]
     by_country: Mapping[str, Mapping[Rule, int]] = field(default_factory=dict)
+    # The feed's events (REGISTER_EVENT_FEED_DAYS) and finished webhook deliveries: kept this many days,
+    # the same in every country (they name no person).
+    event_feed_days: int = 30
+    webhook_delivery_days: int = 30
 
     def days_for(self, rule: Rule, country: str | None = None) -> int:
         if country is not None and rule in self.by_country.get(country, {}):

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from register.config import Settings
 from register.domain.retention import OBLIGATION_RULES, Ended, Policy, Rule, due, parse_by_country
 from register.storage import notifications as notice_store
+from register.storage import outbox as outbox_store
 from register.storage import pseudonyms as pseudonym_store
 from register.storage import retention as store
+from register.storage import webhooks as webhook_store
 from register.storage.db import make_engine, make_sessionmaker
 from register.storage.types import utcnow
 
@@ -45,7 +47,8 @@ def policy_of(settings: Settings) -> Policy:
         by_country = parse_by_country(settings.retention_by_country)
     except ValueError as exc:
         raise ValueError(f"REGISTER_RETENTION_BY_COUNTRY: {exc}") from None
-    return Policy(days=days, by_country=by_country)
+    return Policy(days=days, by_country=by_country, event_feed_days=settings.event_feed_days,
+                  webhook_delivery_days=settings.webhook_delivery_days)
 
 
 @dataclass
@@ -61,11 +64,14 @@ class Counts:
                                                              NOTICE_ADDRESSES: 0})
     access_events_past_period: int = 0
     access_events_pseudonymised: int = 0
+    feed_events: int = 0  # outbox events past REGISTER_EVENT_FEED_DAYS
+    webhook_deliveries: int = 0  # delivered or dead-lettered deliveries past REGISTER_WEBHOOK_DELIVERY_DAYS
 
     def as_json(self) -> dict[str, Any]:
         return {"now": self.now.isoformat().replace("+00:00", "Z"), "deleted": dict(self.deleted),
                 "access_events_past_period": self.access_events_past_period,
-                "access_events_pseudonymised": self.access_events_pseudonymised}
+                "access_events_pseudonymised": self.access_events_pseudonymised,
+                "feed_events": self.feed_events, "webhook_deliveries": self.webhook_deliveries}
 
 
 Progress = Callable[[str, int], None]  # (what, how many so far), after each committed step
@@ -231,7 +237,22 @@ def _run(sessions: sessionmaker[Session], policy: Policy, *, now: datetime, prog
 
     with sessions() as s:
         counts.access_events_past_period = store.count_access_events(s, cutoff=events_cutoff)
+    counts.feed_events, counts.webhook_deliveries = _delete_told(sessions, policy, now, batch)
     return counts
+
+
+def _delete_told(sessions: sessionmaker[Session], policy: Policy, now: datetime, batch: int) -> tuple[int, int]:
+    """The feed's events past REGISTER_EVENT_FEED_DAYS, and finished webhook deliveries past theirs."""
+    found = [0, 0]
+    for i, (delete, days) in enumerate(((outbox_store.delete_older_than, policy.event_feed_days),
+                                        (webhook_store.delete_finished_before, policy.webhook_delivery_days))):
+        while True:
+            with sessions.begin() as s:
+                n = delete(s, now - timedelta(days=days), limit=batch)
+            found[i] += n
+            if n < batch:
+                break
+    return found[0], found[1]
 
 
 @contextmanager

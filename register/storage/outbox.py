@@ -104,6 +104,12 @@ def move_cursor(session: Session, name: str, *, last_seq: int | None = None, pos
     session.execute(update(OutboxCursor).where(OutboxCursor.name == name).values(**values))
 
 
+def has_events_after(session: Session, name: str) -> bool:
+    """Whether any event is past consumer `name`'s cursor (all of them, if it has none yet)."""
+    last = session.execute(select(OutboxCursor.last_seq).where(OutboxCursor.name == name)).scalar() or 0
+    return session.execute(select(OutboxEvent.seq).where(OutboxEvent.seq > last).limit(1)).first() is not None
+
+
 def cursors(session: Session) -> list[OutboxCursor]:
     return list(session.scalars(select(OutboxCursor).order_by(OutboxCursor.name)))
 

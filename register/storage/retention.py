@@ -20,7 +20,7 @@ from register.domain.retention import ARREARS_STATUSES
 from register.storage import pseudonyms
 from register.storage.dialect import statements
 from register.storage.models import (
-    AccessEvent, Consent, CreditBan, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor,
+    AccessEvent, Consent, CreditBan, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor, OutboxEvent,
     ObligationVersion, Person, Report, ReportChunk, ReportError, ReportRef, WebSession,
 )  # fmt: skip
 
@@ -194,6 +194,8 @@ def forget_persons(session: Session, ids: list[str], *, now: datetime, consents_
         # Their web sessions too (the identity's ciphertext and blind index): forgotten is signed out.
         session.execute(delete(WebSession).where(WebSession.subject.in_(blind)))
         session.execute(delete(Person).where(Person.id.in_(still)))
+        # The outbox's events stay for their institutions' feeds, but no longer name the person.
+        session.execute(update(OutboxEvent).where(OutboxEvent.person_id.in_(still)).values(person_id=None))
     return len(still)
 
 

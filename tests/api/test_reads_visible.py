@@ -173,6 +173,13 @@ NO_PERSON_DATA: dict[tuple[str, str], str] = {
     ("GET", "/v1/audit/proof/inclusion"): "hashes",
     ("GET", "/v1/audit/proof/consistency"): "hashes",
     ("GET", "/v1/institutions"): "institutions, no persons",
+    ("GET", "/v1/events"): "ids and states of the institution's own consents, disputes and reports, never a person "
+                           "or an identity; whom they name it reads through the recorded routes",
+    ("GET", "/v1/webhooks"): "the institution's endpoints",
+    ("POST", "/v1/webhooks"): "an endpoint and its secret",
+    ("POST", "/v1/webhooks/{webhook_id}/secret"): "a secret",
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "event ids, states and statuses of deliveries",
+    ("DELETE", "/v1/webhooks/{webhook_id}"): "nothing",
 }
 
 

@@ -31,6 +31,7 @@ JSON_ROUTES: dict[str, tuple[str, str, dict]] = {  # "METHOD path": (who, url, b
     "POST /v1/disputes/{dispute_id}/answer": ("lender", f"/v1/disputes/{ANY_ID}/answer",
                                               {"outcome": "upheld", "explanation": "correct"}),
     "POST /v1/audit/events/search": ("regulator", "/v1/audit/events/search", {"country": "SE", "limit": 5}),
+    "POST /v1/webhooks": ("lender", "/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["consent"]}),
 }
 NOT_JSON = ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data; boundary=x"]
 

@@ -80,6 +80,13 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.StoredExposure: "StoredExposurePublic",
     register_client.Subject: "DebtorSubject",
     register_client.Totals: "TotalsPublic",
+    register_client.Event: "EventPublic",
+    register_client.EventPage: "EventsPublic",
+    register_client.Webhook: "WebhookPublic",
+    register_client.WebhookList: "WebhooksPublic",
+    register_client.WebhookSecret: "WebhookSecretPublic",
+    register_client.Delivery: "DeliveryPublic",
+    register_client.DeliveryPage: "DeliveriesPublic",
 }
 REQUESTS: dict[type[BaseModel], str] = {
     register_client.AttestedConsent: "AttestedConsentCreate",
@@ -96,11 +103,13 @@ REQUESTS: dict[type[BaseModel], str] = {
     register_client.InstitutionCreate: "InstitutionCreate",
     register_client.ObligationReport: "ObligationReport",
     register_client.RegistrationConsent: "RegistrationConsent",
+    register_client.WebhookCreate: "WebhookCreate",
 }
 # Models of bodies the OpenAPI document does not describe as JSON objects.
 NOT_IN_OPENAPI = {
     register_client.ReportLine: "an NDJSON line: ObligationReport plus external_ref (checked below)",
     register_client.ReportLineError: "a line of the NDJSON stream GET /v1/reports/{id}/errors",
+    register_client.WebhookEvent: "the body of a webhook delivery (tests/clients/test_events_sdk.py reads real ones)",
 }
 # Server components an SDK model reads although it has more (optional) fields.
 ALSO_READS: dict[str, type[BaseModel]] = {"Problem": register_client.Problem}  # a problem without a receipt

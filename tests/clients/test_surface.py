@@ -67,6 +67,8 @@ EXPORTED = [
     "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod", "KeptNotices", "Notifications", "NotificationsSet",
     "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
     "Signal", "Signals",
+    "Delivery", "DeliveryPage", "Event", "EventPage", "Webhook", "WebhookCreate", "WebhookEvent", "WebhookList",
+    "WebhookSecret", "WebhookVerificationError", "WebhookUrlRefused", "verify_webhook",
 ]
 
 

@@ -244,6 +244,14 @@ def _token_request(w: World, who: str) -> dict[str, Any]:
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
 
 
+def _a_webhook(w: World) -> str:
+    """A fresh webhook of A's (each call its own: one case deletes it)."""
+    r = w.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks", "events": ["consent"]},
+                      headers=w.a.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 CASES: dict[str, Case] = {
     "GET /healthz": Case(PUBLIC, _get("/healthz")),
     "GET /livez": Case(PUBLIC, _get("/livez")),
@@ -323,6 +331,16 @@ CASES: dict[str, Case] = {
         "url": f"/v1/disputes/{_x_dispute(w)}/answer", "json": {"outcome": "upheld", "explanation": "correct"}},
         owner="lender_a"),
     "GET /v1/audit/disputes": Case(roles("regulator"), _get("/v1/audit/disputes", state="overdue")),
+    "GET /v1/events": Case(REPORTERS, _get("/v1/events", after=0, limit=5)),
+    "GET /v1/webhooks": Case(REPORTERS, _get("/v1/webhooks")),
+    "POST /v1/webhooks": Case(REPORTERS, lambda w, who: {
+        "url": "/v1/webhooks", "json": {"url": "http://127.0.0.1:9/hooks", "events": ["dispute"]}}),
+    "POST /v1/webhooks/{webhook_id}/secret": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/webhooks/{_a_webhook(w)}/secret"}, owner="lender_a"),
+    "GET /v1/webhooks/{webhook_id}/deliveries": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/webhooks/{_a_webhook(w)}/deliveries"}, owner="lender_a"),
+    "DELETE /v1/webhooks/{webhook_id}": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/webhooks/{_a_webhook(w)}"}, owner="lender_a"),
     "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
     "GET /v1/audit/institutions/{institution_id}/lookups": Case(roles("regulator"), lambda w, who: {
         "url": f"/v1/audit/institutions/{w.a.id}/lookups", "params": {"from": "2026-01-01"}}),

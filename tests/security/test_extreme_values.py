@@ -149,7 +149,8 @@ NUMBER_QUERIES = [("/v1/obligations", "limit", {}), ("/v1/audit/events", "limit"
                   ("/v1/audit/proof/consistency", "first", {"second": 1}),
                   ("/v1/audit/proof/consistency", "second", {"first": 1}),
                   ("/v1/audit/leaves", "start", {"end": 1}), ("/v1/audit/leaves", "end", {"start": 0}),
-                  ("/v1/me/access-log", "limit", {})]
+                  ("/v1/me/access-log", "limit", {}), ("/v1/events", "after", {}), ("/v1/events", "limit", {}),
+                  ("/v1/webhooks/{webhook_id}/deliveries", "limit", {})]
 TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "since"), ("/v1/audit/events", "until"),
                 ("/v1/regulator/signals", "since")]
 
@@ -157,6 +158,8 @@ TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "sinc
 def _query_headers(c: Callers, path: str) -> dict[str, str]:
     if path.startswith("/v1/me/"):
         return c.person.headers
+    if path.startswith(("/v1/events", "/v1/webhooks")):
+        return c.lender.headers
     return c.lender.headers if path == "/v1/obligations" else c.regulator.headers
 
 

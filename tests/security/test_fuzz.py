@@ -83,6 +83,9 @@ ROLE = {
     "POST /v1/disputes/{dispute_id}/answer": "lender", "GET /v1/audit/disputes": "regulator",
     "GET /v1/audit/institutions/{institution_id}/lookups": "regulator",
     "GET /v1/regulator/signals": "regulator",
+    "GET /v1/events": "lender", "GET /v1/webhooks": "lender", "POST /v1/webhooks": "lender",
+    "POST /v1/webhooks/{webhook_id}/secret": "lender", "GET /v1/webhooks/{webhook_id}/deliveries": "lender",
+    "DELETE /v1/webhooks/{webhook_id}": "lender",
 }  # fmt: skip
 
 

@@ -22,6 +22,16 @@ from register.api.schemas.consents import (
     ConsentPublic,
     ConsentsPublic,
 )
+from register.api.schemas.events import (
+    DeliveriesPublic,
+    DeliveryPublic,
+    EventPublic,
+    EventsPublic,
+    WebhookCreate,
+    WebhookPublic,
+    WebhookSecretPublic,
+    WebhooksPublic,
+)
 from register.api.schemas.disputes import (
     CreditBanPublic,
     CreditBanSet,
@@ -160,4 +170,12 @@ __all__ = [
     "RegulatorDisputesPublic",
     "ReportPublic",
     "TotalsPublic",
+    "DeliveriesPublic",
+    "DeliveryPublic",
+    "EventPublic",
+    "EventsPublic",
+    "WebhookCreate",
+    "WebhookPublic",
+    "WebhookSecretPublic",
+    "WebhooksPublic",
 ]

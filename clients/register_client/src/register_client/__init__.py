@@ -20,6 +20,19 @@ refuses before sending raises `InvalidRequest`.
 
 from register_client._async_client import AsyncRegisterClient
 from register_client._client import RegisterClient
+from register_client._events import (
+    Delivery,
+    DeliveryPage,
+    Event,
+    EventPage,
+    Webhook,
+    WebhookCreate,
+    WebhookEvent,
+    WebhookList,
+    WebhookSecret,
+    WebhookVerificationError,
+    verify_webhook,
+)
 from register_client._exceptions import (
     APIError,
     AsOfNotAllowed,
@@ -70,6 +83,7 @@ from register_client._exceptions import (
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
+    WebhookUrlRefused,
 )
 from register_client._models import (
     AccessEvent,
@@ -290,4 +304,16 @@ __all__ = [
     "UploadProgress",
     "ValidationFailed",
     "__version__",
+    "Delivery",
+    "DeliveryPage",
+    "Event",
+    "EventPage",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookEvent",
+    "WebhookList",
+    "WebhookSecret",
+    "WebhookVerificationError",
+    "verify_webhook",
+    "WebhookUrlRefused",
 ]

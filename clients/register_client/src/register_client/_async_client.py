@@ -11,6 +11,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from register_client import _calls as c
+from register_client import _events as ev
 from register_client import _models as m
 from register_client import _requests as rq
 from register_client._base import BaseClient
@@ -232,6 +233,44 @@ class AsyncRegisterClient(BaseClient):
         whether the answer was taken. (A report naming the dispute in `corrects_dispute` closes it as well.)"""
         body = c.build(rq.DisputeAnswer, outcome=outcome, explanation=explanation)
         return await self._call(c.answer_dispute(dispute_id, body))
+
+    # --- events and webhooks ----------------------------------------------------------------------
+
+    async def events_page(self, *, after: int = 0, limit: int = 100) -> ev.EventPage:
+        """Lenders and collectors: the changes that concern this institution after `after` (a `seq`)."""
+        return await self._call(c.list_events(after, limit))
+
+    async def iter_events(self, *, after: int = 0, page_size: int = 100, follow: bool = False,
+                          interval: float = 5.0) -> AsyncIterator[ev.Event]:
+        """Every event after `after`, oldest first (see RegisterClient.iter_events)."""
+        while True:
+            page = await self.events_page(after=after, limit=page_size)
+            for item in page.items:
+                yield item
+            after = page.next_after
+            if len(page.items) < page_size:
+                if not follow:
+                    return
+                await asyncio.sleep(interval)
+
+    async def create_webhook(self, *, url: str, events: list[str]) -> ev.WebhookSecret:
+        """Register an endpoint; keep the secret it answers with (shown only once)."""
+        return await self._call(c.create_webhook(c.build(ev.WebhookCreate, url=url, events=events)))
+
+    async def webhooks(self) -> list[ev.Webhook]:
+        return (await self._call(c.list_webhooks())).items
+
+    async def rotate_webhook_secret(self, webhook_id: str) -> ev.WebhookSecret:
+        """A new secret; the previous one signs too for 24 hours."""
+        return await self._call(c.rotate_webhook_secret(webhook_id))
+
+    def webhook_deliveries(self, webhook_id: str, *, state: str | None = None,
+                           page_size: int = 100) -> AsyncIterator[ev.Delivery]:
+        """Deliveries to this webhook, newest first; `state="dead"`: those given up on."""
+        return self._pages(lambda cursor: c.list_deliveries(webhook_id, state, cursor, page_size))
+
+    async def delete_webhook(self, webhook_id: str) -> ev.Webhook:
+        return await self._call(c.delete_webhook(webhook_id))
 
     # --- exposure ---------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pydantic
 from pydantic import BaseModel
 
+from register_client import _events as ev
 from register_client import _models as m
 from register_client import _requests as rq
 from register_client._exceptions import InvalidRequest
@@ -267,3 +268,32 @@ def institution_lookups(institution_id: str, *, first_day: date | None, last_day
                         ) -> Call[m.InstitutionLookups]:
     params = _params(**{"from": first_day, "to": last_day})
     return Call("GET", f"/v1/audit/institutions/{_ref(institution_id)}/lookups", m.InstitutionLookups, params=params)
+
+
+# --- events and webhooks -------------------------------------------------------------------------
+
+
+def list_events(after: int, limit: int) -> Call[ev.EventPage]:
+    return Call("GET", "/v1/events", ev.EventPage, params=_params(after=after, limit=limit))
+
+
+def create_webhook(body: ev.WebhookCreate) -> Call[ev.WebhookSecret]:
+    return Call("POST", "/v1/webhooks", ev.WebhookSecret, json=body.to_json(), idempotent=False)
+
+
+def list_webhooks() -> Call[ev.WebhookList]:
+    return Call("GET", "/v1/webhooks", ev.WebhookList)
+
+
+def rotate_webhook_secret(webhook_id: str) -> Call[ev.WebhookSecret]:
+    # Not repeatable: a repeat rotates again, and the secret the lost reply carried would never sign.
+    return Call("POST", f"/v1/webhooks/{_ref(webhook_id)}/secret", ev.WebhookSecret, idempotent=False)
+
+
+def list_deliveries(webhook_id: str, state: str | None, cursor: str | None, limit: int) -> Call[ev.DeliveryPage]:
+    return Call("GET", f"/v1/webhooks/{_ref(webhook_id)}/deliveries", ev.DeliveryPage,
+                params=_params(state=state, cursor=cursor, limit=limit))
+
+
+def delete_webhook(webhook_id: str) -> Call[ev.Webhook]:
+    return Call("DELETE", f"/v1/webhooks/{_ref(webhook_id)}", ev.Webhook)

@@ -10,6 +10,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from register_client import _calls as c
+from register_client import _events as ev
 from register_client import _models as m
 from register_client import _requests as rq
 from register_client._base import BaseClient
@@ -229,6 +230,46 @@ class RegisterClient(BaseClient):
         whether the answer was taken. (A report naming the dispute in `corrects_dispute` closes it as well.)"""
         body = c.build(rq.DisputeAnswer, outcome=outcome, explanation=explanation)
         return self._call(c.answer_dispute(dispute_id, body))
+
+    # --- events and webhooks ----------------------------------------------------------------------
+
+    def events_page(self, *, after: int = 0, limit: int = 100) -> ev.EventPage:
+        """Lenders and collectors: the changes that concern this institution after `after` (a `seq`)."""
+        return self._call(c.list_events(after, limit))
+
+    def iter_events(self, *, after: int = 0, page_size: int = 100, follow: bool = False,
+                    interval: float = 5.0) -> Iterator[ev.Event]:
+        """Every event after `after`, oldest first, page by page. Keep the last `seq` you handled and
+        pass it as `after` next time: the feed replays from any `seq` of the last 30 days. `follow`: do
+        not stop at the end, ask again every `interval` seconds (what `register-client events tail` does)."""
+        while True:
+            page = self.events_page(after=after, limit=page_size)
+            yield from page.items
+            after = page.next_after
+            if len(page.items) < page_size:
+                if not follow:
+                    return
+                time.sleep(interval)
+
+    def create_webhook(self, *, url: str, events: list[str]) -> ev.WebhookSecret:
+        """Register an endpoint for these event types (or prefixes, `consent`); keep the secret it
+        answers with, for `verify_webhook`: it is shown only once."""
+        return self._call(c.create_webhook(c.build(ev.WebhookCreate, url=url, events=events)))
+
+    def webhooks(self) -> list[ev.Webhook]:
+        return self._call(c.list_webhooks()).items
+
+    def rotate_webhook_secret(self, webhook_id: str) -> ev.WebhookSecret:
+        """A new secret; the previous one signs too for 24 hours, so verify with both meanwhile."""
+        return self._call(c.rotate_webhook_secret(webhook_id))
+
+    def webhook_deliveries(self, webhook_id: str, *, state: str | None = None,
+                           page_size: int = 100) -> Iterator[ev.Delivery]:
+        """Deliveries to this webhook, newest first; `state="dead"`: those given up on."""
+        return self._pages(lambda cursor: c.list_deliveries(webhook_id, state, cursor, page_size))
+
+    def delete_webhook(self, webhook_id: str) -> ev.Webhook:
+        return self._call(c.delete_webhook(webhook_id))
 
     # --- exposure ---------------------------------------------------------------------------------
 

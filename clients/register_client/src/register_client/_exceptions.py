@@ -47,7 +47,8 @@ RegisterError                     anything this SDK raises
     │   ├── DisputeNotFound       dispute_not_found: `corrects_dispute` names no open dispute on that line
     │   │                         (a 422 about the report, not a NotFound: an unknown dispute id is 404)
     │   ├── StatementTooLong      statement_too_long: a statement over 200 words
-    │   └── InvalidCreditBan      invalid_credit_ban: a credit ban's `until` in the past
+    │   ├── InvalidCreditBan      invalid_credit_ban: a credit ban's `until` in the past
+    │   └── WebhookUrlRefused     webhook_url_refused: not https to a public address (SSRF)
     ├── RequestTimeout            408 request_timeout: the request's body stopped arriving
     ├── RateLimited               429; `.retry_after` in seconds (retried for idempotent calls); `.code`:
     │   │                         rate_limited, quota_exceeded, or, for lookups with attested consents,
@@ -303,6 +304,10 @@ class InvalidCreditBan(InvalidInput):
     pass
 
 
+class WebhookUrlRefused(InvalidInput):
+    """The webhook's URL is not one the register will call (not https, or not a public address)."""
+
+
 class RateLimited(APIError):
     @property
     def retry_after(self) -> float | None:
@@ -360,6 +365,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "empty_report": EmptyReport,
     "dispute_not_found": DisputeNotFound,
     "statement_too_long": StatementTooLong,
+    "webhook_url_refused": WebhookUrlRefused,
     "invalid_credit_ban": InvalidCreditBan,
     "rate_limited": RateLimited,
     "concurrency_limited": ConcurrencyLimited,

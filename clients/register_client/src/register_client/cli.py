@@ -43,7 +43,7 @@ from rich.progress import (
 )
 
 from register_client import _render as render
-from register_client import cli_regulator
+from register_client import cli_events, cli_regulator
 from register_client._auth import signed_in_token
 from register_client._base import clean_token
 from register_client._client import RegisterClient
@@ -234,6 +234,7 @@ def build_app(*, transport: httpx.BaseTransport | None = None) -> typer.Typer:
     app.add_typer(disputes, name="disputes")
     app.add_typer(audit, name="audit")
     app.add_typer(cli_regulator.build(register, _emit), name="regulator")
+    app.add_typer(cli_events.build(register, _emit), name="events")
 
     @app.callback()
     def main_options(

@@ -194,3 +194,25 @@ class TestAttacks:
             r = client.post("/regulator/sign-in", data={"csrf": csrf_of(page.text), "institution": regulator.id,
                                                         "next": target}, follow_redirects=False)
             assert r.headers["location"] == "/regulator/"
+
+
+class TestEveryAnswer:
+    @pytest.mark.parametrize("days", ["0", "91", "-1", "x", "9" * 40, "1e3"])
+    def test_a_bad_period_is_a_kind_page_never_a_500(self, desk, days):
+        for url in ("/regulator/", "/regulator/institutions/x", "/regulator/signals/x"):
+            r = desk.get(f"{url}?days={days}")
+            assert r.status_code == 404 and r.headers["content-security-policy"] == CSP, (url, days)
+
+    def test_a_bad_cursor_is_a_page(self, desk):
+        r = desk.get("/regulator/events?after=not-a-cursor")
+        assert r.status_code == 422 and r.headers["content-security-policy"] == CSP
+        assert "That could not be done" in r.text
+
+    @pytest.mark.parametrize("signed_in", [False, True])
+    def test_every_desk_answer_carries_the_pages_headers(self, app, desk, signed_in):
+        client = desk.client if signed_in else new_client(app)
+        for r in (client.get("/regulator/sign-in"), client.get("/regulator/", follow_redirects=False),
+                  client.get("/regulator/nowhere"), client.delete("/regulator/"),
+                  client.post("/regulator/sign-out", follow_redirects=False)):
+            assert r.headers.get("content-security-policy") == CSP, (r.request.url, r.status_code)
+            assert r.headers.get("cache-control") == "no-store"

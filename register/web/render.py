@@ -56,7 +56,8 @@ def safe_next(value: str | None) -> str:
 
 def safe_desk_next(value: str | None) -> str:
     """Where a staff member goes after signing in: a desk page, never another site."""
-    if not value or not value.startswith(DESK_PATH + "/") or "//" in value or "\\" in value or not value.isprintable():
+    if (not value or not value.startswith(DESK_PATH + "/") or "//" in value or "\\" in value
+            or not value.isprintable()):
         return DESK_PATH + "/"
     return value
 
@@ -92,7 +93,8 @@ def render(request: Request, template: str, *, status: int = 200, person: Signed
     )
     response = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in LANGUAGES:  # the switch was used: remember it
-        response.set_cookie(LANG_COOKIE, lang, path=DESK_PATH if is_desk(request.url.path) else COOKIE_PATH, max_age=365 * 24 * 3600, httponly=True,
+        path = DESK_PATH if is_desk(request.url.path) else COOKIE_PATH
+        response.set_cookie(LANG_COOKIE, lang, path=path, max_age=365 * 24 * 3600, httponly=True,
                             samesite="lax", secure=cookie_secure(state.settings))
     return response
 

@@ -31,12 +31,12 @@ PAGES = {
 axe = Axe()
 
 
-def seed(reg: Register, regulator_name: str = "Finansinspektionen") -> dict[str, Any]:
-    """A regulator, and a person looked up by three lenders within minutes (one with a 188-character
-    name): a many_lenders_24h signal, found through the API as the desk shows it."""
+def seed(reg: Register, regulator_name: str = "Finansinspektionen", *, first: str | None = None) -> dict[str, Any]:
+    """A regulator, and a person looked up by three lenders within minutes (the first with a 188-character
+    name unless `first` names it): a many_lenders_24h signal, found through the API as the desk shows it."""
     regulator = reg.institution("regulator", name=regulator_name)
     person = reg.person()
-    lenders = [reg.institution(name="Nordiska Kredit- och Finansieringsaktiebolaget " * 4),
+    lenders = [reg.institution(name=first or ("Nordiska Kredit- och Finansieringsaktiebolaget " * 4).strip()),
                reg.institution(name="Snabblån Direkt AB"), reg.institution(name="Kortbolaget Norden AB")]
     for lender in lenders:
         assert reg.exposure(lender, person, reg.consent(person, lender)).status_code == 200

@@ -27,6 +27,7 @@ class SignalKind(StrEnum):
     lookups_without_follow_up = "lookups_without_follow_up"
     many_lenders_24h = "many_lenders_24h"
     overdue_disputes = "overdue_disputes"
+    sequential_lookups = "sequential_lookups"
 
 
 SIGNALS = [("id", render.WHOLE), ("kind", render.WHOLE), ("about", render.WHOLE), ("first seen", render.WHOLE),

@@ -67,6 +67,8 @@ EXPORTED = [
     "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod",
     "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
     "Signal", "Signals",
+    "ActivityDisputes", "ActivityInstitution", "ActivityLookups", "ActivityReporting", "FollowUp",
+    "InstitutionActivity", "LastFile", "LookupDay", "OfficeHours", "Spike",
 ]
 
 

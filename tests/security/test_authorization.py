@@ -328,6 +328,8 @@ CASES: dict[str, Case] = {
     "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
     "GET /v1/audit/institutions/{institution_id}/lookups": Case(roles("regulator"), lambda w, who: {
         "url": f"/v1/audit/institutions/{w.a.id}/lookups", "params": {"from": "2026-01-01"}}),
+    "GET /v1/regulator/institutions/{institution_id}/activity": Case(roles("regulator"), lambda w, who: {
+        "url": f"/v1/regulator/institutions/{w.a.id}/activity"}),
     "GET /v1/regulator/signals": Case(roles("regulator"), _get("/v1/regulator/signals", kind="overdue_disputes")),
     "POST /v1/audit/events/search": Case(roles("regulator"), lambda w, who: {
         "url": "/v1/audit/events/search", "json": {"country": w.x.country, "national_id": w.x.nid, "limit": 5}}),

@@ -151,7 +151,9 @@ NUMBER_QUERIES = [("/v1/obligations", "limit", {}), ("/v1/audit/events", "limit"
                   ("/v1/audit/leaves", "start", {"end": 1}), ("/v1/audit/leaves", "end", {"start": 0}),
                   ("/v1/me/access-log", "limit", {})]
 TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "since"), ("/v1/audit/events", "until"),
-                ("/v1/regulator/signals", "since")]
+                ("/v1/regulator/signals", "since"),
+                ("/v1/regulator/institutions/{institution_id}/activity", "from"),
+                ("/v1/regulator/institutions/{institution_id}/activity", "to")]
 
 
 def _query_headers(c: Callers, path: str) -> dict[str, str]:

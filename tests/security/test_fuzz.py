@@ -81,6 +81,7 @@ ROLE = {
     "POST /v1/disputes/{dispute_id}/answer": "lender", "GET /v1/audit/disputes": "regulator",
     "GET /v1/audit/institutions/{institution_id}/lookups": "regulator",
     "GET /v1/regulator/signals": "regulator",
+    "GET /v1/regulator/institutions/{institution_id}/activity": "regulator",
 }  # fmt: skip
 
 

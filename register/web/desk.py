@@ -3,8 +3,8 @@ its evidence, one institution, and the access log searched.
 
 Each page calls the service the matching regulator API route calls, with the principal the staff session
 gives (the regulator institution's own), so a page view is recorded exactly as the API read is:
-`regulator:signals:read` for the overview, a signal and an institution, `regulator:events:read` for the
-search (SPEC.md, "The regulator's desk"). A person appears only as the blind subject the events carry.
+`regulator:signals:read` for the overview, a signal and an institution (which also writes
+`regulator:activity:read`, naming it), `regulator:events:read` for the search (SPEC.md, "The regulator's desk"). A person appears only as the blind subject the events carry.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from register.api.deps import SessionDep, StateDep
 from register.domain.signals import SignalKind
 from register.errors import NotFound
-from register.services import institutions, signals
+from register.services import activity, institutions, signals
 from register.services.audit_events import search_events
 from register.web import labels
 from register.web.labels import N_
@@ -49,6 +49,10 @@ KINDS: dict[str, tuple[str, str]] = {
     SignalKind.late_reporting.value: (
         N_("Late reporting"),
         N_("A creditor that recorded changes more than the allowed number of days after they happened.")),
+    SignalKind.sequential_lookups.value: (
+        N_("Lookups in identity-number order"),
+        N_("An institution with five or more lookups within 24 hours, each about the next or previous identity "
+           "number of one it had looked up within the hour: bulk lookups in number order.")),
 }
 
 
@@ -91,14 +95,21 @@ def desk_signal(signal_id: Id, request: Request, session: SessionDep, state: Sta
 @router.get("/institutions/{institution_id}")
 def desk_institution(institution_id: Id, request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
                      days: Days = 30) -> Response:
-    """One institution: the signals about it in the period."""
+    """One institution: its figures in the period (lookups, disputes, reporting; as GET
+    /v1/regulator/institutions/{id}/activity) and the signals about it."""
     found = {i.id: i for i in institutions.list_institutions(session)}.get(institution_id)
     if found is None:
         raise NotFound("no such institution")
+    now = state.clock()
+    figures = activity.read_activity(
+        session, principal=staff.principal, institution_id=institution_id, start=now - timedelta(days=days),
+        end=now, now=now, follow_up_days=state.settings.follow_up_days,
+        report_deadline_days=state.settings.report_deadline_days, request_id=request.state.request_id,
+    )  # fmt: skip
     doc = _signals(request, session, state, staff, days)
     items = [s for s in doc["items"] if s["institution_id"] == institution_id]
     return render(request, "regulator/institution.html", staff=staff, institution=found, items=items,
-                  kinds=KINDS, days=days, doc=doc)
+                  kinds=KINDS, days=days, doc=doc, activity=figures)
 
 
 @router.get("/events")

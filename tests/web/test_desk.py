@@ -74,9 +74,23 @@ class TestPages:
             r = desk.get(url)
             assert r.status_code == 404 and "We could not find that" in r.text
 
-    def test_the_institution_page_lists_the_signals_about_it(self, app, client, admin_headers, desk, lender):
-        r = desk.get(f"/regulator/institutions/{lender.id}")
-        assert r.status_code == 200 and lender.name in r.text and lender.id in r.text
+    def test_the_institution_page_shows_its_figures_and_records_the_read(self, app, client, admin_headers, desk,
+                                                                          data_dir):
+        person = make_person(client, data_dir)
+        lenders = _stacking(client, admin_headers, person)
+        before = _events(app, desk.regulator.id, "regulator:activity:read")
+        r = desk.get(f"/regulator/institutions/{lenders[0].id}?lang=en")
+        assert r.status_code == 200 and lenders[0].name in r.text and lenders[0].id in r.text
+        figures = r.text.split('id="lookups-title"')[1]
+        assert "<dt>Lookups</dt><dd>1</dd>" in figures and "<dt>Allowed</dt><dd>1</dd>" in figures
+        assert "<dt>Allowed lookups per consent</dt><dd>1</dd>" in figures
+        assert "Median time to answer (hours)" in figures and "Lines reported" in figures
+        assert _events(app, desk.regulator.id, "regulator:activity:read") == before + 1
+        with app.state.register.sessions() as s:
+            details = s.scalars(select(AccessEvent.details).where(
+                AccessEvent.actor_id == desk.regulator.id, AccessEvent.action == "regulator:activity:read")
+                .order_by(AccessEvent.occurred_at.desc())).first()
+        assert details["institution_id"] == lenders[0].id
 
     def test_the_access_log_filters_by_institution(self, desk, lender, client, data_dir):
         person = make_person(client, data_dir)

@@ -4,7 +4,8 @@ its evidence, one institution, and the access log searched.
 Each page calls the service the matching regulator API route calls, with the principal the staff session
 gives (the regulator institution's own), so a page view is recorded exactly as the API read is:
 `regulator:signals:read` for the overview, a signal and an institution (which also writes
-`regulator:activity:read`, naming it), `regulator:events:read` for the search (SPEC.md, "The regulator's desk"). A person appears only as the blind subject the events carry.
+`regulator:activity:read`, naming it), `regulator:events:read` for the search (SPEC.md, "The regulator's
+desk"). A person appears only as the blind subject the events carry.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ class Environment(StrEnum):
 # mount secrets as files, and a value in the environment shows in `docker inspect` and /proc).
 SECRET_FILES = ("database_url", "admin_token", "encryption_keys", "blind_index_key", "log_key")
 # Secrets only some deployments have (docker-compose does not mount them by default).
-OPTIONAL_SECRET_FILES = ("oidc_client_secret", "limits_url", "blind_index_keys", "smtp_password")
+OPTIONAL_SECRET_FILES = ("oidc_client_secret", "staff_oidc_client_secret", "limits_url", "blind_index_keys",
+                         "smtp_password")
 FILE_HELP = "A file holding the value (surrounding whitespace stripped); instead of the setting itself"
 
 
@@ -257,6 +258,24 @@ class Settings(BaseSettings):
     notices: bool = Field(default=True, description="Send notices to persons in a background thread of the server")
     notice_interval_seconds: float = Field(default=5.0, gt=0, le=3600,
                                            description="How often the notifier looks for new events and sends")
+    # The regulator's desk under /regulator/: its staff sign in through their own OpenID Connect provider.
+    staff_oidc_issuer: str | None = Field(
+        default=None, pattern=r"^https://",
+        description="The regulator staff's OpenID Connect issuer; its /.well-known/openid-configuration is read",
+    )
+    staff_oidc_client_id: str | None = Field(default=None, description="The desk's client id at the staff provider")
+    staff_oidc_client_secret: SecretStr | None = Field(default=None,
+                                                       description="The desk's client secret (client_secret_basic)")
+    staff_oidc_client_secret_file: Path | None = Field(default=None, description=FILE_HELP)
+    staff_oidc_redirect_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="Where the staff provider sends the browser back: https://<host>/regulator/sign-in/callback",
+    )
+    staff_oidc_scopes: str = Field(default="openid", description="Scopes asked of the staff provider")
+    staff_oidc_institution_claim: str = Field(
+        default="regulator_institution_id", min_length=1, max_length=100,
+        description="The ID token claim naming the staff member's regulator institution (its register id)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -280,6 +299,9 @@ class Settings(BaseSettings):
     def _oidc_complete(self) -> Settings:
         if self.oidc_issuer and not (self.oidc_client_id and self.oidc_redirect_url):
             raise ValueError("REGISTER_OIDC_ISSUER needs REGISTER_OIDC_CLIENT_ID and REGISTER_OIDC_REDIRECT_URL")
+        if self.staff_oidc_issuer and not (self.staff_oidc_client_id and self.staff_oidc_redirect_url):
+            raise ValueError("REGISTER_STAFF_OIDC_ISSUER needs REGISTER_STAFF_OIDC_CLIENT_ID and "
+                             "REGISTER_STAFF_OIDC_REDIRECT_URL")
         return self
 
     @property

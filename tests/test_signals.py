@@ -3,7 +3,8 @@
 A clean population (40 persons, three lenders each looking once at the persons it then lends to, disputes
 answered in time) and, injected: a person looked up by three lenders within 24 hours, a lookup while the
 person's credit ban was on, a creditor with an overdue dispute, a lender with many lookups and no follow-up,
-a line reported five days after its as_of.
+a line reported five days after its as_of, a lender scanning eight persons in identity-number order (and,
+a near miss, another scanning four).
 Every injected case must be found and nothing raised on the clean part; the test prints precision and recall.
 Each test has a database of its own (signals span the whole register); time moves through the app's clock.
 """
@@ -13,15 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from random import Random
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from stdnum import luhn
+
 from register.storage.models import AccessEvent, Person
 from tests.api.test_exposure import query
 from tests.conftest import ADMIN_TOKEN, Clock, fresh_app
+from tests.factories import Person as Someone
 from tests.factories import attest, debtor, make_institution, make_person, new_ref, obligation_body
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -54,6 +59,12 @@ def event_of(app, request_id: str) -> str:
     with app.state.register.sessions() as s:
         return s.scalars(select(AccessEvent.id).where(AccessEvent.request_id == request_id,
                                                       AccessEvent.action == "exposure:query")).one()
+
+
+def in_order(birth: str, first: int, n: int) -> list[Someone]:
+    """`n` Swedish numbers born `birth` (YYYYMMDD) with serials first, first+1, ...: a scan in order."""
+    return [Someone(country="SE", nid=f"{birth}{s:03d}{luhn.calc_check_digit(birth[2:] + f'{s:03d}')}", headers={})
+            for s in range(first, first + n)]
 
 
 def report(client, inst, person, clock, *, days_late: float = 0) -> str:
@@ -120,6 +131,18 @@ class TestSeededPopulation:
         report(client, lenders[1], persons[3], clock, days_late=1.5)  # late-ish, within the rule
         # Injected 4: a harvester looks at 25 persons and reports nothing.
         harvested = [look(client, harvester, p, clock) for p in persons[15:40]]
+        # Injected 6: a scanner asks about eight persons in identity-number order, a minute apart (the first
+        # has no neighbour before it: seven flagged). Near miss: another scans four (three flagged).
+        scanner, slow = make_institution(client, ADMIN, "lender"), make_institution(client, ADMIN, "lender")
+        birth = f"19{Random().randrange(50, 99)}0{Random().randrange(1, 9)}1{Random().randrange(0, 9)}"
+        scanned = []
+        for p in in_order(birth, 100, 8):
+            clock.advance(minutes=1)
+            scanned.append(look(client, scanner, p, clock))
+        near_miss = []
+        for p in in_order(birth, 500, 4):
+            clock.advance(minutes=1)
+            near_miss.append(look(client, slow, p, clock))
         clock.advance(days=31)
 
         found = {(s["kind"], s["institution_id"] or s["subject"]): s
@@ -129,7 +152,7 @@ class TestSeededPopulation:
             blind_indexes = {bytes(b).hex() for b in s.scalars(select(Person.blind_index))}
         injected = {("many_lenders_24h", subject), ("lookup_during_ban", lenders[2].id),
                     ("overdue_disputes", lenders[1].id), ("lookups_without_follow_up", harvester.id),
-                    ("late_reporting", lenders[0].id)}
+                    ("late_reporting", lenders[0].id), ("sequential_lookups", scanner.id)}
         hits = injected & set(found)
         precision, recall = len(hits) / max(len(found), 1), len(hits) / len(injected)
         print(f"\nsignals: {len(found)} raised, {len(injected)} injected: precision {precision:.2f}, recall {recall:.2f}")
@@ -149,6 +172,13 @@ class TestSeededPopulation:
             late = s.execute(select(AccessEvent.action, AccessEvent.details).where(
                 AccessEvent.id.in_(found[("late_reporting", lenders[0].id)]["evidence"]))).all()
         assert [(a, d["obligation_id"]) for a, d in late] == [("obligation:created", late_line)]
+        scan = found[("sequential_lookups", scanner.id)]
+        assert scan["evidence"] == scanned[1:] and scan["evidence_total"] == 7
+        with fresh.state.register.sessions() as s:  # the flag, and nothing of the number, on the events
+            flagged = s.execute(select(AccessEvent.id, AccessEvent.details).where(
+                AccessEvent.action == "exposure:query")).all()
+        assert {e for e, d in flagged if (d or {}).get("sequential")} == set(scanned[1:]) | set(near_miss[1:])
+        assert not any(p.nid[2:] in str(d) or p.nid in str(d) for _, d in flagged for p in in_order(birth, 100, 8))
         # One kind at a time gives the same finding, with the same id.
         again = signals(client, regulator, kind="overdue_disputes", since=(t0 - timedelta(minutes=1)).isoformat())
         assert [x["id"] for x in again] == [found[("overdue_disputes", lenders[1].id)]["id"]]

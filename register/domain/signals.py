@@ -20,6 +20,7 @@ class SignalKind(StrEnum):
     lookups_without_follow_up = "lookups_without_follow_up"
     many_lenders_24h = "many_lenders_24h"
     overdue_disputes = "overdue_disputes"
+    sequential_lookups = "sequential_lookups"
 
 
 MAX_SINCE = timedelta(days=90)  # how far back one request may look: every query below is bounded by it
@@ -28,6 +29,8 @@ MANY_LENDERS_WINDOW = timedelta(hours=24)
 MANY_LENDERS_MIN = 3  # distinct lenders granted a lookup of one person within the window
 WITHOUT_FOLLOW_UP_MIN = 20  # granted lookups without follow-up, at least...
 WITHOUT_FOLLOW_UP_SHARE = 0.5  # ...and at least this share of the institution's decided granted lookups
+SEQUENTIAL_WINDOW = timedelta(hours=24)
+SEQUENTIAL_MIN = 5  # lookups flagged sequential (services.sequential) by one institution within the window
 EVIDENCE_LIMIT = 50  # event ids one signal lists; `evidence_total` says how many there were
 _NAMESPACE = uuid.UUID("6f0b1c9e-5d2a-4c4e-9a57-0d8f3c2b7e11")
 
@@ -79,3 +82,19 @@ def ban_in_force(at: datetime, since: datetime, until: datetime | None, lift_eff
 def harvesting(without_follow_up: int, decided: int) -> bool:
     """An institution's granted lookups whose follow-up window has passed (`decided`): too many had none."""
     return without_follow_up >= WITHOUT_FOLLOW_UP_MIN and without_follow_up >= WITHOUT_FOLLOW_UP_SHARE * decided
+
+
+def sequential_scan(flagged: Sequence[Lookup]) -> tuple[datetime, list[str]] | None:
+    """For one institution's lookups flagged sequential: when `SEQUENTIAL_MIN` of them first fell within
+    one `SEQUENTIAL_WINDOW`, and the events of every such window; None when that never happened."""
+    ordered = sorted(flagged, key=lambda x: (x.at, x.event_id))
+    left, first_seen, evidence = 0, None, {}
+    for right, cur in enumerate(ordered):
+        while cur.at - ordered[left].at >= SEQUENTIAL_WINDOW:
+            left += 1
+        if right - left + 1 >= SEQUENTIAL_MIN:
+            first_seen = first_seen or cur.at
+            evidence.update((x.event_id, x.at) for x in ordered[left : right + 1])
+    if first_seen is None:
+        return None
+    return first_seen, [e for e, _ in sorted(evidence.items(), key=lambda kv: (kv[1], kv[0]))]

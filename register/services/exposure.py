@@ -33,7 +33,7 @@ from register.domain.consent import ConsentFacts, ConsentSource, Purpose, check_
 from register.domain.exposure import Line, compute_exposure
 from register.domain.permission import Principal
 from register.errors import ConsentRequired, InvalidNationalIdentity, TooManyRequests
-from register.services import credit_ban, disputes, identities
+from register.services import credit_ban, disputes, identities, sequential
 from register.services.events import EventRecord, event_values, record_event
 from register.services.limits import ExposureLimits
 from register.services.translog import TransparencyLog
@@ -114,6 +114,9 @@ def query_exposure(
         exc.commit, exc.extra = True, {"receipt": tlog.receipt(ev)}
         raise
     subject = identities.blind_index(cipher, nid)
+    # Bulk lookups in identity order: a flag on this query's events, never the number (SPEC.md "Signals").
+    seen = sequential.flag(session, cipher, nid, institution_id=principal.institution_id, now=now)
+    event["details"] = seen or None
     person_id, consent = person_and_consent(session, blind_index=subject, consent_id=consent_id)
     facts = (
         ConsentFacts(institution_id=consent.institution_id, person_id=consent.consent_person,
@@ -143,10 +146,10 @@ def query_exposure(
     exposure_id, answer, encoded = _answer(_lines(session, rows, person_id, cipher), nid=nid, now=now,
                                            purpose=purpose, consent=consent, ban=ban)
     answer = json.loads(encoded)
-    details: dict[str, Any] = {"exposure_id": exposure_id}
+    details: dict[str, Any] = {"exposure_id": exposure_id, **seen}
     if ban is not None:  # advisory: the answer is given, and the log says the ban was on
         details["credit_ban_active"] = True
-    granted = event_values(outcome="granted", subject=subject, details=details, session=session, **event)
+    granted = event_values(outcome="granted", subject=subject, session=session, **{**event, "details": details})
     # The writes last, in one step: counted against the daily quota (and the attested quota), the access
     # event and the stored answer. The quota's row stays locked until commit, so concurrent answers of one
     # institution wait on it: it is taken when nothing is left to do but commit (on PostgreSQL the step

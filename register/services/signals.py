@@ -104,12 +104,27 @@ def _late_reporting(session: Session, since: datetime, now: datetime, *, report_
     return out
 
 
+def _sequential(session: Session, since: datetime, now: datetime, **_: Any) -> list[dict[str, Any]]:
+    by_institution: dict[str, list[Lookup]] = defaultdict(list)
+    for asker, at, event_id in store.sequential_lookups(session, since=since, until=now):
+        by_institution[asker or ""].append(Lookup(at=at, asker=asker or "", event_id=event_id))
+    out = []
+    for institution_id, flagged in by_institution.items():
+        found = rules.sequential_scan(flagged)
+        if found is not None:
+            first_seen, evidence = found
+            out.append(_signal(SignalKind.sequential_lookups, institution_id, first_seen, evidence,
+                               institution_id=institution_id or None))
+    return out
+
+
 _COMPUTE = {
     SignalKind.late_reporting: _late_reporting,
     SignalKind.lookup_during_ban: _during_ban,
     SignalKind.lookups_without_follow_up: _without_follow_up,
     SignalKind.many_lenders_24h: _many_lenders,
     SignalKind.overdue_disputes: _overdue_disputes,
+    SignalKind.sequential_lookups: _sequential,
 }
 
 

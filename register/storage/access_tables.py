@@ -75,6 +75,24 @@ class WebSession(SQLModel, table=True):
     last_seen_at: datetime = _utc()
 
 
+class StaffSession(SQLModel, table=True):
+    """A regulator's staff member signed in to the desk under /regulator/. As in `web_sessions`, the cookie
+    holds a random token and only its SHA-256 is kept. The session speaks for `institution_id` (a regulator
+    when it began; checked again on every request); `staff` is a SHA-256 of the provider's issuer and the
+    staff member's `sub`, so the register can tell staff members apart without keeping who they are."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_last_seen", "last_seen_at"),)
+
+    token_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    staff: str = Field(sa_column=Column(String(64), nullable=False))
+    csrf_secret: str = Field(sa_column=Column(String(64), nullable=False))
+    method: str = Field(sa_column=Column(String(10), nullable=False))  # dev | oidc
+    created_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+
+
 class KeyVersion(SQLModel, table=True):
     """One version of a field-encryption or blind-index key: its state and its fingerprint (HMAC-SHA256 of a
     fixed label under the key, never the key). Recorded on first start; a process whose keys do not match

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from register.storage.access_tables import (  # noqa: F401  (named here too, with every other table)
-    InstitutionKey, KeyVersion, OAuthAccessToken, OAuthJti, WebSession,
+    InstitutionKey, KeyVersion, OAuthAccessToken, OAuthJti, StaffSession, WebSession,
 )  # fmt: skip
 from register.storage.event_tables import (  # noqa: F401  (named here too, with every other table)
     OutboxCursor, OutboxEvent, Webhook, WebhookDelivery,

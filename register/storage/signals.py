@@ -128,3 +128,13 @@ def without_follow_up_sample(
                    ~_followed(e, days))
             .order_by(e.created_at, e.event_id).limit(limit))
     return [(r[0], r[1]) for r in session.execute(stmt).all()]
+
+
+def sequential_lookups(session: Session, *, since: datetime, until: datetime) -> list[Any]:
+    """(actor_id, occurred_at, event id) of lookups in [since, until) flagged `details.sequential` when
+    answered (services.sequential), oldest first."""
+    flagged = _E.details["sequential"].as_boolean()
+    stmt = (select(_E.actor_id, _E.occurred_at, _E.id)
+            .where(_E.action == LOOKUP, _E.occurred_at >= since, _E.occurred_at < until, flagged.is_(True))
+            .order_by(_E.occurred_at, _E.id).limit(ROW_LIMIT))
+    return list(session.execute(stmt).all())

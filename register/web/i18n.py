@@ -23,7 +23,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
 from babel.support import Translations
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -134,6 +134,13 @@ class Formats:
 
     def number(self, n: int) -> str:
         return format_decimal(n, locale=self.locale)
+
+    def percent(self, share: float | None) -> str:
+        """A share (0.25) as the language writes a percentage ("25 %" in Swedish); "–" when there is none."""
+        return "–" if share is None else format_percent(share, format="#,##0.#%", locale=self.locale)
+
+    def decimal(self, value: float | None) -> str:
+        return "–" if value is None else format_decimal(value, format="#,##0.##", locale=self.locale)
 
     def datetime(self, value: datetime | str | None) -> str:
         if value is None:

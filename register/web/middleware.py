@@ -14,10 +14,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from register.web.render import http_error_page, set_security_headers
+from register.web.staff_session import is_desk
 
 
 def is_page(path: str) -> bool:
-    return path == "/app" or path.startswith("/app/")
+    return path == "/app" or path.startswith("/app/") or is_desk(path)
 
 
 class PageMiddleware:

@@ -36,6 +36,7 @@ FLOW_SECONDS = 600
 ID_TOKEN_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
 LEEWAY_SECONDS = 10
 _AAD = {"table": "web", "column": "oidc_flow", "row_id": "v1"}
+STAFF_FLOW = "staff_oidc_flow"  # the desk's flows are sealed apart: a person's flow cookie opens no staff sign-in
 
 
 class SignInFailed(Unauthenticated):
@@ -55,6 +56,28 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    """One relying party at one provider: the person's (REGISTER_OIDC_*) or the regulator's staff's
+    (REGISTER_STAFF_OIDC_*). The flow and the ID token's checks are the same for both."""
+
+    issuer: str
+    client_id: str
+    redirect_url: str
+    scopes: str
+    client_secret: str | None
+    max_seconds: int
+
+    @classmethod
+    def person(cls, settings: Settings) -> OidcConfig:
+        assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_redirect_url
+        secret = settings.oidc_client_secret
+        return cls(issuer=settings.oidc_issuer, client_id=settings.oidc_client_id,
+                   redirect_url=settings.oidc_redirect_url, scopes=settings.oidc_scopes,
+                   client_secret=secret.get_secret_value() if secret else None,
+                   max_seconds=settings.id_token_max_seconds)
+
+
+@dataclass(frozen=True)
 class Provider:
     issuer: str
     authorization_endpoint: str
@@ -66,25 +89,26 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def seal_flow(cipher: FieldCipher, flow: Flow) -> str:
+def seal_flow(cipher: FieldCipher, flow: Flow, *, column: str = _AAD["column"]) -> str:
     doc = json.dumps(flow.__dict__).encode()
-    return _b64(cipher.encrypt(doc, **_AAD))
+    return _b64(cipher.encrypt(doc, **{**_AAD, "column": column}))
 
 
-def open_flow(cipher: FieldCipher, sealed: str | None) -> Flow:
+def open_flow(cipher: FieldCipher, sealed: str | None, *, column: str = _AAD["column"]) -> Flow:
     if not sealed:
         raise SignInFailed("no sign-in was started in this browser", code="sign_in_not_started")
     try:
-        doc = cipher.decrypt(base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4)), **_AAD)
+        doc = cipher.decrypt(base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4)),
+                             **{**_AAD, "column": column})
         return Flow(**json.loads(doc))
     except (DecryptionError, ValueError, TypeError):
         raise SignInFailed("the sign-in cookie is not one of ours") from None
 
 
 class OidcClient:
-    def __init__(self, settings: Settings, http: httpx.Client) -> None:
-        assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_redirect_url
+    def __init__(self, settings: Settings, http: httpx.Client, config: OidcConfig | None = None) -> None:
         self.settings = settings
+        self.config = config or OidcConfig.person(settings)
         self.http = http
         self._provider: Provider | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -92,7 +116,7 @@ class OidcClient:
     def provider(self) -> Provider:
         """Discovery, once per process; the issuer in the document must be the configured one."""
         if self._provider is None:
-            issuer = self.settings.oidc_issuer.rstrip("/")  # type: ignore[union-attr]
+            issuer = self.config.issuer.rstrip("/")
             doc = self._get_json(f"{issuer}/.well-known/openid-configuration")
             if doc.get("issuer", "").rstrip("/") != issuer:
                 raise SignInFailed("the provider's discovery document names another issuer")
@@ -109,14 +133,18 @@ class OidcClient:
                     verifier=secrets.token_urlsafe(64), next=next_page, started=time.time())
         challenge = _b64(hashlib.sha256(flow.verifier.encode()).digest())
         query = urlencode({
-            "response_type": "code", "client_id": self.settings.oidc_client_id,
-            "redirect_uri": self.settings.oidc_redirect_url, "scope": self.settings.oidc_scopes,
+            "response_type": "code", "client_id": self.config.client_id,
+            "redirect_uri": self.config.redirect_url, "scope": self.config.scopes,
             "state": flow.state, "nonce": flow.nonce, "code_challenge": challenge, "code_challenge_method": "S256",
         })  # fmt: skip
         return f"{self.provider().authorization_endpoint}?{query}", flow
 
     def finish(self, flow: Flow, params: dict[str, str]) -> NationalId:
         """The person's identity from the provider's answer, or SignInFailed."""
+        return self._identity(self.finish_claims(flow, params))
+
+    def finish_claims(self, flow: Flow, params: dict[str, str]) -> dict[str, Any]:
+        """The verified ID token's claims from the provider's answer, or SignInFailed."""
         if "error" in params:
             raise SignInFailed("the provider did not sign the person in", code="sign_in_cancelled")
         if not hmac.compare_digest(params.get("state", ""), flow.state):
@@ -129,14 +157,14 @@ class OidcClient:
         claims = self.verify_id_token(self._exchange(code, flow.verifier))
         if not hmac.compare_digest(str(claims.get("nonce", "")), flow.nonce):
             raise SignInFailed("the ID token belongs to another sign-in (nonce)")
-        return self._identity(claims)
+        return claims
 
     def _exchange(self, code: str, verifier: str) -> str:
         p = self.provider()
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.settings.oidc_redirect_url,
-                "code_verifier": verifier, "client_id": self.settings.oidc_client_id}
-        secret = self.settings.oidc_client_secret
-        auth = (self.settings.oidc_client_id, secret.get_secret_value()) if secret else None
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.config.redirect_url,
+                "code_verifier": verifier, "client_id": self.config.client_id}
+        secret = self.config.client_secret
+        auth = (self.config.client_id, secret) if secret else None
         try:
             r = self.http.post(p.token_endpoint, data=data, auth=auth, headers={"Accept": "application/json"})
         except httpx.HTTPError:
@@ -160,11 +188,11 @@ class OidcClient:
             raise SignInFailed("the ID token's algorithm does not match its key")
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[header["alg"]], audience=self.settings.oidc_client_id,
+                token, key.key, algorithms=[header["alg"]], audience=self.config.client_id,
                 issuer=self.provider().issuer, leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "nonce"]},
             )  # fmt: skip
-            check_lifetime(claims, max_seconds=self.settings.id_token_max_seconds)
+            check_lifetime(claims, max_seconds=self.config.max_seconds)
         except jwt.PyJWTError as exc:
             raise SignInFailed(f"the ID token was refused: {type(exc).__name__}") from None
         except IdTokenError as exc:

@@ -20,6 +20,7 @@ from register.api.problems import RETRY_AFTER, database_unavailable
 from register.errors import DatabaseUnavailable, RegisterError, SignInRequired
 from register.web.i18n import LANG_COOKIE, LANGUAGES, Formats, choose_language, translations
 from register.web.session import COOKIE_PATH, SignedIn, cookie_secure, person_if_signed_in, person_of
+from register.web.staff_session import DESK_PATH, is_desk, staff_of
 
 log = logging.getLogger("register.web")
 
@@ -50,6 +51,14 @@ def safe_next(value: str | None) -> str:
     """Where to go after signing in or staying signed in: a page of ours, never another site."""
     if not value or not value.startswith("/app/") or "//" in value or "\\" in value or not value.isprintable():
         return "/app/"
+    return value
+
+
+def safe_desk_next(value: str | None) -> str:
+    """Where a staff member goes after signing in: a desk page, never another site."""
+    if (not value or not value.startswith(DESK_PATH + "/") or "//" in value or "\\" in value
+            or not value.isprintable()):
+        return DESK_PATH + "/"
     return value
 
 
@@ -84,19 +93,34 @@ def render(request: Request, template: str, *, status: int = 200, person: Signed
     )
     response = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in LANGUAGES:  # the switch was used: remember it
-        response.set_cookie(LANG_COOKIE, lang, path=COOKIE_PATH, max_age=365 * 24 * 3600, httponly=True,
+        path = DESK_PATH if is_desk(request.url.path) else COOKIE_PATH
+        response.set_cookie(LANG_COOKIE, lang, path=path, max_age=365 * 24 * 3600, httponly=True,
                             samesite="lax", secure=cookie_secure(state.settings))
     return response
 
 
 def error_page(request: Request, exc: RegisterError) -> Response:
     """A refusal inside a page's route, as a page. A signed-in person keeps their navigation."""
+    if is_desk(request.url.path):
+        return desk_error_page(request, exc)
     if isinstance(exc, SignInRequired):
         if request.method in ("GET", "HEAD"):
             target = "/app/sign-in?next=" + quote(safe_next(here(request)), safe="/")
             return redirect(target + ("&expired=1" if exc.expired else ""))
         return render(request, "error.html", status=401, code=exc.code, expired=exc.expired)
     return render(request, "error.html", status=exc.status, code=exc.code, expired=False, person=person_of(request))
+
+
+def desk_error_page(request: Request, exc: RegisterError) -> Response:
+    """A refusal on the regulator's desk: to the desk's sign-in when there is no live staff session (a
+    person's or a lender's browser included), else the desk's error page with its navigation."""
+    if isinstance(exc, SignInRequired):
+        if request.method in ("GET", "HEAD"):
+            target = f"{DESK_PATH}/sign-in?next=" + quote(safe_desk_next(here(request)), safe="/")
+            return redirect(target + ("&expired=1" if exc.expired else ""))
+        return render(request, "regulator/error.html", status=401, code=exc.code, expired=exc.expired, staff=None)
+    return render(request, "regulator/error.html", status=exc.status, code=exc.code, expired=False,
+                  staff=staff_of(request))
 
 
 def http_error_page(request: Request, status: int, code: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -140,8 +164,12 @@ class PageRoute(APIRoute):
             except RegisterError as exc:
                 response = error_page(request, exc)
             except RequestValidationError:  # only path parameters are validated: a malformed id is not found
-                response = render(request, "error.html", status=404, code="not_found", expired=False,
-                                  person=person_of(request))
+                if is_desk(request.url.path):
+                    response = render(request, "regulator/error.html", status=404, code="not_found",
+                                      expired=False, staff=staff_of(request))
+                else:
+                    response = render(request, "error.html", status=404, code="not_found", expired=False,
+                                      person=person_of(request))
             except Exception as exc:  # noqa: BLE001
                 if database_unavailable(exc):  # down, restarting or failing over: 503, try again shortly
                     # Raised, not rendered: the request's session must roll back its broken connection
@@ -149,8 +177,12 @@ class PageRoute(APIRoute):
                     raise DatabaseUnavailable("the database did not answer in time; retry after Retry-After",
                                               headers={"Retry-After": RETRY_AFTER}) from exc
                 log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", None)})
-                response = render(request, "error.html", status=500, code="internal_error", expired=False,
-                                  person=person_of(request))
+                if is_desk(request.url.path):
+                    response = render(request, "regulator/error.html", status=500, code="internal_error",
+                                      expired=False, staff=staff_of(request))
+                else:
+                    response = render(request, "error.html", status=500, code="internal_error", expired=False,
+                                      person=person_of(request))
             return with_security_headers(response)
 
         return page

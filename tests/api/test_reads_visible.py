@@ -165,6 +165,8 @@ NO_PERSON_DATA: dict[tuple[str, str], str] = {
                                  "every run, so an event per person would add a leaf per person per check",
     ("GET", "/v1/audit/disputes"): "creditors, reasons, states and times, never the person or their words",
     ("GET", "/v1/audit/institutions/{institution_id}/lookups"): "counts per institution, never a person",
+    ("GET", "/v1/regulator/institutions/{institution_id}/activity"): "counts per institution, never a person; the "
+                                                                      "read is one regulator:activity:read",
     ("GET", "/v1/regulator/signals"): "signals name a person only by a subject the events already carry (a "
                                       "pseudonym), never an identity; the read is one regulator:signals:read",
     ("GET", "/v1/audit/checkpoint"): "a signed tree head",

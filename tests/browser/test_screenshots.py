@@ -22,6 +22,7 @@ from register.domain.identity import generate_national_id
 from tests.browser.conftest import TIMEOUT_MS
 from tests.browser.data import Register, story
 from tests.browser.pages import sign_in
+from tests.browser.test_desk import seed, staff_sign_in
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTH = 1100
@@ -48,6 +49,13 @@ SHOTS = {
     "what-we-keep": ("/app/what-we-keep", "sv"),
     "statistics": ("/app/statistics", "en"),
     "notifications": ("/app/notifications", "fi"),
+}
+# The regulator's desk, in English: where to look, one signal's evidence, an institution, the access log.
+DESK_SHOTS = {
+    "desk-overview": "/regulator/",
+    "desk-signal": "/regulator/signals/{signal}",
+    "desk-institution": "/regulator/institutions/{lender}",
+    "desk-events": "/regulator/events?institution={lender}",
 }
 
 
@@ -93,6 +101,24 @@ class TestScreenshots:
                 assert response and response.status == 200, name
                 png = small_png(page.screenshot(full_page=True, type="png", animations="disabled", caret="hide"))
                 assert Image.open(io.BytesIO(png)).width == wide and len(png) < MAX_BYTES, (name, len(png))
+                (target / f"{name}.png").write_bytes(png)
+        finally:
+            context.close()
+
+    def test_the_regulators_desk(self, chromium, served: Register, target: Path):
+        shown = seed(served, regulator_name="Finanstilsynet (demo)", first="Nordiska Kredit AB")
+        context: BrowserContext = chromium.new_context(base_url=served.url, viewport={"width": WIDTH, "height": 800},
+                                                       device_scale_factor=1, locale="en-GB")
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            page = context.new_page()
+            staff_sign_in(page, "Finanstilsynet (demo)", lang="en")
+            for name, path in DESK_SHOTS.items():
+                url = path.format(**shown)
+                response = page.goto(url + ("&" if "?" in url else "?") + "lang=en")
+                assert response and response.status == 200, name
+                png = small_png(page.screenshot(full_page=True, type="png", animations="disabled", caret="hide"))
+                assert Image.open(io.BytesIO(png)).width == WIDTH and len(png) < MAX_BYTES, (name, len(png))
                 (target / f"{name}.png").write_bytes(png)
         finally:
             context.close()

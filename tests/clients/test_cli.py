@@ -599,3 +599,21 @@ class TestRegulatorSignals:
         result = run("regulator", "signals", "--kind", "gossip", token=regulator.token)
         assert result.exit_code == 2 and "gossip" in result.output
         assert run("regulator", "signals", "--since", "2000-01-01", token=regulator.token).exit_code == 1
+
+
+class TestRegulatorActivity:
+    """`regulator activity`, one institution's figures."""
+
+    def test_a_disputed_line_shows_in_the_figures(self, run, transport, client, lender, person, regulator, clock):
+        TestDisputes()._disputed(transport, client, lender, person)
+        result = run("regulator", "activity", lender.id, token=regulator.token)
+        assert result.exit_code == 0, result.output
+        assert "Disputes: 1 open, 0 overdue" in result.stdout and "Lookups:" in result.stdout
+        [doc] = [json.loads(x) for x in run("regulator", "activity", lender.id, "--json",
+                                            token=regulator.token).stdout.splitlines()]
+        assert doc["institution"]["id"] == lender.id and doc["disputes"]["open"] == 1 and "from" in doc
+
+    def test_a_lender_an_unknown_id_and_a_bad_period_are_refused(self, run, lender, regulator):
+        assert_one_line_error(run("regulator", "activity", lender.id, token=lender.token), 1, "")
+        assert run("regulator", "activity", "00000000-0000-4000-8000-000000000000", token=regulator.token).exit_code == 1
+        assert run("regulator", "activity", lender.id, "--from", "2000-01-01", token=regulator.token).exit_code == 1

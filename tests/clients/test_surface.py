@@ -69,6 +69,8 @@ EXPORTED = [
     "Signal", "Signals",
     "Delivery", "DeliveryPage", "Event", "EventPage", "Webhook", "WebhookCreate", "WebhookEvent", "WebhookList",
     "WebhookSecret", "WebhookVerificationError", "WebhookUrlRefused", "verify_webhook",
+    "ActivityDisputes", "ActivityInstitution", "ActivityLookups", "ActivityReporting", "FollowUp",
+    "InstitutionActivity", "LastFile", "LookupDay", "OfficeHours", "Spike",
 ]
 
 

@@ -29,19 +29,22 @@ from register.api.deps import Authorize, Public
 from register.domain.permission import GRANTS
 from register.storage.models import AccessEvent
 from register.web.session import PersonSession
+from register.web.staff_session import StaffPolicy
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import (
     Inst, Person, debtor, grant, in_days, make_institution, make_person, new_ref, obligation_body,
 )
 from tests.web.pages import Browser, csrf_of, new_client
 from tests.web.pages import sign_in as page_sign_in
+from tests.web.desk import Desk, staff_sign_in
 
 PRINCIPALS = ("anonymous", "admin", "lender_a", "lender_b", "collector", "regulator", "consumer_x", "consumer_y",
-              "person_x", "person_y")
+              "person_x", "person_y", "staff")
 # person_x and person_y: X and Y signed in to the pages under /app/ (a session cookie, no bearer token).
+# staff: the regulator's staff signed in to its desk under /regulator/ (a staff session cookie, no bearer token).
 ROLE_OF = {"anonymous": None, "admin": "admin", "lender_a": "lender", "lender_b": "lender", "collector": "collector",
            "regulator": "regulator", "consumer_x": "consumer", "consumer_y": "consumer", "person_x": "person",
-           "person_y": "person"}  # fmt: skip
+           "person_y": "person", "staff": "staff"}  # fmt: skip
 # Served by FastAPI itself, not through an APIRoute: the API's own description, public by design. (Its
 # documentation pages, /docs and /redoc, are the register's own routes: register/web/site.py.)
 FRAMEWORK_ROUTES = {"/openapi.json"}
@@ -68,6 +71,7 @@ class World:
     tree_size: int
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     browsers: dict[str, Browser] = field(default_factory=dict)  # person_x's and person_y's signed-in pages
+    desks: dict[str, Desk] = field(default_factory=dict)  # staff's signed-in desk
 
     def fresh_obligation(self) -> str:
         ref = new_ref()
@@ -81,7 +85,7 @@ class World:
 
     def form(self, who: str, **fields: str) -> dict[str, Any]:
         """A page's form as `who` posts it: with their session's CSRF token if they have a session."""
-        browser = self.browsers.get(who)
+        browser = self.browsers.get(who) or self.desks.get(who)
         return {"data": {"csrf": browser.csrf if browser else "", **fields}}
 
     def exposure_body(self, consent_id: str, person: Person | None = None) -> dict[str, str]:
@@ -123,8 +127,9 @@ def world(app: FastAPI, data_dir) -> Iterator[World]:
                   tree_size=tree_size)
         w.headers = {"anonymous": {}, "admin": admin, "lender_a": a.headers, "lender_b": b.headers,
                      "collector": collector.headers, "regulator": regulator.headers, "consumer_x": x.headers,
-                     "consumer_y": y.headers, "person_x": {}, "person_y": {}}  # fmt: skip
+                     "consumer_y": y.headers, "person_x": {}, "person_y": {}, "staff": {}}  # fmt: skip
         w.browsers = {"person_x": page_sign_in(app, x), "person_y": page_sign_in(app, y)}
+        w.desks = {"staff": staff_sign_in(app, regulator)}
         yield w
 
 
@@ -153,6 +158,7 @@ def roles(*names: str) -> frozenset[str]:
 
 PUBLIC = roles()
 PERSON = roles("person")  # PersonSession: a signed-in person's page under /app/
+STAFF = roles("staff")  # StaffPolicy: a regulator's staff member's desk page under /regulator/
 REPORTERS = roles("lender", "collector")
 LOG_READERS = roles("lender", "collector", "consumer", "regulator")
 
@@ -344,6 +350,8 @@ CASES: dict[str, Case] = {
     "GET /v1/audit/events": Case(roles("regulator"), _get("/v1/audit/events", limit=5)),
     "GET /v1/audit/institutions/{institution_id}/lookups": Case(roles("regulator"), lambda w, who: {
         "url": f"/v1/audit/institutions/{w.a.id}/lookups", "params": {"from": "2026-01-01"}}),
+    "GET /v1/regulator/institutions/{institution_id}/activity": Case(roles("regulator"), lambda w, who: {
+        "url": f"/v1/regulator/institutions/{w.a.id}/activity"}),
     "GET /v1/regulator/signals": Case(roles("regulator"), _get("/v1/regulator/signals", kind="overdue_disputes")),
     "POST /v1/audit/events/search": Case(roles("regulator"), lambda w, who: {
         "url": "/v1/audit/events/search", "json": {"country": w.x.country, "national_id": w.x.nid, "limit": 5}}),
@@ -371,6 +379,19 @@ CASES: dict[str, Case] = {
     "GET /docs": Case(PUBLIC, _get("/docs")),
     "GET /redoc": Case(PUBLIC, _get("/redoc")),
     "GET /docs/assets/{name}": Case(PUBLIC, _get("/docs/assets/swagger-init.js")),
+    # The regulator's desk (register/web/desk.py): its staff only; a person's session or any bearer token is none.
+    "GET /regulator/sign-in": Case(PUBLIC, _get("/regulator/sign-in")),
+    "POST /regulator/sign-in": Case(PUBLIC, lambda w, who: _staff_sign_in(w)),
+    "GET /regulator/sign-in/oidc": Case(PUBLIC, _get("/regulator/sign-in/oidc"), ok=frozenset({404})),  # no provider:
+    "GET /regulator/sign-in/callback": Case(PUBLIC, _get("/regulator/sign-in/callback"),
+                                            ok=frozenset({404})),  # test_staff_oidc.py
+    "POST /regulator/sign-out": Case(STAFF, lambda w, who: _staff_sign_out(w, who)),
+    "GET /regulator/": Case(STAFF, _get("/regulator/")),
+    "GET /regulator/signals/{signal_id}": Case(STAFF, _get("/regulator/signals/00000000-0000-0000-0000-000000000000"),
+                                               ok=frozenset({404})),
+    "GET /regulator/institutions/{institution_id}": Case(STAFF, lambda w, who: {
+        "url": f"/regulator/institutions/{w.a.id}"}),
+    "GET /regulator/events": Case(STAFF, _get("/regulator/events")),
     "GET /app/": Case(PERSON, _get("/app/")),
     "GET /app/debts": Case(PERSON, _get("/app/debts")),
     "GET /app/who-looked": Case(PERSON, _get("/app/who-looked")),
@@ -442,6 +463,21 @@ def _page_sign_out(w: World, who: str) -> dict[str, Any]:
     return {"url": "/app/sign-out", "client": spare.client, "data": {"csrf": spare.csrf}}
 
 
+def _staff_sign_in(w: World) -> dict[str, Any]:
+    """The desk's development stand-in, in a browser of its own."""
+    client = new_client(w.client.app)
+    token = csrf_of(client.get("/regulator/sign-in").text)
+    return {"url": "/regulator/sign-in", "client": client, "data": {"csrf": token, "institution": w.regulator.id}}
+
+
+def _staff_sign_out(w: World, who: str) -> dict[str, Any]:
+    """The staff member signs out of a second session, so that their matrix session lives on."""
+    if who != "staff":
+        return {"url": "/regulator/sign-out", **w.form(who)}
+    spare = staff_sign_in(w.client.app, w.regulator)
+    return {"url": "/regulator/sign-out", "client": spare.client, "data": {"csrf": spare.csrf}}
+
+
 # --- the routes, from the app -------------------------------------------------------------------
 
 
@@ -457,7 +493,7 @@ class Route:
 def _policies(dependant) -> list[Any]:
     found = []
     for dep in dependant.dependencies:
-        if isinstance(dep.call, (Authorize, Public, PersonSession)):
+        if isinstance(dep.call, (Authorize, Public, PersonSession, StaffPolicy)):
             found.append(dep.call)
         found.extend(_policies(dep))
     return found
@@ -480,9 +516,9 @@ def call(w: World, key: str, who: str, **extra: Any):
     request = CASES[key].build(w, who)
     headers = {**w.headers[who], **request.pop("headers", {})}
     method = key.split(" ", 1)[0]
-    browser = w.browsers.get(who)
+    browser = w.browsers.get(who) or w.desks.get(who)
     client = request.pop("client", None) or (browser.client if browser else w.client)
-    if " /app" in key:  # a page answers with redirects: the matrix looks at the first answer
+    if " /app" in key or " /regulator" in key:  # a page answers with redirects: the matrix looks at the first
         extra.setdefault("follow_redirects", False)
     return client.request(method, request.pop("url"), headers=headers, **request, **extra)
 
@@ -491,10 +527,10 @@ def expected(case: Case, who: str) -> str:
     role = ROLE_OF[who]
     if case.public:
         return "ok"
-    if case.roles == PERSON:
-        if role != "person":  # a bearer token, or nothing, is no session: to sign-in (a form: 401)
+    if case.roles in (PERSON, STAFF):
+        if role not in case.roles:  # a bearer token, nothing, or the other session: to sign-in (a form: 401)
             return "sign in"
-    elif role == "person":  # a session cookie is no bearer token
+    elif role in ("person", "staff"):  # a session cookie is no bearer token
         return "401"
     if role is None:
         return "401"
@@ -527,6 +563,8 @@ class TestEveryRouteDeclaresAPolicy:
                 admitted = frozenset()
             elif isinstance(policy, PersonSession):
                 admitted = PERSON
+            elif isinstance(policy, StaffPolicy):
+                admitted = STAFF
             else:  # AuthorizeAny admits a caller holding any of its permissions
                 wanted = set(getattr(policy, "permissions", (policy.permission,)))
                 admitted = frozenset(role.value for role, perms in GRANTS.items() if wanted & perms)
@@ -543,8 +581,9 @@ class TestMatrix:
                 calls += 1
                 want = expected(case, who)
                 success = r.status_code in case.ok if case.ok else 200 <= r.status_code < (
-                    400 if " /app" in route.key else 300)
-                to_sign_in = r.status_code == 303 and r.headers["location"].startswith("/app/sign-in?next=")
+                    400 if " /app" in route.key or " /regulator" in route.key else 300)
+                sign_in_page = "/regulator/sign-in?next=" if " /regulator" in route.key else "/app/sign-in?next="
+                to_sign_in = r.status_code == 303 and r.headers["location"].startswith(sign_in_page)
                 ok = {"ok": success, "401": r.status_code == 401, "403": r.status_code == 403,
                       "not yours": r.status_code in (403, 404),
                       "sign in": to_sign_in if route.method == "GET" else r.status_code == 401}[want]

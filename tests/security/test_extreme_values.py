@@ -152,7 +152,9 @@ NUMBER_QUERIES = [("/v1/obligations", "limit", {}), ("/v1/audit/events", "limit"
                   ("/v1/me/access-log", "limit", {}), ("/v1/events", "after", {}), ("/v1/events", "limit", {}),
                   ("/v1/webhooks/{webhook_id}/deliveries", "limit", {})]
 TIME_QUERIES = [("/v1/obligations", "updated_since"), ("/v1/audit/events", "since"), ("/v1/audit/events", "until"),
-                ("/v1/regulator/signals", "since")]
+                ("/v1/regulator/signals", "since"),
+                ("/v1/regulator/institutions/{institution_id}/activity", "from"),
+                ("/v1/regulator/institutions/{institution_id}/activity", "to")]
 
 
 def _query_headers(c: Callers, path: str) -> dict[str, str]:

@@ -188,3 +188,23 @@ class TestEveryPageInEveryLanguage:
         signed_out = new_client(app).get(f"/app/sign-in?lang={lang}")
         assert f'<html lang="{lang}">' in signed_out.text
         assert not [m for m in english if m in text(signed_out.text)]
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+def test_the_desk_speaks_the_language_whole(app, client, admin_headers, regulator, lender, lang):
+    """The regulator's desk: sign-in, where to look, an institution, the access log and a missing signal,
+    with nothing left in English."""
+    from tests.web.desk import staff_sign_in
+
+    english = _untranslated(lang) if lang != "en" else []
+    desk = staff_sign_in(app, regulator)
+    urls = ("/regulator/", f"/regulator/institutions/{lender.id}", "/regulator/events",
+            "/regulator/signals/00000000-0000-0000-0000-000000000000")
+    for url in urls:
+        r = desk.get(f"{url}?lang={lang}")
+        assert r.status_code == (404 if "signals/" in url else 200), (url, r.status_code)
+        assert f'<html lang="{lang}">' in r.text
+        left = [m for m in english if m in text(r.text)]
+        assert not left, f"{url} in {lang}: {left}"
+    signed_out = new_client(app).get(f"/regulator/sign-in?lang={lang}")
+    assert not [m for m in english if m in text(signed_out.text)]

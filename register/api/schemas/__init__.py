@@ -92,6 +92,9 @@ from register.api.schemas.obligations import (
     ObligationVersionPublic,
 )
 from register.api.schemas.problems import OAuthProblem, Problem, ProblemWithReceipt
+from register.api.schemas.activity import (
+    ActivityDisputesPublic, ActivityInstitutionPublic, ActivityLookupsPublic, ActivityReportingPublic, FollowUpPublic, InstitutionActivityPublic, LastFilePublic, LookupDayPublic, OfficeHoursPublic, SpikePublic,
+)
 from register.api.schemas.regulator import SignalPublic, SignalsPublic
 from register.api.schemas.reports import ReportPublic
 from register.api.schemas.statistics import StatisticsPublic
@@ -156,6 +159,16 @@ __all__ = [
     "NotificationsPublic",
     "NotificationsSet",
     "SignalPublic",
+    "ActivityDisputesPublic",
+    "ActivityInstitutionPublic",
+    "ActivityLookupsPublic",
+    "ActivityReportingPublic",
+    "FollowUpPublic",
+    "InstitutionActivityPublic",
+    "LastFilePublic",
+    "LookupDayPublic",
+    "OfficeHoursPublic",
+    "SpikePublic",
     "SignalsPublic",
     "StatisticsPublic",
     "OAuthProblem",

@@ -13,7 +13,7 @@ from register.api import examples as ex
 class SignalPublic(BaseModel):
     id: str = Field(description="Stable: the same finding has the same id on every request")
     kind: str = Field(description="many_lenders_24h, lookup_during_ban, overdue_disputes, "
-                                  "lookups_without_follow_up, late_reporting")
+                                  "lookups_without_follow_up, late_reporting, sequential_lookups")
     institution_id: str | None = Field(default=None, description="The institution the signal is about")
     subject: str | None = Field(default=None, description="The person, as the subject (hex) of the signal's first "
                                                           "event: a pseudonym, never an identity number")

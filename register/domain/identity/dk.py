@@ -56,6 +56,11 @@ def generate(rng: random.Random, born: date) -> str:
         return f"{d:02d}{m:02d}{y:02d}-{digit7}{digits89:02d}{last}"
 
 
+def with_serial(number: str, serial: int) -> str | None:
+    """The canonical number with another serial (SSSS; no check digit since 2007)."""
+    return f"{number[:6]}{serial:04d}" if 0 <= serial <= 9999 else None
+
+
 RULE = CountryRule(
     code="DK",
     canonical=re.compile(r"[0-9]{10}"),
@@ -63,4 +68,6 @@ RULE = CountryRule(
     masked_tail="-****",  # DDMMYY-****
     parse=parse,
     generate=generate,
+    serial=slice(6, 10),
+    with_serial=with_serial,
 )

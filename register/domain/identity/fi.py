@@ -74,6 +74,13 @@ def generate(rng: random.Random, born: date) -> str:
     return f"{d:02d}{m:02d}{y:02d}{sign}{individual:03d}{check}"
 
 
+def with_serial(number: str, serial: int) -> str | None:
+    """The canonical number with another individual number (002-999) and its check character."""
+    if not 2 <= serial <= 999:
+        return None
+    return f"{number[:7]}{serial:03d}{_CHECK_CHARS[int(number[:6] + f'{serial:03d}') % 31]}"
+
+
 RULE = CountryRule(
     code="FI",
     canonical=re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]"),
@@ -82,4 +89,6 @@ RULE = CountryRule(
     parse=parse,
     generate=generate,
     is_test=is_test,
+    serial=slice(7, 10),
+    with_serial=with_serial,
 )

@@ -134,6 +134,17 @@ def generate(rng: random.Random, born: date) -> str:
         return f"{d:02d}{m:02d}{y:02d}{individual:03d}{k1}{k2}"
 
 
+def with_serial(number: str, serial: int) -> str | None:
+    """The canonical number with another individual number and its two mod-11 check digits; "" when one
+    would be 10 (never issued)."""
+    if not 0 <= serial <= 999:
+        return None
+    body = f"{number[:6]}{serial:03d}"
+    k1 = fodselsnummer.calc_check_digit1(body)
+    k2 = fodselsnummer.calc_check_digit2(body + k1) if len(k1) == 1 else "10"
+    return body + k1 + k2 if len(k2) == 1 else ""
+
+
 RULE = CountryRule(
     code="NO",
     canonical=re.compile(r"[0-9]{11}"),
@@ -142,4 +153,6 @@ RULE = CountryRule(
     parse=parse,
     generate=generate,
     is_test=is_test,
+    serial=slice(6, 9),
+    with_serial=with_serial,
 )

@@ -38,6 +38,14 @@ def generate(rng: random.Random, born: date) -> str:
     return f"{y:02d}{m:02d}{d:02d}{serial:04d}{-total % 10}"
 
 
+def with_serial(number: str, serial: int) -> str | None:
+    """The canonical number with another serial (ZZZZ) and its check digit."""
+    if not 0 <= serial <= 9999:
+        return None
+    body = f"{number[:6]}{serial:04d}"
+    return body + pesel.calc_check_digit(body)
+
+
 RULE = CountryRule(
     code="PL",
     canonical=re.compile(r"[0-9]{11}"),
@@ -45,4 +53,6 @@ RULE = CountryRule(
     masked_tail="*****",  # YYMMDD*****
     parse=parse,
     generate=generate,
+    serial=slice(6, 10),
+    with_serial=with_serial,
 )

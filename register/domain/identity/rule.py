@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 # Reasons (the complete vocabulary of InvalidNationalId.reason).
@@ -45,6 +45,10 @@ def _never_a_test_number(number: str) -> bool:
     return False
 
 
+def _no_serials(number: str, serial: int) -> str | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CountryRule:
     """One country's identity number.
@@ -55,7 +59,8 @@ class CountryRule:
     for someone born on `born` in a common printed spelling, or raises ValueError for a date the
     number cannot encode. `is_test(number)` says whether a canonical number is in an official test
     range. The number is masked as its first `masked_keep` characters followed by `masked_tail`, so
-    the canonical shape must put the birth-date part first.
+    the canonical shape must put the birth-date part first. `serial` and `with_serial` give a number's
+    sequential neighbours (register.domain.identity.sequence).
     """
 
     code: str
@@ -65,6 +70,10 @@ class CountryRule:
     parse: Callable[[str, bool, date], str]
     generate: Callable[[random.Random, date], str]
     is_test: Callable[[str], bool] = _never_a_test_number
+    # The individual (serial) part of the canonical number, and the number with another serial and its
+    # check part recomputed: None past the range, "" for a serial never issued (identity.sequence).
+    serial: slice = field(default_factory=lambda: slice(0, 0))
+    with_serial: Callable[[str, int], str | None] = _no_serials
 
 
 _DIGITS = re.compile(r"[0-9]+")

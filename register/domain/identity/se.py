@@ -64,16 +64,25 @@ def parse(text: str, allow_test: bool, today: date) -> str:
 
 
 # Luhn over YYMMDD NNN (+ check digit): digits in odd positions counted from the left are doubled.
+# PAIR and SERIAL are the weighted sums of a two- and a three-digit field (also used by identity.sequence).
 _LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-_PAIR = tuple(_LUHN_DOUBLED[v // 10] + v % 10 for v in range(100))
-_SERIAL = tuple(_LUHN_DOUBLED[v // 100] + v // 10 % 10 + _LUHN_DOUBLED[v % 10] for v in range(1000))
+PAIR = tuple(_LUHN_DOUBLED[v // 10] + v % 10 for v in range(100))
+SERIAL = tuple(_LUHN_DOUBLED[v // 100] + v // 10 % 10 + _LUHN_DOUBLED[v % 10] for v in range(1000))
 
 
 def generate(rng: random.Random, born: date) -> str:
     """`YYYYMMDD-NNNN`."""
     serial = rng.randrange(1000)
-    total = _PAIR[born.year % 100] + _PAIR[born.month] + _PAIR[born.day] + _SERIAL[serial]
+    total = PAIR[born.year % 100] + PAIR[born.month] + PAIR[born.day] + SERIAL[serial]
     return f"{born.year:04d}{born.month:02d}{born.day:02d}-{serial:03d}{-total % 10}"
+
+
+def with_serial(number: str, serial: int) -> str | None:
+    """The canonical number with another serial (NNN) and its Luhn check digit; None past the range."""
+    if not 0 <= serial <= 999:
+        return None
+    total = PAIR[int(number[2:4])] + PAIR[int(number[4:6])] + PAIR[int(number[6:8])] + SERIAL[serial]
+    return f"{number[:8]}{serial:03d}{-total % 10}"
 
 
 RULE = CountryRule(
@@ -83,4 +92,6 @@ RULE = CountryRule(
     masked_tail="-****",  # YYYYMMDD-****
     parse=parse,
     generate=generate,
+    serial=slice(8, 11),
+    with_serial=with_serial,
 )

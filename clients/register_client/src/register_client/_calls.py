@@ -264,6 +264,13 @@ def regulator_signals(*, kind: str | None, since: datetime | None) -> Call[m.Sig
     return Call("GET", "/v1/regulator/signals", m.Signals, params=_params(kind=kind, since=since))
 
 
+def institution_activity(institution_id: str, *, start: datetime | None, end: datetime | None
+                         ) -> Call[m.InstitutionActivity]:
+    params = _params(**{"from": start, "to": end})
+    return Call("GET", f"/v1/regulator/institutions/{_ref(institution_id)}/activity", m.InstitutionActivity,
+                params=params)
+
+
 def institution_lookups(institution_id: str, *, first_day: date | None, last_day: date | None
                         ) -> Call[m.InstitutionLookups]:
     params = _params(**{"from": first_day, "to": last_day})

@@ -371,6 +371,14 @@ class RegisterClient(BaseClient):
         at most 90), each with the access events that show it."""
         return self._call(c.regulator_signals(kind=kind, since=since))
 
+    def institution_activity(
+        self, institution_id: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> m.InstitutionActivity:
+        """Regulators: one institution's figures for [start, end) (default the 30 days before now, at most
+        92): lookups per day, per consent, outside office hours, spikes, during a credit ban, without
+        follow-up; disputes; reporting freshness."""
+        return self._call(c.institution_activity(institution_id, start=start, end=end))
+
     def institution_lookups(
         self, institution_id: str, *, first_day: date | None = None, last_day: date | None = None
     ) -> m.InstitutionLookups:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class _Response(BaseModel):
@@ -566,6 +566,105 @@ class Signals(_Response):
     since: datetime
     as_of: datetime
     items: list[Signal]
+
+
+# --- regulators: one institution's activity ---------------------------------------------------------
+
+
+class ActivityInstitution(_Response):
+    id: str
+    name: str
+    role: str
+    country: str | None = None
+
+
+class OfficeHours(_Response):
+    time_zone: str
+    weekdays: str
+    start: str
+    end: str
+
+
+class LookupDay(_Response):
+    day: date  # a UTC day
+    granted: int
+    refused: int
+    refused_by_reason: dict[str, int]
+
+
+class Spike(_Response):
+    day: date
+    lookups: int
+    baseline: float  # mean lookups per day over the 28 days before
+
+
+class FollowUp(_Response):
+    days: int
+    followed_up: int
+    without_follow_up: int
+    pending: int
+
+
+class ActivityLookups(_Response):
+    total: int
+    granted: int
+    refused: int
+    refused_by_reason: dict[str, int]
+    per_day: list[LookupDay]
+    consents: int
+    per_consent: float | None
+    outside_office_hours: int
+    outside_office_hours_share: float | None
+    spikes: list[Spike]
+    during_ban: int
+    follow_up: FollowUp
+
+
+class ActivityDisputes(_Response):
+    open: int
+    overdue: int
+    answered: int
+    answered_late: int
+    median_answer_hours: float | None
+
+
+class LastFile(_Response):
+    id: str
+    received_at: datetime
+    status: str
+    finished_at: datetime | None = None
+
+
+class ActivityReporting(_Response):
+    lines: int
+    stale_lines: int
+    stale_share: float | None
+    stale_after_days: int
+    last_file: LastFile | None
+    files: int
+    files_failed: int
+    file_error_rate: float | None
+    lines_read: int
+    lines_rejected: int
+    line_error_rate: float | None
+    changes: int
+    late_changes: int
+    deadline_days: int
+
+
+class InstitutionActivity(_Response):
+    """One institution's figures for [`from`, `to`) (SPEC.md, "Institution activity"); counts only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    institution: ActivityInstitution
+    from_: datetime = Field(alias="from")
+    to: datetime
+    as_of: datetime
+    office_hours: OfficeHours
+    lookups: ActivityLookups
+    disputes: ActivityDisputes
+    reporting: ActivityReporting
 
 
 class StoredExposure(_Response):

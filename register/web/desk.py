@@ -1,0 +1,131 @@
+"""The regulator's desk under /regulator/: where to look (signals by kind), one signal with its definition and
+its evidence, one institution, and the access log searched.
+
+Each page calls the service the matching regulator API route calls, with the principal the staff session
+gives (the regulator institution's own), so a page view is recorded exactly as the API read is:
+`regulator:signals:read` for the overview, a signal and an institution (which also writes
+`regulator:activity:read`, naming it), `regulator:events:read` for the search (SPEC.md, "The regulator's
+desk"). A person appears only as the blind subject the events carry.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from register.api.deps import SessionDep, StateDep
+from register.domain.signals import SignalKind
+from register.errors import NotFound
+from register.services import activity, institutions, signals
+from register.services.audit_events import search_events
+from register.web import labels
+from register.web.labels import N_
+from register.web.render import PageRoute, render
+from register.web.staff_session import DESK_PATH, DeskReads
+
+router = APIRouter(prefix=DESK_PATH, route_class=PageRoute, include_in_schema=False)
+Id = Annotated[str, Path(max_length=36)]
+Days = Annotated[int, Query(ge=1, le=90)]
+PAGE = 50
+
+# kind -> (name, definition): the definitions are SPEC.md's ("Signals"), in a sentence each.
+KINDS: dict[str, tuple[str, str]] = {
+    SignalKind.many_lenders_24h.value: (
+        N_("Many lenders in a day"),
+        N_("One person looked up, with the lookup granted, by three or more lenders within 24 hours: credit "
+           "stacking or identity fraud.")),
+    SignalKind.lookups_without_follow_up.value: (
+        N_("Lookups without follow-up"),
+        N_("An institution with at least 20 granted lookups, and at least half of its decided ones, followed "
+           "by no report of a new debt within the follow-up period.")),
+    SignalKind.lookup_during_ban.value: (
+        N_("Lookups during a credit ban"),
+        N_("A lookup of a person while the person's own credit ban was in force.")),
+    SignalKind.overdue_disputes.value: (
+        N_("Overdue disputes"),
+        N_("A creditor with disputes still open after their answer deadline.")),
+    SignalKind.late_reporting.value: (
+        N_("Late reporting"),
+        N_("A creditor that recorded changes more than the allowed number of days after they happened.")),
+    SignalKind.sequential_lookups.value: (
+        N_("Lookups in identity-number order"),
+        N_("An institution with five or more lookups within 24 hours, each about the next or previous identity "
+           "number of one it had looked up within the hour: bulk lookups in number order.")),
+}
+
+
+def _signals(request: Request, session, state, staff, days: int) -> dict[str, Any]:
+    now = state.clock()
+    return signals.list_signals(session, principal=staff.principal, kind=None, since=now - timedelta(days=days),
+                                now=now, follow_up_days=state.settings.follow_up_days,
+                                report_deadline_days=state.settings.report_deadline_days,
+                                request_id=request.state.request_id)
+
+
+def _names(session) -> dict[str, str]:
+    return {i.id: i.name for i in institutions.list_institutions(session)}
+
+
+@router.get("/")
+def desk_overview(request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
+                  days: Days = 30) -> Response:
+    """Where to look: the current signals, by kind, with their counts and links."""
+    doc = _signals(request, session, state, staff, days)
+    by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    for item in doc["items"]:
+        by_kind.setdefault(item["kind"], []).append(item)
+    return render(request, "regulator/overview.html", staff=staff, kinds=KINDS, by_kind=by_kind, doc=doc,
+                  names=_names(session), days=days)
+
+
+@router.get("/signals/{signal_id}")
+def desk_signal(signal_id: Id, request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
+                days: Days = 30) -> Response:
+    """One signal: what it means, and the access events that show it."""
+    doc = _signals(request, session, state, staff, days)
+    found = next((s for s in doc["items"] if s["id"] == signal_id), None)
+    if found is None:
+        raise NotFound("no such signal in this period")
+    return render(request, "regulator/signal.html", staff=staff, signal=found, kinds=KINDS, names=_names(session),
+                  days=days, doc=doc)
+
+
+@router.get("/institutions/{institution_id}")
+def desk_institution(institution_id: Id, request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
+                     days: Days = 30) -> Response:
+    """One institution: its figures in the period (lookups, disputes, reporting; as GET
+    /v1/regulator/institutions/{id}/activity) and the signals about it."""
+    found = {i.id: i for i in institutions.list_institutions(session)}.get(institution_id)
+    if found is None:
+        raise NotFound("no such institution")
+    now = state.clock()
+    figures = activity.read_activity(
+        session, principal=staff.principal, institution_id=institution_id, start=now - timedelta(days=days),
+        end=now, now=now, follow_up_days=state.settings.follow_up_days,
+        report_deadline_days=state.settings.report_deadline_days, request_id=request.state.request_id,
+    )  # fmt: skip
+    doc = _signals(request, session, state, staff, days)
+    items = [s for s in doc["items"] if s["institution_id"] == institution_id]
+    return render(request, "regulator/institution.html", staff=staff, institution=found, items=items,
+                  kinds=KINDS, days=days, doc=doc, activity=figures)
+
+
+@router.get("/events")
+def desk_events(request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
+                institution: Annotated[str | None, Query(max_length=36)] = None,
+                action: Annotated[str | None, Query(max_length=60)] = None,
+                outcome: Annotated[str | None, Query(max_length=20)] = None,
+                after: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    """The access log a page at a time, in time order, filtered as GET /v1/audit/events filters it."""
+    names = _names(session)
+    rows, next_cursor = search_events(
+        session, state.cipher, principal=staff.principal, institution_id=institution or None, action=action or None,
+        outcome=outcome or None, identity=None, cursor=after, limit=PAGE, now=state.clock(),
+        request_id=request.state.request_id, allow_test_ids=state.settings.accept_test_identities,
+    )  # fmt: skip
+    return render(request, "regulator/events.html", staff=staff, events=rows, after=next_cursor, names=names,
+                  institution=institution or "", action=action or "", outcome=outcome or "", labels=labels,
+                  outcomes=sorted(labels.OUTCOMES))

@@ -1,0 +1,232 @@
+"""The regulator's desk under /regulator/: its pages, the staff session, and the attacks on it (no session,
+a person's session, a lender's staff, a form without its token), each tried for real."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from register.storage.models import AccessEvent, StaffSession
+from register.web.render import CSP
+from register.web.staff_session import STAFF_COOKIE
+from tests.api.test_exposure import query
+from tests.factories import Inst, Person, attest, make_institution, make_person
+from tests.web.desk import Desk, staff_sign_in, try_staff_sign_in
+from tests.web.pages import new_client, sign_in
+
+PAGES = ["/regulator/", "/regulator/events", "/regulator/events?outcome=refused"]
+
+
+def _events(app: FastAPI, actor: str, action: str) -> int:
+    with app.state.register.sessions() as s:
+        return len(s.scalars(select(AccessEvent.id).where(AccessEvent.actor_id == actor,
+                                                          AccessEvent.action == action)).all())
+
+
+def _stacking(client: TestClient, admin_headers, person: Person) -> list[Inst]:
+    """Three lenders look `person` up within a minute, each granted: a many_lenders_24h signal."""
+    lenders = [make_institution(client, admin_headers, "lender") for _ in range(3)]
+    for inst in lenders:
+        r = attest(client, inst, person)
+        assert r.status_code == 201, r.text
+        assert query(client, inst, person, r.json()["id"]).status_code == 200
+    return lenders
+
+
+@pytest.fixture
+def desk(app: FastAPI, regulator: Inst) -> Desk:
+    return staff_sign_in(app, regulator)
+
+
+class TestPages:
+    @pytest.mark.parametrize("url", PAGES)
+    def test_each_page_answers_with_the_pages_headers(self, desk, url):
+        r = desk.get(url)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-security-policy"] == CSP
+        assert r.headers["cache-control"] == "no-store"
+        assert "<script" not in r.text and " style=" not in r.text  # nothing inline
+
+    def test_the_overview_lists_a_signal_and_its_evidence_opens(self, app, client, admin_headers, desk, data_dir):
+        person = make_person(client, data_dir)
+        lenders = _stacking(client, admin_headers, person)
+        page = desk.get("/regulator/")
+        assert "Many lenders in a day" in page.text
+        r = client.get("/v1/regulator/signals", params={"kind": "many_lenders_24h"}, headers=desk.regulator.headers)
+        (found,) = [s for s in r.json()["items"] if len(s["evidence"]) == 3
+                    and set(_actors(app, s["evidence"])) == {i.id for i in lenders}]
+        assert f'/regulator/signals/{found["id"]}?days=30' in page.text
+        signal = desk.get(f'/regulator/signals/{found["id"]}')
+        assert signal.status_code == 200, signal.text
+        for event_id in found["evidence"]:
+            assert event_id in signal.text
+        assert found["subject"] in signal.text  # the blind subject, and never the identity number
+        digits = "".join(ch for ch in person.nid if ch.isdigit())
+        assert person.nid not in signal.text and digits not in signal.text
+
+    def test_an_unknown_signal_or_institution_is_a_kind_404(self, desk):
+        for url in ("/regulator/signals/00000000-0000-0000-0000-000000000000", "/regulator/institutions/nope",
+                    "/regulator/signals/" + "x" * 80):
+            r = desk.get(url)
+            assert r.status_code == 404 and "We could not find that" in r.text
+
+    def test_the_institution_page_shows_its_figures_and_records_the_read(self, app, client, admin_headers, desk,
+                                                                          data_dir):
+        person = make_person(client, data_dir)
+        lenders = _stacking(client, admin_headers, person)
+        before = _events(app, desk.regulator.id, "regulator:activity:read")
+        r = desk.get(f"/regulator/institutions/{lenders[0].id}?lang=en")
+        assert r.status_code == 200 and lenders[0].name in r.text and lenders[0].id in r.text
+        figures = r.text.split('id="lookups-title"')[1]
+        assert "<dt>Lookups</dt><dd>1</dd>" in figures and "<dt>Allowed</dt><dd>1</dd>" in figures
+        assert "<dt>Allowed lookups per consent</dt><dd>1</dd>" in figures
+        assert "Median time to answer (hours)" in figures and "Lines reported" in figures
+        assert _events(app, desk.regulator.id, "regulator:activity:read") == before + 1
+        with app.state.register.sessions() as s:
+            details = s.scalars(select(AccessEvent.details).where(
+                AccessEvent.actor_id == desk.regulator.id, AccessEvent.action == "regulator:activity:read")
+                .order_by(AccessEvent.occurred_at.desc())).first()
+        assert details["institution_id"] == lenders[0].id
+
+    def test_the_access_log_filters_by_institution(self, desk, lender, client, data_dir):
+        person = make_person(client, data_dir)
+        attest(client, lender, person)
+        r = desk.get(f"/regulator/events?institution={lender.id}")
+        assert r.status_code == 200 and lender.name in r.text and "<code>consent:attest</code>" in r.text
+        other = desk.get("/regulator/events?institution=00000000-0000-0000-0000-000000000000")
+        assert lender.name not in other.text.split('id="events-title"')[1]
+
+    def test_every_view_is_an_access_event_of_the_regulator(self, app, desk):
+        before = (_events(app, desk.regulator.id, "regulator:signals:read"),
+                  _events(app, desk.regulator.id, "regulator:events:read"))
+        desk.get("/regulator/")
+        desk.get("/regulator/events")
+        after = (_events(app, desk.regulator.id, "regulator:signals:read"),
+                 _events(app, desk.regulator.id, "regulator:events:read"))
+        assert after == (before[0] + 1, before[1] + 1)
+
+    def test_every_language(self, desk):
+        for lang in ("en", "sv", "pl", "fi", "nb"):
+            r = desk.get(f"/regulator/?lang={lang}")
+            assert r.status_code == 200 and f'<html lang="{lang}">' in r.text
+
+
+def _actors(app: FastAPI, event_ids: list[str]) -> list[str]:
+    with app.state.register.sessions() as s:
+        return list(s.scalars(select(AccessEvent.actor_id).where(AccessEvent.id.in_(event_ids))))
+
+
+class TestStaffSession:
+    def test_the_cookie_is_http_only_strict_and_scoped_to_the_desk(self, app, regulator):
+        client = new_client(app)
+        r = try_staff_sign_in(client, regulator.id)
+        (header,) = [h.lower() for h in r.headers.get_list("set-cookie") if h.startswith(STAFF_COOKIE + "=")]
+        assert "httponly" in header and "samesite=strict" in header and "path=/regulator" in header
+
+    def test_the_table_keeps_only_a_hash_of_the_token(self, app, desk):
+        token = desk.client.cookies.get(STAFF_COOKIE)
+        with app.state.register.sessions() as s:
+            row = s.get(StaffSession, hashlib.sha256(token.encode()).hexdigest())
+        assert row is not None and row.institution_id == desk.regulator.id
+        assert all(token not in str(v) for v in row.model_dump().values())
+
+    def test_sign_out_ends_the_session(self, app, desk):
+        token = desk.client.cookies.get(STAFF_COOKIE)
+        r = desk.post("/regulator/sign-out")
+        assert r.status_code == 303 and r.headers["location"] == "/regulator/sign-in?signed_out=1"
+        stale = new_client(app)
+        stale.cookies.set(STAFF_COOKIE, token, path="/regulator")
+        assert stale.get("/regulator/", follow_redirects=False).status_code == 303
+
+    def test_idle_time_ends_the_session(self, app, desk, clock):
+        clock.advance(seconds=app.state.register.settings.session_idle_seconds + 1)
+        r = desk.get("/regulator/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/regulator/sign-in?next=")
+
+
+class TestAttacks:
+    @pytest.mark.parametrize("url", [*PAGES, "/regulator/institutions/x", "/regulator/signals/x"])
+    def test_no_session_is_sent_to_sign_in(self, app, url):
+        r = new_client(app).get(url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/regulator/sign-in")
+
+    def test_a_persons_session_opens_no_desk_page(self, app, client, lender, data_dir):
+        person = make_person(client, data_dir)
+        browser = sign_in(app, person)
+        from register.web.session import SESSION_COOKIE
+        token = browser.client.cookies.get(SESSION_COOKIE)
+        for url in PAGES:
+            assert browser.get(url).status_code == 303  # the cookie is not even sent under /regulator
+            forged = new_client(app)  # and set there by hand, as either cookie, it opens nothing
+            forged.cookies.set(SESSION_COOKIE, token, path="/regulator")
+            forged.cookies.set(STAFF_COOKIE, token, path="/regulator")
+            r = forged.get(url, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/regulator/sign-in")
+
+    def test_a_lenders_staff_cannot_sign_in(self, app, lender):
+        client = new_client(app)
+        r = try_staff_sign_in(client, lender.id)
+        assert r.status_code == 403 and "Only the staff of a regulator" in r.text
+        assert STAFF_COOKIE not in client.cookies
+        assert client.get("/regulator/", follow_redirects=False).status_code == 303
+
+    def test_a_lenders_api_token_opens_no_desk_page(self, app, lender):
+        client = new_client(app, Authorization=f"Bearer {lender.token}")
+        for url in PAGES:
+            assert client.get(url, follow_redirects=False).status_code == 303
+
+    def test_a_regulator_that_stops_being_one_loses_its_desk(self, app, admin_headers, client):
+        reg = make_institution(client, admin_headers, "regulator")
+        desk = staff_sign_in(app, reg)
+        with app.state.register.sessions.begin() as s:
+            from register.storage.models import Institution
+            s.get(Institution, reg.id).role = "lender"
+        assert desk.get("/regulator/").status_code == 303
+
+    def test_sign_out_without_the_forms_token_is_refused(self, desk):
+        r = desk.post("/regulator/sign-out", token=False)
+        assert r.status_code == 403 and "The form could not be accepted" in r.text
+        assert desk.get("/regulator/").status_code == 200  # still signed in
+        r = desk.post("/regulator/sign-out", {"csrf": "0" * 64}, token=False)
+        assert r.status_code == 403
+
+    def test_the_sign_in_form_needs_its_token(self, app, regulator):
+        client = new_client(app)
+        client.get("/regulator/sign-in")
+        r = client.post("/regulator/sign-in", data={"institution": regulator.id}, follow_redirects=False)
+        assert r.status_code == 403 and STAFF_COOKIE not in client.cookies
+
+    def test_next_never_leaves_the_desk(self, app, regulator):
+        client = new_client(app)
+        from tests.web.pages import csrf_of
+        page = client.get("/regulator/sign-in")
+        for target in ("https://evil.test/", "//evil.test/", "/app/", "/regulator/\\evil"):
+            r = client.post("/regulator/sign-in", data={"csrf": csrf_of(page.text), "institution": regulator.id,
+                                                        "next": target}, follow_redirects=False)
+            assert r.headers["location"] == "/regulator/"
+
+
+class TestEveryAnswer:
+    @pytest.mark.parametrize("days", ["0", "91", "-1", "x", "9" * 40, "1e3"])
+    def test_a_bad_period_is_a_kind_page_never_a_500(self, desk, days):
+        for url in ("/regulator/", "/regulator/institutions/x", "/regulator/signals/x"):
+            r = desk.get(f"{url}?days={days}")
+            assert r.status_code == 404 and r.headers["content-security-policy"] == CSP, (url, days)
+
+    def test_a_bad_cursor_is_a_page(self, desk):
+        r = desk.get("/regulator/events?after=not-a-cursor")
+        assert r.status_code == 422 and r.headers["content-security-policy"] == CSP
+        assert "That could not be done" in r.text
+
+    @pytest.mark.parametrize("signed_in", [False, True])
+    def test_every_desk_answer_carries_the_pages_headers(self, app, desk, signed_in):
+        client = desk.client if signed_in else new_client(app)
+        for r in (client.get("/regulator/sign-in"), client.get("/regulator/", follow_redirects=False),
+                  client.get("/regulator/nowhere"), client.delete("/regulator/"),
+                  client.post("/regulator/sign-out", follow_redirects=False)):
+            assert r.headers.get("content-security-policy") == CSP, (r.request.url, r.status_code)
+            assert r.headers.get("cache-control") == "no-store"

@@ -76,3 +76,22 @@ class TestFlag:
             r = query(client, lender, p, NO_CONSENT)
             assert not flags(fresh, r.headers["x-request-id"])
             clock.advance(minutes=1)
+
+    def test_a_granted_answer_is_flagged_as_a_refused_one_is(self, fresh, client):
+        """Granted answers on PostgreSQL take the session-free lane (services.exposure.answer_on_lane),
+        which asks the probe inside its one read statement: a scan of persons the lender may look up is
+        flagged on both databases, and the flag is the event's only trace of it."""
+        clock = fresh.state.register.clock
+        lender = make_institution(client, ADMIN, "lender")
+        a, b, c = in_order(birth(), 500, 3)
+        first = look(client, lender, a, clock)
+        clock.advance(minutes=5)
+        second = look(client, lender, b, clock)
+        clock.advance(minutes=5)
+        third = look(client, lender, c, clock)
+        with fresh.state.register.sessions() as s:
+            details = {e.id: e.details or {} for e in s.scalars(
+                select(AccessEvent).where(AccessEvent.id.in_([first, second, third])))}
+        assert not details[first].get("sequential")
+        assert details[second].get("sequential") is True and details[third].get("sequential") is True
+        assert {k for d in details.values() for k in d} <= {"exposure_id", "sequential", "credit_ban_active"}

@@ -236,7 +236,8 @@ def answer_on_lane(
     blind_index = identities.blind_index(cipher, nid)
     epoch, epoch_end = epoch_of(now)
     read = conn.read(blind_index=blind_index, consent_id=consent_id, institution_id=institution_id,
-                     purpose=purpose.value, epoch=epoch, now=now)
+                     purpose=purpose.value, epoch=epoch, now=now,
+                     neighbours=sequential.neighbour_indexes(cipher, nid), since=now - sequential.WINDOW)
     consent = read.consent
     if not read.granted or consent is None:
         return None  # a refusal, given by query_exposure
@@ -261,6 +262,8 @@ def answer_on_lane(
     pseudonym = read.pseudonym or conn.make_pseudonym(pseudonym=secrets.token_bytes(32), blind_index=blind_index,
                                                       epoch=epoch, epoch_end=epoch_end)
     details: dict[str, Any] = {"exposure_id": exposure_id}
+    if read.sequential:  # as query_exposure's `seen`: a flag, never the number
+        details["sequential"] = True
     if read.ban is not None:
         details["credit_ban_active"] = True
     granted = event_values(principal, action="exposure:query", now=now, outcome="granted", subject=None,

@@ -64,6 +64,7 @@ class LenderRead:
     granted: bool
     lines: list[Any]
     ban: Any
+    sequential: bool = False  # the institution asked about a serial neighbour within the window (services.sequential)
 
 
 class LenderConnection(Protocol):
@@ -71,8 +72,10 @@ class LenderConnection(Protocol):
     each call is one round trip and its own transaction, so nothing is held between them."""
 
     def read(self, *, blind_index: bytes, consent_id: str, institution_id: str, purpose: str, epoch: str,
-             now: datetime) -> LenderRead:
-        """Everything the answer reads, in one statement; the debts are read only past the consent's check."""
+             now: datetime, neighbours: Sequence[bytes] = (), since: datetime | None = None) -> LenderRead:
+        """Everything the answer reads, in one statement; the debts are read only past the consent's check.
+        With `neighbours` (blind indexes, at most two) and `since`, also whether this institution made an
+        exposure query about any of them in [since, now): the `sequential_lookups` probe, in the same statement."""
 
     def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str, epoch_end: datetime) -> bytes:
         """The month's pseudonym of a blind index that had none when read: `pseudonym` made, or the one a

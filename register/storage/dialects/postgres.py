@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from register.storage.dialect import LenderRead, QuotaTake, shard_share
 from register.storage.models import AccessEvent, ExposureRecord, Obligation, Person
+from register.storage.pseudonyms import epoch_of
 
 OUTBOX_LOCK = 0x6F7574626F78  # the advisory lock outbox writers take in turn ("outbox" in ASCII)
 
@@ -98,6 +99,18 @@ _Ban = namedtuple("_Ban", "id reason since")
 # SQL so that no debt row is read past a refusal), the credit ban and the lines. Python still checks the
 # consent (`check_consent`, the authority, which names the refusal): where the two disagree the answer is
 # not given here (services.exposure).
+# The `sequential_lookups` probe (services.sequential, storage.sequential: the same question, for the
+# session's path): the neighbours' pseudonyms of the window's months, then the events about them in the
+# window, through ix_access_events_subject; the institution is looked for among those rows only (a LIMITed
+# lateral, so the planner cannot walk the institution's own busy range instead). NULL neighbours: false.
+_SEQUENTIAL = """EXISTS (SELECT 1 FROM subject_pseudonyms sp CROSS JOIN LATERAL (
+         SELECT e.actor_id, e.action FROM access_events e
+          WHERE e.subject = sp.pseudonym AND e.occurred_at >= %(seq_since)s AND e.occurred_at < %(now)s
+          LIMIT 1000) AS e
+        WHERE (sp.blind_index = %(seq_a)s OR sp.blind_index = %(seq_b)s)
+          AND (sp.epoch = %(seq_e1)s OR sp.epoch = %(seq_e2)s)
+          AND e.actor_id = %(institution_id)s AND e.action = 'exposure:query')"""
+
 _LENDER_READ = f"""
 WITH c AS (SELECT id, institution_id, person_id AS consent_person, purpose, expires_at, revoked_at, source
              FROM consents WHERE id = %(consent_id)s),
@@ -108,12 +121,12 @@ WITH c AS (SELECT id, institution_id, person_id AS consent_person, purpose, expi
               AND (c.revoked_at IS NULL OR c.revoked_at > %(now)s) AND c.expires_at > %(now)s)
 SELECT p.person_id, c.id, c.institution_id, c.consent_person, c.purpose, c.expires_at, c.revoked_at, c.source,
        (SELECT pseudonym FROM subject_pseudonyms WHERE blind_index = %(blind_index)s AND epoch = %(epoch)s),
-       g.person_id IS NOT NULL, b.id, b.reason, b.since, l.*
+       g.person_id IS NOT NULL, b.id, b.reason, b.since, {_SEQUENTIAL}, l.*
   FROM p LEFT JOIN c ON true LEFT JOIN g ON true
   LEFT JOIN LATERAL ({_ACTIVE_BAN.replace("%(person_id)s", "g.person_id")}) AS b ON true
   LEFT JOIN LATERAL ({_LINES.replace("%(person_id)s", "g.person_id")}) AS l ON true
 """
-_HEAD = 13  # the columns before the line's
+_HEAD = 14  # the columns before the line's
 _Consent = namedtuple("_Consent", "id institution_id consent_person purpose expires_at revoked_at source")
 
 # As storage.pseudonyms._MAKE; RETURNING nothing when a concurrent answer made it first (then read apart,
@@ -138,10 +151,13 @@ class _Lender:
         self.conn = conn
 
     def read(self, *, blind_index: bytes, consent_id: str, institution_id: str, purpose: str, epoch: str,
-             now: datetime) -> LenderRead:
+             now: datetime, neighbours: Sequence[bytes] = (), since: datetime | None = None) -> LenderRead:
+        since = since or now
         rows = self.conn.execute(_LENDER_READ, {
             "blind_index": blind_index, "consent_id": consent_id, "institution_id": institution_id,
-            "purpose": purpose, "epoch": epoch, "now": now}, prepare=True).fetchall()
+            "purpose": purpose, "epoch": epoch, "now": now,
+            "seq_a": neighbours[0] if neighbours else None, "seq_b": neighbours[-1] if neighbours else None,
+            "seq_e1": epoch_of(since)[0], "seq_e2": epoch, "seq_since": since}, prepare=True).fetchall()
         first = rows[0]
         consent = None
         if first[1] is not None:
@@ -150,7 +166,7 @@ class _Lender:
         ban = _Ban(first[10], first[11], _utc(first[12])) if first[10] is not None else None
         lines = [_Line(*r[_HEAD:])._replace(as_of=_utc(r[_HEAD + 11])) for r in rows if r[_HEAD] is not None]
         return LenderRead(person_id=first[0], consent=consent, pseudonym=pseudonym, granted=first[9],
-                          lines=lines, ban=ban)
+                          lines=lines, ban=ban, sequential=bool(first[13]))
 
     def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str, epoch_end: datetime) -> bytes:
         params = {"pseudonym": pseudonym, "blind_index": blind_index, "epoch": epoch, "epoch_end": epoch_end}

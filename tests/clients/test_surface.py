@@ -66,7 +66,7 @@ EXPORTED = [
     "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
     "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod",
     "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
-    "Signal", "Signals",
+    "Signal", "Signals", "EvidenceProof",
     "ActivityDisputes", "ActivityInstitution", "ActivityLookups", "ActivityReporting", "FollowUp",
     "InstitutionActivity", "LastFile", "LookupDay", "OfficeHours", "Spike",
 ]

@@ -83,7 +83,7 @@ from register.api.schemas.problems import OAuthProblem, Problem, ProblemWithRece
 from register.api.schemas.activity import (
     ActivityDisputesPublic, ActivityInstitutionPublic, ActivityLookupsPublic, ActivityReportingPublic, FollowUpPublic, InstitutionActivityPublic, LastFilePublic, LookupDayPublic, OfficeHoursPublic, SpikePublic,
 )
-from register.api.schemas.regulator import SignalPublic, SignalsPublic
+from register.api.schemas.regulator import EvidenceProofPublic, SignalPublic, SignalsPublic
 from register.api.schemas.reports import ReportPublic
 from register.api.schemas.statistics import StatisticsPublic
 
@@ -144,6 +144,7 @@ __all__ = [
     "MyLinePublic",
     "MyObligationsPublic",
     "MyRetentionPublic",
+    "EvidenceProofPublic",
     "SignalPublic",
     "ActivityDisputesPublic",
     "ActivityInstitutionPublic",

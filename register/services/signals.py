@@ -18,6 +18,7 @@ from register.domain import signals as rules
 from register.domain.permission import Principal
 from register.domain.signals import EVIDENCE_LIMIT, Lookup, SignalKind
 from register.services.events import record_event
+from register.services.evidence import evidence_proofs
 from register.storage import signals as store
 
 
@@ -130,14 +131,24 @@ _COMPUTE = {
 
 def list_signals(
     session: Session, *, principal: Principal, kind: SignalKind | None, since: datetime | None, now: datetime,
-    follow_up_days: int, report_deadline_days: int = 2, request_id: str | None,
+    follow_up_days: int, report_deadline_days: int = 2, request_id: str | None, proofs: bool = False,
+    reads: Session | None = None,
 ) -> dict[str, Any]:
-    """Signals of one kind (or all), oldest first; `since` at most 90 days back (default 30)."""
+    """Signals of one kind (or all), oldest first; `since` at most 90 days back (default 30). With
+    `proofs`, the latest signed checkpoint and each signal's `evidence_proofs` (services.evidence). Read in
+    `reads` (a standby's session, a moment old) when given; the read's access event goes to `session`."""
+    reads = reads or session
     start = rules.check_since(since, now)
     kinds = [kind] if kind is not None else list(SignalKind)
-    items = [s for k in kinds for s in _COMPUTE[k](session, start, now, follow_up_days=follow_up_days,
+    items = [s for k in kinds for s in _COMPUTE[k](reads, start, now, follow_up_days=follow_up_days,
                                                     report_deadline_days=report_deadline_days)]
     items.sort(key=lambda s: (s["first_seen"], s["kind"], s["id"]))
     record_event(session, principal=principal, action="regulator:signals:read", now=now, request_id=request_id,
                  details={"kind": kind.value if kind else None, "since": start.isoformat(), "count": len(items)})
-    return {"since": start, "as_of": now, "items": items}
+    out: dict[str, Any] = {"since": start, "as_of": now, "items": items}
+    if proofs:
+        checkpoint, by_event = evidence_proofs(reads, (e for s in items for e in s["evidence"]))
+        out["checkpoint"] = checkpoint
+        for s in items:
+            s["evidence_proofs"] = [by_event[e] for e in s["evidence"] if e in by_event]
+    return out

@@ -138,3 +138,10 @@ def sequential_lookups(session: Session, *, since: datetime, until: datetime) ->
             .where(_E.action == LOOKUP, _E.occurred_at >= since, _E.occurred_at < until, flagged.is_(True))
             .order_by(_E.occurred_at, _E.id).limit(ROW_LIMIT))
     return list(session.execute(stmt).all())
+
+
+def events_by_ids(session: Session, event_ids: Sequence[str]) -> list[AccessEvent]:
+    """The access events with these ids (a signal's evidence: at most a few hundred), in log order."""
+    if not event_ids:
+        return []
+    return list(session.scalars(select(_E).where(_E.id.in_(list(event_ids))).order_by(_E.seq)))

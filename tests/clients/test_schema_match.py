@@ -26,6 +26,7 @@ RESPONSES: dict[type[BaseModel], str] = {
     register_client.InstitutionRef: "InstitutionRefPublic",
     register_client.Signal: "SignalPublic",
     register_client.Signals: "SignalsPublic",
+    register_client.EvidenceProof: "EvidenceProofPublic",
     register_client.ActivityDisputes: "ActivityDisputesPublic",
     register_client.ActivityInstitution: "ActivityInstitutionPublic",
     register_client.ActivityLookups: "ActivityLookupsPublic",

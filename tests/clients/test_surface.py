@@ -66,7 +66,7 @@ EXPORTED = [
     "AsOfNotAllowed", "ExposureAsOf", "Shredded", "StoredAnswer", "StoredExposure",
     "KeptCreditor", "KeptLine", "MyRetention", "RulePeriod", "KeptNotices", "Notifications", "NotificationsSet",
     "ArrearsRow", "Cell", "CollectionRow", "DisputesRow", "LinesRow", "LookupsRow", "Statistics",
-    "Signal", "Signals",
+    "Signal", "Signals", "EvidenceProof",
     "Delivery", "DeliveryPage", "Event", "EventPage", "Webhook", "WebhookCreate", "WebhookEvent", "WebhookList",
     "WebhookSecret", "WebhookVerificationError", "WebhookUrlRefused", "verify_webhook",
     "ActivityDisputes", "ActivityInstitution", "ActivityLookups", "ActivityReporting", "FollowUp",

@@ -40,17 +40,23 @@ def on_replica(replica: Session, primary: Session, work: Callable[[Session], T])
 
 @router.get("/signals", response_model=SignalsPublic, responses=errors(401, 403, 422, "invalid_range"))
 def list_signals(
-    request: Request, session: SessionDep, state: StateDep, principal: CanReadAudit,
+    request: Request, session: SessionDep, replica: ReplicaDep, state: StateDep, principal: CanReadAudit,
     kind: Annotated[SignalKind | None, Query(description="One kind; all when unset")] = None,
     since: Annotated[Timestamp | None, Query(description="RFC 3339; default 30 days back, at most 90")] = None,
+    proofs: Annotated[bool, Query(description="Add each evidence event's leaf and inclusion proof against the "
+                                              "latest signed checkpoint")] = False,
 ):
     """Signals (SPEC.md, "Signals"): a person looked up by three or more lenders within 24 hours, lookups
     while the person's credit ban was on, creditors with disputes open past their deadline, and
     institutions whose granted lookups are mostly without follow-up. Each lists the access events that
-    show it. Computed on request; the read is itself recorded (`regulator:signals:read`)."""
-    return signals.list_signals(session, principal=principal, kind=kind, since=since, now=state.clock(),
-                                follow_up_days=state.settings.follow_up_days,
-                                report_deadline_days=state.settings.report_deadline_days, request_id=request.state.request_id)
+    show it. Computed on request, on a standby when there is one; the read is itself recorded
+    (`regulator:signals:read`). With
+    `proofs=true`, each signal's `evidence_proofs` and the answer's `checkpoint`: the regulator's verifier
+    checks them against its pinned log key."""
+    return on_replica(replica, session, lambda reads: signals.list_signals(
+        session, reads=reads, principal=principal, kind=kind, since=since, now=state.clock(),
+        follow_up_days=state.settings.follow_up_days, report_deadline_days=state.settings.report_deadline_days,
+        request_id=request.state.request_id, proofs=proofs))
 
 
 @router.get("/institutions/{institution_id}/activity", response_model=InstitutionActivityPublic,

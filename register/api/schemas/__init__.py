@@ -95,7 +95,7 @@ from register.api.schemas.problems import OAuthProblem, Problem, ProblemWithRece
 from register.api.schemas.activity import (
     ActivityDisputesPublic, ActivityInstitutionPublic, ActivityLookupsPublic, ActivityReportingPublic, FollowUpPublic, InstitutionActivityPublic, LastFilePublic, LookupDayPublic, OfficeHoursPublic, SpikePublic,
 )
-from register.api.schemas.regulator import SignalPublic, SignalsPublic
+from register.api.schemas.regulator import EvidenceProofPublic, SignalPublic, SignalsPublic
 from register.api.schemas.reports import ReportPublic
 from register.api.schemas.statistics import StatisticsPublic
 
@@ -158,6 +158,7 @@ __all__ = [
     "MyRetentionPublic",
     "NotificationsPublic",
     "NotificationsSet",
+    "EvidenceProofPublic",
     "SignalPublic",
     "ActivityDisputesPublic",
     "ActivityInstitutionPublic",

@@ -8,6 +8,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from register.api import examples as ex
+from register.api.schemas.audit import CheckpointPublic, InclusionProofPublic
+
+
+class EvidenceProofPublic(BaseModel):
+    event_id: str
+    leaf_index: int
+    leaf: str = Field(description="base64 of the leaf bytes: the canonical JSON of the event")
+    inclusion: InclusionProofPublic = Field(description="Against the answer's `checkpoint`")
 
 
 class SignalPublic(BaseModel):
@@ -21,6 +29,9 @@ class SignalPublic(BaseModel):
     evidence: list[str] = Field(description="Ids of the access events that show it, oldest first (at most 50)")
     evidence_total: int | None = Field(default=None, description="How many such events there are (null: more "
                                                                  "than 50 and not counted)")
+    evidence_proofs: list[EvidenceProofPublic] | None = Field(
+        default=None, description="With `?proofs=true`: each evidence event in the log's `checkpoint`, as its "
+                                  "leaf and inclusion proof (an event not yet integrated has none)")
 
 
 _SIGNALS = {"since": "2026-11-04T09:00:00Z", "as_of": "2026-12-04T09:00:00Z", "items": [
@@ -39,3 +50,6 @@ class SignalsPublic(BaseModel):
     since: datetime = Field(description="Start of the period looked at (default 30 days back, at most 90)")
     as_of: datetime
     items: list[SignalPublic]
+    checkpoint: CheckpointPublic | None = Field(
+        default=None, description="With `?proofs=true`: the latest signed checkpoint the evidence is proved against "
+                                  "(null before the first)")

@@ -369,10 +369,12 @@ class AsyncRegisterClient(BaseClient):
     async def leaves(self, *, start: int, end: int) -> m.Leaves:
         return await self._call(c.leaves(start, end))
 
-    async def regulator_signals(self, *, kind: str | None = None, since: datetime | None = None) -> m.Signals:
+    async def regulator_signals(self, *, kind: str | None = None, since: datetime | None = None,
+                          proofs: bool = False) -> m.Signals:
         """Regulators: signals (where to look) of one kind or all, from `since` (default 30 days back,
-        at most 90), each with the access events that show it."""
-        return await self._call(c.regulator_signals(kind=kind, since=since))
+        at most 90), each with the access events that show it; with `proofs`, each event's leaf and
+        inclusion proof against the signed `checkpoint` (register_verifier.verify_evidence checks them)."""
+        return await self._call(c.regulator_signals(kind=kind, since=since, proofs=proofs))
 
     async def institution_activity(
         self, institution_id: str, *, start: datetime | None = None, end: datetime | None = None

@@ -260,8 +260,9 @@ def leaves(start: int, end: int) -> Call[m.Leaves]:
     return Call("GET", "/v1/audit/leaves", m.Leaves, params={"start": start, "end": end})
 
 
-def regulator_signals(*, kind: str | None, since: datetime | None) -> Call[m.Signals]:
-    return Call("GET", "/v1/regulator/signals", m.Signals, params=_params(kind=kind, since=since))
+def regulator_signals(*, kind: str | None, since: datetime | None, proofs: bool = False) -> Call[m.Signals]:
+    return Call("GET", "/v1/regulator/signals", m.Signals,
+                params=_params(kind=kind, since=since, proofs="true" if proofs else None))
 
 
 def institution_activity(institution_id: str, *, start: datetime | None, end: datetime | None

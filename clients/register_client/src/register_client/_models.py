@@ -548,10 +548,21 @@ class InstitutionLookups(_Response):
 # --- regulators: signals ----------------------------------------------------------------------
 
 
+class EvidenceProof(_Response):
+    """One evidence event as the log holds it: its leaf (base64 of the event's canonical JSON) and its
+    inclusion proof against the answer's checkpoint (check both with `register_verifier.verify_evidence`)."""
+
+    event_id: str
+    leaf_index: int
+    leaf: str
+    inclusion: InclusionProof
+
+
 class Signal(_Response):
     """Where to look: `kind` (many_lenders_24h, lookup_during_ban, overdue_disputes,
-    lookups_without_follow_up), the institution or the person (a pseudonymous subject, hex) it is about,
-    and the access events that show it (at most 50; `evidence_total` counts them, null when not counted)."""
+    lookups_without_follow_up, late_reporting, sequential_lookups), the institution or the person (a
+    pseudonymous subject, hex) it is about, and the access events that show it (at most 50;
+    `evidence_total` counts them, null when not counted); with `proofs=True`, `evidence_proofs`."""
 
     id: str
     kind: str
@@ -560,12 +571,14 @@ class Signal(_Response):
     first_seen: datetime
     evidence: list[str]
     evidence_total: int | None = None
+    evidence_proofs: list[EvidenceProof] | None = None
 
 
 class Signals(_Response):
     since: datetime
     as_of: datetime
     items: list[Signal]
+    checkpoint: Checkpoint | None = None  # with proofs=True: the signed checkpoint the proofs lead to
 
 
 # --- regulators: one institution's activity ---------------------------------------------------------

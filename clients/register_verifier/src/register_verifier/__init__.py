@@ -29,6 +29,7 @@ from .client import (  # noqa: E402
     TransportError,
 )
 from .handover import Handover, KeyChain  # noqa: E402
+from .evidence import verify_evidence  # noqa: E402
 from .state import State, StateError  # noqa: E402
 from .verify import (  # noqa: E402
     CompactRange,
@@ -60,6 +61,7 @@ from .verify import (  # noqa: E402
 
 __all__ = [
     "__version__",
+    "verify_evidence",
     # client
     "RegisterClient",
     "LogKey",

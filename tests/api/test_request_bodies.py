@@ -28,6 +28,7 @@ JSON_ROUTES: dict[str, tuple[str, str, dict]] = {  # "METHOD path": (who, url, b
     "PUT /v1/me/disputes/{dispute_id}/statement": ("consumer", f"/v1/me/disputes/{ANY_ID}/statement",
                                                    {"statement": "I paid."}),
     "PUT /v1/me/credit-ban": ("consumer", "/v1/me/credit-ban", {"reason": "self_control"}),
+    "PUT /v1/me/notifications": ("consumer", "/v1/me/notifications", {"email": "body@example.org"}),
     "POST /v1/disputes/{dispute_id}/answer": ("lender", f"/v1/disputes/{ANY_ID}/answer",
                                               {"outcome": "upheld", "explanation": "correct"}),
     "POST /v1/audit/events/search": ("regulator", "/v1/audit/events/search", {"country": "SE", "limit": 5}),

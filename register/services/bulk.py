@@ -13,6 +13,7 @@ import functools
 import hashlib
 import os
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,16 +59,20 @@ class LineError:
     ref: str | None = None
 
 
-_random = bytearray()  # os.urandom read 4 KiB at a time: one system call per 256 ids, not one per id
+_random: deque[bytes] = deque()  # 16 random bytes each, read 4 KiB at a time: one system call per 256 ids
 os.register_at_fork(after_in_child=_random.clear)  # a forked process never reuses its parent's bytes
 
 
 def _new_id() -> str:
-    """A random (version 4) UUID as text, like str(uuid.uuid4()) at a third of its cost."""
-    if not _random:
-        _random.extend(os.urandom(4096))
-    h = _random[-16:].hex()
-    del _random[-16:]
+    """A random (version 4) UUID as text, like str(uuid.uuid4()) at a third of its cost. Safe across threads:
+    each id's bytes leave the buffer in one atomic `pop`."""
+    while True:
+        try:
+            h = _random.pop().hex()
+            break
+        except IndexError:
+            more = os.urandom(4096)
+            _random.extend(more[i : i + 16] for i in range(0, 4096, 16))
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 

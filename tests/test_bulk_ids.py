@@ -17,3 +17,33 @@ def test_batch_ids_are_random_version_4_uuids_in_canonical_text() -> None:
         assert str(parsed) == text
     # all four variant nibbles occur: the variant bits are set, the rest stays random
     assert {t[19] for t in ids} == set("89ab")
+
+
+def test_ids_stay_distinct_across_threads_and_a_forked_process() -> None:
+    """Ids come from a buffer of random bytes: two threads must never take the same bytes, and a process
+    forked with a half-used buffer (the fork server's children) must not repeat its parent's ids."""
+    import os
+    import threading
+
+    _new_id()  # the buffer now holds bytes a fork would copy
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids, back through the pipe
+        os.close(read)
+        os.write(write, "\n".join(_new_id() for _ in range(200)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child = f.read().split("\n")
+    os.waitpid(pid, 0)
+    parent = [_new_id() for _ in range(200)]
+    assert len(child) == 200 and not set(child) & set(parent)
+
+    per_thread: list[list[str]] = [[] for _ in range(4)]
+    threads = [threading.Thread(target=lambda out=out: out.extend(_new_id() for _ in range(5_000))) for out in per_thread]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for out in per_thread for i in out]
+    assert len(ids) == 20_000 and len(set(ids)) == len(ids)

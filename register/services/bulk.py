@@ -13,6 +13,7 @@ import functools
 import hashlib
 import os
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,9 +59,20 @@ class LineError:
     ref: str | None = None
 
 
+_random: deque[bytes] = deque()  # 16 random bytes each, read 4 KiB at a time: one system call per 256 ids
+os.register_at_fork(after_in_child=_random.clear)  # a forked process never reuses its parent's bytes
+
+
 def _new_id() -> str:
-    """A random (version 4) UUID as text, like str(uuid.uuid4()) at half its cost."""
-    h = os.urandom(16).hex()
+    """A random (version 4) UUID as text, like str(uuid.uuid4()) at a third of its cost. Safe across threads:
+    each id's bytes leave the buffer in one atomic `pop`."""
+    while True:
+        try:
+            h = _random.pop().hex()
+            break
+        except IndexError:
+            more = os.urandom(4096)
+            _random.extend(more[i : i + 16] for i in range(0, 4096, 16))
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
@@ -134,12 +146,22 @@ class Ready(NamedTuple):
     line: int
     ref: str
     new_id: str  # the obligation's id if it is new to the register
-    fields: dict[str, Any]
+    values: tuple[Any, ...]  # `fields_of`'s values, in FIELDS order: a tuple pickles at a fraction of a dict
     corrects_dispute: str | None
     collects: bool
     debtors: tuple[Debtor, ...]
     state_mid: bytes  # canonical state JSON after its `as_of` member, up to the debtors' value
     state_tail: bytes  # and after it
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The obligation's columns the line sets (`fields_of`)."""
+        return dict(zip(FIELDS, self.values, strict=True))
+
+
+FIELDS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
+          "handed_to_external_ref", "registration_consent", "as_of")  # `fields_of`'s keys, in its order
+_AS_OF_AT = FIELDS.index("as_of")
 
 
 _AS_OF, _NO_DEBTORS = b'{"as_of":"', b'"debtors":[]'
@@ -159,7 +181,9 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
     assert state.startswith(_AS_OF)  # the first key in sorted order
     end = state.index(b'"', len(_AS_OF))  # no quote inside an ISO time
     at = state.index(_NO_DEBTORS)  # only once: every quote inside a string value is escaped
-    return Ready(p.line, p.ref, _new_id(), fields, report.corrects_dispute, report.collects is not None, tuple(debtors),
+    assert tuple(fields) == FIELDS
+    return Ready(p.line, p.ref, _new_id(), tuple(fields.values()), report.corrects_dispute,
+                 report.collects is not None, tuple(debtors),
                  state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
 
 
@@ -250,7 +274,7 @@ def apply_batch(
     named = {p.corrects_dispute for p in lines if p.corrects_dispute is not None}
     open_named = disputes.open_disputes_for(session, institution_id=institution_id, dispute_ids=named) if named else {}
     corrected: list[tuple[str, str]] = []  # (obligation id, dispute id) of accepted changes naming one
-    inserts: list[tuple[Any, ...]] = []  # rows in the order of `_insert_columns`
+    inserts: list[tuple[Any, ...]] = []  # rows in the order of INSERT_COLUMNS
     updates: list[dict[str, Any]] = []
     refreshes: list[dict[str, Any]] = []
     debtor_rows: list[tuple[str, str, str]] = []  # (obligation_id, person_id, role)
@@ -258,8 +282,7 @@ def apply_batch(
     replaced: list[str] = []
     iso: dict[datetime, bytes] = {}  # a file repeats a few hundred distinct as_of times
     for p in lines:
-        fields = p.fields
-        as_of = fields["as_of"]
+        as_of = p.values[_AS_OF_AT]
         debtors = [(persons[d.blind_index], d.role) for d in p.debtors]
         people = _people(debtors)
         at = iso.get(as_of)
@@ -291,11 +314,11 @@ def apply_batch(
             continue
         if old is None:
             oid, version = p.new_id, 1
-            inserts.append((oid, institution_id, p.ref, *fields.values(), 1, now, now, h))
+            inserts.append((oid, institution_id, p.ref, *p.values, 1, now, now, h))
             result.created += 1
         else:
             oid, version = old.id, old.version + 1
-            updates.append({**fields, "id": oid, "version": version, "updated_at": now, "state_hash": h})
+            updates.append({**p.fields, "id": oid, "version": version, "updated_at": now, "state_hash": h})
             replaced.append(oid)
             result.updated += 1
             if p.corrects_dispute is not None:
@@ -304,7 +327,7 @@ def apply_batch(
         versions.append((oid, version, verdict.value, institution_id, source, now, as_of, state))  # state: canonical JSON
 
     if inserts:
-        store.add_obligations(session, _insert_columns(lines[0].fields), inserts)
+        store.add_obligations(session, INSERT_COLUMNS, inserts)
     if updates:
         store.update_obligations(session, updates, columns=UPDATE_COLUMNS)
     if refreshes:
@@ -340,13 +363,6 @@ UPDATE_COLUMNS = (*REPORTED_FIELDS, "collects_institution_id", "collects_externa
 VERSION_COLUMNS = ("obligation_id", "version", "change", "institution_id", "request_id", "recorded_at", "as_of", "state")
 
 
-@functools.lru_cache(maxsize=4)
-def _insert_columns_of(field_names: tuple[str, ...]) -> tuple[str, ...]:
-    return ("id", "institution_id", "external_ref", *field_names, "version", "created_at", "updated_at", "state_hash")
-
-
-def _insert_columns(fields: dict[str, Any]) -> tuple[str, ...]:
-    """The columns of a batch's new obligation rows, which are tuples: every line's `fields` comes from
-    `fields_of`, so all have the same keys in the same order. A tuple costs 0.2 us against 2.9 us for a
-    row as a dict of 30 keys read back into COPY's order (BENCHMARKS.md, ingest, fourth round)."""
-    return _insert_columns_of(tuple(fields))
+INSERT_COLUMNS = ("id", "institution_id", "external_ref", *FIELDS, "version", "created_at", "updated_at",
+                  "state_hash")  # a new obligation's row is a tuple in this order: 0.2 us against 2.9 us for a
+# dict of 30 keys read back into COPY's order (BENCHMARKS.md, ingest, fourth round)

@@ -194,10 +194,10 @@ def _prepare_task(docs: list[tuple[int, Doc]], now: datetime, allow_test: bool) 
 
 
 def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: datetime, allow_test: bool,
-              processes: int) -> Iterator[tuple[int, Ready | LineError | None]]:  # fmt: skip
-    """The lines prepared, in file order. With `processes` > 0, that many processes prepare tasks of
-    TASK_LINES lines while the caller applies earlier ones (a few tasks ahead, so memory stays bounded);
-    with 0, the caller's thread prepares them as it goes. The result is the same either way."""
+              processes: int, batch: int = BATCH) -> Iterator[tuple[int, Ready | LineError | None]]:  # fmt: skip
+    """The lines prepared, in file order: by `processes` processes in tasks of TASK_LINES lines, a `batch` plus
+    two a process ahead, so they prepare the next batch while the caller writes one (half a batch ahead left
+    them idle: BENCHMARKS.md, fifth round); with 0, in the caller's thread. The result is the same."""
     if processes < 1:
         for item in docs:
             yield from _prepare_docs((item,), cipher, now=now, allow_test=allow_test)
@@ -208,7 +208,7 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
         ahead: deque[Future[list[tuple[int, Ready | LineError | None]]]] = deque()
         for task in _tasks(docs, TASK_LINES):
             ahead.append(pool.submit(_prepare_task, task, now, allow_test))
-            if len(ahead) > 2 * processes + 1:
+            if len(ahead) > -(-batch // TASK_LINES) + 2 * processes:
                 yield from ahead.popleft().result()
         while ahead:
             yield from ahead.popleft().result()
@@ -338,7 +338,8 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
 
     last_line = done_lines
     docs = _docs(_skip(_lines(sessions, cipher, report), done_lines, ends), report.format)
-    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes):
+    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes,
+                                           batch=batch):
         if item is None:
             continue
         ref = item.ref

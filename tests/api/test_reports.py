@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import tracemalloc
 import uuid
@@ -380,3 +381,52 @@ class TestPreparingProcesses:
             (8, "stale_update")]
         got = client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()
         assert (got["balance"], got["version"]) == (7, 2)
+
+    def test_a_second_day_through_the_processes_writes_only_what_changed(self, app, client, lender, monkeypatch):
+        """A daily file again a day later, prepared in other processes and applied in batches smaller than
+        the file: each repeated line moves its as_of and nothing else (no version, its debtors' rows as they
+        were); the one line that changed gets its version, and every history reads as before."""
+        from register.services import reports
+        from register.storage.models import ObligationDebtor, ObligationVersion
+
+        monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
+        monkeypatch.setattr(reports, "TASK_LINES", 4)
+        debtors = [{"country": "SE", "national_id": national_id(), "role": "primary"},
+                   {"country": "SE", "national_id": national_id(), "role": "co_debtor"}]
+        refs = [new_ref() for _ in range(25)]
+
+        def day(as_of: str, changed: str | None = None) -> str:
+            return "".join(line(external_ref=r, debtors=debtors, as_of=as_of,
+                                **({"balance": 1} if r == changed else {})) + "\n" for r in refs)
+
+        def stored():
+            with app.state.register.sessions() as s:
+                obs = {o.external_ref: (o.id, o.version, o.as_of.isoformat()) for o in s.execute(
+                    select(Obligation).where(Obligation.external_ref.in_(refs))).scalars()}
+                ids = [v[0] for v in obs.values()]
+                versions = sorted((v.obligation_id, v.version, v.change, v.as_of.isoformat()) for v in s.execute(
+                    select(ObligationVersion).where(ObligationVersion.obligation_id.in_(ids))).scalars())
+                debtor_rows = sorted((d.obligation_id, d.person_id, d.role) for d in s.execute(
+                    select(ObligationDebtor).where(ObligationDebtor.obligation_id.in_(ids))).scalars())
+            return obs, versions, debtor_rows
+
+        monkeypatch.setattr(reports, "process_report", functools.partial(reports.process_report, batch=10))
+        upload(client, lender, day("2026-11-10T00:00:00Z"))
+        process(app)
+        obs1, versions1, debtors1 = stored()
+        assert len(obs1) == 25 and len(versions1) == 25 and len(debtors1) == 50
+
+        rid = upload(client, lender, day("2026-11-11T00:00:00Z", changed=refs[7])).json()["id"]
+        process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["status"], doc["accepted"], doc["unchanged"], doc["rejected"]) == ("done", 1, 24, 0)
+        obs2, versions2, debtors2 = stored()
+        assert {r: v[2][:10] for r, v in obs2.items()} == dict.fromkeys(refs, "2026-11-11")  # freshness moved
+        assert {r: v[1] for r, v in obs2.items()} == {r: 2 if r == refs[7] else 1 for r in refs}
+        changed_id = obs1[refs[7]][0]
+        assert sorted(set(versions2) - set(versions1)) == [(changed_id, 2, "updated", obs2[refs[7]][2])]
+        assert debtors2 == debtors1  # no debtor rewritten (the changed line's debtors are the same people)
+        history = client.get(f"/v1/obligations/{refs[0]}/versions", headers=lender.headers).json()["versions"]
+        assert [(v["version"], v["change"], v["as_of"]) for v in history] == [(1, "created", "2026-11-10T00:00:00Z")]
+        got = client.get(f"/v1/obligations/{refs[0]}", headers=lender.headers).json()
+        assert (got["as_of"], got["version"]) == ("2026-11-11T00:00:00Z", 1)

@@ -40,7 +40,7 @@ from register.shared import open_counters
 from register.storage.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from register.web import router as pages_router
 from register.web.notice_mail import notifier_of
-from register.web.middleware import PageMiddleware, too_large_page
+from register.web.middleware import PageMiddleware, is_page, too_large_page
 from register.web.render import http_error_page
 
 UPLOAD_PATHS = ("/v1/reports",)  # bodies of any size, streamed: a route of their own limits
@@ -142,7 +142,7 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
     )
     app.state.metrics = Metrics()
     app.state.dispatcher = dispatcher
-    install_problem_handlers(app, page_error=http_error_page)  # a page, not problem+json, under /app/
+    install_problem_handlers(app, page_error=http_error_page, is_page=is_page)  # a page under /app/, /regulator/
     install_openapi(app)
     for module in (health, institutions, oauth, obligations, reports, consents, exposure, me, disputes, audit,
                    statistics, regulator, events, webhooks):

@@ -148,7 +148,10 @@ def database_unavailable_response(request: Request, exc: BaseException) -> JSONR
                             headers={"Retry-After": RETRY_AFTER}, request_id=_rid(request))
 
 
-def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = None) -> None:
+def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = None,
+                             is_page: Callable[[str], bool] | None = None) -> None:
+    """`page_error` answers, instead of problem+json, an HTTP error at an address `is_page` says is the
+    pages' (the person's under /app/, the desk's under /regulator/)."""
     @app.exception_handler(RegisterError)
     async def _register_error(request: Request, exc: RegisterError) -> JSONResponse:
         return problem_response(
@@ -185,9 +188,10 @@ def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = Non
                 request_id=_rid(request),
             )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        if page_error is not None and (request.url.path == "/app" or request.url.path.startswith("/app/")):
-            # A person who mistypes an address under /app/ gets a page in their language, with the pages'
-            # security headers (and their navigation if signed in), not a problem+json document.
+        if page_error is not None and is_page is not None and is_page(request.url.path):
+            # A person (or a regulator's staff) who mistypes an address under /app/ (/regulator/) gets a page
+            # in their language, with the pages' security headers (and the person's navigation if signed
+            # in), not a problem+json document.
             return await run_in_threadpool(page_error, request, exc.status_code, code, getattr(exc, "headers", None))
         return problem_response(
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None),

@@ -95,6 +95,10 @@ class TestHeadersOnEveryAnswer:
         r = who.delete("/app/help")
         assert (r.status_code, r.headers["allow"]) == (405, "GET"), "a wrong method says which are allowed"
         assert_page_headers(r, "DELETE /app/help")
+        for method in ("GET", "HEAD"):  # the regulator's desk is pages too: a mistyped address is a page
+            r = who.request(method, "/regulator/nowhere/at/all", follow_redirects=False)
+            assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), method
+            assert_page_headers(r, f"{method} a missing desk page")
 
     def test_the_api_stays_json(self, app, who):
         r = who.post("/v1/consents", content=too_large(app), headers={"Content-Type": "application/json"})

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from register.api.deps import SessionDep, StateDep
 from register.domain.signals import SignalKind
-from register.errors import NotFound
+from register.errors import InvalidInput, NotFound
 from register.services import activity, institutions, signals
 from register.services.audit_events import search_events
 from register.web import labels
@@ -28,8 +28,43 @@ from register.web.staff_session import DESK_PATH, DeskReads
 
 router = APIRouter(prefix=DESK_PATH, route_class=PageRoute, include_in_schema=False)
 Id = Annotated[str, Path(max_length=36)]
-Days = Annotated[int, Query(ge=1, le=90)]
+# The period and the filters are read as text and checked here, so a bad value gets a page that says what
+# was wrong (422) rather than the not-found page the framework's validation would lead to.
 PAGE = 50
+ACTION_MAX = 60
+
+# The words the desk uses for who acted and why a request was refused; said of an institution, not to the
+# person (the person's pages say "you had revoked the consent"; the desk says whose consent it was). A code
+# with no words here is shown as the code.
+ROLES: dict[str, str] = {
+    "lender": N_("Lender"),
+    "collector": N_("Debt collector"),
+    "regulator": N_("Regulator"),
+    "admin": N_("The register's operator"),
+    "consumer": N_("The person, on their own pages"),
+}
+REFUSALS: dict[str, str] = {
+    "consent_missing": N_("there was no consent"),
+    "consent_mismatch": N_("the consent was for something else"),
+    "consent_revoked": N_("the person had revoked the consent"),
+    "consent_expired": N_("the consent had expired"),
+    "rate_limited": N_("they asked too often"),
+    "quota_exceeded": N_("they asked too often"),
+    "attested_rate_limited": N_("they asked too often"),
+    "attested_quota_exceeded": N_("they asked too often"),
+    "reference_reused": N_("the application reference belonged to another consent"),
+    "invalid_client": N_("the institution's credentials were not accepted"),
+}
+
+
+def _days(value: str | None) -> int:
+    """The period in days, 1 to 90 (30 when not given); anything else is a 422 saying so."""
+    if value is None or value == "":
+        return 30
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 90:
+        raise InvalidInput("the period must be 1 to 90 days", code="desk_bad_period")
+    return int(text)
 
 # kind -> (name, definition): the definitions are SPEC.md's ("Signals"), in a sentence each.
 KINDS: dict[str, tuple[str, str]] = {
@@ -71,8 +106,9 @@ def _names(session) -> dict[str, str]:
 
 @router.get("/")
 def desk_overview(request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
-                  days: Days = 30) -> Response:
+                  days_text: Annotated[str | None, Query(alias="days")] = None) -> Response:
     """Where to look: the current signals, by kind, with their counts and links."""
+    days = _days(days_text)
     doc = _signals(request, session, state, staff, days)
     by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     for item in doc["items"]:
@@ -83,8 +119,9 @@ def desk_overview(request: Request, session: SessionDep, state: StateDep, staff:
 
 @router.get("/signals/{signal_id}")
 def desk_signal(signal_id: Id, request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
-                days: Days = 30) -> Response:
+                days_text: Annotated[str | None, Query(alias="days")] = None) -> Response:
     """One signal: what it means, and the access events that show it."""
+    days = _days(days_text)
     doc = _signals(request, session, state, staff, days)
     found = next((s for s in doc["items"] if s["id"] == signal_id), None)
     if found is None:
@@ -94,13 +131,15 @@ def desk_signal(signal_id: Id, request: Request, session: SessionDep, state: Sta
 
 
 @router.get("/institutions/{institution_id}")
-def desk_institution(institution_id: Id, request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
-                     days: Days = 30) -> Response:
+def desk_institution(institution_id: Annotated[str, Path()], request: Request, session: SessionDep,
+                     state: StateDep, staff: DeskReads,
+                     days_text: Annotated[str | None, Query(alias="days")] = None) -> Response:
     """One institution: its figures in the period (lookups, disputes, reporting; as GET
     /v1/regulator/institutions/{id}/activity) and the signals about it."""
     found = {i.id: i for i in institutions.list_institutions(session)}.get(institution_id)
-    if found is None:
-        raise NotFound("no such institution")
+    if found is None:  # unknown or malformed alike: a 404 that speaks of the institution
+        raise NotFound("no such institution", code="desk_no_institution")
+    days = _days(days_text)
     now = state.clock()
     figures = activity.read_activity(
         session, principal=staff.principal, institution_id=institution_id, start=now - timedelta(days=days),
@@ -110,16 +149,22 @@ def desk_institution(institution_id: Id, request: Request, session: SessionDep, 
     doc = _signals(request, session, state, staff, days)
     items = [s for s in doc["items"] if s["institution_id"] == institution_id]
     return render(request, "regulator/institution.html", staff=staff, institution=found, items=items,
-                  kinds=KINDS, days=days, doc=doc, activity=figures)
+                  kinds=KINDS, days=days, doc=doc, activity=figures, roles=ROLES, refusals=REFUSALS)
 
 
 @router.get("/events")
 def desk_events(request: Request, session: SessionDep, state: StateDep, staff: DeskReads,
-                institution: Annotated[str | None, Query(max_length=36)] = None,
-                action: Annotated[str | None, Query(max_length=60)] = None,
-                outcome: Annotated[str | None, Query(max_length=20)] = None,
-                after: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+                institution: Annotated[str | None, Query()] = None,
+                action: Annotated[str | None, Query()] = None,
+                outcome: Annotated[str | None, Query()] = None,
+                after: Annotated[str | None, Query()] = None) -> Response:
     """The access log a page at a time, in time order, filtered as GET /v1/audit/events filters it."""
+    if action and len(action) > ACTION_MAX:
+        raise InvalidInput(f"an action is at most {ACTION_MAX} characters", code="desk_bad_action")
+    if (institution and len(institution) > 36) or (outcome and outcome not in labels.OUTCOMES):
+        raise InvalidInput("no such institution or outcome to filter by", code="desk_bad_filter")
+    if after and len(after) > 512:
+        raise InvalidInput("cursor is not one this API returned", code="invalid_cursor")
     names = _names(session)
     rows, next_cursor = search_events(
         session, state.cipher, principal=staff.principal, institution_id=institution or None, action=action or None,
@@ -128,4 +173,4 @@ def desk_events(request: Request, session: SessionDep, state: StateDep, staff: D
     )  # fmt: skip
     return render(request, "regulator/events.html", staff=staff, events=rows, after=next_cursor, names=names,
                   institution=institution or "", action=action or "", outcome=outcome or "", labels=labels,
-                  outcomes=sorted(labels.OUTCOMES))
+                  outcomes=sorted(labels.OUTCOMES), roles=ROLES, refusals=REFUSALS)

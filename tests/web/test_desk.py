@@ -14,7 +14,7 @@ from register.storage.models import AccessEvent, StaffSession
 from register.web.render import CSP
 from register.web.staff_session import STAFF_COOKIE
 from tests.api.test_exposure import query
-from tests.factories import Inst, Person, attest, make_institution, make_person
+from tests.factories import Inst, Person, attest, grant, make_institution, make_person
 from tests.web.desk import Desk, staff_sign_in, try_staff_sign_in
 from tests.web.pages import new_client, sign_in
 
@@ -71,6 +71,7 @@ class TestPages:
     def test_an_unknown_signal_or_institution_is_a_kind_404(self, desk):
         for url in ("/regulator/signals/00000000-0000-0000-0000-000000000000", "/regulator/institutions/nope",
                     "/regulator/signals/" + "x" * 80):
+            url += "?lang=en"
             r = desk.get(url)
             assert r.status_code == 404 and "We could not find that" in r.text
 
@@ -211,16 +212,43 @@ class TestAttacks:
 
 
 class TestEveryAnswer:
-    @pytest.mark.parametrize("days", ["0", "91", "-1", "x", "9" * 40, "1e3"])
-    def test_a_bad_period_is_a_kind_page_never_a_500(self, desk, days):
-        for url in ("/regulator/", "/regulator/institutions/x", "/regulator/signals/x"):
-            r = desk.get(f"{url}?days={days}")
-            assert r.status_code == 404 and r.headers["content-security-policy"] == CSP, (url, days)
+    @pytest.mark.parametrize("days", ["0", "91", "-1", "x", "9" * 40, "1e3", "abc", "1000", "١"])
+    def test_a_bad_period_is_a_422_that_says_so(self, desk, regulator, days):
+        for url in ("/regulator/", f"/regulator/institutions/{regulator.id}", "/regulator/signals/x"):
+            r = desk.get(f"{url}?days={days}&lang=en")
+            assert r.status_code == 422 and r.headers["content-security-policy"] == CSP, (url, days)
+            assert "The period must be 1 to 90 days." in r.text
+            assert "changed" not in r.text.split("<main")[1] and "signal is found" not in r.text
 
-    def test_a_bad_cursor_is_a_page(self, desk):
-        r = desk.get("/regulator/events?after=not-a-cursor")
-        assert r.status_code == 422 and r.headers["content-security-policy"] == CSP
-        assert "That could not be done" in r.text
+    def test_a_bad_cursor_is_a_422_that_says_so(self, desk):
+        for after in ("not-a-cursor", "zzz", "z" * 600):
+            r = desk.get(f"/regulator/events?after={after}&lang=en")
+            assert r.status_code == 422 and r.headers["content-security-policy"] == CSP
+            assert "That page link is not valid; start again from the first page." in r.text
+            assert "changed" not in r.text.split("<main")[1]
+
+    def test_a_too_long_action_or_a_bad_filter_is_a_422_that_says_so(self, desk):
+        r = desk.get("/regulator/events?lang=en&action=" + "a" * 500)
+        assert r.status_code == 422 and "at most 60 characters" in r.text
+        for query in ("outcome=nope", "institution=" + "x" * 80):
+            r = desk.get(f"/regulator/events?lang=en&{query}")
+            assert r.status_code == 422 and "Choose the institution and the outcome" in r.text, query
+
+    @pytest.mark.parametrize("lang", ["en", "sv", "pl", "fi", "nb"])
+    def test_bad_input_pages_are_in_every_language(self, desk, lang):
+        en = {"/regulator/?days=0": "The period must be 1 to 90 days.",
+              "/regulator/events?after=zzz": "That page link is not valid",
+              "/regulator/institutions/nope": "We could not find that institution"}
+        for url, words in en.items():
+            r = desk.get(f"{url}{'&' if '?' in url else '?'}lang={lang}")
+            assert r.status_code in (404, 422) and (words in r.text) == (lang == "en"), (url, lang)
+
+    def test_an_unknown_or_malformed_institution_is_a_404_about_the_institution(self, desk):
+        for url in ("/regulator/institutions/nope", "/regulator/institutions/" + "x" * 80,
+                    "/regulator/institutions/00000000-0000-0000-0000-000000000000?days=1000"):
+            r = desk.get(url + ("&" if "?" in url else "?") + "lang=en")
+            assert r.status_code == 404 and "We could not find that institution" in r.text, url
+            assert "signal" not in r.text.split("<main")[1].lower(), url
 
     @pytest.mark.parametrize("signed_in", [False, True])
     def test_every_desk_answer_carries_the_pages_headers(self, app, desk, signed_in):
@@ -230,3 +258,57 @@ class TestEveryAnswer:
                   client.post("/regulator/sign-out", follow_redirects=False)):
             assert r.headers.get("content-security-policy") == CSP, (r.request.url, r.status_code)
             assert r.headers.get("cache-control") == "no-store"
+
+
+def _main(text: str) -> str:
+    return text.split('id="main"')[1]
+
+
+class TestPlainWords:
+    """The desk shows words, not the register's codes, for roles, who acted and why a lookup was refused."""
+
+    @pytest.mark.parametrize("lang", ["en", "sv", "pl", "fi", "nb"])
+    def test_refusals_roles_and_who_are_words_in_every_language(self, app, desk, client, lender, data_dir, lang):
+        person = make_person(client, data_dir)
+        r = query(client, lender, person, "00000000-0000-4000-8000-000000000000")
+        assert r.status_code == 403 and r.json()["code"] == "consent_missing"
+        grant(client, person.headers, lender.id)
+        with app.state.register.sessions() as s:
+            granted = s.scalars(select(AccessEvent.action).where(AccessEvent.actor_role == "consumer")
+                                .order_by(AccessEvent.occurred_at.desc())).first()
+        log = _main(desk.get(f"/regulator/events?institution={lender.id}&lang={lang}").text)
+        assert "exposure:query" in log and "consent_missing" not in log, lang
+        inst = _main(desk.get(f"/regulator/institutions/{lender.id}?lang={lang}").text)
+        assert "consent_missing" not in inst and "<dd>lender</dd>" not in inst, lang
+        mine = _main(desk.get(f"/regulator/events?action={granted}&lang={lang}").text)
+        assert "<td>consumer</td>" not in mine, lang
+        if lang == "en":
+            assert "Refused: there was no consent" in log
+            assert "<dd>Lender</dd>" in inst and "there was no consent" in inst
+            assert "The person, on their own pages" in mine
+
+
+class TestEmptyEvidence:
+    def test_a_late_reporting_signal_without_access_events_says_where_its_evidence_is(self, app, client, desk,
+                                                                                      lender, data_dir):
+        from datetime import timedelta
+
+        from register.storage.models import ObligationVersion
+        from tests.factories import debtor, new_ref, obligation_body
+        person = make_person(client, data_dir)
+        as_of = (app.state.register.clock() - timedelta(days=10)).isoformat().replace("+00:00", "Z")
+        r = client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)], as_of=as_of),
+                       headers=lender.headers)
+        assert r.status_code == 201, r.text
+        with app.state.register.sessions.begin() as s:  # as a line that came in a file with no request's event
+            for v in s.scalars(select(ObligationVersion).where(ObligationVersion.institution_id == lender.id)):
+                v.request_id = None
+        page = desk.get("/regulator/?lang=en")
+        r = client.get("/v1/regulator/signals", params={"kind": "late_reporting"}, headers=desk.regulator.headers)
+        (found,) = [s for s in r.json()["items"] if s["institution_id"] == lender.id]
+        assert found["evidence"] == []
+        row = page.text.split(f'/regulator/signals/{found["id"]}?days=30">')[1].split("<")[0]
+        assert row == "Open the signal"
+        signal = _main(desk.get(f'/regulator/signals/{found["id"]}?lang=en').text)
+        assert "rests on the lines and files the creditor reported, not on access events" in signal
+        assert '<ol class="evidence' not in signal

@@ -154,3 +154,34 @@ class TestFit:
             finally:
                 page.close()
         assert not found, "\n".join(f"{name}: {bad}" for name, bad in found.items())
+
+
+class TestLayout:
+    @pytest.mark.parametrize("width", [320, 1280])
+    def test_codes_in_the_access_log_stay_whole_in_finnish(self, width: int, shown, desk: BrowserContext,
+                                                           context: BrowserContext):
+        page = open_page("events", "fi", shown, desk, context)
+        try:
+            page.set_viewport_size({"width": width, "height": 900})
+            broken = page.evaluate("""() => [...document.querySelectorAll('table code')]
+                .filter(e => e.getClientRects().length > 1).map(e => e.textContent)""")
+            assert page.locator("table code").count() > 0
+            assert not broken, broken
+            assert not page.evaluate(MEASURE)  # the table scrolls in its region; the page itself does not
+        finally:
+            page.close()
+
+    @pytest.mark.parametrize("lang", sorted(LANGUAGES))
+    def test_sign_out_shares_the_header_row_at_1280(self, lang: str, shown, desk: BrowserContext,
+                                                     context: BrowserContext):
+        page = open_page("overview", lang, shown, desk, context)
+        try:
+            who = page.locator("header .who").bounding_box()
+            out = page.locator("header form.sign-out button").bounding_box()
+            nav = page.locator("header nav.pages").bounding_box()
+            assert who and out and nav
+            for other in (who, nav):  # on one row: their boxes overlap vertically
+                assert out["y"] < other["y"] + other["height"] and other["y"] < out["y"] + out["height"], (
+                    lang, who, out, nav)
+        finally:
+            page.close()

@@ -594,6 +594,15 @@ class TestRegulatorSignals:
         [mine] = [s for s in docs if s["institution_id"] == lender.id]
         assert mine["kind"] == "overdue_disputes" and len(mine["evidence"]) == 1
 
+    def test_the_help_names_every_kind(self, run):
+        for args in (("regulator", "--help"), ("regulator", "signals", "--help")):
+            result = run(*args)
+            assert result.exit_code == 0, result.output
+            words = " ".join(plain(result.output).split())
+            for kind in ("many lenders", "during a credit ban", "overdue disputes", "without follow-up",
+                         "late reporting", "sequential lookups"):
+                assert kind in words, (args, kind)
+
     def test_a_lender_is_refused_and_a_bad_kind_is_a_usage_error(self, run, lender, regulator):
         assert_one_line_error(run("regulator", "signals", token=lender.token), 1, "")
         result = run("regulator", "signals", "--kind", "gossip", token=regulator.token)

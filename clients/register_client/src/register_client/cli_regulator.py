@@ -77,7 +77,9 @@ _TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
 
 def build(register: Callable[[typer.Context], Any], emit: Callable[..., None]) -> typer.Typer:
     """The `regulator` group; `register` and `emit` are cli.py's client factory and printer."""
-    group = typer.Typer(help="Regulators: where to look, with the access events that show it.", no_args_is_help=True)
+    group = typer.Typer(help="Regulators: where to look (many lenders, during a credit ban, overdue disputes, "
+                        "without follow-up, late reporting, sequential lookups), with the access events that "
+                        "show it.", no_args_is_help=True)
 
     @group.command("signals")
     def signals(
@@ -88,8 +90,14 @@ def build(register: Callable[[typer.Context], Any], emit: Callable[..., None]) -
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per signal, with its events.")] = False,
     ) -> None:
-        """Signals: a person looked up by three or more lenders within 24 hours, lookups during a credit
-        ban, creditors with overdue disputes, institutions whose lookups are mostly without follow-up."""
+        """Signals: many lenders, during a credit ban, overdue disputes, without follow-up, late reporting,
+        sequential lookups.
+
+        many_lenders_24h: a person looked up by three or more lenders within 24 hours; lookup_during_ban:
+        lookups during the person's credit ban; overdue_disputes: creditors with disputes open past their
+        deadline; lookups_without_follow_up: institutions whose lookups are mostly without follow-up;
+        late_reporting: creditors recording changes more than the allowed days after they happened;
+        sequential_lookups: institutions looking people up in identity-number order."""
         out: Console = ctx.obj.out
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -20,7 +21,8 @@ from register.api.deps import SessionDep, StateDep
 from register.domain.signals import SignalKind
 from register.errors import InvalidInput, NotFound
 from register.services import activity, institutions, signals
-from register.services.audit_events import search_events
+from register.services.audit_events import events_by_id, search_events
+from register.services.paging import encode_cursor
 from register.web import labels
 from register.web.labels import N_
 from register.web.render import PageRoute, render
@@ -126,8 +128,17 @@ def desk_signal(signal_id: Id, request: Request, session: SessionDep, state: Sta
     found = next((s for s in doc["items"] if s["id"] == signal_id), None)
     if found is None:
         raise NotFound("no such signal in this period")
+    # Each evidence event with its time, action and institution, and a link to the access log opened at it
+    # (its institution's events from that moment: the cursor just before it).
+    # An id whose event is no longer kept (SPEC.md "Retention") is listed alone.
+    read = {e.id: (e, name) for e, name in events_by_id(session, found["evidence"])}
+    evidence: list[tuple[str, Any, str | None, str | None]] = []
+    for event_id in found["evidence"]:
+        e, name = read.get(event_id, (None, None))
+        query = {"institution": e.actor_id or "", "after": encode_cursor(e.occurred_at, "")} if e else None
+        evidence.append((event_id, e, name, f"{DESK_PATH}/events?{urlencode(query)}#event-{event_id}" if e else None))
     return render(request, "regulator/signal.html", staff=staff, signal=found, kinds=KINDS, names=_names(session),
-                  days=days, doc=doc)
+                  days=days, doc=doc, evidence=evidence, roles=ROLES, refusals=REFUSALS, labels=labels)
 
 
 @router.get("/institutions/{institution_id}")

@@ -312,3 +312,27 @@ class TestEmptyEvidence:
         signal = _main(desk.get(f'/regulator/signals/{found["id"]}?lang=en').text)
         assert "rests on the lines and files the creditor reported, not on access events" in signal
         assert '<ol class="evidence' not in signal
+
+
+class TestEvidenceLinks:
+    def test_each_evidence_event_shows_what_it_was_and_opens_the_access_log_at_it(self, app, client,
+                                                                                   admin_headers, desk, data_dir):
+        import html
+        person = make_person(client, data_dir)
+        lenders = _stacking(client, admin_headers, person)
+        r = client.get("/v1/regulator/signals", params={"kind": "many_lenders_24h"}, headers=desk.regulator.headers)
+        (found,) = [s for s in r.json()["items"] if set(_actors(app, s["evidence"])) == {i.id for i in lenders}]
+        signal = _main(desk.get(f'/regulator/signals/{found["id"]}?lang=en').text)
+        names = {i.id: i.name for i in lenders}
+        with app.state.register.sessions() as s:
+            actors = dict(s.execute(select(AccessEvent.id, AccessEvent.actor_id)
+                                    .where(AccessEvent.id.in_(found["evidence"]))).all())
+        for event_id, actor in actors.items():
+            item = signal.split(f"<code>{event_id}</code></a>")[1].split("</li>")[0]
+            assert "<code>exposure:query</code>" in item and "Allowed" in item
+            assert html.escape(names[actor]) in item or names[actor] in item
+            href = html.unescape(signal.split(f"<code>{event_id}</code></a>")[0].rsplit('<a href="', 1)[1]
+                                 .split('"')[0])
+            assert href.endswith(f"#event-{event_id}")
+            log = desk.get(href.split("#")[0])
+            assert log.status_code == 200 and f'<tr id="event-{event_id}">' in log.text

@@ -203,6 +203,9 @@ class TestLookupNotices:
         assert "kreditansökan" in text  # the purpose, in the person's language (SE: Swedish)
         assert f"{PUBLIC}/app/who-looked" in text
         assert notice["Content-Language"] == "sv"
+        words = " ".join(text.split())  # natural Swedish for an institution the person may not know
+        assert "Om du inte känner igen företaget eller myndigheten, kontakta dem" in words
+        assert "institutet" not in words
 
     def test_a_notice_has_neither_identity_number_nor_amounts(self, app, client, data_dir, lender, notifier, smtp):
         person, consent = borrower(client, data_dir, lender)

@@ -201,6 +201,11 @@ def list_webhooks(session: Session, *, principal: Principal) -> list[Webhook]:
     return store.webhooks_of(session, [principal.institution_id])
 
 
+def get_webhook(session: Session, *, principal: Principal, webhook_id: str) -> Webhook:
+    """The institution's own webhook; another's is NotFound, as if it did not exist."""
+    return _mine(session, principal, webhook_id)
+
+
 def delete_webhook(session: Session, *, principal: Principal, webhook_id: str) -> Webhook:
     w = _mine(session, principal, webhook_id, for_update=True)
     store.delete_webhook(session, w.id)

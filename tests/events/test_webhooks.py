@@ -251,3 +251,18 @@ def test_a_url_that_is_not_absolute_is_named_so(client, lender):
     assert r.json()["code"] == "webhook_url_refused"
     assert "not an absolute URL" in r.json()["detail"]
     assert "http or https" not in r.json()["detail"]
+
+
+def test_an_institution_reads_its_own_webhook_as_in_the_list_and_not_anothers(client, admin_headers, lender):
+    from tests.factories import make_institution
+    hook = subscribe(client, lender, "http://127.0.0.1:9/hooks", events=("consent", "dispute.opened"))
+    r = client.get(f"/v1/webhooks/{hook['id']}", headers=lender.headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == client.get("/v1/webhooks", headers=lender.headers).json()["items"][0]
+    assert "whsec_" not in r.text and "secret" not in r.json()
+    other = make_institution(client, admin_headers)
+    r = client.get(f"/v1/webhooks/{hook['id']}", headers=other.headers)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    client.delete(f"/v1/webhooks/{hook['id']}", headers=lender.headers)
+    assert client.get(f"/v1/webhooks/{hook['id']}", headers=lender.headers).status_code == 404

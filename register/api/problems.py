@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from register.api import pattern_messages
 from register.api.deps import Authorize
 from register.errors import DatabaseUnavailable, RegisterError, Unauthenticated, UnsupportedMediaType
 
@@ -64,8 +65,11 @@ def _rid(request: Request) -> str | None:
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # Never echo `input`: it may be a national identity number.
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    # Never echo `input`: it may be a national identity number. A pattern mismatch is said in words, not regex.
+    return [{"loc": list(e.get("loc", ())),
+             "msg": pattern_messages.plain((e.get("ctx") or {}).get("pattern"))
+             if e.get("type") == "string_pattern_mismatch" else e.get("msg", ""),
+             "type": e.get("type", "")} for e in exc.errors()]
 
 
 def _needs_token(dependant: Dependant) -> bool:

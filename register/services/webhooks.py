@@ -107,6 +107,8 @@ def check_url(url: str, *, production: bool, resolve: Resolver = system_resolver
         port = parts.port
     except ValueError:
         raise refuse("not a URL") from None
+    if not parts.scheme:
+        raise refuse("not an absolute URL (such as https://lender.example/hooks)")
     schemes = ("https",) if production else ("https", "http")
     if parts.scheme not in schemes:
         raise refuse("only https" if production else "only http or https")
@@ -139,11 +141,22 @@ def _is_ip(host: str) -> bool:
 
 
 def _check_events(events: list[str]) -> list[str]:
-    known = set(outbox.EVENT_TYPES) | set(outbox.PREFIXES)
-    bad = [e for e in events if e not in known]
-    if not events or bad:
-        raise InvalidInput(f"unknown event types: {', '.join(bad)}" if bad else "name at least one event type",
-                           code="invalid_events", errors=[{"loc": ["body", "events"], "msg": "unknown event type"}])
+    """The types or prefixes an institution can receive; a person's own events (a credit ban) are refused
+    by name, since no webhook would ever be sent one."""
+    known = set(outbox.INSTITUTION_TYPES) | set(outbox.INSTITUTION_PREFIXES)
+    person_only = set(outbox.PERSON_ONLY_TYPES) | {t.split(".")[0] for t in outbox.PERSON_ONLY_TYPES}
+    theirs = [e for e in events if e in person_only]
+    bad = [e for e in events if e not in known and e not in person_only]
+    if not events:
+        raise InvalidInput("name at least one event type", code="invalid_events",
+                           errors=[{"loc": ["body", "events"], "msg": "name at least one event type"}])
+    if theirs:
+        why = (f"{', '.join(theirs)}: these events go only to the person (a credit ban is theirs alone), "
+               "never to an institution")
+        raise InvalidInput(why, code="invalid_events", errors=[{"loc": ["body", "events"], "msg": why}])
+    if bad:
+        raise InvalidInput(f"unknown event types: {', '.join(bad)}", code="invalid_events",
+                           errors=[{"loc": ["body", "events"], "msg": "unknown event type"}])
     return sorted(set(events))
 
 
@@ -186,6 +199,11 @@ def rotate_secret(session: Session, cipher: FieldCipher, *, principal: Principal
 def list_webhooks(session: Session, *, principal: Principal) -> list[Webhook]:
     assert principal.institution_id is not None
     return store.webhooks_of(session, [principal.institution_id])
+
+
+def get_webhook(session: Session, *, principal: Principal, webhook_id: str) -> Webhook:
+    """The institution's own webhook; another's is NotFound, as if it did not exist."""
+    return _mine(session, principal, webhook_id)
 
 
 def delete_webhook(session: Session, *, principal: Principal, webhook_id: str) -> Webhook:

@@ -46,6 +46,10 @@ EVENT_TYPES = (
     "report.finished",
 )  # fmt: skip
 PREFIXES = tuple(sorted({t.split(".")[0] for t in EVENT_TYPES}))
+# Recorded with institution_id None: the person's alone, never in a feed or a webhook delivery.
+PERSON_ONLY_TYPES = ("credit_ban.set", "credit_ban.lifted")
+INSTITUTION_TYPES = tuple(t for t in EVENT_TYPES if t not in PERSON_ONLY_TYPES)
+INSTITUTION_PREFIXES = tuple(sorted({t.split(".")[0] for t in INSTITUTION_TYPES}))
 
 
 def record(session: Session, type: str, *, institution_id: str | None, subject: str | None,  # noqa: A002

@@ -182,6 +182,7 @@ NO_PERSON_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/webhooks/{webhook_id}/secret"): "a secret",
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "event ids, states and statuses of deliveries",
     ("DELETE", "/v1/webhooks/{webhook_id}"): "nothing",
+    ("GET", "/v1/webhooks/{webhook_id}"): "the institution's endpoint",
 }
 
 

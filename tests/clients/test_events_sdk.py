@@ -84,6 +84,8 @@ def test_a_rotated_secret_verifies_with_either_secret(app, sdk, client, person, 
     assert verify_webhook(got["body"], got["headers"], [new.secret, hook.secret])
     with pytest.raises(WebhookVerificationError):
         verify_webhook(got["body"], got["headers"], "whsec_" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC")
+    one = sdk.webhook(hook.id)
+    assert one == sdk.webhooks()[0] and one.previous_secret_until is not None
     assert sdk.delete_webhook(hook.id).id == hook.id
     assert sdk.webhooks() == []
 

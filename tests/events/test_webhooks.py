@@ -225,3 +225,44 @@ def test_production_refuses_a_name_that_rebinds_to_loopback_at_delivery(app, cli
         with state.sessions.begin() as s:
             create_webhook(s, state.cipher, principal=principal, url="https://hooks.lender.example/",
                            events=["consent"], production=True, now=utcnow(), resolve=resolve)
+
+
+@pytest.mark.parametrize("events", [["credit_ban"], ["credit_ban.set"], ["credit_ban.lifted"],
+                                    ["consent", "credit_ban.set"]])
+def test_a_persons_own_events_are_refused_since_no_institution_ever_receives_them(client, lender, events):
+    r = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/", "events": events}, headers=lender.headers)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "invalid_events"
+    assert "only to the person" in body["detail"]
+    assert body["errors"][0]["loc"] == ["body", "events"]
+    assert client.get("/v1/webhooks", headers=lender.headers).json()["items"] == []
+
+
+def test_every_type_an_institution_may_subscribe_to_is_one_its_feed_can_carry():
+    from register.storage import outbox
+    assert set(outbox.INSTITUTION_TYPES) | set(outbox.PERSON_ONLY_TYPES) == set(outbox.EVENT_TYPES)
+    assert not {t.split(".")[0] for t in outbox.PERSON_ONLY_TYPES} & set(outbox.INSTITUTION_PREFIXES)
+
+
+def test_a_url_that_is_not_absolute_is_named_so(client, lender):
+    r = client.post("/v1/webhooks", json={"url": "not a url", "events": ["consent"]}, headers=lender.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "webhook_url_refused"
+    assert "not an absolute URL" in r.json()["detail"]
+    assert "http or https" not in r.json()["detail"]
+
+
+def test_an_institution_reads_its_own_webhook_as_in_the_list_and_not_anothers(client, admin_headers, lender):
+    from tests.factories import make_institution
+    hook = subscribe(client, lender, "http://127.0.0.1:9/hooks", events=("consent", "dispute.opened"))
+    r = client.get(f"/v1/webhooks/{hook['id']}", headers=lender.headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == client.get("/v1/webhooks", headers=lender.headers).json()["items"][0]
+    assert "whsec_" not in r.text and "secret" not in r.json()
+    other = make_institution(client, admin_headers)
+    r = client.get(f"/v1/webhooks/{hook['id']}", headers=other.headers)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    client.delete(f"/v1/webhooks/{hook['id']}", headers=lender.headers)
+    assert client.get(f"/v1/webhooks/{hook['id']}", headers=lender.headers).status_code == 404

@@ -203,6 +203,9 @@ class TestLookupNotices:
         assert "kreditansökan" in text  # the purpose, in the person's language (SE: Swedish)
         assert f"{PUBLIC}/app/who-looked" in text
         assert notice["Content-Language"] == "sv"
+        words = " ".join(text.split())  # natural Swedish for an institution the person may not know
+        assert "Om du inte känner igen företaget eller myndigheten, kontakta dem" in words
+        assert "institutet" not in words
 
     def test_a_notice_has_neither_identity_number_nor_amounts(self, app, client, data_dir, lender, notifier, smtp):
         person, consent = borrower(client, data_dir, lender)
@@ -362,3 +365,26 @@ class TestNoFlooding:
         assert client.get("/app/notifications/confirm", params={"token": token_in(first)}).status_code == 404
         confirm(client, token_in(second))
         assert client.get("/v1/me/notifications", headers=person.headers).json()["confirmed"] is True
+
+
+def test_the_readme_notices_call_names_the_language_and_the_api_takes_it_as_pasted(client, data_dir):
+    """README's PUT /v1/me/notifications body, as pasted, is accepted, and its optional `language` is kept;
+    the README names every language the field allows."""
+    import json
+    import typing
+    from pathlib import Path
+
+    from register.api.schemas.me import NotificationsSet
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    call = re.search(r"-X PUT \$R/v1/me/notifications .*?-d '(\{.*?\})'", readme, re.S)
+    assert call, "README shows no PUT /v1/me/notifications call"
+    body = json.loads(call.group(1))
+    assert "language" in body
+    allowed = typing.get_args(typing.get_args(NotificationsSet.model_fields["language"].annotation)[0])
+    section = readme[readme.index("## Being told of every lookup"):readme.index("## Told, not polling")]
+    assert all(f"`{code}`" in section for code in allowed), allowed
+    person = make_person(client, data_dir)
+    r = client.put("/v1/me/notifications", json=body, headers=person.headers)
+    assert r.status_code == 200, r.text
+    assert client.get("/v1/me/notifications", headers=person.headers).json()["language"] == body["language"]

@@ -341,6 +341,8 @@ CASES: dict[str, Case] = {
     "GET /v1/webhooks": Case(REPORTERS, _get("/v1/webhooks")),
     "POST /v1/webhooks": Case(REPORTERS, lambda w, who: {
         "url": "/v1/webhooks", "json": {"url": "http://127.0.0.1:9/hooks", "events": ["dispute"]}}),
+    "GET /v1/webhooks/{webhook_id}": Case(REPORTERS, lambda w, who: {
+        "url": f"/v1/webhooks/{_a_webhook(w)}"}, owner="lender_a"),
     "POST /v1/webhooks/{webhook_id}/secret": Case(REPORTERS, lambda w, who: {
         "url": f"/v1/webhooks/{_a_webhook(w)}/secret"}, owner="lender_a"),
     "GET /v1/webhooks/{webhook_id}/deliveries": Case(REPORTERS, lambda w, who: {

@@ -85,7 +85,7 @@ ROLE = {
     "GET /v1/regulator/signals": "regulator",
     "GET /v1/events": "lender", "GET /v1/webhooks": "lender", "POST /v1/webhooks": "lender",
     "POST /v1/webhooks/{webhook_id}/secret": "lender", "GET /v1/webhooks/{webhook_id}/deliveries": "lender",
-    "DELETE /v1/webhooks/{webhook_id}": "lender",
+    "DELETE /v1/webhooks/{webhook_id}": "lender", "GET /v1/webhooks/{webhook_id}": "lender",
     "GET /v1/regulator/institutions/{institution_id}/activity": "regulator",
 }  # fmt: skip
 

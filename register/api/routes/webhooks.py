@@ -39,6 +39,12 @@ def _public(w: Any) -> dict[str, Any]:
             "previous_secret_until": w.previous_until}
 
 
+@router.get("/{webhook_id}", response_model=WebhookPublic, responses=errors(401, 403, 404, 422))
+def get_webhook(webhook_id: WebhookId, session: SessionDep, principal: CanManageWebhooks):
+    """One of my institution's webhooks, as in the list (never its secret); 404 for another's."""
+    return _public(webhooks.get_webhook(session, principal=principal, webhook_id=webhook_id))
+
+
 @router.post("/{webhook_id}/secret", response_model=WebhookSecretPublic, responses=errors(401, 403, 404, 422))
 def rotate_secret(webhook_id: WebhookId, session: SessionDep, state: StateDep, principal: CanManageWebhooks):
     """A new signing secret. The previous one signs too (a second signature) for 24 hours."""

@@ -260,6 +260,10 @@ class AsyncRegisterClient(BaseClient):
     async def webhooks(self) -> list[ev.Webhook]:
         return (await self._call(c.list_webhooks())).items
 
+    async def webhook(self, webhook_id: str) -> ev.Webhook:
+        """One of the institution's webhooks (never its secret)."""
+        return await self._call(c.get_webhook(webhook_id))
+
     async def rotate_webhook_secret(self, webhook_id: str) -> ev.WebhookSecret:
         """A new secret; the previous one signs too for 24 hours."""
         return await self._call(c.rotate_webhook_secret(webhook_id))

@@ -293,6 +293,10 @@ def list_webhooks() -> Call[ev.WebhookList]:
     return Call("GET", "/v1/webhooks", ev.WebhookList)
 
 
+def get_webhook(webhook_id: str) -> Call[ev.Webhook]:
+    return Call("GET", f"/v1/webhooks/{_ref(webhook_id)}", ev.Webhook)
+
+
 def rotate_webhook_secret(webhook_id: str) -> Call[ev.WebhookSecret]:
     # Not repeatable: a repeat rotates again, and the secret the lost reply carried would never sign.
     return Call("POST", f"/v1/webhooks/{_ref(webhook_id)}/secret", ev.WebhookSecret, idempotent=False)

@@ -259,6 +259,10 @@ class RegisterClient(BaseClient):
     def webhooks(self) -> list[ev.Webhook]:
         return self._call(c.list_webhooks()).items
 
+    def webhook(self, webhook_id: str) -> ev.Webhook:
+        """One of the institution's webhooks (never its secret)."""
+        return self._call(c.get_webhook(webhook_id))
+
     def rotate_webhook_secret(self, webhook_id: str) -> ev.WebhookSecret:
         """A new secret; the previous one signs too for 24 hours, so verify with both meanwhile."""
         return self._call(c.rotate_webhook_secret(webhook_id))

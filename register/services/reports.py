@@ -338,8 +338,7 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
 
     last_line = done_lines
     docs = _docs(_skip(_lines(sessions, cipher, report), done_lines, ends), report.format)
-    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes,
-                                           batch=batch):
+    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes, batch=batch):
         if item is None:
             continue
         ref = item.ref

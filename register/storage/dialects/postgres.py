@@ -98,18 +98,13 @@ _Ban = namedtuple("_Ban", "id reason since")
 # this institution, person and purpose (`g`: the grant rule of `domain.consent.check_consent`, stated in
 # SQL so that no debt row is read past a refusal), the credit ban and the lines. Python still checks the
 # consent (`check_consent`, the authority, which names the refusal): where the two disagree the answer is
-# not given here (services.exposure).
-# The `sequential_lookups` probe (services.sequential, storage.sequential: the same question, for the
-# session's path): the neighbours' pseudonyms of the window's months, then the events about them in the
-# window, through ix_access_events_subject; the institution is looked for among those rows only (a LIMITed
-# lateral, so the planner cannot walk the institution's own busy range instead). NULL neighbours: false.
-_SEQUENTIAL = """EXISTS (SELECT 1 FROM subject_pseudonyms sp CROSS JOIN LATERAL (
-         SELECT e.actor_id, e.action FROM access_events e
-          WHERE e.subject = sp.pseudonym AND e.occurred_at >= %(seq_since)s AND e.occurred_at < %(now)s
-          LIMIT 1000) AS e
-        WHERE (sp.blind_index = %(seq_a)s OR sp.blind_index = %(seq_b)s)
-          AND (sp.epoch = %(seq_e1)s OR sp.epoch = %(seq_e2)s)
-          AND e.actor_id = %(institution_id)s AND e.action = 'exposure:query')"""
+# not given here (services.exposure). It also asks the `sequential_lookups` probe (services.sequential):
+# the neighbours' events in the window through ix_access_events_subject, the institution looked for among
+# them only (a LIMITed lateral: the planner cannot walk the busy institution's own range). NULL: false.
+_SEQUENTIAL = """EXISTS (SELECT 1 FROM subject_pseudonyms sp CROSS JOIN LATERAL (SELECT e.actor_id, e.action
+  FROM access_events e WHERE e.subject = sp.pseudonym AND e.occurred_at >= %(seq_since)s
+  AND e.occurred_at < %(now)s LIMIT 1000) AS e WHERE sp.blind_index IN (%(seq_a)s, %(seq_b)s)
+  AND sp.epoch IN (%(seq_e1)s, %(seq_e2)s) AND e.actor_id = %(institution_id)s AND e.action = 'exposure:query')"""
 
 _LENDER_READ = f"""
 WITH c AS (SELECT id, institution_id, person_id AS consent_person, purpose, expires_at, revoked_at, source

@@ -16,7 +16,7 @@ import functools
 import random
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.storage.dialect import LenderRead, QuotaTake, shard_share
+from register.storage.dialect import LenderConnection, LenderRead, QuotaTake, shard_share
 from register.storage.models import AccessEvent, ExposureRecord, Obligation, Person
 from register.storage.pseudonyms import epoch_of
 
@@ -409,7 +409,7 @@ class PostgresStatements:
             cur.execute(_QUOTA_ROWS, params)
         return self._send_with_commit(session, _grant(tuple(event), tuple(record), _QUOTA_ANY), params)
 
-    def lender_connection(self, engine: Engine) -> Any:
+    def lender_connection(self, engine: Engine) -> AbstractContextManager[LenderConnection] | None:
         return _lender_connection(engine)
 
     @staticmethod

@@ -5,16 +5,17 @@ locks to take, since the write lock taken at BEGIN already serialises writers (`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Select, Table, bindparam, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import JSON, Engine, Select, Table, bindparam, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from register.storage.credit_bans import active_ban_statement
-from register.storage.dialect import QuotaTake
+from register.storage.dialect import LenderConnection, QuotaTake
 from register.storage.models import (
     AccessEvent, Consent, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor, Person,
 )  # fmt: skip
@@ -95,7 +96,7 @@ class SqliteStatements:
     def debt_rows_and_ban(self, session: Session, person_id: str, now: datetime) -> tuple[list[Any], Any]:
         return self.debt_rows_for_person(session, person_id), self.active_ban_brief(session, person_id, now)
 
-    def lender_connection(self, engine: Any) -> None:
+    def lender_connection(self, engine: Engine) -> AbstractContextManager[LenderConnection] | None:
         """None: on SQLite the lender's question goes through a session (the writer gate, BEGIN IMMEDIATE)."""
         return None
 

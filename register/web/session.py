@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
@@ -110,19 +110,34 @@ async def page_form(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(page_form)]
 
 
-class PersonSession:
-    """A page's policy: a signed-in person's session (the cookie, never a bearer token), holding
-    `permission`, and on every form this session's CSRF token. The route-matrix test finds these."""
+class CookieSessionPolicy:
+    """What every signed-in page checks, the person's (PersonSession) and the desk's staff
+    (web.staff_session.StaffPolicy) alike: a live session found from its cookie by `resolve` (never a bearer
+    token), holding `permission`; on every unsafe method the session's CSRF token; then the session's idle
+    clock restarted by `touch`."""
 
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, request: Request, session: SessionDep, state: StateDep, form: FormDep) -> SignedIn:
-        person = self.resolve(request, session, state, form)
-        if request.method not in SAFE_METHODS and not hmac.compare_digest(form.get("csrf", ""), person.csrf):
+    def __call__(self, request: Request, session: SessionDep, state: StateDep, form: FormDep) -> Any:
+        signed_in = self.resolve(request, session, state, form)
+        if request.method not in SAFE_METHODS and not hmac.compare_digest(form.get("csrf", ""), signed_in.csrf):
             raise CsrfRefused("the form's security token is missing or belongs to another session")
-        web_sessions.touch_web_session(session, person.token_hash, now=state.clock())
-        return person
+        self.touch(session, signed_in.token_hash, now=state.clock())
+        return signed_in
+
+    def resolve(self, request: Request, session, state: AppState, form: dict[str, str]) -> Any:
+        raise NotImplementedError
+
+    def touch(self, session, token_hash: str, *, now: datetime) -> None:
+        raise NotImplementedError
+
+
+class PersonSession(CookieSessionPolicy):
+    """A page's policy: a signed-in person's session, holding `permission`, and on every form this session's
+    CSRF token. The route-matrix test finds these."""
+
+    touch = staticmethod(web_sessions.touch_web_session)
 
     def resolve(self, request: Request, session, state: AppState, form: dict[str, str]) -> SignedIn:
         """The live session's person, before any form is checked. Kept on the request (`person`), so that an

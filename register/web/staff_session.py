@@ -9,19 +9,18 @@ token, made as the person's are (register.web.session.csrf_token).
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from register.api.deps import AppState, SessionDep, StateDep
+from register.api.deps import AppState
 from register.config import Settings
 from register.domain.permission import Permission, Principal
 from register.errors import SignInRequired
 from register.services import staff_sessions
-from register.web.session import SAFE_METHODS, CsrfRefused, FormDep, cookie_secure, csrf_token
+from register.web.session import CookieSessionPolicy, cookie_secure, csrf_token
 
 STAFF_COOKIE = "register_staff_session"
 STAFF_SIGN_IN_COOKIE = "register_staff_sign_in"  # the sign-in form's token, before there is a session
@@ -54,19 +53,11 @@ def clear_staff_cookie(response: Response, settings: Settings) -> None:
                            secure=cookie_secure(settings))
 
 
-class StaffPolicy:
+class StaffPolicy(CookieSessionPolicy):
     """A desk page's policy: a live staff session (the cookie, never a bearer token) of an institution that
     is a regulator now and holds `permission`, and on every form this session's CSRF token."""
 
-    def __init__(self, permission: Permission) -> None:
-        self.permission = permission
-
-    def __call__(self, request: Request, session: SessionDep, state: StateDep, form: FormDep) -> Staff:
-        staff = self.resolve(request, session, state, form)
-        if request.method not in SAFE_METHODS and not hmac.compare_digest(form.get("csrf", ""), staff.csrf):
-            raise CsrfRefused("the form's security token is missing or belongs to another session")
-        staff_sessions.touch_staff_session(session, staff.token_hash, now=state.clock())
-        return staff
+    touch = staticmethod(staff_sessions.touch_staff_session)
 
     def resolve(self, request: Request, session, state: AppState, form: dict[str, str]) -> Staff:
         token = request.cookies.get(STAFF_COOKIE)

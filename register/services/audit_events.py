@@ -14,6 +14,7 @@ from register.services.paging import decode_cursor, encode_cursor
 from register.storage.events import EventFilter, list_events
 from register.storage.signals import events_by_ids
 from register.storage.institutions import names_by_id
+from register.storage.log import leaf_indexes_for
 from register.storage.models import AccessEvent
 
 
@@ -34,8 +35,9 @@ def search_events(
     now: datetime,
     request_id: str | None,
     allow_test_ids: bool,
-) -> tuple[list[tuple[AccessEvent, str | None]], str | None]:
-    """A page of events in time order, filtered (`since` inclusive, `until` exclusive). `identity` (country,
+) -> tuple[list[tuple[AccessEvent, str | None, int | None]], str | None]:
+    """A page of events in time order, filtered, each with its institution's name and its leaf index in the
+    transparency log (None until integrated) (`since` inclusive, `until` exclusive). `identity` (country,
     number) narrows to one person, by blind index. The events are read in `reads` (a standby's session:
     a moment old, SPEC.md "Many machines") when given; the regulator's own access event is written in
     `session`, the request's transaction on the primary."""
@@ -50,6 +52,7 @@ def search_events(
     rows = list_events(reads, flt, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     names = names_by_id(reads, {e.actor_id for e in page if e.actor_id})
+    leaves = leaf_indexes_for(reads, [e.seq for e in page if e.seq is not None])
     record_event(
         session, principal=principal, action="regulator:events:search" if subject else "regulator:events:read",
         now=now, subject=subject, request_id=request_id,
@@ -57,7 +60,8 @@ def search_events(
                                    "outcome": flt.outcome}.items() if v},
     )  # fmt: skip
     next_cursor = encode_cursor(page[-1].occurred_at, page[-1].id) if more else None
-    return [(e, names.get(e.actor_id) if e.actor_id else None) for e in page], next_cursor
+    return [(e, names.get(e.actor_id) if e.actor_id else None, leaves.get(e.seq) if e.seq is not None else None)
+            for e in page], next_cursor
 
 
 def events_by_id(session: Session, event_ids: list[str]) -> list[tuple[AccessEvent, str | None]]:

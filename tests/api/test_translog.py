@@ -180,6 +180,34 @@ class TestConsumerProof:
         merkle.verify_inclusion(merkle.leaf_hash(leaf), proof["leaf_index"], cp.size,
                                 [b64d(x) for x in proof["inclusion"]["proof"]], cp.root_hash)
 
+    def test_the_regulators_search_shows_the_same_leaf_as_the_persons_log(self, app, client, data_dir, lender,
+                                                                          regulator):
+        """The regulator's access-log reads say where each event is in the log, as the person's log does: a
+        null there means "not yet integrated", so an event that is in the log must not read as one that is not."""
+        person = make_person(client, data_dir)
+        query(client, lender, person, grant(client, person.headers, lender.id))
+
+        def regulators_view() -> dict[str, int | None]:
+            found = client.post("/v1/audit/events/search", headers=regulator.headers,
+                                json={"country": person.country, "national_id": person.nid}).json()["items"]
+            listed = client.get("/v1/audit/events", headers=regulator.headers,
+                                params={"institution_id": lender.id, "action": "exposure:query"}).json()["items"]
+            assert {e["id"] for e in found if e["action"] == "exposure:query"} <= {e["id"] for e in listed}
+            return {e["id"]: e["leaf_index"] for e in found} | {e["id"]: e["leaf_index"] for e in listed
+                                                                 if e["id"] in {f["id"] for f in found}}
+
+        before = regulators_view()
+        assert before and set(before.values()) == {None}  # nothing integrated yet
+        integrate(app)  # what was there before is in the log now (later reads are not, until the next run)
+        persons = {e["id"]: e["leaf_index"] for e in client.get("/v1/me/access-log",
+                                                                headers=person.headers).json()["items"]}
+        seen = {k: v for k, v in regulators_view().items() if k in before}
+        assert seen.keys() == before.keys() and all(isinstance(v, int) for v in seen.values())
+        both = seen.keys() & persons.keys()  # the lender's lookup at least; the person's log need not list all
+        assert any(e["action"] == "exposure:query" and e["id"] in both for e in client.get(
+            "/v1/me/access-log", headers=person.headers).json()["items"])
+        assert {k: seen[k] for k in both} == {k: persons[k] for k in both}
+
     def test_another_persons_event_is_404(self, app, client, data_dir, lender):
         x, y = make_person(client, data_dir), make_person(client, data_dir)
         query(client, lender, y, grant(client, y.headers, lender.id))

@@ -53,7 +53,7 @@ def list_events(
         outcome=outcome, since=since, until=until, identity=None, cursor=cursor, limit=limit,
         now=state.clock(), request_id=request.state.request_id, allow_test_ids=state.settings.accept_test_identities,
     ))
-    return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
+    return AccessEventsPublic(items=[event_public(e, n, leaf) for e, n, leaf in rows], next_cursor=next_cursor)
 
 
 @router.post("/events/search", response_model=AccessEventsPublic,
@@ -67,7 +67,7 @@ def search(body: EventSearch, request: Request, session: SessionDep, replica: Re
         identity=(body.country, body.national_id), cursor=body.cursor, limit=body.limit, now=state.clock(),
         request_id=request.state.request_id, allow_test_ids=state.settings.accept_test_identities,
     ))
-    return AccessEventsPublic(items=[event_public(e, n) for e, n in rows], next_cursor=next_cursor)
+    return AccessEventsPublic(items=[event_public(e, n, leaf) for e, n, leaf in rows], next_cursor=next_cursor)
 
 
 # --- the transparency log -------------------------------------------------------------------------

@@ -156,7 +156,8 @@ def _disputes_and_bans(session: Session, cipher: FieldCipher, principals: dict[s
         target = lines[0]
         if i < 10:
             reason = list(texts)[i % 4]
-            opened = now - timedelta(days=40 if i == 0 else rng.randrange(1, 20))
+            # Opened 7 to 25 days ago: what follows (an answer after 5 days, a statement after 6) is in the past.
+            opened = now - timedelta(days=40 if i == 0 else 6 + rng.randrange(1, 20))
             d = disputes.open_dispute(session, cipher, principal=person, obligation_id=target.obligation_id, reason=reason,
                                       text=texts[reason], now=opened, days=30, request_id=None)
             creditor = by_id[target.institution_id]

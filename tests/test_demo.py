@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
+from contextlib import contextmanager
 from collections.abc import Iterator
 
 import pytest
@@ -21,8 +22,8 @@ from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, ma
 from tests.factories import consumer_headers
 
 
-@pytest.fixture
-def demo(backend: str, tmp_path) -> Iterator[tuple[TestClient, object, object]]:
+@contextmanager
+def seeded(backend: str, tmp_path, **demo_args) -> Iterator[tuple[TestClient, object, object]]:
     url = f"sqlite:///{tmp_path / 'demo.db'}" if backend == "sqlite" else create_pg_database()
     try:
         upgrade(url)
@@ -31,13 +32,19 @@ def demo(backend: str, tmp_path) -> Iterator[tuple[TestClient, object, object]]:
         app = create_app(settings, keys=keys)
         state = app.state.register
         with state.sessions.begin() as session:
-            info = seed_demo(session, FieldCipher(keys), settings, state.tlog, persons=120)
+            info = seed_demo(session, FieldCipher(keys), settings, state.tlog, **demo_args)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client, info, tmp_path
         state.engine.dispose()
     finally:
         if backend == "postgres":
             drop_pg_database(url)
+
+
+@pytest.fixture
+def demo(backend: str, tmp_path) -> Iterator[tuple[TestClient, object, object]]:
+    with seeded(backend, tmp_path, persons=120) as it:
+        yield it
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -116,6 +123,34 @@ def test_the_demo_has_disputes_in_every_state_and_credit_bans(demo):
     assert client.get("/v1/disputes", params={"state": "open"}, headers=nordbank).status_code == 200
     bans = client.get("/v1/audit/events", params={"action": "credit_ban:set", "limit": 100}, headers=regulator).json()
     assert len(bans["items"]) >= 3
+
+
+def test_nothing_in_the_demo_happened_after_it_was_made(backend, tmp_path):
+    """A dispute answered next week, or a feed event from the future, would mislead whoever audits the demo
+    (and the desk's answer-time figures): every moment the demo records is at or before its seeding. The demo
+    as `make run` seeds it (300 persons, seed 2026) had one."""
+    with seeded(backend, tmp_path) as (client, _, _):
+        _nothing_after(client)
+
+
+def _nothing_after(client) -> None:
+    from sqlalchemy import func, select
+
+    from register.storage.event_tables import OutboxEvent
+    from register.storage.models import AccessEvent, Dispute
+
+    state = client.app.state.register
+    now = state.clock()
+    with state.sessions() as s:
+        latest = {
+            "access event": s.scalar(select(func.max(AccessEvent.occurred_at))),
+            "feed event": s.scalar(select(func.max(OutboxEvent.occurred_at))),
+            "dispute opened": s.scalar(select(func.max(Dispute.opened_at))),
+            "dispute closed": s.scalar(select(func.max(Dispute.closed_at))),
+            "dispute statement": s.scalar(select(func.max(Dispute.statement_at))),
+        }
+    assert None not in latest.values(), latest
+    assert {k: v for k, v in latest.items() if v.replace(tzinfo=now.tzinfo) > now} == {}
 
 
 class TestWhatTheDemoTellsANewcomer:

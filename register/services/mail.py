@@ -7,14 +7,16 @@ text never carries the address or the message (they are personal data and must n
 
 from __future__ import annotations
 
+import os
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from register.config import Settings, SmtpTls
+from register.config import Environment, Settings, SmtpTls
 
 
 class MailError(Exception):
@@ -47,7 +49,7 @@ class SmtpMailer:
     def configured(self) -> bool:
         return bool(self.host)
 
-    def message(self, mail: Mail) -> EmailMessage:
+    def message(self, mail: Mail, *, cte: str | None = None) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = mail.to
@@ -55,7 +57,7 @@ class SmtpMailer:
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "register.local")
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a notice
-        msg.set_content(mail.text)
+        msg.set_content(mail.text, cte=cte)
         msg["Content-Language"] = mail.language  # after set_content, which replaces the Content-* headers
         return msg
 
@@ -91,3 +93,38 @@ class SmtpMailer:
             except (OSError, smtplib.SMTPException):
                 conn.close()
         return results + [False] * (len(mails) - len(results))
+
+
+class MailFolder(SmtpMailer):
+    """Development's mail server: each notice written as a file `<folder>/<time>-<n>.eml` instead of sent, so
+    that a developer can read it and follow its confirmation link with no SMTP server. Only with
+    REGISTER_ENV=dev and no REGISTER_SMTP_HOST (`mailer_of`); the files hold an address, so only the
+    register's user may read them."""
+
+    def __init__(self, folder: Path, *, sender: str) -> None:
+        super().__init__(host=None, port=25, sender=sender)
+        self.folder = folder
+
+    @property
+    def configured(self) -> bool:
+        return True
+
+    def send(self, mails: list[Mail]) -> list[bool]:
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for n, mail in enumerate(mails):
+                path = self.folder / f"{time.time_ns()}-{n}.eml"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(bytes(self.message(mail, cte="8bit")))  # the link on one line, as written
+        except OSError as exc:
+            raise MailError(f"mail folder {self.folder}: {type(exc).__name__}") from None
+        return [True] * len(mails)
+
+
+def mailer_of(settings: Settings) -> SmtpMailer:
+    """The SMTP server of REGISTER_SMTP_*; in development without one, a folder beside the data
+    (`<data dir>/mail`); in production without one, none: notices wait, kept, until it is set."""
+    if settings.smtp_host or settings.env is not Environment.dev:
+        return SmtpMailer.from_settings(settings)
+    return MailFolder(Path(settings.data_dir) / "mail", sender=settings.smtp_from)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from register.config import Settings
 from register.crypto.fields import FieldCipher
-from register.services.mail import SmtpMailer
+from register.services.mail import mailer_of
 from register.services.notices import Item, Notifier
 from register.web import labels
 from register.web.i18n import LANGUAGES, DEFAULT_LANGUAGE, Formats, translations
@@ -90,5 +90,5 @@ class MailComposer:
 def notifier_of(settings: Settings, sessions: sessionmaker[Session], cipher: FieldCipher) -> Notifier:
     """The notifier of persons' notices (services.notices) with the SMTP server and these texts: for the
     server's background thread and `register notices run`."""
-    return Notifier(sessions, cipher, SmtpMailer.from_settings(settings), MailComposer(settings.public_url),
+    return Notifier(sessions, cipher, mailer_of(settings), MailComposer(settings.public_url),
                     public_url=settings.public_url, retry_seconds=settings.notice_interval_seconds)

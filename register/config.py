@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     limits_prefix: str = Field(default="register", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
                                description="Prefix of the register's keys in the Redis of REGISTER_LIMITS_URL")
     db_pool_size: int = Field(default=10, ge=1, le=500,
-                              description="PostgreSQL connections per server process (as many again on overflow)")
+                              description="PostgreSQL connections per server process (as many again on overflow, "
+                                          "and as many again for lenders' answers on the event loop)")
     db_pool_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest wait for a free database connection (then 503)"
     )

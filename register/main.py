@@ -31,6 +31,7 @@ from register.services.institutions import TokenCache
 from register.services.keys import KeyWatcher, open_cipher
 from register.services.limits import ExposureLimits
 from register.services.dispatch import Dispatcher
+from register.services.exposure import lender_pool
 from register.services.reports import ReportWorker
 from register.services.notices import NoticeWorker
 from register.services.webhooks import consumer_from
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
             for background in (dispatcher, notifier, retention, worker, integrator, tokens, key_watcher):
                 if background:
                     background.stop()
+            if app.state.register.lender_pool is not None:
+                await app.state.register.lender_pool.close()
             counters.close()
 
     # /docs and /redoc are the register's own (register/web/site.py): FastAPI's load their scripts from a CDN.
@@ -128,6 +131,9 @@ def create_app(settings: Settings | None = None, *, keys: KeyProvider | None = N
         engine=engine,
         sessions=sessions,
         read_sessions=read_sessions,
+        lender_pool=None if counters.remote else lender_pool(
+            sessions, size=settings.db_pool_size, timeout=settings.db_pool_timeout_seconds,
+            statement_timeout=settings.db_statement_timeout_seconds or None),
         tlog=tlog,
         cipher=cipher,
         report_worker=worker,

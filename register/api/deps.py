@@ -20,6 +20,7 @@ from register.domain.identity import InvalidNationalId, parse_national_id
 from register.domain.permission import Permission, Principal, Role
 from register.errors import Forbidden, RegisterError, Unauthenticated
 from register.services.bearer import authenticate_bearer
+from register.services.exposure import LenderPool
 from register.services.institutions import TokenCache
 from register.services.limits import ExposureLimits
 from register.services.reports import ReportWorker
@@ -50,6 +51,9 @@ class AppState:
     # Reads that may be a moment old (SPEC.md, "Many machines": read routing): a standby's sessions on a
     # multi-host database URL, else `sessions` itself.
     read_sessions: sessionmaker[Session] | None = None
+    # The lender's hot path on this process's event loop (services.exposure.answer_on_lane_async): None on
+    # SQLite, and where the rate's store is remote (its calls are then made in a worker thread).
+    lender_pool: LenderPool | None = None
 
 
 async def app_state(request: Request) -> AppState:

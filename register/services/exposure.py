@@ -20,6 +20,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,11 +39,14 @@ from register.services.events import EventRecord, event_values, record_event
 from register.services.limits import ExposureLimits
 from register.services.translog import TransparencyLog
 from register.storage.consents import person_and_consent
-from register.storage.dialect import LenderConnection
-from register.storage.exposure import debt_rows_and_ban, debt_rows_for_person, grant_answer, lender_connection
+from register.storage.dialect import AsyncLenderConnection, LenderConnection, LenderPool, LenderRead
+from register.storage.exposure import (
+    debt_rows_and_ban, debt_rows_for_person, grant_answer, lender_connection, lender_pool,
+)  # fmt: skip
 from register.storage.pseudonyms import epoch_of
 
-__all__ = ["Taken", "answer_on_lane", "lender_connection", "lines_for_person", "query_exposure", "take_rate"]
+__all__ = ["LenderPool", "Taken", "answer_on_lane", "answer_on_lane_async", "lane_steps", "lender_connection",
+           "lender_pool", "lines_for_person", "query_exposure", "take_rate"]
 
 
 @dataclass(slots=True)
@@ -206,8 +210,29 @@ def _answer(lines: list[Line], *, nid: Any, now: datetime, purpose: Purpose, con
     return exposure_id, answer, canonical_json(answer)
 
 
-def answer_on_lane(
-    conn: LenderConnection,
+def answer_on_lane(conn: LenderConnection, cipher: FieldCipher, **question: Any) -> bytes | None:
+    """`lane_steps` on a connection of the thread's (`storage.exposure.lender_connection`)."""
+    steps = lane_steps(cipher, **question)
+    try:
+        step, kwargs = next(steps)
+        while True:
+            step, kwargs = steps.send(getattr(conn, step)(**kwargs))
+    except StopIteration as done:
+        return done.value
+
+
+async def answer_on_lane_async(conn: AsyncLenderConnection, cipher: FieldCipher, **question: Any) -> bytes | None:
+    """`lane_steps` on a connection of the event loop's (`storage.exposure.lender_pool`): no thread hop."""
+    steps = lane_steps(cipher, **question)
+    try:
+        step, kwargs = next(steps)
+        while True:
+            step, kwargs = steps.send(await getattr(conn, step)(**kwargs))
+    except StopIteration as done:
+        return done.value
+
+
+def lane_steps(
     cipher: FieldCipher,
     *,
     principal: Principal,
@@ -221,11 +246,13 @@ def answer_on_lane(
     tlog: TransparencyLog,
     limits: ExposureLimits | None = None,
     taken: Taken,
-) -> bytes | None:
+) -> Generator[tuple[str, dict[str, Any]], Any, bytes | None]:
     """A plain granted answer (the rate already taken: `take_rate`, in `taken`), as the response's JSON
     bytes: the same content as `query_exposure`'s, its access event durable and its answer and hash stored
     when this returns. None, with nothing written, for anything else (`taken` says what was taken from the
-    attested rate): `query_exposure` answers that."""
+    attested rate): `query_exposure` answers that. Written once for both drivers (`answer_on_lane`,
+    `answer_on_lane_async`): it yields each statement as the name of a `LenderConnection` method and its
+    arguments, and is sent the method's result; it does no I/O of its own."""
     institution_id = principal.institution_id
     assert institution_id is not None
     try:
@@ -235,9 +262,9 @@ def answer_on_lane(
         return None
     blind_index = identities.blind_index(cipher, nid)
     epoch, epoch_end = epoch_of(now)
-    read = conn.read(blind_index=blind_index, consent_id=consent_id, institution_id=institution_id,
-                     purpose=purpose.value, epoch=epoch, now=now,
-                     neighbours=sequential.neighbour_indexes(cipher, nid), since=now - sequential.WINDOW)
+    read: LenderRead = yield "read", dict(
+        blind_index=blind_index, consent_id=consent_id, institution_id=institution_id, purpose=purpose.value,
+        epoch=epoch, now=now, neighbours=sequential.neighbour_indexes(cipher, nid), since=now - sequential.WINDOW)
     consent = read.consent
     if not read.granted or consent is None:
         return None  # a refusal, given by query_exposure
@@ -259,8 +286,8 @@ def answer_on_lane(
     assert read.person_id is not None
     exposure_id, _, encoded = _answer(_lines(None, read.lines, read.person_id, None),  # type: ignore[arg-type]
                                       nid=nid, now=now, purpose=purpose, consent=consent, ban=read.ban)
-    pseudonym = read.pseudonym or conn.make_pseudonym(pseudonym=secrets.token_bytes(32), blind_index=blind_index,
-                                                      epoch=epoch, epoch_end=epoch_end)
+    pseudonym = read.pseudonym or (yield "make_pseudonym", dict(
+        pseudonym=secrets.token_bytes(32), blind_index=blind_index, epoch=epoch, epoch_end=epoch_end))
     details: dict[str, Any] = {"exposure_id": exposure_id}
     if read.sequential:  # as query_exposure's `seen`: a flag, never the number
         details["sequential"] = True
@@ -270,7 +297,7 @@ def answer_on_lane(
                            purpose=purpose.value, consent_id=consent_id, request_id=request_id, details=details)
     granted["subject"] = pseudonym  # the month's pseudonym, as event_values makes it in a session
     quota = limits.quota_take(institution_id=institution_id, now=now, attested=attested) if limits else None
-    seq = conn.grant_answer(quota=quota, event=granted, encoded=encoded, record={
+    seq = yield "grant_answer", dict(quota=quota, event=granted, encoded=encoded, record={
         "id": exposure_id, "event_id": granted["id"], "institution_id": institution_id,
         "person_id": read.person_id, "consent_id": consent.id, "created_at": now, "response": None,
         "response_sha256": hashlib.sha256(encoded).hexdigest(),

@@ -15,7 +15,7 @@ databases, and times in UTC, as `UTCDateTime` returns them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -86,6 +86,28 @@ class LenderConnection(Protocol):
         """As `Statements.grant_answer`, committed (durable) when it returns."""
 
 
+class AsyncLenderConnection(Protocol):
+    """`LenderConnection`'s statements, awaited on the event loop (`LenderPool`)."""
+
+    async def read(self, *, blind_index: bytes, consent_id: str, institution_id: str, purpose: str, epoch: str,
+                   now: datetime, neighbours: Sequence[bytes] = (), since: datetime | None = None) -> LenderRead: ...
+
+    async def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str,
+                             epoch_end: datetime) -> bytes: ...
+
+    async def grant_answer(self, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
+                           encoded: bytes) -> int | None: ...
+
+
+class LenderPool(Protocol):
+    """One server process's connections for the lender's hot path on its event loop."""
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncLenderConnection]:
+        """A connection, given back when the block ends; waits as the engine's pool would, then fails as it."""
+
+    async def close(self) -> None: ...
+
+
 class Statements(Protocol):
     """One method per statement that has a shape of its own on each database."""
 
@@ -119,6 +141,11 @@ class Statements(Protocol):
     def lender_connection(self, engine: Engine) -> AbstractContextManager[LenderConnection] | None:
         """A connection of `engine`'s pool for the lender's hot path, given back when the block ends; None
         where the database has none (SQLite: its writer gate and BEGIN IMMEDIATE belong to sessions)."""
+
+    def lender_pool(self, engine: Engine, *, size: int, timeout: float,
+                    connect_args: dict[str, object]) -> LenderPool | None:
+        """This process's connections to `engine`'s database for the lender's hot path on the event loop (at
+        most `size`; `timeout` and `connect_args` as the engine's pool's); None where there are none (SQLite)."""
 
     # --- the transparency log ---------------------------------------------------------------------------
     def try_lock_integrator(self, session: Session, key: int) -> bool:

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from register.storage.dialect import KEY, LenderConnection, QuotaTake, statements
+from register.storage.db import postgres_connect_args
+from register.storage.dialect import KEY, LenderConnection, LenderPool, QuotaTake, statements
 from register.storage.models import ExposureRecord
 
 
@@ -31,6 +32,15 @@ def lender_connection(sessions: sessionmaker) -> AbstractContextManager[LenderCo
     `read` and `grant_answer` are one statement each (`storage.dialect.LenderConnection`); None where the
     database has none (SQLite), and the question goes through a session."""
     return sessions.kw["info"][KEY].lender_connection(sessions.kw["bind"])
+
+
+def lender_pool(sessions: sessionmaker, *, size: int, timeout: float, statement_timeout: float | None,
+                ) -> LenderPool | None:
+    """For the lender's hot path on the event loop: this process's own connections to the database `sessions`
+    use (`storage.dialect.LenderPool`); None where the database has none (SQLite)."""
+    engine = sessions.kw["bind"]
+    connect_args = postgres_connect_args(str(engine.url), statement_timeout=statement_timeout)  # as make_engine's
+    return sessions.kw["info"][KEY].lender_pool(engine, size=size, timeout=timeout, connect_args=connect_args)
 
 
 def grant_answer(session: Session, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],

@@ -142,3 +142,98 @@ def test_the_lane_answers_a_plain_granted_question(app, client, data_dir, lender
         record = s.get(ExposureRecord, answer["exposure_id"])
     assert record.response == {k: v for k, v in answer.items() if k != "receipt"}
     assert len(answer["obligations"]) == 1 and answer["consent_id"] == cid
+
+
+def test_the_event_loops_lane_exists_on_postgresql_only(app, backend):
+    """On PostgreSQL a granted answer is read and written on the event loop, on connections of the process's
+    own (`AppState.lender_pool`), with no worker thread; SQLite answers in a worker thread, through a session."""
+    assert (app.state.register.lender_pool is not None) == (backend == "postgres")
+
+
+def test_a_granted_answer_takes_no_threads_connection(app, client, data_dir, lender, backend, monkeypatch):
+    """With the event loop's lane, the worker thread's lane is not asked: an answer is granted, stored and
+    logged though it would fail; on SQLite the session answers as before."""
+    from register.api.routes import exposure as route
+
+    def no_thread_lane(*_: object, **__: object) -> None:
+        raise AssertionError("a worker thread's connection was asked for")
+
+    if backend == "postgres":
+        monkeypatch.setattr(route, "lender_connection", no_thread_lane)
+    person = make_person(client, data_dir)
+    client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(debtors=[debtor(person)]), headers=lender.headers)
+    cid = grant(client, person.headers, lender.id)
+    r = ask(client, lender, person, cid)
+    assert r.status_code == 200, r.text
+    with app.state.register.sessions() as s:
+        assert s.get(ExposureRecord, r.json()["exposure_id"]) is not None
+        assert s.execute(select(AccessEvent).where(AccessEvent.id == r.json()["receipt"]["event_id"])).scalar_one()
+
+
+class TestTheLoopsPool:
+    """`storage.dialects.postgres_exposure.AsyncLenders`: bounded, waiting as the engine's pool does, and never
+    keeping a connection a question left in the middle of a statement."""
+
+    @staticmethod
+    def pool(app, **kw):  # noqa: ANN001, ANN205
+        from register.services.exposure import lender_pool
+
+        state = app.state.register
+        return lender_pool(state.sessions, size=kw.get("size", 1), timeout=kw.get("timeout", 0.2),
+                           statement_timeout=None)
+
+    def test_at_its_bound_a_question_waits_then_fails_as_the_engines_pool(self, app, backend):
+        import asyncio
+
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        if backend != "postgres":
+            assert self.pool(app) is None
+            return
+        pool = self.pool(app, size=1, timeout=0.2)
+
+        async def run() -> None:
+            async with pool.connection():
+                try:
+                    async with pool.connection():
+                        raise AssertionError("a second connection past the bound of 1")
+                except PoolTimeout:
+                    pass
+            async with pool.connection() as conn:  # given back: free again
+                assert (await (await conn.conn.execute("SELECT 1")).fetchone()) == (1,)
+            await pool.close()
+
+        asyncio.run(run())
+
+    def test_a_question_cancelled_mid_statement_leaves_a_usable_pool(self, app, backend):
+        """A client gone in the middle of a statement cancels its task: the statement is cancelled (psycopg
+        cancels it on the server), and the connection is closed or given back idle, never busy."""
+        import asyncio
+
+        import psycopg
+
+        if backend != "postgres":
+            return
+        pool = self.pool(app, size=1, timeout=2.0)
+
+        async def run() -> None:
+            held = []
+
+            async def slow() -> None:
+                async with pool.connection() as conn:
+                    held.append(conn.conn)
+                    await conn.conn.execute("SELECT pg_sleep(5)")
+
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            started = asyncio.get_running_loop().time()
+            await asyncio.gather(task, return_exceptions=True)
+            async with pool.connection() as conn:  # within the pool's timeout: the sleep did not hold it
+                assert held[0].closed or conn.conn is held[0]
+                assert conn.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                assert (await (await conn.conn.execute("SELECT 1")).fetchone()) == (1,)
+            assert asyncio.get_running_loop().time() - started < 2.0
+            await pool.close()
+
+        asyncio.run(run())

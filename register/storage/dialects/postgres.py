@@ -13,11 +13,9 @@ Batches: binary COPY, and updates through a staging table with one `UPDATE ... F
 from __future__ import annotations
 
 import functools
-import random
-from collections import namedtuple
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -29,9 +27,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.storage.dialect import LenderConnection, LenderRead, QuotaTake, shard_share
-from register.storage.models import AccessEvent, ExposureRecord, Obligation, Person
-from register.storage.pseudonyms import epoch_of
+from register.storage.dialect import LenderConnection, LenderPool, QuotaTake
+from register.storage.dialects.postgres_exposure import (
+    _ACTIVE_BAN, _LINES, _QUOTA_ANY, _QUOTA_ROWS, _QUOTA_SHARD, AsyncLenders, _Ban, _grant, _grant_params, _Line,
+    _quota_params, _utc, lender_connection,
+)  # fmt: skip
+from register.storage.models import Obligation, Person
 
 OUTBOX_LOCK = 0x6F7574626F78  # the advisory lock outbox writers take in turn ("outbox" in ASCII)
 
@@ -49,37 +50,11 @@ def _execute(session: Session, sql: str, params: dict[str, Any]) -> None:
         cur.execute(sql, params, prepare=True)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
 _PERSON_AND_CONSENT = """
 SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s
         UNION ALL SELECT id FROM persons WHERE blind_index_next = %(blind_index)s LIMIT 1) AS person_id, c.institution_id,
        c.person_id AS consent_person, c.purpose, c.expires_at, c.revoked_at, c.source, c.id
   FROM (SELECT 1) AS one LEFT JOIN consents c ON c.id = %(consent_id)s
-"""
-
-_LINES = """
-SELECT o.id, o.institution_id, o.external_ref, o.kind, o.currency, o.balance, o.credit_limit,
-       o.monthly_payment, o.overdue_amount, o.days_past_due, o.status, o.as_of, o.collects_institution_id,
-       o.collects_external_ref, o.handed_to_institution_id, o.handed_to_external_ref, d.role, i.name AS creditor,
-       (SELECT count(*) FROM obligation_debtors x
-         WHERE x.obligation_id = o.id AND x.role IN ('primary', 'co_debtor')) AS own_debtors,
-       EXISTS (SELECT 1 FROM disputes q WHERE q.obligation_id = o.id AND q.state = 'open') AS disputed,
-       EXISTS (SELECT 1 FROM disputes q WHERE q.obligation_id = o.id AND q.person_id = %(person_id)s
-                AND q.state = 'upheld' AND q.statement_enc IS NOT NULL) AS stated
-  FROM obligation_debtors d
-  JOIN obligations o ON o.id = d.obligation_id
-  JOIN institutions i ON i.id = o.institution_id
- WHERE d.person_id = %(person_id)s AND o.retracted_at IS NULL
-"""
-
-_ACTIVE_BAN = """
-SELECT id, reason, since FROM credit_bans
- WHERE person_id = %(person_id)s AND since <= %(now)s AND (until IS NULL OR until > %(now)s)
-   AND (lift_effective_at IS NULL OR lift_effective_at > %(now)s)
- ORDER BY since DESC LIMIT 1
 """
 
 _LINES_AND_BAN = f"""
@@ -88,147 +63,6 @@ SELECT b.id AS ban_id, b.reason AS ban_reason, b.since AS ban_since, l.*
   LEFT JOIN LATERAL ({_ACTIVE_BAN}) AS b ON true
   LEFT JOIN LATERAL ({_LINES}) AS l ON true
 """
-_Line = namedtuple("_Line", "id institution_id external_ref kind currency balance credit_limit monthly_payment "
-                   "overdue_amount days_past_due status as_of collects_institution_id collects_external_ref "
-                   "handed_to_institution_id handed_to_external_ref role creditor own_debtors disputed stated")
-_Ban = namedtuple("_Ban", "id reason since")
-
-# The lender's hot path reads all it needs in one statement (`_Lender.read`): the person, the consent,
-# this month's pseudonym of the blind index, and, only for a consent the statement itself finds active for
-# this institution, person and purpose (`g`: the grant rule of `domain.consent.check_consent`, stated in
-# SQL so that no debt row is read past a refusal), the credit ban and the lines. Python still checks the
-# consent (`check_consent`, the authority, which names the refusal): where the two disagree the answer is
-# not given here (services.exposure). It also asks the `sequential_lookups` probe (services.sequential):
-# the neighbours' events in the window through ix_access_events_subject, the institution looked for among
-# them only (a LIMITed lateral: the planner cannot walk the busy institution's own range). NULL: false.
-_SEQUENTIAL = """EXISTS (SELECT 1 FROM subject_pseudonyms sp CROSS JOIN LATERAL (SELECT e.actor_id, e.action
-  FROM access_events e WHERE e.subject = sp.pseudonym AND e.occurred_at >= %(seq_since)s
-  AND e.occurred_at < %(now)s LIMIT 1000) AS e WHERE sp.blind_index IN (%(seq_a)s, %(seq_b)s)
-  AND sp.epoch IN (%(seq_e1)s, %(seq_e2)s) AND e.actor_id = %(institution_id)s AND e.action = 'exposure:query')"""
-
-_LENDER_READ = f"""
-WITH c AS (SELECT id, institution_id, person_id AS consent_person, purpose, expires_at, revoked_at, source
-             FROM consents WHERE id = %(consent_id)s),
-     p AS (SELECT (SELECT id FROM persons WHERE blind_index = %(blind_index)s
-                   UNION ALL SELECT id FROM persons WHERE blind_index_next = %(blind_index)s LIMIT 1) AS person_id),
-     g AS (SELECT p.person_id FROM p JOIN c ON c.consent_person = p.person_id
-            WHERE c.institution_id = %(institution_id)s AND c.purpose = %(purpose)s
-              AND (c.revoked_at IS NULL OR c.revoked_at > %(now)s) AND c.expires_at > %(now)s)
-SELECT p.person_id, c.id, c.institution_id, c.consent_person, c.purpose, c.expires_at, c.revoked_at, c.source,
-       (SELECT pseudonym FROM subject_pseudonyms WHERE blind_index = %(blind_index)s AND epoch = %(epoch)s),
-       g.person_id IS NOT NULL, b.id, b.reason, b.since, {_SEQUENTIAL}, l.*
-  FROM p LEFT JOIN c ON true LEFT JOIN g ON true
-  LEFT JOIN LATERAL ({_ACTIVE_BAN.replace("%(person_id)s", "g.person_id")}) AS b ON true
-  LEFT JOIN LATERAL ({_LINES.replace("%(person_id)s", "g.person_id")}) AS l ON true
-"""
-_HEAD = 14  # the columns before the line's
-_Consent = namedtuple("_Consent", "id institution_id consent_person purpose expires_at revoked_at source")
-
-# As storage.pseudonyms._MAKE; RETURNING nothing when a concurrent answer made it first (then read apart,
-# in a statement of its own, whose snapshot sees that answer's commit).
-_MAKE_PSEUDONYM = """
-INSERT INTO subject_pseudonyms (pseudonym, blind_index, epoch, epoch_end)
-VALUES (%(pseudonym)s, %(blind_index)s, %(epoch)s, %(epoch_end)s)
-ON CONFLICT (blind_index, epoch) DO NOTHING RETURNING pseudonym
-"""
-_PSEUDONYM = "SELECT pseudonym FROM subject_pseudonyms WHERE blind_index = %(blind_index)s AND epoch = %(epoch)s"
-
-
-class _Lender:
-    """`storage.dialect.LenderConnection` on one psycopg connection in autocommit: each statement is
-    prepared once per connection and is a transaction of its own, committed (durable: synchronous_commit)
-    when it returns, with no BEGIN or COMMIT round trip beside it. The reads need no transaction with the
-    writes: under READ COMMITTED every statement had its own snapshot anyway, and the reads lock nothing."""
-
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
-
-    def read(self, *, blind_index: bytes, consent_id: str, institution_id: str, purpose: str, epoch: str,
-             now: datetime, neighbours: Sequence[bytes] = (), since: datetime | None = None) -> LenderRead:
-        since = since or now
-        rows = self.conn.execute(_LENDER_READ, {
-            "blind_index": blind_index, "consent_id": consent_id, "institution_id": institution_id,
-            "purpose": purpose, "epoch": epoch, "now": now,
-            "seq_a": neighbours[0] if neighbours else None, "seq_b": neighbours[-1] if neighbours else None,
-            "seq_e1": epoch_of(since)[0], "seq_e2": epoch, "seq_since": since}, prepare=True).fetchall()
-        first = rows[0]
-        consent = None
-        if first[1] is not None:
-            consent = _Consent(first[1], first[2], first[3], first[4], _utc(first[5]), _utc(first[6]), first[7])
-        pseudonym = bytes(first[8]) if first[8] is not None else None
-        ban = _Ban(first[10], first[11], _utc(first[12])) if first[10] is not None else None
-        lines = [_Line(*r[_HEAD:])._replace(as_of=_utc(r[_HEAD + 11])) for r in rows if r[_HEAD] is not None]
-        return LenderRead(person_id=first[0], consent=consent, pseudonym=pseudonym, granted=first[9],
-                          lines=lines, ban=ban, sequential=bool(first[13]))
-
-    def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str, epoch_end: datetime) -> bytes:
-        params = {"pseudonym": pseudonym, "blind_index": blind_index, "epoch": epoch, "epoch_end": epoch_end}
-        row = self.conn.execute(_MAKE_PSEUDONYM, params).fetchone()
-        if row is None:
-            row = self.conn.execute(_PSEUDONYM, params).fetchone()
-        return bytes(row[0])
-
-    def grant_answer(self, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
-                     encoded: bytes) -> int | None:
-        params = _grant_params(event, record, encoded)
-        if quota is None:
-            return self._one(_grant(tuple(event), tuple(record), None), params)
-        shards = _quota_params(params, quota)
-        seq = self._one(_grant(tuple(event), tuple(record), _QUOTA_SHARD), params)
-        if seq is not None or shards == 1:
-            return seq
-        with psycopg.ClientCursor(self.conn) as cur:  # its shard is used up: any other with room (rare)
-            cur.execute(_QUOTA_ROWS, params)
-        return self._one(_grant(tuple(event), tuple(record), _QUOTA_ANY), params)
-
-    def _one(self, sql: str, params: dict[str, Any]) -> Any:
-        return self.conn.execute(sql, params, prepare=True).fetchone()[0]
-
-
-@contextmanager
-def _lender_connection(engine: Engine) -> Iterator[_Lender]:
-    """A connection of the engine's pool (no ORM session, no SQLAlchemy `Connection`), in autocommit for
-    the block and given back as it came. A connection an error left unusable is dropped from the pool."""
-    fairy = engine.raw_connection()
-    conn: psycopg.Connection = fairy.driver_connection
-    try:
-        conn.autocommit = True
-        yield _Lender(conn)
-    except BaseException as exc:
-        if conn.closed or conn.broken:  # the server went away: every connection of its time with it, as
-            engine.pool._invalidate(fairy, exc)  # SQLAlchemy does on a disconnect (storage.db.make_engine)
-            raise
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            fairy.invalidate()
-            raise
-        conn.autocommit = False
-        fairy.close()
-        raise
-    conn.autocommit = False
-    fairy.close()
-
-
-def _grant_params(event: dict[str, Any], record: dict[str, Any], encoded: bytes) -> dict[str, Any]:
-    details = event["details"]
-    return {**event, "details": orjson.dumps(details).decode() if details is not None else None,
-            **{f"r_{k}": v for k, v in record.items()}, "r_response": encoded.decode()}
-
-
-def _quota_params(params: dict[str, Any], quota: QuotaTake) -> int:
-    """`quota`'s parameters, with its shard picked at random among those with room (added to `params`);
-    how many shards have room at all."""
-    shards = quota.shards_open(QUOTA_SHARDS)
-    shard = random.randrange(shards)
-    params |= {"q_institution_id": quota.institution_id, "q_day": quota.day, "q_quota": quota.quota,
-               "q_attested": quota.attested, "q_count_attested": int(quota.count_attested),
-               "q_shards": QUOTA_SHARDS, "q_shard": shard,
-               "q_cap": shard_share(quota.quota, QUOTA_SHARDS, shard),
-               "q_attested_cap": shard_share(quota.attested, QUOTA_SHARDS, shard)}
-    return shards
-
-
 _INSERT_EXPOSURE = """
 INSERT INTO exposures (id, event_id, institution_id, person_id, consent_id, created_at, response, response_sha256)
 VALUES (%(id)s, %(event_id)s, %(institution_id)s, %(person_id)s, %(consent_id)s, %(created_at)s, %(response)s,
@@ -240,60 +74,6 @@ VALUES (%(id)s, %(event_id)s, %(institution_id)s, %(person_id)s, %(consent_id)s,
 def _insert_event(columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO access_events ({', '.join(columns)}) "
             f"VALUES ({', '.join(f'%({c})s' for c in columns)}) RETURNING seq")
-
-
-def _casts(table: Table, cols: tuple[str, ...], prefix: str = "") -> str:
-    """`%(col)s::type, ...`: in `INSERT ... SELECT` PostgreSQL cannot take a parameter's type from its column."""
-    dialect = postgresql.dialect()
-    return ", ".join(f"%({prefix}{c})s::{table.c[c].type.compile(dialect=dialect)}" for c in cols)
-
-
-QUOTA_SHARDS = 16  # counters per institution and day (storage.quota); 16 connections rarely meet on one
-
-# See storage.quota. The chosen shard first: a conflicting INSERT becomes the UPDATE, whose WHERE leaves the
-# row alone (and returns nothing) once the shard's share (q_cap, q_attested_cap) is used up.
-_QUOTA_SHARD = """
-q AS (INSERT INTO quota_usage (institution_id, day, shard, used, attested)
-      VALUES (%(q_institution_id)s, %(q_day)s, %(q_shard)s, 1, %(q_count_attested)s)
-      ON CONFLICT (institution_id, day, shard) DO UPDATE
-        SET used = quota_usage.used + 1, attested = quota_usage.attested + %(q_count_attested)s
-      WHERE quota_usage.used < %(q_cap)s AND quota_usage.attested + %(q_count_attested)s <= %(q_attested_cap)s
-      RETURNING 1),"""
-
-# Then any shard with room, in shard order, each row locked and re-read before it counts (FOR UPDATE under
-# READ COMMITTED skips a row another answer has just used up and takes the next one). A scalar subquery,
-# run once: as a joined subquery in UPDATE ... FROM, PostgreSQL 15 ran it again per row and counted 15 shards.
-_SHARE = "%(q_{total})s / %(q_shards)s + CASE WHEN shard < %(q_{total})s %% %(q_shards)s THEN 1 ELSE 0 END"
-_QUOTA_ANY = f"""
-q AS (UPDATE quota_usage SET used = used + 1, attested = attested + %(q_count_attested)s
-       WHERE institution_id = %(q_institution_id)s AND day = %(q_day)s AND shard = (
-             SELECT shard FROM quota_usage
-              WHERE institution_id = %(q_institution_id)s AND day = %(q_day)s AND shard < %(q_shards)s
-                AND used < {_SHARE.format(total="quota")}
-                AND attested + %(q_count_attested)s <= {_SHARE.format(total="attested")}
-              ORDER BY shard LIMIT 1 FOR UPDATE)
-      RETURNING 1),"""
-_QUOTA_ROWS = """
-INSERT INTO quota_usage (institution_id, day, shard, used, attested)
-SELECT %(q_institution_id)s, %(q_day)s, g, 0, 0 FROM generate_series(0, %(q_shards)s - 1) AS g
-ON CONFLICT (institution_id, day, shard) DO NOTHING
-"""
-
-
-@functools.lru_cache(maxsize=16)
-def _grant(event_cols: tuple[str, ...], record_cols: tuple[str, ...], quota: str | None) -> str:
-    """One statement for a granted answer's writes: the quota's count (`quota`: how it is taken), the
-    access event and the stored answer. With a quota, the two inserts happen only if a counter moved (`q`
-    returned a row); the statement returns the event's seq, or NULL when nothing was counted or written."""
-    gate = " WHERE EXISTS (SELECT 1 FROM q)" if quota else ""
-    return (
-        "WITH" + (quota or "")
-        + f" e AS (INSERT INTO access_events ({', '.join(event_cols)}) SELECT {_casts(AccessEvent.__table__, event_cols)}"
-        + f"{gate} RETURNING seq),"
-        + f" x AS (INSERT INTO exposures ({', '.join(record_cols)}) SELECT {_casts(ExposureRecord.__table__, record_cols, 'r_')}"
-        + f"{gate})"
-        + " SELECT (SELECT seq FROM e) AS seq"
-    )
 
 
 _BINARY_TYPES = {"VARCHAR": "text", "TEXT": "text", "BIGINT": "int8", "INTEGER": "int4", "DATE": "date",
@@ -410,7 +190,11 @@ class PostgresStatements:
         return self._send_with_commit(session, _grant(tuple(event), tuple(record), _QUOTA_ANY), params)
 
     def lender_connection(self, engine: Engine) -> AbstractContextManager[LenderConnection] | None:
-        return _lender_connection(engine)
+        return lender_connection(engine)
+
+    def lender_pool(self, engine: Engine, *, size: int, timeout: float,
+                    connect_args: dict[str, object]) -> LenderPool | None:
+        return AsyncLenders(engine, size=size, timeout=timeout, connect_args=connect_args)
 
     @staticmethod
     def _send_with_commit(session: Session, sql: str, params: dict[str, Any]) -> int | None:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from register.storage.credit_bans import active_ban_statement
-from register.storage.dialect import LenderConnection, QuotaTake
+from register.storage.dialect import LenderConnection, LenderPool, QuotaTake
 from register.storage.models import (
     AccessEvent, Consent, Dispute, ExposureRecord, Institution, Obligation, ObligationDebtor, Person,
 )  # fmt: skip
@@ -98,6 +98,11 @@ class SqliteStatements:
 
     def lender_connection(self, engine: Engine) -> AbstractContextManager[LenderConnection] | None:
         """None: on SQLite the lender's question goes through a session (the writer gate, BEGIN IMMEDIATE)."""
+        return None
+
+    def lender_pool(self, engine: Engine, *, size: int, timeout: float,
+                    connect_args: dict[str, object]) -> LenderPool | None:
+        """None: as `lender_connection`."""
         return None
 
     def grant_answer(self, session: Session, *, quota: QuotaTake | None, event: dict[str, Any],

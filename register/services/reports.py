@@ -34,11 +34,12 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
-from register.services import disputes, outbox as told
+from register.services import outbox as told
 from register.services.bulk import MAX_LINE_BYTES, LineError, Ready, apply_batch, parse_doc, prepare
 from register.services.events import record_event
 from register.services.report_upload import expire_abandoned_uploads
-from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
+from register.services.snapshot_reports import unreport_missing
+from register.storage.models import Report, ReportChunk, ReportError, ReportRef
 from register.storage.types import utcnow
 
 log = logging.getLogger("register.reports")
@@ -245,6 +246,19 @@ def preparing_processes(body_bytes: int) -> int:
     return os.cpu_count() or 1
 
 
+def _share(processes: int, others: int) -> int:
+    """Preparing processes while `others` reports are processed too (by any server process): a share of the cores,
+    none below two. A preparing process costs 25-30 us a line more than the worker's thread (pickling, pipes),
+    which only a free core repays (BENCHMARKS.md, sixth round)."""
+    return processes if not others else (processes // (1 + others) if processes // (1 + others) >= 2 else 0)
+
+
+def _others_processing(sessions: sessionmaker[Session], report_id: str, *, stale: timedelta) -> int:
+    with sessions() as s:
+        return s.execute(select(func.count()).select_from(Report).where(
+            Report.status == "processing", Report.id != report_id, Report.heartbeat_at >= utcnow() - stale)).scalar_one()
+
+
 def from_csv(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row as the JSON shape of a report line (SPEC.md): an empty cell is an absent field."""
     return {k: v for k, v in from_csv_row(row).items() if v is not None}
@@ -282,6 +296,8 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
         return False
     if processes is None:
         processes = preparing_processes(report.body_bytes)
+        if processes:
+            processes = _share(processes, _others_processing(sessions, report.id, stale=stale))
     try:
         _process(sessions, cipher, report, allow_test=allow_test, principal=principal, batch=batch,
                  processes=processes)
@@ -365,7 +381,7 @@ def _skip(lines: Iterator[tuple[int, bytes]], n: int, ends: deque[tuple[int, int
 
 def _finish(sessions: sessionmaker[Session], report: Report, principal: Principal) -> None:
     now = utcnow()
-    unreported = _unreport_missing(sessions, report, now, principal) if report.mode == "snapshot" else 0
+    unreported = unreport_missing(sessions, report, now, principal) if report.mode == "snapshot" else 0
     with sessions.begin() as s:
         r = s.get(Report, report.id)
         assert r is not None
@@ -374,38 +390,6 @@ def _finish(sessions: sessionmaker[Session], report: Report, principal: Principa
                      details={"report_id": r.id, "lines": r.lines_read, "accepted": r.accepted,
                               "unchanged": r.unchanged, "rejected": r.rejected, "unreported": unreported})
         told.report_finished(s, r, now=now)
-
-
-def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: datetime, principal: Principal) -> int:
-    """Snapshot mode: the institution's live obligations the file did not name are no longer reported
-    (retracted, with a version saying why). In pages, each page committed on its own."""
-    reason = f"not in snapshot report {report.id}"
-    total = 0
-    while True:
-        with sessions.begin() as s:
-            named = select(ReportRef.external_ref).where(ReportRef.report_id == report.id)
-            rows = s.execute(select(Obligation).where(
-                Obligation.institution_id == report.institution_id, Obligation.retracted_at.is_(None),
-                Obligation.external_ref.not_in(named)).limit(2000).with_for_update()).scalars().all()  # fmt: skip
-            if not rows:
-                s.execute(ReportRef.__table__.delete().where(ReportRef.report_id == report.id))
-                return total
-            last = {v.obligation_id: v.state for v in s.execute(select(ObligationVersion).where(
-                ObligationVersion.obligation_id.in_([o.id for o in rows]))
-                .order_by(ObligationVersion.obligation_id, ObligationVersion.version)).scalars()}  # newest last
-            for ob in rows:
-                ob.retracted_at, ob.retraction_reason = now, reason
-                ob.version += 1
-                ob.updated_at = now
-                s.add(ObligationVersion(obligation_id=ob.id, version=ob.version, change="unreported",
-                                        institution_id=ob.institution_id, request_id=f"report:{report.id}",
-                                        recorded_at=now, as_of=ob.as_of,
-                                        state={**last.get(ob.id, {}), "as_of": ob.as_of.isoformat(),  # a refresh moves as_of
-                                               "retraction_reason": reason}))
-            for ob_id in disputes.open_on(s, [o.id for o in rows]):  # the line is gone: its disputes are answered
-                disputes.close_by_report(s, principal=principal, obligation_id=ob_id, now=now,
-                                         request_id=f"report:{report.id}", cause="retracted")
-            total += len(rows)
 
 
 def resumable_reports(session: Session, *, now: datetime, stale: timedelta) -> list[str]:

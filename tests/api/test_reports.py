@@ -430,3 +430,42 @@ class TestPreparingProcesses:
         assert [(v["version"], v["change"], v["as_of"]) for v in history] == [(1, "created", "2026-11-10T00:00:00Z")]
         got = client.get(f"/v1/obligations/{refs[0]}", headers=lender.headers).json()
         assert (got["as_of"], got["version"]) == ("2026-11-11T00:00:00Z", 1)
+
+    def test_a_report_processed_beside_another_gets_its_share_of_the_processes(self, app, client, lender,
+                                                                              monkeypatch):
+        """While another report is processing (a fresh heartbeat, in any server process), a report's preparing
+        processes are its share of the cores and none below two: with two, it prepares in the worker's thread.
+        A report whose worker died (a stale heartbeat) takes no share."""
+        from datetime import timedelta
+
+        from register.services import reports
+        from register.storage.models import Report
+        from register.storage.types import utcnow
+
+        assert [reports._share(2, k) for k in (0, 1, 2)] == [2, 0, 0]
+        assert [reports._share(8, k) for k in (0, 1, 3, 4)] == [8, 4, 2, 0]
+        seen: list[int] = []
+        real = reports._prepared
+
+        def spy(*args, processes, **kw):
+            seen.append(processes)
+            return real(*args, processes=processes, **kw)
+
+        monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
+        monkeypatch.setattr(reports, "_prepared", spy)
+        other = upload(client, lender, line() + "\n").json()["id"]
+
+        def mark(heartbeat) -> None:
+            with app.state.register.sessions.begin() as s:
+                r = s.get(Report, other)
+                r.status, r.heartbeat_at = "processing", heartbeat
+
+        mark(utcnow())
+        rid = upload(client, lender, line() + "\n").json()["id"]
+        process(app)
+        mark(utcnow() - timedelta(hours=1))  # its worker died: it is taken over, alone
+        process(app)
+        assert seen == [0, 2]
+        for report_id in (rid, other):
+            doc = client.get(f"/v1/reports/{report_id}", headers=lender.headers).json()
+            assert (doc["status"], doc["accepted"]) == ("done", 1)

@@ -445,14 +445,9 @@ class TestPreparingProcesses:
         assert [reports._share(2, k) for k in (0, 1, 2)] == [2, 0, 0]
         assert [reports._share(8, k) for k in (0, 1, 3, 4)] == [8, 4, 2, 0]
         seen: list[int] = []
-        real = reports._prepared
-
-        def spy(*args, processes, **kw):
-            seen.append(processes)
-            return real(*args, processes=processes, **kw)
-
+        real = reports._share
+        monkeypatch.setattr(reports, "_share", lambda p, k: seen.append(real(p, k)) or seen[-1])
         monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
-        monkeypatch.setattr(reports, "_prepared", spy)
         other = upload(client, lender, line() + "\n").json()["id"]
 
         def mark(heartbeat) -> None:
@@ -469,3 +464,37 @@ class TestPreparingProcesses:
         for report_id in (rid, other):
             doc = client.get(f"/v1/reports/{report_id}", headers=lender.headers).json()
             assert (doc["status"], doc["accepted"]) == ("done", 1)
+
+    def test_a_file_switching_between_thread_and_processes_gives_the_same_results(self, app, client, lender,
+                                                                                 monkeypatch):
+        """The share is asked each batch: a report prepares in its thread while others run and in the processes
+        when alone, and back; lines still apply in file order, errors are the same, line by line."""
+        import itertools
+        from concurrent.futures import ProcessPoolExecutor
+
+        from register.services import reports
+
+        others = itertools.cycle([1, 0, 0, 1])  # batches of 10, tasks of 5: thread, pool, pool, thread, ...
+        pools: list[int] = []
+
+        class Counted(ProcessPoolExecutor):
+            def submit(self, *args, **kw):
+                pools.append(1)
+                return super().submit(*args, **kw)
+
+        monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
+        monkeypatch.setattr(reports, "_others_processing", lambda *a, **kw: next(others))
+        monkeypatch.setattr(reports, "ProcessPoolExecutor", Counted)
+        monkeypatch.setattr(reports, "TASK_LINES", 5)
+        monkeypatch.setattr(reports, "process_report", functools.partial(reports.process_report, batch=10))
+        ref = new_ref()
+        lines = [line(external_ref=ref if i % 7 == 0 else new_ref(), as_of=f"2026-11-{10 + i // 7:02d}T00:00:00Z",
+                      balance=i) if i % 4 else "{not json" for i in range(1, 41)]  # fmt: skip
+        rid = upload(client, lender, "\n".join(lines) + "\n").json()["id"]
+        process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["status"], doc["lines_read"], doc["accepted"], doc["rejected"]) == ("done", 40, 30, 10)
+        assert [(e["line"], e["code"]) for e in errors_of(client, lender, rid)] == [
+            (i, "validation_error") for i in range(4, 41, 4)]
+        assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()["balance"] == 35
+        assert 0 < len(pools) < 8  # some tasks went to the processes, some were prepared in the thread

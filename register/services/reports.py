@@ -21,7 +21,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,11 +34,12 @@ from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal
 from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
-from register.services import disputes, outbox as told
+from register.services import outbox as told
 from register.services.bulk import MAX_LINE_BYTES, LineError, Ready, apply_batch, parse_doc, prepare
 from register.services.events import record_event
 from register.services.report_upload import expire_abandoned_uploads
-from register.storage.models import Obligation, ObligationVersion, Report, ReportChunk, ReportError, ReportRef
+from register.services.snapshot_reports import unreport_missing
+from register.storage.models import Report, ReportChunk, ReportError, ReportRef
 from register.storage.types import utcnow
 
 log = logging.getLogger("register.reports")
@@ -194,26 +195,40 @@ def _prepare_task(docs: list[tuple[int, Doc]], now: datetime, allow_test: bool) 
 
 
 def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: datetime, allow_test: bool,
-              processes: int, batch: int = BATCH) -> Iterator[tuple[int, Ready | LineError | None]]:  # fmt: skip
+              processes: int, batch: int = BATCH, share: Callable[[], int] | None = None,
+              ) -> Iterator[tuple[int, Ready | LineError | None]]:  # fmt: skip
     """The lines prepared, in file order: by `processes` processes in tasks of TASK_LINES lines, a `batch` plus
     two a process ahead, so they prepare the next batch while the caller writes one (half a batch ahead left
-    them idle: BENCHMARKS.md, fifth round); with 0, in the caller's thread. The result is the same."""
-    if processes < 1:
+    them idle: BENCHMARKS.md, fifth round); with 0, in the caller's thread. `share`, asked once a batch, says how
+    many to use now: with 0, the tasks sent are taken first, then lines are prepared in the caller's thread until
+    it says more (started processes keep their number). The result is the same."""
+    if processes < 1 and share is None:
         for item in docs:
             yield from _prepare_docs((item,), cipher, now=now, allow_test=allow_test)
         return
-    pool = ProcessPoolExecutor(processes, mp_context=_preparers_context(), initializer=_start_preparer,
-                               initargs=(cipher, os.getpid()))
+    pool: ProcessPoolExecutor | None = None
+    per_batch, use, size = -(-batch // TASK_LINES), processes, processes
     try:
         ahead: deque[Future[list[tuple[int, Ready | LineError | None]]]] = deque()
-        for task in _tasks(docs, TASK_LINES):
+        for i, task in enumerate(_tasks(docs, TASK_LINES)):
+            if share is not None and i % per_batch == 0:
+                use = share()
+            if use < 1:
+                while ahead:
+                    yield from ahead.popleft().result()
+                yield from _prepare_docs(task, cipher, now=now, allow_test=allow_test)
+                continue
+            if pool is None:
+                pool, size = ProcessPoolExecutor(use, mp_context=_preparers_context(), initializer=_start_preparer,
+                                                 initargs=(cipher, os.getpid())), use
             ahead.append(pool.submit(_prepare_task, task, now, allow_test))
-            if len(ahead) > -(-batch // TASK_LINES) + 2 * processes:
+            if len(ahead) > per_batch + 2 * size:
                 yield from ahead.popleft().result()
         while ahead:
             yield from ahead.popleft().result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @functools.cache
@@ -243,6 +258,19 @@ def preparing_processes(body_bytes: int) -> int:
     if body_bytes < POOL_MIN_BYTES:
         return 0
     return os.cpu_count() or 1
+
+
+def _share(processes: int, others: int) -> int:
+    """Preparing processes (asked again each batch) while `others` reports are processed too (by any server
+    process): a share of the cores, none below two. A preparing process costs 25-30 us a line more than the
+    worker's thread (pickling, pipes), which only a free core repays (BENCHMARKS.md, sixth round)."""
+    return processes if not others else (processes // (1 + others) if processes // (1 + others) >= 2 else 0)
+
+
+def _others_processing(sessions: sessionmaker[Session], report_id: str, *, stale: timedelta) -> int:
+    with sessions() as s:
+        return s.execute(select(func.count()).select_from(Report).where(Report.status == "processing",
+                         Report.id != report_id, Report.heartbeat_at >= utcnow() - stale)).scalar_one()
 
 
 def from_csv(row: dict[str, str]) -> dict[str, Any]:
@@ -280,11 +308,14 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
     report = claim(sessions, report_id, stale=stale)
     if report is None:
         return False
+    share = None
     if processes is None:
-        processes = preparing_processes(report.body_bytes)
+        processes = cores = preparing_processes(report.body_bytes)
+        if cores:  # decided again each batch: a report left alone takes every core again
+            share = lambda: _share(cores, _others_processing(sessions, report_id, stale=stale))  # noqa: E731
     try:
         _process(sessions, cipher, report, allow_test=allow_test, principal=principal, batch=batch,
-                 processes=processes)
+                 processes=processes, share=share)
     except Exception as exc:  # noqa: BLE001 - the report says it failed; the server keeps going
         log.exception("report failed", extra={"report_id": report_id})
         with sessions.begin() as s:
@@ -297,7 +328,7 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
 
 
 def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report, *, allow_test: bool,
-             principal: Principal, batch: int, processes: int) -> None:
+             principal: Principal, batch: int, processes: int, share: Callable[[], int] | None = None) -> None:
     done_lines = report.lines_read  # committed progress: resume after it
     ends: deque[tuple[int, int]] = deque()  # (line, byte offset after it) of lines read, not yet committed
     consumed = report.bytes_read
@@ -338,7 +369,8 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
 
     last_line = done_lines
     docs = _docs(_skip(_lines(sessions, cipher, report), done_lines, ends), report.format)
-    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes, batch=batch):
+    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes, batch=batch,
+                                     share=share):
         if item is None:
             continue
         ref = item.ref
@@ -365,7 +397,7 @@ def _skip(lines: Iterator[tuple[int, bytes]], n: int, ends: deque[tuple[int, int
 
 def _finish(sessions: sessionmaker[Session], report: Report, principal: Principal) -> None:
     now = utcnow()
-    unreported = _unreport_missing(sessions, report, now, principal) if report.mode == "snapshot" else 0
+    unreported = unreport_missing(sessions, report, now, principal) if report.mode == "snapshot" else 0
     with sessions.begin() as s:
         r = s.get(Report, report.id)
         assert r is not None
@@ -374,38 +406,6 @@ def _finish(sessions: sessionmaker[Session], report: Report, principal: Principa
                      details={"report_id": r.id, "lines": r.lines_read, "accepted": r.accepted,
                               "unchanged": r.unchanged, "rejected": r.rejected, "unreported": unreported})
         told.report_finished(s, r, now=now)
-
-
-def _unreport_missing(sessions: sessionmaker[Session], report: Report, now: datetime, principal: Principal) -> int:
-    """Snapshot mode: the institution's live obligations the file did not name are no longer reported
-    (retracted, with a version saying why). In pages, each page committed on its own."""
-    reason = f"not in snapshot report {report.id}"
-    total = 0
-    while True:
-        with sessions.begin() as s:
-            named = select(ReportRef.external_ref).where(ReportRef.report_id == report.id)
-            rows = s.execute(select(Obligation).where(
-                Obligation.institution_id == report.institution_id, Obligation.retracted_at.is_(None),
-                Obligation.external_ref.not_in(named)).limit(2000).with_for_update()).scalars().all()  # fmt: skip
-            if not rows:
-                s.execute(ReportRef.__table__.delete().where(ReportRef.report_id == report.id))
-                return total
-            last = {v.obligation_id: v.state for v in s.execute(select(ObligationVersion).where(
-                ObligationVersion.obligation_id.in_([o.id for o in rows]))
-                .order_by(ObligationVersion.obligation_id, ObligationVersion.version)).scalars()}  # newest last
-            for ob in rows:
-                ob.retracted_at, ob.retraction_reason = now, reason
-                ob.version += 1
-                ob.updated_at = now
-                s.add(ObligationVersion(obligation_id=ob.id, version=ob.version, change="unreported",
-                                        institution_id=ob.institution_id, request_id=f"report:{report.id}",
-                                        recorded_at=now, as_of=ob.as_of,
-                                        state={**last.get(ob.id, {}), "as_of": ob.as_of.isoformat(),  # a refresh moves as_of
-                                               "retraction_reason": reason}))
-            for ob_id in disputes.open_on(s, [o.id for o in rows]):  # the line is gone: its disputes are answered
-                disputes.close_by_report(s, principal=principal, obligation_id=ob_id, now=now,
-                                         request_id=f"report:{report.id}", cause="retracted")
-            total += len(rows)
 
 
 def resumable_reports(session: Session, *, now: datetime, stale: timedelta) -> list[str]:

@@ -430,3 +430,71 @@ class TestPreparingProcesses:
         assert [(v["version"], v["change"], v["as_of"]) for v in history] == [(1, "created", "2026-11-10T00:00:00Z")]
         got = client.get(f"/v1/obligations/{refs[0]}", headers=lender.headers).json()
         assert (got["as_of"], got["version"]) == ("2026-11-11T00:00:00Z", 1)
+
+    def test_a_report_processed_beside_another_gets_its_share_of_the_processes(self, app, client, lender,
+                                                                              monkeypatch):
+        """While another report is processing (a fresh heartbeat, in any server process), a report's preparing
+        processes are its share of the cores and none below two: with two, it prepares in the worker's thread.
+        A report whose worker died (a stale heartbeat) takes no share."""
+        from datetime import timedelta
+
+        from register.services import reports
+        from register.storage.models import Report
+        from register.storage.types import utcnow
+
+        assert [reports._share(2, k) for k in (0, 1, 2)] == [2, 0, 0]
+        assert [reports._share(8, k) for k in (0, 1, 3, 4)] == [8, 4, 2, 0]
+        seen: list[int] = []
+        real = reports._share
+        monkeypatch.setattr(reports, "_share", lambda p, k: seen.append(real(p, k)) or seen[-1])
+        monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
+        other = upload(client, lender, line() + "\n").json()["id"]
+
+        def mark(heartbeat) -> None:
+            with app.state.register.sessions.begin() as s:
+                r = s.get(Report, other)
+                r.status, r.heartbeat_at = "processing", heartbeat
+
+        mark(utcnow())
+        rid = upload(client, lender, line() + "\n").json()["id"]
+        process(app)
+        mark(utcnow() - timedelta(hours=1))  # its worker died: it is taken over, alone
+        process(app)
+        assert seen == [0, 2]
+        for report_id in (rid, other):
+            doc = client.get(f"/v1/reports/{report_id}", headers=lender.headers).json()
+            assert (doc["status"], doc["accepted"]) == ("done", 1)
+
+    def test_a_file_switching_between_thread_and_processes_gives_the_same_results(self, app, client, lender,
+                                                                                 monkeypatch):
+        """The share is asked each batch: a report prepares in its thread while others run and in the processes
+        when alone, and back; lines still apply in file order, errors are the same, line by line."""
+        import itertools
+        from concurrent.futures import ProcessPoolExecutor
+
+        from register.services import reports
+
+        others = itertools.cycle([1, 0, 0, 1])  # batches of 10, tasks of 5: thread, pool, pool, thread, ...
+        pools: list[int] = []
+
+        class Counted(ProcessPoolExecutor):
+            def submit(self, *args, **kw):
+                pools.append(1)
+                return super().submit(*args, **kw)
+
+        monkeypatch.setattr(reports, "preparing_processes", lambda body_bytes: 2)
+        monkeypatch.setattr(reports, "_others_processing", lambda *a, **kw: next(others))
+        monkeypatch.setattr(reports, "ProcessPoolExecutor", Counted)
+        monkeypatch.setattr(reports, "TASK_LINES", 5)
+        monkeypatch.setattr(reports, "process_report", functools.partial(reports.process_report, batch=10))
+        ref = new_ref()
+        lines = [line(external_ref=ref if i % 7 == 0 else new_ref(), as_of=f"2026-11-{10 + i // 7:02d}T00:00:00Z",
+                      balance=i) if i % 4 else "{not json" for i in range(1, 41)]  # fmt: skip
+        rid = upload(client, lender, "\n".join(lines) + "\n").json()["id"]
+        process(app)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["status"], doc["lines_read"], doc["accepted"], doc["rejected"]) == ("done", 40, 30, 10)
+        assert [(e["line"], e["code"]) for e in errors_of(client, lender, rid)] == [
+            (i, "validation_error") for i in range(4, 41, 4)]
+        assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()["balance"] == 35
+        assert 0 < len(pools) < 8  # some tasks went to the processes, some were prepared in the thread

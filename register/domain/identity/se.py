@@ -12,7 +12,6 @@ import random
 import re
 from datetime import date
 
-from stdnum import luhn
 from stdnum.se import personnummer
 
 from register.domain.identity.rule import (
@@ -42,8 +41,28 @@ def _year(yy: int, month: int, day: int, sign: str, today: date) -> int:
     return year
 
 
+_PLAIN = re.compile(r"[0-9+-]*")  # nothing stdnum's clean() would change or delete (ASCII digits and signs)
+
+
+def _compact(text: str) -> str:
+    """`personnummer.compact(text)`, at a third of its cost for a number spelled with ASCII digits and signs
+    only (the common case: stdnum's clean() maps every character through a table first)."""
+    if _PLAIN.fullmatch(text) is None:
+        return personnummer.compact(text)
+    number = text  # what clean(text, ' :') returns for it; the rest is compact()'s own
+    if len(number) in (10, 12) and number[-5] not in "-+":
+        number = f"{number[:-4]}-{number[-4:]}"
+    return number[:-5].replace("-", "").replace("+", "") + number[-5:]
+
+
+def _luhn_valid(yy: str, mm: str, dd: str, serial: str) -> bool:
+    """`luhn.is_valid(yy + mm + dd + serial)` for these ASCII digit fields (2, 2, 2 and 4), by the tables below."""
+    total = PAIR[int(yy)] + PAIR[int(mm)] + PAIR[int(dd)] + SERIAL[int(serial[:3])] + int(serial[3])
+    return total % 10 == 0
+
+
 def parse(text: str, allow_test: bool, today: date) -> str:
-    compact = personnummer.compact(text)
+    compact = _compact(text)
     match = _COMPACT.fullmatch(compact)
     if match is None:
         digits = compact.replace("-", "").replace("+", "")
@@ -58,7 +77,7 @@ def parse(text: str, allow_test: bool, today: date) -> str:
     born = safe_date(year, month, day)
     if born is None or born > today or year < MIN_BIRTH_YEAR:
         raise InvalidNationalId(REASON_BIRTH_DATE, country="SE")
-    if not luhn.is_valid(yy + mm + dd + serial):
+    if not _luhn_valid(yy, mm, dd, serial):
         raise InvalidNationalId(REASON_CHECK_DIGIT, country="SE")
     return f"{year:04d}{mm}{dd}{serial}"
 

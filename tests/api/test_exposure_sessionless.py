@@ -19,6 +19,7 @@ from register.services.exposure import Taken, answer_on_lane, lender_connection
 from register.storage.models import AccessEvent, ExposureRecord, SubjectPseudonym
 from register.storage.pseudonyms import epoch_of
 from tests.factories import debtor, grant, make_person, new_ref, obligation_body
+from tests.server import free_port
 
 
 def ask(client, inst, person, consent_id):
@@ -237,3 +238,37 @@ class TestTheLoopsPool:
             await pool.close()
 
         asyncio.run(run())
+
+
+def test_the_loops_pool_follows_a_multi_host_url_past_a_dead_member(backend):
+    """Under Patroni the register's URL lists every member (`host=...&host=...&target_session_attrs=
+    read-write`): the loop's lane must reach the primary as the engine does, not only the URL's last host
+    (it once rendered the URL as a string, which kept one `host`, and answered 500 in the failover tests)."""
+    import asyncio
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from register.storage.dialects.postgres_exposure import AsyncLenders
+    from tests.conftest import PG_URL
+
+    if backend != "postgres":
+        return
+    live = make_url(PG_URL)
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there: the first member is down
+    url = live.set(host=None, port=None).update_query_pairs(
+        [("host", dead), ("host", f"{live.host}:{live.port or 5432}"), ("target_session_attrs", "read-write")])
+    engine = create_engine(url)
+    pool = AsyncLenders(engine, size=1, timeout=5, connect_args={"connect_timeout": 3})
+
+    async def run() -> int:
+        async with pool.connection() as lender:
+            port = lender.conn.info.port
+            assert (await (await lender.conn.execute("select 1")).fetchone()) == (1,)
+        await pool.close()
+        return port
+
+    try:
+        assert asyncio.run(run()) == (live.port or 5432)
+    finally:
+        engine.dispose()

@@ -308,8 +308,13 @@ class AsyncLenders:
     RECYCLE = 300.0  # as storage.db.make_engine's pool_recycle
 
     def __init__(self, engine: Engine, *, size: int, timeout: float, connect_args: dict[str, object]) -> None:
-        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._kwargs = connect_args
+        # The parameters the engine's own connections get, from SQLAlchemy's psycopg dialect: a multi-host URL
+        # (Patroni's members, `target_session_attrs=read-write`) becomes libpq's host and port lists, as for
+        # the engine. Rendering the URL as a string instead kept only its last `host` (the primary missed).
+        _, params = engine.dialect.create_connect_args(engine.url)
+        params.pop("context", None)  # the sync engine's adapters
+        self._conninfo = ""
+        self._kwargs = {**params, **connect_args}
         self.size, self.timeout = size, timeout
         self._idle: list[tuple[float, psycopg.AsyncConnection]] = []
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -110,7 +111,7 @@ async def page_form(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(page_form)]
 
 
-class CookieSessionPolicy:
+class CookieSessionPolicy(ABC):
     """What every signed-in page checks, the person's (PersonSession) and the desk's staff
     (web.staff_session.StaffPolicy) alike: a live session found from its cookie by `resolve` (never a bearer
     token), holding `permission`; on every unsafe method the session's CSRF token; then the session's idle
@@ -126,11 +127,13 @@ class CookieSessionPolicy:
         self.touch(session, signed_in.token_hash, now=state.clock())
         return signed_in
 
+    @abstractmethod
     def resolve(self, request: Request, session, state: AppState, form: dict[str, str]) -> Any:
-        raise NotImplementedError
+        """The live session's holder (a signed-in person, a staff member), or SignInRequired."""
 
+    @abstractmethod
     def touch(self, session, token_hash: str, *, now: datetime) -> None:
-        raise NotImplementedError
+        """The session was used now: its idle time starts again."""
 
 
 class PersonSession(CookieSessionPolicy):

@@ -264,7 +264,7 @@ def _share(processes: int, others: int) -> int:
     """Preparing processes (asked again each batch) while `others` reports are processed too (by any server
     process): a share of the cores, none below two. A preparing process costs 25-30 us a line more than the
     worker's thread (pickling, pipes), which only a free core repays (BENCHMARKS.md, sixth round)."""
-    return processes if not others else (processes // (1 + others) if processes // (1 + others) >= 2 else 0)
+    return each if (each := processes // (1 + others)) >= 2 or not others else 0
 
 
 def _others_processing(sessions: sessionmaker[Session], report_id: str, *, stale: timedelta) -> int:

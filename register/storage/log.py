@@ -20,12 +20,21 @@ def try_lock_integrator(session: Session) -> bool:
 _EVENTS = AccessEvent.__table__
 
 
+def _from_first_pending():  # noqa: ANN202
+    """`access_events.seq` from the oldest pending event on. Every join of the queue with the events is
+    bounded by it, so that no plan reads the events already in the tree: without it PostgreSQL merged
+    the queue with the events' primary key from the first event, reading the whole table (309,000 rows,
+    150 ms) for each batch of 800 pending events (BENCHMARKS.md, seventh round)."""
+    return _EVENTS.c.seq >= select(func.min(LogPending.event_seq)).scalar_subquery()
+
+
 def pending_events(session: Session, limit: int) -> list:
     """The oldest events not yet in the tree, as rows with the events' attribute names (Core, not ORM
     objects: the integrator runs beside the answers, and building entities was a fifth of its time)."""
     stmt = (
         select(_EVENTS)
         .join(LogPending, LogPending.event_seq == _EVENTS.c.seq)
+        .where(_from_first_pending())
         .order_by(_EVENTS.c.seq)
         .limit(limit)
     )
@@ -37,7 +46,8 @@ def count_pending(session: Session) -> int:
 
 
 def oldest_pending_time(session: Session):  # noqa: ANN201
-    stmt = select(func.min(AccessEvent.occurred_at)).join(LogPending, LogPending.event_seq == AccessEvent.seq)
+    stmt = (select(func.min(AccessEvent.occurred_at)).join(LogPending, LogPending.event_seq == AccessEvent.seq)
+            .where(_from_first_pending()))
     return session.execute(stmt).scalar()
 
 

@@ -7,12 +7,12 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from register.audit import merkle
 from register.audit.leaf import encode_leaf
 from register.audit.note import Checkpoint, NoteVerifier
-from register.storage.models import AccessEvent, LogLeaf
+from register.storage.models import AccessEvent, LogLeaf, LogPending
 from tests.api.test_exposure import query
 from tests.factories import debtor, grant, make_person, new_ref, obligation_body
 
@@ -65,6 +65,31 @@ class TestLeaves:
             rows = s.execute(select(LogLeaf.leaf_index, LogLeaf.event_seq).order_by(LogLeaf.leaf_index)).all()
         assert [i for i, _ in rows] == list(range(len(rows)))
         assert [seq for _, seq in rows] == sorted(seq for _, seq in rows)
+
+
+    def test_an_event_left_pending_behind_newer_leaves_is_still_integrated(self, app, client, lender):
+        # A transaction that commits after later ones leaves its event pending behind events already in the
+        # tree (the integrator reads the queue from its oldest event on, not from the tree's newest).
+        refs = [new_ref(), new_ref()]
+        for ref in refs:
+            client.put(f"/v1/obligations/{ref}", json=obligation_body(), headers=lender.headers)
+        integrate(app)
+        with app.state.register.sessions() as s:
+            late = s.execute(select(func.max(AccessEvent.seq))).scalar()
+        client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(), headers=lender.headers)
+        with app.state.register.sessions.begin() as s:
+            older = s.execute(select(func.max(AccessEvent.seq))).scalar()
+            s.execute(delete(LogPending).where(LogPending.event_seq == older))  # as if not yet committed
+        client.put(f"/v1/obligations/{new_ref()}", json=obligation_body(), headers=lender.headers)
+        integrate(app)
+        with app.state.register.sessions.begin() as s:
+            s.add(LogPending(event_seq=older))  # it commits now
+        integrate(app)
+        with app.state.register.sessions() as s:
+            leaves = dict(s.execute(select(LogLeaf.event_seq, LogLeaf.leaf_index)).all())
+            pending = s.execute(select(func.count()).select_from(LogPending)).scalar()
+        assert older > late and older in leaves and pending == 0
+        assert leaves[older] == max(leaves.values())  # integrated last, after the newer event
 
 
 class TestProofs:

@@ -293,6 +293,7 @@ class TestScale:
         from register.services import reports
 
         monkeypatch.setattr(reports, "POOL_MIN_BYTES", 0)
+        monkeypatch.setattr(reports, "POOL_MIN_CORES", 1)
         person = national_id()
 
         def file(n: int) -> str:

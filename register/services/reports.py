@@ -46,6 +46,7 @@ log = logging.getLogger("register.reports")
 CHUNK = 1024 * 1024
 BATCH = 5000  # lines per transaction: 6,000 cost PostgreSQL 56-57 us a line against 70-75 us for 2,000 (BENCHMARKS.md)
 POOL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are prepared in the worker's own thread
+POOL_MIN_CORES = 3  # fewer: every file is prepared in the worker's own thread (BENCHMARKS.md, seventh round)
 TASK_LINES = 500  # lines per task sent to a preparing process
 Doc = bytes | dict[str, Any] | LineError | None  # a line before validation: see _docs
 STALE_HEARTBEAT = timedelta(seconds=60)
@@ -253,11 +254,10 @@ def _tasks(docs: Iterator[tuple[int, Doc]], size: int) -> Iterator[list[tuple[in
 
 
 def preparing_processes(body_bytes: int) -> int:
-    """How many processes prepare a report's lines: none for a small file (starting them costs about a
-    second), else one per core: preparing a line costs several times what applying it costs this process."""
-    if body_bytes < POOL_MIN_BYTES:
-        return 0
-    return os.cpu_count() or 1
+    """How many processes prepare a report's lines: none for a small file (starting them costs about a second)
+    or below POOL_MIN_CORES cores (the pool's pickling and pipes take the core PostgreSQL needs), else one a core."""
+    cores = os.cpu_count() or 1
+    return 0 if body_bytes < POOL_MIN_BYTES or cores < POOL_MIN_CORES else cores
 
 
 def _share(processes: int, others: int) -> int:

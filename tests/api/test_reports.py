@@ -293,6 +293,7 @@ class TestScale:
         from register.services import reports
 
         monkeypatch.setattr(reports, "POOL_MIN_BYTES", 0)
+        monkeypatch.setattr(reports, "POOL_MIN_CORES", 1)
         person = national_id()
 
         def file(n: int) -> str:
@@ -498,3 +499,15 @@ class TestPreparingProcesses:
             (i, "validation_error") for i in range(4, 41, 4)]
         assert client.get(f"/v1/obligations/{ref}", headers=lender.headers).json()["balance"] == 35
         assert 0 < len(pools) < 8  # some tasks went to the processes, some were prepared in the thread
+
+
+def test_preparing_processes_only_for_a_large_file_on_three_cores_or_more(monkeypatch):
+    """On two cores the pool's pickling and pipes take the core PostgreSQL needs (BENCHMARKS.md, ingest, seventh
+    round): every file is prepared in the worker's own thread there; from three cores a large file gets one
+    process a core, a small one none."""
+    from register.services import reports
+
+    big = reports.POOL_MIN_BYTES
+    for cores, want in ((None, 0), (1, 0), (2, 0), (3, 3), (8, 8)):
+        monkeypatch.setattr(reports.os, "cpu_count", lambda c=cores: c)
+        assert (reports.preparing_processes(big), reports.preparing_processes(big - 1)) == (want, 0)

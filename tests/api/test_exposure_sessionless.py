@@ -9,6 +9,7 @@ import hashlib
 import json
 import threading
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from register.canonical import canonical_json
@@ -214,7 +215,7 @@ class TestTheLoopsPool:
         import psycopg
 
         if backend != "postgres":
-            return
+            pytest.skip("the loop's pool is PostgreSQL's (psycopg AsyncConnection)")
         pool = self.pool(app, size=1, timeout=2.0)
 
         async def run() -> None:
@@ -253,7 +254,7 @@ def test_the_loops_pool_follows_a_multi_host_url_past_a_dead_member(backend):
     from tests.conftest import PG_URL
 
     if backend != "postgres":
-        return
+        pytest.skip("the loop's pool is PostgreSQL's (psycopg AsyncConnection)")
     live = make_url(PG_URL)
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there: the first member is down
     url = live.set(host=None, port=None).update_query_pairs(

@@ -195,6 +195,18 @@ def _ingest_with(http: httpx.Client, srv_url: str, files: dict[str, Path], insts
     return accepted_at, time.perf_counter() - t0, docs
 
 
+def _timeline(docs: dict) -> list[list]:
+    """Each report's [lines, seconds from the first start to its start, to its end]: how the reports overlapped
+    (a lone report at the end leaves a core idle)."""
+    t = {rid: (datetime.fromisoformat(d["started_at"]), datetime.fromisoformat(d["finished_at"]))
+         for rid, d in docs.items() if d.get("started_at") and d.get("finished_at")}
+    if not t:
+        return []
+    t0 = min(a for a, _ in t.values())
+    return sorted([docs[rid]["lines_read"], round((a - t0).total_seconds(), 2), round((b - t0).total_seconds(), 2)]
+                  for rid, (a, b) in t.items())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--persons", type=int, default=200_000)
@@ -251,6 +263,7 @@ def main() -> None:
             "ratio_to_mean_copy": round(ingest_rate / copy_mean, 4),
             "cpu_us_per_line": {k: round(v / lines * 1e6, 1) for k, v in cpu.items()},
             "load_average_before": load_before, "load_average_after": load_after, **day2,
+            "reports": _timeline(docs),
         })
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger("register.reports")
 CHUNK = 1024 * 1024
 BATCH = 5000  # lines per transaction: 6,000 cost PostgreSQL 56-57 us a line against 70-75 us for 2,000 (BENCHMARKS.md)
 POOL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are prepared in the worker's own thread
-POOL_MIN_CORES = 3  # fewer: every file is prepared in the worker's own thread (BENCHMARKS.md, seventh round)
+POOL_MIN_CORES = 2  # on one core every file is prepared in the worker's own thread (BENCHMARKS.md, eighth round)
 TASK_LINES = 500  # lines per task sent to a preparing process
 Doc = bytes | dict[str, Any] | LineError | None  # a line before validation: see _docs
 STALE_HEARTBEAT = timedelta(seconds=60)
@@ -172,6 +172,7 @@ def _start_preparer(cipher: FieldCipher, server: int) -> None:
     global _worker_cipher
     _worker_cipher = cipher
     gc.freeze()  # what the imports made lives as long as the process: collections need not walk it
+    gc.set_threshold(*GC_THRESHOLD)  # as the server's (ReportWorker.start)
     threading.Thread(target=_exit_with, args=(server,), name="exit-with-server", daemon=True).start()
 
 
@@ -257,7 +258,7 @@ def _tasks(docs: Iterator[tuple[int, Doc]], size: int) -> Iterator[list[tuple[in
 
 def preparing_processes(body_bytes: int) -> int:
     """How many processes prepare a report's lines: none for a small file (starting them costs about a second)
-    or below POOL_MIN_CORES cores (the pool's pickling and pipes take the core PostgreSQL needs), else one a core."""
+    or below POOL_MIN_CORES cores, else one a core (while other reports run, `_share` may still say none)."""
     cores = os.cpu_count() or 1
     return 0 if body_bytes < POOL_MIN_BYTES or cores < POOL_MIN_CORES else cores
 

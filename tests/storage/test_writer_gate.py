@@ -38,22 +38,30 @@ def url(tmp_path: Path) -> str:
 
 def test_writers_in_threads_and_processes_all_get_their_turn(url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_write, args=(url, f"p{k}", 40)) for k in range(2)]
-    for p in procs:
-        p.start()
     threads = [threading.Thread(target=_write, args=(url, f"t{k}", 40)) for k in range(6)]
-    for t in threads:
-        t.start()
+    _run([ctx.Process(target=_write, args=(url, f"p{k}", 40)) for k in range(2)], threads)
+    assert _rows(url, "SELECT count(*) FROM t") == [(8 * 40,)]
+    assert _rows(url, "SELECT n FROM counter") == [(8 * 40,)]
+
+
+def _run(procs: list, threads: list[threading.Thread] | tuple = ()) -> None:
+    """Start the processes, then the threads; wait for all; every process must exit cleanly."""
+    for p in [*procs, *threads]:
+        p.start()
     for t in threads:
         t.join()
     for p in procs:
         p.join(timeout=120)
         assert p.exitcode == 0
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
     engine = make_engine(url)
-    with engine.connect() as c:
-        assert c.execute(text("SELECT count(*) FROM t")).scalar_one() == 8 * 40
-        assert c.execute(text("SELECT n FROM counter")).scalar_one() == 8 * 40
-    engine.dispose()
+    try:
+        with engine.connect() as c:
+            return [tuple(r) for r in c.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 def test_a_failed_or_abandoned_transaction_gives_its_turn_back(url: str) -> None:
@@ -140,16 +148,8 @@ def test_two_busy_processes_take_turns_about(url: str) -> None:
     for its streak to end; with 16 lenders the p99 was 209-273 ms, now 72 ms: BENCHMARKS.md.)"""
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)  # both ready (imported, connected) before either writes
-    procs = [ctx.Process(target=_write_slowly, args=(url, f"p{k}", 150, start)) for k in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-        assert p.exitcode == 0
-    engine = make_engine(url)
-    with engine.connect() as c:
-        order = [w for (w,) in c.execute(text("SELECT who FROM t ORDER BY rowid"))]
-    engine.dispose()
+    _run([ctx.Process(target=_write_slowly, args=(url, f"p{k}", 150, start)) for k in range(2)])
+    order = [w for (w,) in _rows(url, "SELECT who FROM t ORDER BY rowid")]
     # from when both write until one of them is done
     both = order[max(order.index(w) for w in ("p0", "p1")) : min(len(order) - order[::-1].index(w) for w in ("p0", "p1"))]
     streaks, run = [], 1

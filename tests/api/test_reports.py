@@ -515,6 +515,21 @@ def test_preparing_processes_only_for_a_large_file_on_two_cores_or_more(monkeypa
     assert [reports._share(2, others) for others in (0, 1, 2)] == [2, 0, 0]
 
 
+def test_preparing_processes_collect_cycles_as_rarely_as_the_server(app):
+    """A report's preparing processes hold a task's lines and their own identity caches as the server holds a
+    batch: they start with the same collector thresholds (and the collector on)."""
+    import gc
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from register.services import reports
+
+    with ProcessPoolExecutor(1, mp_context=reports._preparers_context(), initializer=reports._start_preparer,
+                             initargs=(app.state.register.cipher, os.getpid())) as pool:
+        assert pool.submit(gc.get_threshold).result(timeout=60) == reports.GC_THRESHOLD
+        assert pool.submit(gc.isenabled).result(timeout=60) is True
+
+
 def test_a_server_running_reports_collects_cycles_less_often_but_still_collects(app):
     """A batch keeps thousands of lines alive: at Python's 700 allocations a collection, the cyclic collector
     took 5-8 us of a line (BENCHMARKS.md, ingest, eighth round). The report worker raises the thresholds

@@ -168,11 +168,17 @@ def _prepare_docs(docs: Iterable[tuple[int, Doc]], cipher: FieldCipher, *, now: 
 _worker_cipher: FieldCipher | None = None  # a preparing process's own, set when it starts
 
 
+def raise_gc_thresholds() -> None:
+    """The cyclic collector's thresholds at least GC_THRESHOLD (one set higher is kept): in every process that
+    holds a batch's lines, the server's and each preparing process."""
+    gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), GC_THRESHOLD, strict=True)))
+
+
 def _start_preparer(cipher: FieldCipher, server: int) -> None:
     global _worker_cipher
     _worker_cipher = cipher
     gc.freeze()  # what the imports made lives as long as the process: collections need not walk it
-    gc.set_threshold(*GC_THRESHOLD)  # as the server's (ReportWorker.start)
+    raise_gc_thresholds()  # as the server's (ReportWorker.start)
     threading.Thread(target=_exit_with, args=(server,), name="exit-with-server", daemon=True).start()
 
 
@@ -441,7 +447,7 @@ class ReportWorker:
         # Each line's objects mostly die young, but a batch keeps 5,000 lines' worth alive and the caches of
         # persons grow: at 700 allocations a collection, the collector took 5-8 us of a line's 55-59 (a lone
         # 165,895-line report, BENCHMARKS.md, eighth round). Rarer young collections; cycles still go.
-        gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), GC_THRESHOLD, strict=True)))
+        raise_gc_thresholds()
         self._thread.start()
 
     def stop(self) -> None:

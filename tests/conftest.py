@@ -18,10 +18,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.orm import Session
 
 from register.config import Settings
 from register.crypto.keys import StaticKeys
 from register.main import create_app
+from register.storage.integrity import dangling
 from register.storage.migrate import upgrade
 from register.storage.types import utcnow
 from tests.factories import Inst, make_institution
@@ -60,6 +62,18 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def assert_nothing_dangles(url: str) -> None:
+    """Every reference the database no longer checks (storage.integrity) holds: run when a database that
+    tests wrote, reported into and deleted from is done with."""
+    engine = create_engine(url)
+    try:
+        with Session(engine) as s:
+            found = dangling(s)
+    finally:
+        engine.dispose()
+    assert not any(found.values()), f"rows name what is gone: {found}"
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -71,11 +85,13 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'register.db'}"
         upgrade(url)
         yield url
+        assert_nothing_dangles(url)
         return
     url = create_pg_database()
     try:
         upgrade(url)
         yield url
+        assert_nothing_dangles(url)
     finally:
         drop_pg_database(url)
 
@@ -111,6 +127,7 @@ def fresh_app(backend: str, tmp_path: Path, data_dir: Path, keys: StaticKeys, **
         application = create_app(make_settings(url, data_dir, **overrides), keys=keys)
         try:
             yield application
+            assert_nothing_dangles(url)
         finally:
             application.state.register.engine.dispose()
     finally:

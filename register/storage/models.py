@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -86,7 +87,8 @@ class Obligation(SQLModel, table=True):
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
-    institution_id: str = Field(sa_column=Column(String(36), ForeignKey("institutions.id"), nullable=False))
+    # No foreign keys on the rows a report writes (migration 8f3c2a7d1e45): see `ObligationDebtor`.
+    institution_id: str = Field(sa_column=Column(String(36), nullable=False))
     external_ref: str = Field(sa_column=Column(String(200), nullable=False))
     kind: str = Field(sa_column=Column(String(30), nullable=False))
     currency: str = Field(sa_column=Column(String(3), nullable=False))
@@ -122,10 +124,16 @@ class ObligationDebtor(SQLModel, table=True):
     __tablename__ = "obligation_debtors"
     __table_args__ = (Index("ix_obligation_debtors_person", "person_id"),)
 
-    obligation_id: str = Field(
-        sa_column=Column(String(36), ForeignKey("obligations.id", ondelete="CASCADE"), primary_key=True)
-    )
-    person_id: str = Field(sa_column=Column(String(36), ForeignKey("persons.id"), primary_key=True))
+    # No foreign keys here, on `obligations.institution_id` or on `obligation_versions.obligation_id`
+    # (migration 8f3c2a7d1e45): PostgreSQL checked each row a report wrote with a query of its own, 16 us of
+    # its CPU a line, about an eighth of a daily file's cost (BENCHMARKS.md, ninth round). What they guarded
+    # the register guards itself (SPEC §2): these rows are written only with their obligation, in its
+    # transaction; deleted only children first (storage.retention.delete_obligations); a person a report
+    # names is locked FOR KEY SHARE until it commits, and is forgotten only if unlocked and unnamed
+    # (storage.retention.forget_persons); institutions are never deleted. `storage.integrity` counts what
+    # would dangle, and the tests run it after every workflow that deletes.
+    obligation_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    person_id: str = Field(sa_column=Column(String(36), primary_key=True))
     role: str = Field(sa_column=Column(String(20), nullable=False))
 
 
@@ -136,7 +144,7 @@ class ObligationVersion(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("obligation_id", "version", name="uq_obligation_versions_version"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
-    obligation_id: str = Field(sa_column=Column(String(36), ForeignKey("obligations.id"), nullable=False))
+    obligation_id: str = Field(sa_column=Column(String(36), nullable=False))  # no foreign key: see `ObligationDebtor`
     version: int = Field(sa_column=Column(Integer, nullable=False))
     change: str = Field(sa_column=Column(String(20), nullable=False))  # created | updated | retracted
     institution_id: str = Field(sa_column=Column(String(36), nullable=False))

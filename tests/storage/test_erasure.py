@@ -31,7 +31,7 @@ from register.storage.models import AccessEvent, LogLeaf, Person, SubjectPseudon
 from register.storage.pseudonyms import pseudonyms_for
 from register.storage.types import utcnow
 from tests.audit.test_tamper import Env
-from tests.conftest import ADMIN_TOKEN, Clock, create_pg_database, drop_pg_database, make_settings
+from tests.conftest import ADMIN_TOKEN, Clock, assert_nothing_dangles, create_pg_database, drop_pg_database, make_settings
 from tests.web.pages import sign_in as page_sign_in
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
@@ -48,6 +48,7 @@ def env(request, tmp_path: Path) -> Iterator[Env]:
                     make_institution(client, admin, "regulator"))
             e.pinned_vkey = client.get("/v1/audit/log-key").json()["vkey"]
             yield e
+        assert_nothing_dangles(url)  # what erasure deleted left no row naming it
     finally:
         app.state.register.engine.dispose()
         if request.param == "postgres":

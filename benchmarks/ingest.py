@@ -129,6 +129,10 @@ class CpuMeter:
                         stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
+        for key in [k for k in self.last if k[0] == "server" and k[1] not in stats]:
+            # Gone, and reaped by its parent in the tree (the fork server reaps the preparing processes), whose
+            # children's time now holds all of this one's: kept, it was counted twice (BENCHMARKS.md, ninth round).
+            del self.first[key], self.last[key]
         tree = {self.server_pid}
         grew = True
         while grew:  # the server's descendants (its workers, the fork server, the preparing processes)

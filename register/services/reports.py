@@ -16,6 +16,7 @@ import functools
 import gc
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import threading
 import time
@@ -241,6 +242,14 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def warm_preparers() -> None:
+    """Start this process's fork server (its import of the register: 1.2-1.5 s of a core) as a report that may
+    want preparing processes is claimed, beside its first batches: started when they were first wanted, it
+    stalled a report left alone that long (BENCHMARKS.md, ninth round). Returns at once; one running is kept."""
+    _preparers_context()
+    multiprocessing.forkserver.ensure_running()
+
+
 @functools.cache
 def _preparers_context() -> multiprocessing.context.BaseContext:
     """Preparing processes are forked from a fork server: a process started once (with a fresh interpreter,
@@ -322,6 +331,7 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
         processes = cores = preparing_processes(report.body_bytes)
         if cores:  # decided again each batch: a report left alone takes every core again
             share = lambda: _share(cores, _others_processing(sessions, report_id, stale=stale))  # noqa: E731
+            warm_preparers()
     try:
         _process(sessions, cipher, report, allow_test=allow_test, principal=principal, batch=batch,
                  processes=processes, share=share)

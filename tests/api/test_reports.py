@@ -568,3 +568,27 @@ def test_a_server_running_reports_collects_cycles_less_often_but_still_collects(
     finally:
         worker.stop()
         gc.set_threshold(*before)
+
+
+def test_a_large_report_starts_the_fork_server_before_any_preparing_process_is_wanted():
+    """`warm_preparers`, called as a report large enough for preparing processes is claimed, starts the fork
+    server that preloads the register at once, in a process that had none (a fresh interpreter here), and
+    returns without waiting for its import: a report left alone later no longer stalls on it (ninth round)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, time\n"
+        "from register.services import reports\n"
+        "t = time.perf_counter(); reports.warm_preparers(); took = time.perf_counter() - t\n"
+        "kids = []\n"
+        "for _ in range(100):\n"
+        "    kids = [open(f'/proc/{p}/cmdline', 'rb').read() for p in os.listdir('/proc') if p.isdigit()\n"
+        "            and os.path.exists(f'/proc/{p}/stat')\n"
+        "            and open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
+        "    if any(b'forkserver' in k for k in kids): break\n"
+        "    time.sleep(0.05)\n"
+        "print(any(b'forkserver import main' in k and b'register.services.reports' in k for k in kids), took < 0.5)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr

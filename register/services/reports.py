@@ -243,7 +243,7 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
 
 
 def warm_preparers() -> None:
-    """Start this process's fork server (its import of the register: 1.2-1.5 s of a core) as a report that may
+    """Start this process's fork server (its import of the register: 0.5-1.5 s of a core) as a report that may
     want preparing processes is claimed, beside its first batches: started when they were first wanted, it
     stalled a report left alone that long (BENCHMARKS.md, ninth round). Returns at once; one running is kept."""
     _preparers_context()

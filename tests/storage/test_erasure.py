@@ -22,37 +22,28 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from register.crypto.keys import StaticKeys
 from register.domain.identity import parse_national_id
 from register.domain.retention import Policy, Rule
-from register.main import create_app
 from register.services import retention
 from register.services.log_check import verify_log
 from register.storage.events import add_event
-from register.storage.migrate import upgrade
 from register.storage.models import AccessEvent, LogLeaf, Person, SubjectPseudonym
 from register.storage.pseudonyms import pseudonyms_for
 from register.storage.types import utcnow
 from tests.audit.test_tamper import Env
-from tests.conftest import ADMIN_TOKEN, Clock, assert_nothing_dangles, create_pg_database, drop_pg_database, make_settings
+from tests.conftest import ADMIN_TOKEN, Clock, fresh_app
 from tests.web.pages import sign_in as page_sign_in
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def env(request, tmp_path: Path) -> Iterator[Env]:
-    url = f"sqlite:///{tmp_path / 'erasure.db'}" if request.param == "sqlite" else create_pg_database()
-    upgrade(url)
-    app = create_app(make_settings(url, tmp_path, retention_job=False), keys=StaticKeys.generate())
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-            e = Env(request.param, url, tmp_path, app, client, make_institution(client, admin, "lender"),
-                    make_institution(client, admin, "regulator"))
-            e.pinned_vkey = client.get("/v1/audit/log-key").json()["vkey"]
-            yield e
-        assert_nothing_dangles(url)  # what erasure deleted left no row naming it
-    finally:
-        app.state.register.engine.dispose()
-        if request.param == "postgres":
-            drop_pg_database(url)
+    """An app on an empty database of its own (conftest.fresh_app: at the end, no row names what erasure deleted)."""
+    with fresh_app(request.param, tmp_path, tmp_path, StaticKeys.generate()) as app, \
+            TestClient(app, raise_server_exceptions=False) as client:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        e = Env(request.param, app.state.register.settings.resolved_database_url, tmp_path, app, client,
+                make_institution(client, admin, "lender"), make_institution(client, admin, "regulator"))
+        e.pinned_vkey = client.get("/v1/audit/log-key").json()["vkey"]
+        yield e
 
 
 def blind_index(env: Env, person) -> bytes:  # noqa: ANN001

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, insert
 
+from register.services import retention
 from register.storage.integrity import dangling
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion, Person
 from register.storage.types import utcnow
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, fresh_app
 from tests.factories import debtor, make_institution, make_person, new_ref, obligation_body
 
 ZERO = {"obligations.institution_id": 0, "obligation_debtors.obligation_id": 0, "obligation_debtors.person_id": 0,
@@ -52,11 +54,6 @@ def test_a_row_naming_what_is_gone_is_counted(app, client, data_dir):  # noqa: A
 
 
 def test_retention_deletes_a_line_and_forgets_its_person_leaving_nothing_behind(backend, tmp_path, data_dir, keys):  # noqa: ANN001
-    from fastapi.testclient import TestClient
-
-    from register.services import retention
-    from tests.conftest import fresh_app
-
     with fresh_app(backend, tmp_path, data_dir, keys) as app, TestClient(app, raise_server_exceptions=False) as client:
         lender = make_institution(client, {"Authorization": f"Bearer {ADMIN_TOKEN}"}, "lender")
         person = make_person(client, data_dir)

@@ -26,7 +26,7 @@ from register.storage.models import (
     Consent, ExposureRecord, Obligation, ObligationDebtor, ObligationVersion, Person, Report, ReportChunk,
 )  # fmt: skip
 from register.storage.types import utcnow
-from tests.conftest import ADMIN_TOKEN, assert_nothing_dangles, create_pg_database, drop_pg_database, make_settings
+from tests.conftest import ADMIN_TOKEN, create_pg_database, drop_pg_database, fresh_app, make_settings
 from tests.factories import debtor, grant, make_institution, make_person, new_ref, obligation_body
 
 ZERO = {"ended": 0, "ended_arrears": 0, "retracted": 0, "claim_closed": 0, "exposure_answer": 0, "report_file": 0,
@@ -35,22 +35,9 @@ ZERO = {"ended": 0, "ended_arrears": 0, "retracted": 0, "claim_closed": 0, "expo
 
 @pytest.fixture
 def fresh(backend: str, tmp_path: Path, data_dir: Path, keys) -> Iterator[FastAPI]:  # noqa: ANN001
-    """An app on an empty database of its own."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'register.db'}"
-    else:
-        url = create_pg_database()
-    try:
-        upgrade(url)
-        app = create_app(make_settings(url, data_dir, retention_job=False), keys=keys)
-        try:
-            yield app
-            assert_nothing_dangles(url)  # what retention deleted left no row naming it
-        finally:
-            app.state.register.engine.dispose()
-    finally:
-        if backend == "postgres":
-            drop_pg_database(url)
+    """An app on an empty database of its own (conftest.fresh_app: at the end, no row names what a run deleted)."""
+    with fresh_app(backend, tmp_path, data_dir, keys) as app:
+        yield app
 
 
 @pytest.fixture

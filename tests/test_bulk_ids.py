@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from register.services.bulk import _new_id
+from register.services.lines import _new_id
 
 
 def test_batch_ids_are_version_7_uuids_in_canonical_text() -> None:

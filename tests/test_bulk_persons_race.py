@@ -13,7 +13,8 @@ from sqlalchemy import select, text
 
 from register.domain.identity import parse_national_id
 from register.domain.permission import Role
-from register.services.bulk import apply_batch, parse_doc, prepare
+from register.services.bulk import apply_batch
+from register.services.lines import parse_doc, prepare
 from register.services.identities import resolve_person
 from register.storage.models import Obligation, ObligationDebtor
 from register.storage.types import utcnow

@@ -12,7 +12,8 @@ import pytest
 from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.crypto.keys import StaticKeys
-from register.services.bulk import Ready, parse_doc, prepare, state_json
+from register.services.bulk import state_json
+from register.services.lines import Ready, parse_doc, prepare
 from register.services.obligations import state_of_fields
 from tests.factories import national_id, obligation_body
 
@@ -55,6 +56,21 @@ def test_a_prepared_line_crosses_a_process_boundary():
     assert number == nid.replace("-", "").encode()
     assert pickle.loads(pickle.dumps(ready)) == ready
 
+
+
+def test_the_preparing_processes_import_neither_the_database_layer_nor_the_web():
+    """Each server process's fork server imports services.lines, not the register: it starts as its first large
+    report is claimed, and the whole register's import (0.8-1.9 s of a core) was CPU taken from that report
+    (BENCHMARKS.md, ingest, tenth round). Imported in a fresh interpreter, the module brings none of it (that the
+    fork server preloads it: tests/api/test_reports.py)."""
+    import subprocess
+    import sys
+
+    heavy = ["sqlalchemy", "psycopg", "fastapi", "starlette", "httpx", "pydantic_settings", "register_verifier",
+             "register.storage", "register.config", "register.crypto.keys", "register.services.bulk"]
+    code = f"import sys, register.services.lines; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 def test_array_literals_read_back_as_the_values(database_url, backend):
     """The batch lookups on PostgreSQL send their keys as array literals built by hand (psycopg's list

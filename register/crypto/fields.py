@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import hmac
 import os
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from register.crypto.keys import KeyProvider, StaticKeys
+from register.crypto.static_keys import StaticKeys
+
+if TYPE_CHECKING:
+    from register.crypto.keys import KeyProvider
 
 FORMAT_V1 = 0x01
 NONCE_BYTES = 12

@@ -9,204 +9,28 @@ UPDATE ... FROM; SQLite executemany). The caller commits the batch with its prog
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
-import re
-import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from register.canonical import canonical_json
-from register.crypto.fields import FieldCipher
-from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
-from register.domain.obligation import ObligationReport, Stored, Verdict, check_may_collect, check_report, decide
-from register.domain.types import ExternalRef
-from register.errors import RegisterError, StaleUpdate
+from register.domain.obligation import Stored, Verdict, check_may_collect, decide
 from register.domain.permission import Principal, Role
+from register.domain.state import REPORTED_FIELDS
+from register.errors import RegisterError, StaleUpdate
 from register.services import disputes
-from register.services.identities import COLUMN, TABLE
-from register.services.obligations import REPORTED_FIELDS, fields_of, state_of_fields
+from register.services.lines import AS_OF_AT, FIELDS, STATE_START, Debtor, LineError, Ready
 from register.storage import bulk as store
-
-MAX_LINE_BYTES = 64 * 1024
-
-
-class ReportLine(ObligationReport):
-    """One line of a batch report: an obligation report plus the reporter's reference."""
-
-    external_ref: ExternalRef
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    line: int
-    ref: str
-    report: ReportLine
-    nids: tuple[NationalId, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LineError:
-    line: int
-    code: str
-    detail: str
-    ref: str | None = None
-
-
-_random: deque[bytes] = deque()  # 16 random bytes each, read 4 KiB at a time: one system call per 256 ids
-os.register_at_fork(after_in_child=_random.clear)  # a forked process never reuses its parent's bytes
-
-
-def _new_id() -> str:
-    """A time-ordered (version 7, RFC 9562) UUID as text: 48 bits of Unix milliseconds, then 74 random bits.
-    Rows a report adds then land at the right-hand edge of the primary-key indexes instead of on random
-    pages, so a batch dirties (and logs after each checkpoint) a few pages instead of one per row
-    (BENCHMARKS.md, eighth round). Safe across threads: each id's random bytes leave the buffer in one
-    atomic `pop`."""
-    while True:
-        try:
-            h = _random.pop().hex()
-            break
-        except IndexError:
-            more = os.urandom(4096)
-            _random.extend(more[i : i + 16] for i in range(0, 4096, 16))
-    t = f"{time.time_ns() // 1_000_000:012x}"
-    return f"{t[:8]}-{t[8:]}-7{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-
-@functools.lru_cache(maxsize=200_000)
-def _nid(country: str, raw: str, allow_test: bool) -> NationalId | str:
-    try:
-        return parse_national_id(country, raw, allow_test=allow_test)
-    except InvalidNationalId as exc:
-        return exc.reason
-
-
-_ONE_LINE = re.compile(r"at line 1 column")  # a batch line is one line: its column is what helps
-
-
-def _validation_detail(exc: ValidationError) -> str:
-    """Each problem as `field: message`; one about the whole line (not JSON, not an object) has no field
-    and is its message alone, never `: message`. Never echoes the input: it may hold an identity number."""
-    parts = []
-    for e in exc.errors()[:5]:
-        where = ".".join(str(p) for p in e["loc"])
-        if e["type"] == "json_invalid":  # pydantic: "Invalid JSON: expected value at line 1 column 7"
-            parts.append("not valid JSON: " + _ONE_LINE.sub("at column", str((e.get("ctx") or {}).get("error", ""))))
-        else:
-            parts.append(f"{where}: {e['msg']}" if where else e["msg"])
-    return "; ".join(parts)
-
-
-def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_test: bool) -> Parsed | LineError:
-    """Validate one line (raw JSON bytes or an already-decoded dict, e.g. from CSV) like a single report."""
-    ref = doc.get("external_ref") if isinstance(doc, dict) else None
-    try:
-        report = ReportLine.model_validate_json(doc) if isinstance(doc, bytes) else ReportLine.model_validate(doc)
-    except ValidationError as exc:
-        return LineError(line, "validation_error", _validation_detail(exc), ref if isinstance(ref, str) else None)
-    try:
-        check_report(report, now=now)
-    except RegisterError as exc:
-        return LineError(line, exc.code, exc.detail, report.external_ref)
-    nids: list[NationalId] = []
-    for i, d in enumerate(report.debtors):
-        parsed = _nid(d.country, d.national_id, allow_test)
-        if isinstance(parsed, str):
-            return LineError(line, "invalid_national_id",
-                             f"debtors.{i}.national_id is not a valid {d.country} identity number: {parsed}",
-                             report.external_ref)
-        if parsed in nids:
-            return LineError(line, "duplicate_debtor", f"debtors.{i} is the same person as another debtor",
-                             report.external_ref)
-        nids.append(parsed)
-    return Parsed(line, report.external_ref, report, tuple(nids))
-
-
-class Debtor(NamedTuple):
-    """A debtor of a prepared line: its blind index, and the person row to add if it is new to the register
-    (an id and the identity number encrypted for that id; unused when the person exists)."""
-
-    blind_index: bytes
-    role: str
-    country: str
-    new_id: str
-    national_id_enc: bytes
-    blind_index_next: bytes | None = None  # under the other live key, while a blind-index rotation runs
-
-
-class Ready(NamedTuple):
-    """A valid line with everything that needs no database done: the obligation's columns, its debtors'
-    blind indexes and ciphertexts, and its state's canonical JSON around the two parts only the database
-    knows (the debtors' person ids, and for a refresh the stored `as_of`). Made by `prepare`, in a worker
-    process for a large file (services.reports); a tuple, because it crosses a process boundary."""
-
-    line: int
-    ref: str
-    new_id: str  # the obligation's id if it is new to the register
-    values: tuple[Any, ...]  # `fields_of`'s values, in FIELDS order: a tuple pickles at a fraction of a dict
-    corrects_dispute: str | None
-    collects: bool
-    debtors: tuple[Debtor, ...]
-    state_mid: bytes  # canonical state JSON after its `as_of` member, up to the debtors' value
-    state_tail: bytes  # and after it
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        """The obligation's columns the line sets (`fields_of`)."""
-        return dict(zip(FIELDS, self.values, strict=True))
-
-
-FIELDS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
-          "handed_to_external_ref", "registration_consent", "as_of")  # `fields_of`'s keys, in its order
-_AS_OF_AT = FIELDS.index("as_of")
-
-
-_AS_OF, _NO_DEBTORS = b'{"as_of":"', b'"debtors":[]'
-
-
-def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
-    """The database-free rest of a valid line's work: its columns, blind indexes, speculative person rows
-    and its state's canonical JSON, split where person ids go. Pure: the same line prepares the same way
-    in any process (but for the random ids and nonces of person rows the database may not need)."""
-    report = p.report
-    fields = fields_of(report)
-    debtors = []
-    for n, d in zip(p.nids, report.debtors, strict=True):
-        bidx, pid, enc, nxt = _person_row(cipher, n)
-        debtors.append(Debtor(bidx, d.role.value, n.country, pid, enc, nxt))
-    state = canonical_json(state_of_fields(fields, []))  # b'{"as_of":"<time>",' ... b'"debtors":[]' ...
-    assert state.startswith(_AS_OF)  # the first key in sorted order
-    end = state.index(b'"', len(_AS_OF))  # no quote inside an ISO time
-    at = state.index(_NO_DEBTORS)  # only once: every quote inside a string value is escaped
-    assert tuple(fields) == FIELDS
-    return Ready(p.line, p.ref, _new_id(), tuple(fields.values()), report.corrects_dispute,
-                 report.collects is not None, tuple(debtors),
-                 state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
-
-
-@functools.lru_cache(maxsize=100_000)
-def _person_row(cipher: FieldCipher, nid: NationalId) -> tuple[bytes, str, bytes, bytes | None]:
-    """A person's blind index, and an id and ciphertext for its row should it be new. Made once per person
-    and process: a file names most persons on several lines (a person's id is fixed only when a batch
-    inserts the row; until then any line may offer the same one)."""
-    pid = _new_id()
-    bidx, *other = cipher.blind_indexes(nid.blind_index_input())
-    return (bidx, pid, cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid),
-            other[0] if other else None)
 
 
 def state_json(line: Ready, as_of: datetime, debtors: list[tuple[str, str]]) -> bytes:
     """The line's state as canonical JSON (byte for byte `canonical_json(state_of_fields(...))`) with
     these debtors (person id, role) and this `as_of`."""
-    return _AS_OF + as_of.isoformat().encode() + line.state_mid + _people(debtors) + line.state_tail
+    return STATE_START + as_of.isoformat().encode() + line.state_mid + _people(debtors) + line.state_tail
 
 
 def _people(debtors: list[tuple[str, str]]) -> bytes:
@@ -287,13 +111,13 @@ def apply_batch(
     replaced: list[str] = []
     iso: dict[datetime, bytes] = {}  # a file repeats a few hundred distinct as_of times
     for p in lines:
-        as_of = p.values[_AS_OF_AT]
+        as_of = p.values[AS_OF_AT]
         debtors = [(persons[d.blind_index], d.role) for d in p.debtors]
         people = _people(debtors)
         at = iso.get(as_of)
         if at is None:
             at = iso[as_of] = as_of.isoformat().encode()
-        state = _AS_OF + at + p.state_mid + people + p.state_tail  # `state_json`, its pieces made once
+        state = STATE_START + at + p.state_mid + people + p.state_tail  # `state_json`, its pieces made once
         h = hashlib.sha256(state).hexdigest()
         old = stored.get(p.ref)
         if p.corrects_dispute is not None and (old is None or open_named.get(p.corrects_dispute) != old.id):
@@ -302,7 +126,7 @@ def apply_batch(
             continue
         same = False
         if old is not None and old.state_hash not in (None, h) and old.retracted_at is None and as_of > old.as_of:
-            then = _AS_OF + old.as_of.astimezone(UTC).isoformat().encode() + p.state_mid + people + p.state_tail
+            then = STATE_START + old.as_of.astimezone(UTC).isoformat().encode() + p.state_mid + people + p.state_tail
             same = hashlib.sha256(then).hexdigest() == old.state_hash
         try:
             verdict = decide(Stored(old.as_of, old.state_hash, old.retracted_at is not None) if old else None,

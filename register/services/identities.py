@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from register.crypto.fields import FieldCipher
 from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
 from register.errors import InvalidInput, InvalidNationalIdentity
+from register.services.lines import COLUMN, TABLE
 from register.storage import persons as person_store
 from register.storage.models import Person
 from register.storage.types import utcnow
 
-TABLE, COLUMN = "persons", "national_id_enc"
 
 
 def parse_identity(country: str, raw: str, *, allow_test: bool, loc: Sequence[str | int] = ("body",)) -> NationalId:

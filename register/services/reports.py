@@ -19,10 +19,9 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import threading
-import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +35,10 @@ from register.domain.permission import Principal
 from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
 from register.services import outbox as told
-from register.services.bulk import MAX_LINE_BYTES, LineError, Ready, apply_batch, parse_doc, prepare
+from register.services.bulk import apply_batch
+from register.services.lines import (
+    MAX_LINE_BYTES, Doc, LineError, Ready, prepare_docs, prepare_task, raise_gc_thresholds, start_preparer,
+)  # fmt: skip
 from register.services.events import record_event
 from register.services.report_summary import report_summary  # noqa: F401 - the routes' name for it
 from register.services.report_upload import expire_abandoned_uploads
@@ -50,9 +52,7 @@ BATCH = 5000  # lines per transaction: 6,000 cost PostgreSQL 56-57 us a line aga
 POOL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are prepared in the worker's own thread
 POOL_MIN_CORES = 2  # on one core every file is prepared in the worker's own thread (BENCHMARKS.md, eighth round)
 TASK_LINES = 500  # lines per task sent to a preparing process
-Doc = bytes | dict[str, Any] | LineError | None  # a line before validation: see _docs
 STALE_HEARTBEAT = timedelta(seconds=60)
-GC_THRESHOLD = (50_000, 20, 20)  # the cyclic collector's, while a server runs reports (ReportWorker.start)
 
 
 def get_report(session: Session, *, principal: Principal, report_id: str) -> Report:
@@ -153,58 +153,6 @@ def _docs(lines: Iterator[tuple[int, bytes]], fmt: str) -> Iterator[tuple[int, D
             yield n, LineError(n, "malformed_line", str(exc))
 
 
-def _prepare_docs(docs: Iterable[tuple[int, Doc]], cipher: FieldCipher, *, now: datetime, allow_test: bool
-                  ) -> list[tuple[int, Ready | LineError | None]]:  # fmt: skip
-    """Validate and prepare (services.bulk) each line, like a single report; an error or None stays."""
-    out: list[tuple[int, Ready | LineError | None]] = []
-    for n, doc in docs:
-        if doc is None or isinstance(doc, LineError):
-            out.append((n, doc))
-            continue
-        parsed = parse_doc(n, doc, now=now, allow_test=allow_test)
-        out.append((n, parsed if isinstance(parsed, LineError) else prepare(parsed, cipher)))
-    return out
-
-
-_worker_cipher: FieldCipher | None = None  # a preparing process's own, set when it starts
-
-
-def raise_gc_thresholds() -> None:
-    """The cyclic collector's thresholds at least GC_THRESHOLD (one set higher is kept): in every process that
-    holds a batch's lines, the server's and each preparing process."""
-    gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), GC_THRESHOLD, strict=True)))
-
-
-def _start_preparer(cipher: FieldCipher, server: int) -> None:
-    global _worker_cipher
-    _worker_cipher = cipher
-    gc.freeze()  # what the imports made lives as long as the process: collections need not walk it
-    raise_gc_thresholds()  # as the server's (ReportWorker.start)
-    threading.Thread(target=_exit_with, args=(server,), name="exit-with-server", daemon=True).start()
-
-
-def _exit_with(server: int) -> None:
-    """End this preparing process once the server that started it is gone. A server killed mid-report
-    (SIGKILL) left its preparing processes blocked for good, writing results into a full pipe whose
-    reading end they hold themselves (as every process of a pool does); found after the crash test."""
-    while True:
-        time.sleep(2)
-        try:
-            os.kill(server, 0)
-            with open(f"/proc/{server}/stat", "rb") as f:  # a killed server not yet reaped is a zombie
-                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    os._exit(1)
-        except ProcessLookupError:
-            os._exit(1)
-        except OSError:  # no /proc: the signal check alone
-            continue
-
-
-def _prepare_task(docs: list[tuple[int, Doc]], now: datetime, allow_test: bool) -> list[tuple[int, Ready | LineError | None]]:
-    assert _worker_cipher is not None
-    return _prepare_docs(docs, _worker_cipher, now=now, allow_test=allow_test)
-
-
 def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: datetime, allow_test: bool,
               processes: int, batch: int = BATCH, share: Callable[[], int] | None = None,
               ) -> Iterator[tuple[int, Ready | LineError | None]]:  # fmt: skip
@@ -215,7 +163,7 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
     it says more (started processes keep their number). The result is the same."""
     if processes < 1 and share is None:
         for item in docs:
-            yield from _prepare_docs((item,), cipher, now=now, allow_test=allow_test)
+            yield from prepare_docs((item,), cipher, now=now, allow_test=allow_test)
         return
     pool: ProcessPoolExecutor | None = None
     per_batch, use, size = -(-batch // TASK_LINES), processes, processes
@@ -227,12 +175,12 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
             if use < 1:
                 while ahead:
                     yield from ahead.popleft().result()
-                yield from _prepare_docs(task, cipher, now=now, allow_test=allow_test)
+                yield from prepare_docs(task, cipher, now=now, allow_test=allow_test)
                 continue
             if pool is None:
-                pool, size = ProcessPoolExecutor(use, mp_context=_preparers_context(), initializer=_start_preparer,
+                pool, size = ProcessPoolExecutor(use, mp_context=_preparers_context(), initializer=start_preparer,
                                                  initargs=(cipher, os.getpid())), use
-            ahead.append(pool.submit(_prepare_task, task, now, allow_test))
+            ahead.append(pool.submit(prepare_task, task, now, allow_test))
             if len(ahead) > per_batch + 2 * size:
                 yield from ahead.popleft().result()
         while ahead:
@@ -256,7 +204,7 @@ def _preparers_context() -> multiprocessing.context.BaseContext:
     since a server has threads that a plain fork would copy mid-step) that has imported this module, so a
     report's processes start in milliseconds instead of importing the register each (1-1.5 s of CPU each)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload(["register.services.lines"])
     return ctx
 
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from register.crypto.fields import FieldCipher
 from register.domain.permission import Principal, Role
 from register.population import DEFAULT_INSTITUTIONS, generate, resolve_institution_ids
-from register.services.bulk import LineError, Ready, apply_batch, parse_doc, prepare
+from register.services.bulk import apply_batch
+from register.services.lines import LineError, Ready, parse_doc, prepare
 from register.services.events import record_event
 from register.services.institutions import create_institution
 from register.storage.models import Institution

@@ -522,11 +522,11 @@ def test_preparing_processes_collect_cycles_as_rarely_as_the_server(app):
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from register.services import reports
+    from register.services import lines, reports
 
-    with ProcessPoolExecutor(1, mp_context=reports._preparers_context(), initializer=reports._start_preparer,
+    with ProcessPoolExecutor(1, mp_context=reports._preparers_context(), initializer=lines.start_preparer,
                              initargs=(app.state.register.cipher, os.getpid())) as pool:
-        assert pool.submit(gc.get_threshold).result(timeout=60) == reports.GC_THRESHOLD
+        assert pool.submit(gc.get_threshold).result(timeout=60) == lines.GC_THRESHOLD
         assert pool.submit(gc.isenabled).result(timeout=60) is True
 
 
@@ -537,7 +537,7 @@ def test_a_server_running_reports_collects_cycles_less_often_but_still_collects(
     import gc
     import weakref
 
-    from register.services import reports
+    from register.services import lines, reports
 
     before = gc.get_threshold()
     state = app.state.register
@@ -545,7 +545,7 @@ def test_a_server_running_reports_collects_cycles_less_often_but_still_collects(
     try:
         gc.set_threshold(700, 10, 10)
         worker.start()
-        assert gc.get_threshold() == reports.GC_THRESHOLD and gc.isenabled()
+        assert gc.get_threshold() == lines.GC_THRESHOLD and gc.isenabled()
 
         class Node:
             pass
@@ -555,8 +555,8 @@ def test_a_server_running_reports_collects_cycles_less_often_but_still_collects(
         gone = weakref.ref(a)
         del a, b
         assert gone() is not None
-        kept = [Node() for _ in range(reports.GC_THRESHOLD[0] * 2)]  # a batch's live objects: past the threshold
-        assert gone() is None and len(kept) == reports.GC_THRESHOLD[0] * 2  # collected without being asked
+        kept = [Node() for _ in range(lines.GC_THRESHOLD[0] * 2)]  # a batch's live objects: past the threshold
+        assert gone() is None and len(kept) == lines.GC_THRESHOLD[0] * 2  # collected without being asked
     finally:
         worker.stop()
         gc.set_threshold(*before)
@@ -572,7 +572,7 @@ def test_a_server_running_reports_collects_cycles_less_often_but_still_collects(
 
 def test_a_large_report_starts_the_fork_server_before_any_preparing_process_is_wanted():
     """`warm_preparers`, called as a report large enough for preparing processes is claimed, starts the fork
-    server that preloads the register at once, in a process that had none (a fresh interpreter here), and
+    server that preloads the preparing module (services.lines) at once, in a process that had none (a fresh interpreter here), and
     returns without waiting for its import: a report left alone later no longer stalls on it (ninth round)."""
     import subprocess
     import sys
@@ -588,7 +588,7 @@ def test_a_large_report_starts_the_fork_server_before_any_preparing_process_is_w
         "            and open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
         "    if any(b'forkserver' in k for k in kids): break\n"
         "    time.sleep(0.05)\n"
-        "print(any(b'forkserver import main' in k and b'register.services.reports' in k for k in kids), took < 0.5)\n"
+        "print(any(b'forkserver import main' in k and b'register.services.lines' in k for k in kids), took < 0.5)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr

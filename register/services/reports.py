@@ -19,7 +19,6 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import threading
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,7 +40,7 @@ from register.services.lines import (
 )  # fmt: skip
 from register.services.events import record_event
 from register.services.report_summary import report_summary  # noqa: F401 - the routes' name for it
-from register.services.report_upload import expire_abandoned_uploads
+from register.services.report_upload import expire_abandoned_uploads, open_chunk
 from register.services.snapshot_reports import unreport_missing
 from register.storage.models import Report, ReportChunk, ReportError, ReportRef
 from register.storage.types import utcnow
@@ -95,8 +94,7 @@ def _lines(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report)
         with sessions() as s:
             blob = s.execute(select(ReportChunk.data).where(ReportChunk.report_id == report.id,
                                                             ReportChunk.idx == idx)).scalar_one()
-        data = carry + zlib.decompress(cipher.decrypt(bytes(blob), table="report_chunks", column="data",
-                                                      row_id=f"{report.id}:{idx}"))
+        data = carry + open_chunk(cipher, report.id, idx, bytes(blob))
         parts = data.split(b"\n")
         carry = parts.pop()
         for raw in parts:

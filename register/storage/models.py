@@ -418,7 +418,7 @@ class Report(SQLModel, table=True):
 
 
 class ReportChunk(SQLModel, table=True):
-    """Up to 1 MiB of a report's body, zlib-compressed then AES-GCM encrypted bound to (report, index):
+    """Up to 1 MiB of a report's body, zstd-compressed (zlib before) then AES-GCM encrypted bound to (report, index):
     the body holds identity numbers in plain text, so it is never stored as it came."""
 
     __tablename__ = "report_chunks"

@@ -7,8 +7,10 @@ import json
 import tracemalloc
 import uuid
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
+from register.crypto.fields import DecryptionError
 from register.services.reports import ReportWorker
 from register.storage.models import AccessEvent, Obligation, ReportChunk
 from tests.factories import make_institution, national_id, new_ref, obligation_body
@@ -284,6 +286,30 @@ class TestAccess:
         with app.state.register.sessions() as s:
             blobs = s.execute(select(ReportChunk.data).where(ReportChunk.report_id == rid)).scalars().all()
         assert blobs and all(nid.encode() not in bytes(b) and b"instalment_loan" not in bytes(b) for b in blobs)
+
+    def test_a_report_stored_before_zstd_is_still_processed(self, app, client, lender):
+        """Chunks are zstd-compressed now, zlib before: a report received by an earlier version and processed
+        after the upgrade (its chunks sealed the old way) is read back and applied all the same. A chunk
+        sealed under another chunk's place still fails to open."""
+        import zlib
+
+        from register.services.report_upload import open_chunk, seal_chunk
+
+        cipher = app.state.register.cipher
+        refs = [new_ref() for _ in range(3)]
+        rid = upload(client, lender, "\n".join(line(external_ref=r) for r in refs) + "\n").json()["id"]
+        with app.state.register.sessions.begin() as s:
+            blob = bytes(s.execute(select(ReportChunk.data).where(ReportChunk.report_id == rid)).scalar_one())
+            raw = open_chunk(cipher, rid, 0, blob)
+            assert cipher.decrypt(blob, table="report_chunks", column="data", row_id=f"{rid}:0")[:4] == b"\x28\xb5\x2f\xfd"
+            old = cipher.encrypt(zlib.compress(raw, 1), table="report_chunks", column="data", row_id=f"{rid}:0")
+            s.execute(update(ReportChunk).where(ReportChunk.report_id == rid).values(data=old))
+        process(app)
+        assert client.get(f"/v1/reports/{rid}", headers=lender.headers).json()["accepted"] == 3
+        for r in refs:
+            assert client.get(f"/v1/obligations/{r}", headers=lender.headers).status_code == 200
+        with pytest.raises(DecryptionError):
+            open_chunk(cipher, rid, 1, seal_chunk(cipher, rid, 0, raw))
 
 
 class TestScale:

@@ -20,7 +20,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, StrictInt, StrictStr, StringConstraints
+from pydantic_core import CoreSchema, core_schema
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -134,3 +135,34 @@ CountryCode = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")]
 UUIDStr = Annotated[
     StrictStr, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
+
+
+# --- the batch path's fast forms --------------------------------------------------------------------------
+# A daily file has four dates and times on each of millions of lines. IsoDate and Timestamp call into Python
+# for each (1-1.5 us a call, mostly pydantic's call itself: BENCHMARKS.md, ingest, tenth round). These two
+# check the same spelling (the same expressions), calendar and range inside pydantic-core, with no call into
+# Python. They accept nothing IsoDate and Timestamp refuse (tests/test_types.py), but they are not the
+# contract: a time keeps its offset (it is not converted to UTC) and their errors are pydantic's own. So only
+# services.lines uses them, as a first try: it converts the times to UTC, and validates a line they refuse
+# again with IsoDate and Timestamp, whose result (SPEC's error, or a value they accept and these do not)
+# is what counts.
+
+
+class FastIsoDate:
+    """IsoDate's spelling (the same expression), calendar and range, checked in pydantic-core (see above)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.chain_schema([core_schema.str_schema(pattern=_DATE.pattern, strict=True),
+                                         core_schema.date_schema(ge=EARLIEST_DATE, le=LATEST_DATE)])
+
+
+class FastTimestamp:
+    """Timestamp's spelling, calendar and range (compared in UTC), checked in pydantic-core, its offset kept."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.chain_schema([
+            core_schema.str_schema(pattern=_DATETIME.pattern, strict=True),
+            core_schema.datetime_schema(ge=EARLIEST_TIME, lt=END_OF_TIME, tz_constraint="aware"),
+        ])  # fmt: skip

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -26,9 +26,9 @@ from pydantic import ValidationError
 from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
-from register.domain.obligation import ObligationReport, check_report
+from register.domain.obligation import ObligationReport, RegistrationConsent, check_report
 from register.domain.state import REPORTED_FIELDS, fields_of, state_of_fields
-from register.domain.types import ExternalRef
+from register.domain.types import ExternalRef, FastIsoDate, FastTimestamp
 from register.errors import RegisterError
 
 TABLE, COLUMN = "persons", "national_id_enc"  # where a person's identity number is kept, encrypted bound to it
@@ -41,6 +41,34 @@ class ReportLine(ObligationReport):
     """One line of a batch report: an obligation report plus the reporter's reference."""
 
     external_ref: ExternalRef
+
+
+class _FastConsent(RegistrationConsent):
+    given_at: FastTimestamp  # type: ignore[assignment]
+
+
+class _FastLine(ReportLine):
+    """ReportLine with its dates and times checked inside pydantic-core (domain.types, FastTimestamp): a first
+    try that accepts nothing ReportLine refuses; `_validated` converts its times to UTC and leaves everything
+    it refuses to ReportLine."""
+
+    opened_on: FastIsoDate | None = None  # type: ignore[assignment]
+    matures_on: FastIsoDate | None = None  # type: ignore[assignment]
+    registration_consent: _FastConsent
+    as_of: FastTimestamp  # type: ignore[assignment]
+
+
+def _validated(doc: dict[str, Any] | bytes) -> ReportLine:
+    """The line as ReportLine validates it (raises its ValidationError), 4-5 us a line faster."""
+    try:
+        fast = _FastLine.model_validate_json(doc) if isinstance(doc, bytes) else _FastLine.model_validate(doc)
+    except ValidationError:
+        return ReportLine.model_validate_json(doc) if isinstance(doc, bytes) else ReportLine.model_validate(doc)
+    values = fast.__dict__  # frozen, but not yet seen by anyone: its times are put in UTC as Timestamp gives them
+    values["as_of"] = values["as_of"].astimezone(UTC)
+    consent = values["registration_consent"].__dict__
+    consent["given_at"] = consent["given_at"].astimezone(UTC)
+    return fast
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +136,7 @@ def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_te
     """Validate one line (raw JSON bytes or an already-decoded dict, e.g. from CSV) like a single report."""
     ref = doc.get("external_ref") if isinstance(doc, dict) else None
     try:
-        report = ReportLine.model_validate_json(doc) if isinstance(doc, bytes) else ReportLine.model_validate(doc)
+        report = _validated(doc)
     except ValidationError as exc:
         return LineError(line, "validation_error", _validation_detail(exc), ref if isinstance(ref, str) else None)
     try:

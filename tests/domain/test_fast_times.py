@@ -1,0 +1,115 @@
+"""The batch path checks a line's dates and times inside pydantic-core first (domain.types, FastTimestamp and
+FastIsoDate) and falls back to the reference types (Timestamp, IsoDate) for whatever they refuse. That is only
+right if they never accept what the reference refuses, nor read a spelling as another value: tried here on
+many spellings near the edges (offsets, fractions, separators, impossible days, the ends of the range), and
+on whole lines through services.lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from register.domain.types import FastIsoDate, FastTimestamp, IsoDate, Timestamp
+from register.services import lines
+from tests.factories import obligation_body
+
+_FAST_TIME, _TIME = TypeAdapter(FastTimestamp), TypeAdapter(Timestamp)
+_FAST_DATE, _DATE = TypeAdapter(FastIsoDate), TypeAdapter(IsoDate)
+
+_digits = st.text("0123456789", min_size=1, max_size=3)
+_year = st.sampled_from(["0001", "1899", "1900", "1901", "2026", "9998", "9999", "10000", "999", "0000"])
+_month = st.sampled_from(["00", "01", "02", "09", "12", "13", "1", "٠٢"])
+_day = st.sampled_from(["00", "01", "28", "29", "30", "31", "32", "1"])
+_hour = st.sampled_from(["00", "09", "23", "24", "99", "7"])
+_minute = st.sampled_from(["00", "59", "60", "5"])
+_second = st.sampled_from(["", ":00", ":59", ":60", ":61", ":5"])
+_fraction = st.one_of(st.just(""), st.builds(lambda d: "." + d, st.text("0123456789", min_size=0, max_size=8)))
+_offset = st.sampled_from(["Z", "z", "", "+00:00", "-00:00", "+01:00", "-02:30", "+14:00", "-14:00", "+23:59",
+                           "+24:00", "+0100", "+01", "+01:60", "UTC", "+99:99"])
+_separator = st.sampled_from(["T", "t", " ", "_", "", "TT"])
+
+
+@st.composite
+def _dates(draw: st.DrawFn) -> str:
+    return f"{draw(_year)}-{draw(_month)}-{draw(_day)}"
+
+
+@st.composite
+def _times(draw: st.DrawFn) -> str:
+    return (f"{draw(_dates())}{draw(_separator)}{draw(_hour)}:{draw(_minute)}{draw(_second)}"
+            f"{draw(_fraction) if draw(_second) else ''}{draw(_offset)}")
+
+
+def _outcome(adapter: TypeAdapter, value: object) -> object:
+    try:
+        return adapter.validate_json(json.dumps(value))
+    except ValidationError:
+        return None
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_times(), st.text(max_size=30), st.integers(), st.floats(allow_nan=False), st.none()))
+@example("2026-10-30T08:21:00.1234567Z")
+@example("0001-01-01T00:00:00+14:00")
+@example("9999-12-30T23:00:00-14:00")
+@example("1899-12-31T23:00:00-02:00")
+@example("9999-12-30T23:59:59.999999Z")
+@example("1900-01-01T00:00:00+00:01")
+@example("2024-02-29T12:00Z")
+@example("2023-02-29T12:00Z")
+@example("２０２６-10-30T08:21:00Z")
+def test_a_fast_time_is_one_the_reference_accepts_with_the_same_value(value: object) -> None:
+    fast = _outcome(_FAST_TIME, value)
+    if fast is not None:
+        reference = _outcome(_TIME, value)
+        assert reference is not None, value
+        assert fast.astimezone(UTC) == reference and reference.tzinfo is UTC  # type: ignore[attr-defined]
+        assert fast.astimezone(UTC).isoformat() == reference.isoformat()  # type: ignore[attr-defined]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(_dates(), st.text(max_size=12), st.integers(), st.none()))
+@example("1899-12-31")
+@example("1900-01-01")
+@example("9999-12-31")
+@example("2023-02-29")
+@example("2024-02-29")
+def test_a_fast_date_is_one_the_reference_accepts_with_the_same_value(value: object) -> None:
+    fast = _outcome(_FAST_DATE, value)
+    if fast is not None:
+        assert _outcome(_DATE, value) == fast, value
+
+
+def _line(**overrides: object) -> dict:
+    return {**obligation_body(), "external_ref": "R-1", **overrides}
+
+
+def test_a_line_reads_as_the_reference_reads_it_through_either_path() -> None:
+    """Times in UTC (with the same tzinfo the single report's path gives), and a line the fast types refuse gets
+    the reference's own error, word for word."""
+    good = _line(as_of="2026-11-30T09:15:00+01:00", opened_on="2020-02-29",
+                 registration_consent={"reference": "A-1", "given_at": "2020-02-29 10:00:00.5-02:30", "method": "paper"})
+    raw = json.dumps(good).encode()
+    fast, reference = lines._validated(raw), lines.ReportLine.model_validate_json(raw)
+    assert fast.model_dump() == reference.model_dump()
+    assert fast.as_of.tzinfo is UTC and fast.registration_consent.given_at.tzinfo is UTC
+    assert lines._validated(good).model_dump() == reference.model_dump()  # a CSV line arrives as a dict
+    for bad in (_line(as_of="2026-11-30T09:15:00"), _line(as_of="2026-02-30T09:15:00Z"), _line(matures_on="2026-13-01"),
+                _line(as_of="0001-01-01T00:00:00+14:00"), _line(opened_on=20200101), _line(as_of="2026-11-30T09:15:00+0100")):
+        raw = json.dumps(bad).encode()
+        try:
+            lines.ReportLine.model_validate_json(raw)
+        except ValidationError as exc:
+            expected = exc.errors(include_context=False)
+        else:
+            raise AssertionError(f"the reference accepts {bad}")
+        try:
+            lines._validated(raw)
+        except ValidationError as exc:
+            assert exc.errors(include_context=False) == expected
+        else:
+            raise AssertionError(f"the batch path accepts {bad}")

@@ -50,7 +50,7 @@ def test_a_person_added_meanwhile_by_a_single_report_is_taken_not_an_error(app, 
     def batch() -> None:
         try:
             with state.sessions.begin() as s:
-                apply_batch(s, institution_id=lender.id, role=Role.lender, lines=[ready], now=utcnow(), source="test")
+                apply_batch(s, state.cipher, institution_id=lender.id, role=Role.lender, lines=[ready], now=utcnow(), source="test")
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             failures.append(exc)
 

@@ -52,9 +52,41 @@ def test_a_prepared_line_crosses_a_process_boundary():
     again = pickle.loads(pickle.dumps(cipher))
     assert again.blind_index(b"x") == cipher.blind_index(b"x")
     d = ready.debtors[0]
-    number = again.decrypt(d.national_id_enc, table="persons", column="national_id_enc", row_id=d.new_id)
-    assert number == nid.replace("-", "").encode()
+    assert d.blind_index == again.blind_index(f"SE:{d.number}".encode()) and d.number == nid.replace("-", "")
+    assert d.number not in repr(ready) and d.number not in repr(d)  # a line shown anywhere never shows it
     assert pickle.loads(pickle.dumps(ready)) == ready
+
+
+def test_only_a_person_new_to_the_register_gets_a_row_encrypted_for_it(app, lender):
+    """The ciphertext of a person's identity number is made as its row is added, bound to that row's id, and
+    only then: a line naming a known person adds no row."""
+    from sqlalchemy import func, select
+
+    from register.domain.permission import Role
+    from register.services.bulk import apply_batch
+    from register.storage.models import Person
+    from tests.factories import new_ref
+
+    state = app.state.register
+    nid = national_id()
+
+    def report() -> None:
+        doc = {**obligation_body(debtors=[{"country": "SE", "national_id": nid, "role": "primary"}]),
+               "external_ref": new_ref()}
+        ready = prepare(parse_doc(1, json.dumps(doc).encode(), now=NOW, allow_test=False), state.cipher)
+        with state.sessions.begin() as s:
+            apply_batch(s, state.cipher, institution_id=lender.id, role=Role.lender, lines=[ready], now=NOW, source="t")
+
+    report()
+    with state.sessions() as s:
+        person = s.execute(select(Person).where(Person.blind_index == state.cipher.blind_index(
+            f"SE:{nid.replace('-', '')}".encode()))).scalar_one()
+        count = s.execute(select(func.count()).select_from(Person)).scalar_one()
+    number = state.cipher.decrypt(person.national_id_enc, table="persons", column="national_id_enc", row_id=person.id)
+    assert number == nid.replace("-", "").encode()
+    report()
+    with state.sessions() as s:
+        assert s.execute(select(func.count()).select_from(Person)).scalar_one() == count
 
 
 

@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from register.canonical import canonical_json
+from register.crypto.fields import FieldCipher
 from register.domain.obligation import Stored, Verdict, check_may_collect, decide
 from register.domain.permission import Principal, Role
 from register.domain.state import REPORTED_FIELDS
 from register.errors import RegisterError, StaleUpdate
 from register.services import disputes
-from register.services.lines import AS_OF_AT, FIELDS, STATE_START, Debtor, LineError, Ready
+from register.services.lines import AS_OF_AT, COLUMN, FIELDS, STATE_START, TABLE, Debtor, LineError, Ready, _new_id
 from register.storage import bulk as store
 
 
@@ -61,18 +62,24 @@ def _allowed(lines: Sequence[Ready], *, collector: bool, errors: list[LineError]
     return kept
 
 
-def _resolve_persons(session: Session, lines: Sequence[Ready], now: datetime) -> dict[bytes, str]:
+def _resolve_persons(session: Session, cipher: FieldCipher, lines: Sequence[Ready], now: datetime) -> dict[bytes, str]:
     """Person id by blind index for every debtor of these lines, adding the persons the register does not
     know yet. Added with ON CONFLICT DO NOTHING, then read back: a person a concurrent report added meanwhile
-    is that report's row, not an error."""
+    is that report's row, not an error. Only a new person's row gets an id and a ciphertext: made for every
+    line's debtors in the preparing processes, they were 5-7 us a line for rows that mostly already existed
+    (BENCHMARKS.md, ingest, tenth round)."""
     wanted: dict[bytes, Debtor] = {}
     for p in lines:
         for d in p.debtors:
             wanted.setdefault(d.blind_index, d)
     found = dict((bidx, pid) for pid, bidx in store.persons_by_blind_index(session, list(wanted)))
-    new_rows = [{"id": d.new_id, "country": d.country, "blind_index": bidx, "national_id_enc": d.national_id_enc,
-                 "created_at": now, "blind_index_next": d.blind_index_next}
-                for bidx, d in wanted.items() if bidx not in found]
+    new_rows = []
+    for bidx, d in wanted.items():
+        if bidx not in found:
+            pid = _new_id()
+            new_rows.append({"id": pid, "country": d.country, "blind_index": bidx, "created_at": now,
+                             "national_id_enc": cipher.encrypt(d.number.encode(), table=TABLE, column=COLUMN, row_id=pid),
+                             "blind_index_next": d.blind_index_next})
     if new_rows:
         taken = store.add_persons(session, new_rows)
         found |= {r["blind_index"]: r["id"] for r in new_rows if r["blind_index"] not in taken}
@@ -82,7 +89,7 @@ def _resolve_persons(session: Session, lines: Sequence[Ready], now: datetime) ->
 
 
 def apply_batch(
-    session: Session, *, institution_id: str, role: Role, lines: Sequence[Ready], now: datetime, source: str,
+    session: Session, cipher: FieldCipher, *, institution_id: str, role: Role, lines: Sequence[Ready], now: datetime, source: str,
     principal: Principal | None = None,
 ) -> BatchResult:
     """Apply lines with distinct external_refs in one transaction (the caller's), for the institution
@@ -96,7 +103,7 @@ def apply_batch(
     lines = _allowed(lines, collector=role is Role.collector, errors=result.errors)
     if not lines:
         return result
-    persons = _resolve_persons(session, lines, now)
+    persons = _resolve_persons(session, cipher, lines, now)
     stored: dict[str, Any] = {}
     for row in store.obligations_for_update(session, institution_id=institution_id, refs=[p.ref for p in lines]):
         stored[row.external_ref] = row

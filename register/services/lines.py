@@ -158,20 +158,22 @@ def parse_doc(line: int, doc: dict[str, Any] | bytes, *, now: datetime, allow_te
 
 
 class Debtor(NamedTuple):
-    """A debtor of a prepared line: its blind index, and the person row to add if it is new to the register
-    (an id and the identity number encrypted for that id; unused when the person exists)."""
+    """A debtor of a prepared line: its blind index, and what its person row needs should it be new to the
+    register (services.bulk makes the row's id and ciphertext then, for the persons no row holds yet)."""
 
     blind_index: bytes
     role: str
     country: str
-    new_id: str
-    national_id_enc: bytes
+    number: str  # the identity number: in memory only, between the processes of one server
     blind_index_next: bytes | None = None  # under the other live key, while a blind-index rotation runs
+
+    def __repr__(self) -> str:  # never the number, wherever a line is shown
+        return f"Debtor(role={self.role!r}, country={self.country!r}, number=<redacted>)"
 
 
 class Ready(NamedTuple):
     """A valid line with everything that needs no database done: the obligation's columns, its debtors'
-    blind indexes and ciphertexts, and its state's canonical JSON around the two parts only the database
+    blind indexes, and its state's canonical JSON around the two parts only the database
     knows (the debtors' person ids, and for a refresh the stored `as_of`). Made by `prepare`, in a worker
     process for a large file (services.reports); a tuple, because it crosses a process boundary."""
 
@@ -200,15 +202,15 @@ STATE_START, _NO_DEBTORS = b'{"as_of":"', b'"debtors":[]'  # how every state's J
 
 
 def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
-    """The database-free rest of a valid line's work: its columns, blind indexes, speculative person rows
-    and its state's canonical JSON, split where person ids go. Pure: the same line prepares the same way
-    in any process (but for the random ids and nonces of person rows the database may not need)."""
+    """The database-free rest of a valid line's work: its columns, its debtors' blind indexes and its state's
+    canonical JSON, split where person ids go. Pure: the same line prepares the same way in any process (but
+    for the obligation's id, random, which the database may not need)."""
     report = p.report
     fields = fields_of(report)
     debtors = []
     for n, d in zip(p.nids, report.debtors, strict=True):
-        bidx, pid, enc, nxt = _person_row(cipher, n)
-        debtors.append(Debtor(bidx, d.role.value, n.country, pid, enc, nxt))
+        bidx, *other = cipher.blind_indexes(n.blind_index_input())
+        debtors.append(Debtor(bidx, d.role.value, n.country, n.number, other[0] if other else None))
     state = canonical_json(state_of_fields(fields, []))  # b'{"as_of":"<time>",' ... b'"debtors":[]' ...
     assert state.startswith(STATE_START)  # the first key in sorted order
     end = state.index(b'"', len(STATE_START))  # no quote inside an ISO time
@@ -218,16 +220,6 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
                  report.collects is not None, tuple(debtors),
                  state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
 
-
-@functools.lru_cache(maxsize=100_000)
-def _person_row(cipher: FieldCipher, nid: NationalId) -> tuple[bytes, str, bytes, bytes | None]:
-    """A person's blind index, and an id and ciphertext for its row should it be new. Made once per person
-    and process: a file names most persons on several lines (a person's id is fixed only when a batch
-    inserts the row; until then any line may offer the same one)."""
-    pid = _new_id()
-    bidx, *other = cipher.blind_indexes(nid.blind_index_input())
-    return (bidx, pid, cipher.encrypt(nid.number.encode(), table=TABLE, column=COLUMN, row_id=pid),
-            other[0] if other else None)
 
 Doc = bytes | dict[str, Any] | LineError | None  # a line before validation (services.reports._docs)
 GC_THRESHOLD = (50_000, 20, 20)  # the cyclic collector's, while a server runs reports (ReportWorker.start)

@@ -311,7 +311,7 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
         for attempt in range(3):
             try:
                 with sessions.begin() as s:
-                    res = apply_batch(s, institution_id=report.institution_id, role=principal.role,
+                    res = apply_batch(s, cipher, institution_id=report.institution_id, role=principal.role,
                                       lines=good, now=now, source=f"report:{report.id}", principal=principal)
                     errs = errors + res.errors
                     if errs:

@@ -71,7 +71,7 @@ def seed_population(
         if not lines:
             return
         with sessions.begin() as s:
-            res = apply_batch(s, institution_id=ids[key], role=Role(insts[key]["role"]), lines=lines, now=now,
+            res = apply_batch(s, cipher, institution_id=ids[key], role=Role(insts[key]["role"]), lines=lines, now=now,
                               source=f"seed:{seed}")
         result.accepted += res.created + res.updated + res.unchanged
         result.rejected += len(res.errors)

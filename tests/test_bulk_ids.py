@@ -8,11 +8,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from register.services.lines import _new_id
+from register.services.lines import time_ordered_id
 
 
 def test_batch_ids_are_version_7_uuids_in_canonical_text() -> None:
-    ids = [_new_id() for _ in range(20_000)]
+    ids = [time_ordered_id() for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
     for text in ids:
         parsed = uuid.UUID(text)
@@ -26,9 +26,9 @@ def test_batch_ids_carry_the_time_they_were_made_and_sort_by_it() -> None:
     """The first 48 bits are Unix milliseconds: an id made later sorts after one made a millisecond or more
     earlier, as text (PostgreSQL's and SQLite's order of the id columns) as well as in bytes."""
     before = time.time_ns() // 1_000_000
-    first = [_new_id() for _ in range(1_000)]
+    first = [time_ordered_id() for _ in range(1_000)]
     time.sleep(0.002)
-    later = [_new_id() for _ in range(1_000)]
+    later = [time_ordered_id() for _ in range(1_000)]
     after = time.time_ns() // 1_000_000
     for text in first + later:
         assert before <= uuid.UUID(text).int >> 80 <= after
@@ -44,22 +44,22 @@ def test_ids_stay_distinct_across_threads_and_a_forked_process() -> None:
     import os
     import threading
 
-    _new_id()  # the buffer now holds bytes a fork would copy
+    time_ordered_id()  # the buffer now holds bytes a fork would copy
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its ids, back through the pipe
         os.close(read)
-        os.write(write, "\n".join(_new_id() for _ in range(200)).encode())
+        os.write(write, "\n".join(time_ordered_id() for _ in range(200)).encode())
         os._exit(0)
     os.close(write)
     with os.fdopen(read) as f:
         child = f.read().split("\n")
     os.waitpid(pid, 0)
-    parent = [_new_id() for _ in range(200)]
+    parent = [time_ordered_id() for _ in range(200)]
     assert len(child) == 200 and not set(child) & set(parent)
 
     per_thread: list[list[str]] = [[] for _ in range(4)]
-    threads = [threading.Thread(target=lambda out=out: out.extend(_new_id() for _ in range(5_000))) for out in per_thread]
+    threads = [threading.Thread(target=lambda out=out: out.extend(time_ordered_id() for _ in range(5_000))) for out in per_thread]
     for t in threads:
         t.start()
     for t in threads:

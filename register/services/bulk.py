@@ -24,7 +24,9 @@ from register.domain.permission import Principal, Role
 from register.domain.state import REPORTED_FIELDS
 from register.errors import RegisterError, StaleUpdate
 from register.services import disputes
-from register.services.lines import AS_OF_AT, COLUMN, FIELDS, STATE_START, TABLE, Debtor, LineError, Ready, _new_id
+from register.services.lines import (
+    AS_OF_AT, COLUMN, FIELDS, STATE_START, TABLE, Debtor, LineError, Ready, time_ordered_id,
+)  # fmt: skip
 from register.storage import bulk as store
 
 
@@ -76,7 +78,7 @@ def _resolve_persons(session: Session, cipher: FieldCipher, lines: Sequence[Read
     new_rows = []
     for bidx, d in wanted.items():
         if bidx not in found:
-            pid = _new_id()
+            pid = time_ordered_id()
             new_rows.append({"id": pid, "country": d.country, "blind_index": bidx, "created_at": now,
                              "national_id_enc": cipher.encrypt(d.number.encode(), table=TABLE, column=COLUMN, row_id=pid),
                              "blind_index_next": d.blind_index_next})

@@ -59,7 +59,7 @@ class _FastLine(ReportLine):
 
 
 def _validated(doc: dict[str, Any] | bytes) -> ReportLine:
-    """The line as ReportLine validates it (raises its ValidationError), 4-5 us a line faster."""
+    """The line as ReportLine validates it (raises its ValidationError), 3-4 us a line faster."""
     try:
         fast = _FastLine.model_validate_json(doc) if isinstance(doc, bytes) else _FastLine.model_validate(doc)
     except ValidationError:
@@ -91,7 +91,7 @@ _random: deque[bytes] = deque()  # 16 random bytes each, read 4 KiB at a time: o
 os.register_at_fork(after_in_child=_random.clear)  # a forked process never reuses its parent's bytes
 
 
-def _new_id() -> str:
+def time_ordered_id() -> str:
     """A time-ordered (version 7, RFC 9562) UUID as text: 48 bits of Unix milliseconds, then 74 random bits.
     Rows a report adds then land at the right-hand edge of the primary-key indexes instead of on random
     pages, so a batch dirties (and logs after each checkpoint) a few pages instead of one per row
@@ -216,7 +216,7 @@ def prepare(p: Parsed, cipher: FieldCipher) -> Ready:
     end = state.index(b'"', len(STATE_START))  # no quote inside an ISO time
     at = state.index(_NO_DEBTORS)  # only once: every quote inside a string value is escaped
     assert tuple(fields) == FIELDS
-    return Ready(p.line, p.ref, _new_id(), tuple(fields.values()), report.corrects_dispute,
+    return Ready(p.line, p.ref, time_ordered_id(), tuple(fields.values()), report.corrects_dispute,
                  report.collects is not None, tuple(debtors),
                  state[end : at + len(_NO_DEBTORS) - 2], state[at + len(_NO_DEBTORS) :])
 

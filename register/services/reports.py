@@ -189,7 +189,7 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
 
 
 def warm_preparers() -> None:
-    """Start this process's fork server (its import of the register: 0.5-1.5 s of a core) as a report that may
+    """Start this process's fork server (its import of services.lines: 0.2-0.3 s of a core) as a report that may
     want preparing processes is claimed, beside its first batches: started when they were first wanted, it
     stalled a report left alone that long (BENCHMARKS.md, ninth round). Returns at once; one running is kept."""
     _preparers_context()
@@ -199,8 +199,9 @@ def warm_preparers() -> None:
 @functools.cache
 def _preparers_context() -> multiprocessing.context.BaseContext:
     """Preparing processes are forked from a fork server: a process started once (with a fresh interpreter,
-    since a server has threads that a plain fork would copy mid-step) that has imported this module, so a
-    report's processes start in milliseconds instead of importing the register each (1-1.5 s of CPU each)."""
+    since a server has threads that a plain fork would copy mid-step) that has imported services.lines (what
+    they run, without the database layer or the web: BENCHMARKS.md, tenth round), so a report's processes
+    start in milliseconds instead of importing it each."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["register.services.lines"])
     return ctx

@@ -96,6 +96,7 @@ def test_a_line_reads_as_the_reference_reads_it_through_either_path() -> None:
     raw = json.dumps(good).encode()
     fast, reference = lines._validated(raw), lines.ReportLine.model_validate_json(raw)
     assert fast.model_dump() == reference.model_dump()
+    assert fast.model_dump_json() == reference.model_dump_json()  # what the columns store, in the same order
     assert fast.as_of.tzinfo is UTC and fast.registration_consent.given_at.tzinfo is UTC
     assert lines._validated(good).model_dump() == reference.model_dump()  # a CSV line arrives as a dict
     for bad in (_line(as_of="2026-11-30T09:15:00"), _line(as_of="2026-02-30T09:15:00Z"), _line(matures_on="2026-13-01"),

@@ -7,7 +7,8 @@ on whole lines through services.lines."""
 from __future__ import annotations
 
 import json
-from datetime import UTC
+import re
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -20,28 +21,41 @@ from tests.factories import obligation_body
 _FAST_TIME, _TIME = TypeAdapter(FastTimestamp), TypeAdapter(Timestamp)
 _FAST_DATE, _DATE = TypeAdapter(FastIsoDate), TypeAdapter(IsoDate)
 
-_digits = st.text("0123456789", min_size=1, max_size=3)
-_year = st.sampled_from(["0001", "1899", "1900", "1901", "2026", "9998", "9999", "10000", "999", "0000"])
-_month = st.sampled_from(["00", "01", "02", "09", "12", "13", "1", "٠٢"])
-_day = st.sampled_from(["00", "01", "28", "29", "30", "31", "32", "1"])
-_hour = st.sampled_from(["00", "09", "23", "24", "99", "7"])
-_minute = st.sampled_from(["00", "59", "60", "5"])
-_second = st.sampled_from(["", ":00", ":59", ":60", ":61", ":5"])
-_fraction = st.one_of(st.just(""), st.builds(lambda d: "." + d, st.text("0123456789", min_size=0, max_size=8)))
-_offset = st.sampled_from(["Z", "z", "", "+00:00", "-00:00", "+01:00", "-02:30", "+14:00", "-14:00", "+23:59",
-                           "+24:00", "+0100", "+01", "+01:60", "UTC", "+99:99"])
-_separator = st.sampled_from(["T", "t", " ", "_", "", "TT"])
+_when = st.datetimes(min_value=datetime(1899, 12, 30), max_value=datetime(9999, 12, 31, 23, 59, 59))
 
 
 @st.composite
 def _dates(draw: st.DrawFn) -> str:
-    return f"{draw(_year)}-{draw(_month)}-{draw(_day)}"
+    """A date as a client may spell it: valid, or with one field out of place."""
+    day = draw(_when).date().isoformat()
+    return draw(st.one_of(st.just(day), st.builds(_mutated, st.just(day), st.integers(0, 99))))
 
 
 @st.composite
 def _times(draw: st.DrawFn) -> str:
-    return (f"{draw(_dates())}{draw(_separator)}{draw(_hour)}:{draw(_minute)}{draw(_second)}"
-            f"{draw(_fraction) if draw(_second) else ''}{draw(_offset)}")
+    """A time in one of the spellings the reference accepts (separators, seconds or none, 1-6 fraction digits,
+    Z or z or an offset), or that spelling with one field out of place."""
+    when = draw(_when)
+    text = when.strftime("%Y-%m-%d") + draw(st.sampled_from("Tt ")) + when.strftime("%H:%M")
+    if draw(st.booleans()):
+        text += when.strftime(":%S")
+        digits = draw(st.integers(0, 6))
+        text += f".{when.microsecond:06d}"[: digits + 1] if digits else ""
+    sign = draw(st.sampled_from("+-"))
+    text += draw(st.one_of(st.sampled_from(["Z", "z"]), st.builds(lambda h, m: f"{sign}{h:02d}:{m:02d}",
+                                                                  st.integers(0, 23), st.integers(0, 59))))
+    return draw(st.one_of(st.just(text), st.builds(_mutated, st.just(text), st.integers(0, 99))))
+
+
+_EDGES = ["00", "13", "24", "32", "60", "61", "99", "1", "0000", "10000", "+0100", "+24:00", "", "_", ".", "1234567",
+          "\u0662\u0660"]
+
+
+def _mutated(text: str, seed: int) -> str:
+    """`text` with one run of digits (or one other character) replaced by a value near an edge."""
+    runs = [m.span() for m in re.finditer(r"[0-9]+|[^0-9]", text)]
+    start, end = runs[seed % len(runs)]
+    return text[:start] + _EDGES[seed // len(runs) % len(_EDGES)] + text[end:]
 
 
 def _outcome(adapter: TypeAdapter, value: object) -> object:

@@ -20,7 +20,9 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, StrictInt, StrictStr, StringConstraints,
+)  # fmt: skip
 from pydantic_core import CoreSchema, core_schema
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

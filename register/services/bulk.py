@@ -21,7 +21,6 @@ from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.obligation import Stored, Verdict, check_may_collect, decide
 from register.domain.permission import Principal, Role
-from register.domain.state import REPORTED_FIELDS
 from register.errors import RegisterError, StaleUpdate
 from register.services import disputes
 from register.services.lines import (
@@ -195,9 +194,7 @@ def _close_disputes(session: Session, principal: Principal, corrected: list[tupl
                                      cause="debtors", debtors=names.get(oid, []))
 
 
-UPDATE_COLUMNS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
-                  "handed_to_external_ref", "registration_consent", "as_of", "version", "updated_at",
-                  "state_hash")  # fmt: skip
+UPDATE_COLUMNS = (*FIELDS, "version", "updated_at", "state_hash")
 VERSION_COLUMNS = ("obligation_id", "version", "change", "institution_id", "request_id", "recorded_at", "as_of", "state")
 
 

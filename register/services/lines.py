@@ -27,7 +27,7 @@ from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.domain.identity import InvalidNationalId, NationalId, parse_national_id
 from register.domain.obligation import ObligationReport, RegistrationConsent, check_report
-from register.domain.state import REPORTED_FIELDS, fields_of, state_of_fields
+from register.domain.state import REPORTED_FIELDS, STATE_EXTRA, fields_of, state_of_fields
 from register.domain.types import ExternalRef, FastIsoDate, FastTimestamp
 from register.errors import RegisterError
 
@@ -193,8 +193,7 @@ class Ready(NamedTuple):
         return dict(zip(FIELDS, self.values, strict=True))
 
 
-FIELDS = (*REPORTED_FIELDS, "collects_institution_id", "collects_external_ref", "handed_to_institution_id",
-          "handed_to_external_ref", "registration_consent", "as_of")  # `fields_of`'s keys, in its order
+FIELDS = (*REPORTED_FIELDS, *STATE_EXTRA)  # `fields_of`'s keys, in its order
 AS_OF_AT = FIELDS.index("as_of")
 
 

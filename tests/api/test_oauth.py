@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -60,6 +60,15 @@ def add_key(client, admin_headers, inst: Inst, kind: str = "ed25519", *, as_pem:
     assert r.json()["algorithm"] == signer.algorithm and r.json()["revoked_at"] is None
     signer.kid = r.json()["kid"]
     return signer
+
+
+def whole_second(clock) -> int:
+    """Pin the app's clock (tests/conftest.py, `clock`) to a whole second and return it: a bound tested one second
+    past its limit is then exact, while `int(time.time())` read before the request let a second boundary that
+    passed before the server looked move the limit by up to a second (seen under a parallel run)."""
+    now = int(clock.now.timestamp())
+    clock.now = datetime.fromtimestamp(now, UTC)
+    return now
 
 
 def audience(client) -> str:
@@ -214,23 +223,23 @@ class TestRefusedAssertions:
             assert r.json()["detail"] == (
                 'the assertion is for another audience: aud must be "https://register.local/v1/oauth/token"')
 
-    def test_expired_beyond_the_skew(self, client, bank, signer):
-        now = int(time.time())
+    def test_expired_beyond_the_skew(self, client, bank, signer, clock):
+        now = whole_second(clock)
         r = request_token(client, sign(signer, claims_for(client, bank, iat=now - 100, exp=now - 11)))
         assert_refused(client, bank, r)
         assert r.json()["detail"] == "the assertion has expired"
 
-    def test_expired_within_the_skew_is_accepted(self, client, bank, signer):
-        now = int(time.time())
+    def test_expired_within_the_skew_is_accepted(self, client, bank, signer, clock):
+        now = whole_second(clock)
         assert request_token(client, sign(signer, claims_for(client, bank, iat=now - 100, exp=now - 9))).status_code == 200
 
-    def test_iat_61_seconds_ahead(self, client, bank, signer):
-        now = int(time.time())
+    def test_iat_61_seconds_ahead(self, client, bank, signer, clock):
+        now = whole_second(clock)
         r = request_token(client, sign(signer, claims_for(client, bank, iat=now + 61, exp=now + 120)))
         assert_refused(client, bank, r)
 
-    def test_iat_9_seconds_ahead_is_accepted(self, client, bank, signer):
-        now = int(time.time())
+    def test_iat_9_seconds_ahead_is_accepted(self, client, bank, signer, clock):
+        now = whole_second(clock)
         assert request_token(client, sign(signer, claims_for(client, bank, iat=now + 9, exp=now + 60))).status_code == 200
 
     def test_replayed_jti(self, client, bank, signer):

@@ -28,10 +28,13 @@ run: install
 migrate: install
 	$(BIN)/register db upgrade
 
-# The layering contracts first (pyproject.toml [tool.importlinter], docs/ARCHITECTURE.md), then every test.
+# The layering contracts first (pyproject.toml [tool.importlinter], docs/ARCHITECTURE.md), then every test, in one
+# process a core (pytest-xdist; TEST_PROCESSES=1 for one). Each process has its own databases (tests/conftest.py).
+TEST_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: install
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 
 # The OpenAPI document as checked in (tests/api/test_openapi.py fails when it drifts from the code).
 openapi: install

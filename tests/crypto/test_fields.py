@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import hmac
 
-from register.crypto.fields import DecryptionError, FieldCipher
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from register.crypto.fields import DecryptionError, FieldCipher, _HmacSha256
 from register.crypto.keys import StaticKeys
 
 
@@ -51,6 +55,18 @@ class TestFieldCipher:
         other = FieldCipher(StaticKeys.generate())
         assert cipher.blind_index(b"SE:1") == cipher.blind_index(b"SE:1")
         assert cipher.blind_index(b"SE:1") != other.blind_index(b"SE:1")
+
+    def test_blind_index_is_hmac_sha256_of_the_key(self, cipher):
+        """Stored blind indexes were made with `hmac.digest`: the precomputed form must give the same bytes, or
+        every person would become a stranger to the register."""
+        data = b"SE:198803200016"
+        assert cipher.blind_index(data) == hmac.digest(cipher.keys.blind, data, "sha256")
+        assert cipher.blind_indexes(data) == [hmac.digest(cipher.keys.blind, data, "sha256")]
+
+    @settings(max_examples=300, deadline=None)
+    @given(key=st.binary(min_size=0, max_size=150), data=st.binary(max_size=300))
+    def test_precomputed_hmac_equals_the_standard_library_for_any_key_and_message(self, key, data):
+        assert _HmacSha256(key).digest(data) == hmac.digest(key, data, "sha256")
 
     def test_repr_reveals_no_key(self):
         keys = StaticKeys.generate()

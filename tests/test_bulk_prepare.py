@@ -13,7 +13,7 @@ from register.canonical import canonical_json
 from register.crypto.fields import FieldCipher
 from register.crypto.keys import StaticKeys
 from register.services.bulk import state_json
-from register.services.lines import Ready, parse_doc, prepare
+from register.services.lines import Debtor, LineError, Ready, from_wire, parse_doc, prepare, to_wire
 from register.services.obligations import state_of_fields
 from tests.factories import national_id, obligation_body
 
@@ -55,6 +55,18 @@ def test_a_prepared_line_crosses_a_process_boundary():
     assert d.blind_index == again.blind_index(f"SE:{d.number}".encode()) and d.number == nid.replace("-", "")
     assert d.number not in repr(ready) and d.number not in repr(d)  # a line shown anywhere never shows it
     assert pickle.loads(pickle.dumps(ready)) == ready
+    # What a preparing process sends: plain tuples only (nothing pickled through a Python call), made Ready again.
+    error = LineError(2, "validation_error", "kind: wrong", "R-3")
+    two = prepare(parse_doc(3, json.dumps({**obligation_body(debtors=[
+        {"country": "SE", "national_id": nid, "role": "primary"},
+        {"country": "SE", "national_id": national_id(), "role": "co_debtor"}]), "external_ref": "R-4"}).encode(),
+        now=NOW, allow_test=False), cipher)  # fmt: skip
+    sent = pickle.dumps(to_wire([(1, ready), (2, error), (3, two), (4, None)]))
+    assert b"Ready" not in sent and b"Debtor" not in sent
+    back = from_wire(pickle.loads(sent))
+    assert back == [(1, ready), (2, error), (3, two), (4, None)]
+    assert type(back[0][1]) is Ready and {type(d) for _, r in (back[0], back[2]) for d in r.debtors} == {Debtor}
+    assert back[2][1].debtors[1].role == "co_debtor" and back[2][1].fields == two.fields
 
 
 def test_only_a_person_new_to_the_register_gets_a_row_encrypted_for_it(app, lender):

@@ -36,7 +36,8 @@ from register.population import CSV_COLUMNS, from_csv_row
 from register.services import outbox as told
 from register.services.bulk import apply_batch
 from register.services.lines import (
-    MAX_LINE_BYTES, Doc, LineError, Ready, prepare_docs, prepare_task, raise_gc_thresholds, start_preparer,
+    MAX_LINE_BYTES, Doc, LineError, Ready, Wire, from_wire, prepare_docs, prepare_task, raise_gc_thresholds,
+    start_preparer,
 )  # fmt: skip
 from register.services.events import record_event
 from register.services.report_summary import report_summary  # noqa: F401 - the routes' name for it
@@ -166,13 +167,13 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
     pool: ProcessPoolExecutor | None = None
     per_batch, use, size = -(-batch // TASK_LINES), processes, processes
     try:
-        ahead: deque[Future[list[tuple[int, Ready | LineError | None]]]] = deque()
+        ahead: deque[Future[Wire]] = deque()
         for i, task in enumerate(_tasks(docs, TASK_LINES)):
             if share is not None and i % per_batch == 0:
                 use = share()
             if use < 1:
                 while ahead:
-                    yield from ahead.popleft().result()
+                    yield from from_wire(ahead.popleft().result())
                 yield from prepare_docs(task, cipher, now=now, allow_test=allow_test)
                 continue
             if pool is None:
@@ -180,9 +181,9 @@ def _prepared(docs: Iterator[tuple[int, Doc]], cipher: FieldCipher, *, now: date
                                                  initargs=(cipher, os.getpid())), use
             ahead.append(pool.submit(prepare_task, task, now, allow_test))
             if len(ahead) > per_batch + 2 * size:
-                yield from ahead.popleft().result()
+                yield from from_wire(ahead.popleft().result())
         while ahead:
-            yield from ahead.popleft().result()
+            yield from from_wire(ahead.popleft().result())
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

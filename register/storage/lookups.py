@@ -71,7 +71,7 @@ def follow_up_counts(
     is older than `decided_before` (now - days). Pending: none yet, and still younger."""
     e = ExposureRecord
     followed = exists(
-        select(ObligationVersion.id)
+        select(ObligationVersion.version)
         .join(ObligationDebtor, ObligationDebtor.obligation_id == ObligationVersion.obligation_id)
         .where(ObligationDebtor.person_id == e.person_id, ObligationVersion.institution_id == e.institution_id,
                ObligationVersion.recorded_at >= e.created_at,

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, not_, null, or_, select, update
+from sqlalchemy import (
+    JSON, ColumnElement, and_, case, cast, delete, exists, func, literal, not_, null, or_, select, type_coerce, update,
+)  # fmt: skip
 from sqlalchemy.orm import Session
 
 from register.domain.retention import ARREARS_STATUSES
@@ -27,18 +29,28 @@ from register.storage.models import (
 RETENTION_LOCK = 0x7265_7472  # an advisory-lock key, "retr": one retention run at a time
 
 
-_state = ObligationVersion.state
-_had_arrears = (
-    select(ObligationVersion.id)
-    .where(ObligationVersion.obligation_id == Obligation.id,
-           or_(_state["status"].as_string().in_(sorted(ARREARS_STATUSES)), _state["days_past_due"].as_integer() > 0,
-               _state["overdue_amount"].as_integer() > 0))
-    .correlate(Obligation)
-    .exists()
-)  # fmt: skip
+def _had_arrears(dialect: str) -> Any:
+    """Whether any version of the obligation was in arrears. A version's state is text on PostgreSQL
+    (storage.types.WrittenJson), read as `json` here only."""
+    state: Any = cast(ObligationVersion.state, JSON) if dialect == "postgresql" else type_coerce(ObligationVersion.state, JSON)
+    return (
+        select(literal(1))
+        .where(ObligationVersion.obligation_id == Obligation.id,
+               or_(state["status"].as_string().in_(sorted(ARREARS_STATUSES)), state["days_past_due"].as_integer() > 0,
+                   state["overdue_amount"].as_integer() > 0))
+        .correlate(Obligation)
+        .exists()
+    )  # fmt: skip
+
+
 _country = select(Institution.country).where(Institution.id == Obligation.institution_id).correlate(Obligation)
-_ENDED_COLUMNS = (Obligation.id, Obligation.kind, Obligation.status, Obligation.updated_at, Obligation.retracted_at,
-                  _had_arrears.label("had_arrears"), _country.scalar_subquery().label("country"))
+
+
+def ended_columns(session: Session) -> tuple[Any, ...]:
+    """An obligation's columns the rules of keeping read (id, kind, status, updated_at, retracted_at,
+    had_arrears, country), in this session's database's terms."""
+    return (Obligation.id, Obligation.kind, Obligation.status, Obligation.updated_at, Obligation.retracted_at,
+            _had_arrears(session.get_bind().dialect.name).label("had_arrears"), _country.scalar_subquery().label("country"))
 
 
 def try_lock_retention(session: Session) -> bool:
@@ -52,7 +64,7 @@ def ended_obligations(session: Session, *, before: datetime, after_id: str, limi
     """Obligations retracted, or closed, before `before`, by id after `after_id`: (id, kind, status,
     updated_at, retracted_at, had_arrears, country). `had_arrears`: a version in arrears in its history."""
     stmt = (
-        select(*_ENDED_COLUMNS)
+        select(*ended_columns(session))
         .where(Obligation.id > after_id,
                or_(Obligation.retracted_at < before,
                    and_(Obligation.status == "closed", Obligation.updated_at < before)))
@@ -71,7 +83,7 @@ def lock_obligations(session: Session, ids: list[str]) -> list[Any]:
     ).scalars())
     if not locked:
         return []
-    return list(session.execute(select(*_ENDED_COLUMNS).where(Obligation.id.in_(locked))).all())
+    return list(session.execute(select(*ended_columns(session)).where(Obligation.id.in_(locked))).all())
 
 
 def delete_obligations(session: Session, ids: list[str]) -> None:

@@ -98,7 +98,7 @@ def late_version_event_ids(
 
 def _followed(e: Any, days: int) -> Any:
     return exists(
-        select(ObligationVersion.id)
+        select(ObligationVersion.version)
         .join(ObligationDebtor, ObligationDebtor.obligation_id == ObligationVersion.obligation_id)
         .where(ObligationDebtor.person_id == e.person_id, ObligationVersion.institution_id == e.institution_id,
                ObligationVersion.recorded_at >= e.created_at,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime
+import orjson
+from sqlalchemy import JSON, Column, DateTime, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -38,6 +39,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class WrittenJson(TypeDecorator[Any]):
+    """JSON the register writes itself and never has the database look into on a hot path: dicts in and out in
+    Python, JSON on SQLite, but plain `text` on PostgreSQL, whose `json` parses every value written only to
+    check it (1.2 us of its CPU for a version's state, one a line of a daily file: BENCHMARKS.md, ingest,
+    eleventh round). Written as sorted JSON; a query that reads into it casts it to `json` (storage.retention)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001
+        # Text itself: the psycopg dialect's descriptor for it is a VARCHAR, which is not what the column is
+        return Text() if dialect.name == "postgresql" else dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect):  # noqa: ANN001
+        if dialect.name != "postgresql":  # JSON encodes it; given encoded (bytes: the batch path), it is decoded first
+            return orjson.loads(value) if isinstance(value, bytes) else value
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+    def process_result_value(self, value: Any, dialect):  # noqa: ANN001
+        if value is None or dialect.name != "postgresql":
+            return value
+        return orjson.loads(value)
 
 
 def utcnow() -> datetime:

@@ -33,6 +33,7 @@ from register.storage.dialects.postgres_exposure import (
     _quota_params, _utc, lender_connection,
 )  # fmt: skip
 from register.storage.models import Obligation, Person
+from register.storage.types import WrittenJson
 
 OUTBOX_LOCK = 0x6F7574626F78  # the advisory lock outbox writers take in turn ("outbox" in ASCII)
 
@@ -89,7 +90,7 @@ def _copy_plan(table: Table, cols: tuple[str, ...]) -> tuple[str, tuple[str, ...
     for i, c in enumerate(cols):
         name = table.c[c].type.compile(dialect=dialect)
         types.append(_BINARY_TYPES[name.split("(")[0]])
-        if name == "JSON":
+        if name == "JSON" or isinstance(table.c[c].type, WrittenJson):  # the latter is text here: the same bytes
             jsons.add(i)
     return f"COPY {table.name} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)", tuple(types), frozenset(jsons)
 

@@ -187,6 +187,9 @@ class Statements(Protocol):
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         """Set `columns` of many obligations (by `id`), clearing any retraction."""
 
+    def readable_json(self, column: Any) -> Any:
+        """`column` (storage.types.WrittenJson) as JSON a query can read into (`expr["key"].as_string()`)."""
+
 
 def statements(session: Session) -> Statements:
     """The implementation this session's sessionmaker was made with."""

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON, ColumnElement, and_, case, cast, delete, exists, func, literal, not_, null, or_, select, type_coerce, update,
-)  # fmt: skip
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, literal, not_, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from register.domain.retention import ARREARS_STATUSES
@@ -29,10 +27,8 @@ from register.storage.models import (
 RETENTION_LOCK = 0x7265_7472  # an advisory-lock key, "retr": one retention run at a time
 
 
-def _had_arrears(dialect: str) -> Any:
-    """Whether any version of the obligation was in arrears. A version's state is text on PostgreSQL
-    (storage.types.WrittenJson), read as `json` here only."""
-    state: Any = cast(ObligationVersion.state, JSON) if dialect == "postgresql" else type_coerce(ObligationVersion.state, JSON)
+def _had_arrears(state: Any) -> Any:
+    """Whether any version of the obligation was in arrears; `state`: its state as readable JSON."""
     return (
         select(literal(1))
         .where(ObligationVersion.obligation_id == Obligation.id,
@@ -50,7 +46,8 @@ def ended_columns(session: Session) -> tuple[Any, ...]:
     """An obligation's columns the rules of keeping read (id, kind, status, updated_at, retracted_at,
     had_arrears, country), in this session's database's terms."""
     return (Obligation.id, Obligation.kind, Obligation.status, Obligation.updated_at, Obligation.retracted_at,
-            _had_arrears(session.get_bind().dialect.name).label("had_arrears"), _country.scalar_subquery().label("country"))
+            _had_arrears(statements(session).readable_json(ObligationVersion.state)).label("had_arrears"),
+            _country.scalar_subquery().label("country"))
 
 
 def try_lock_retention(session: Session) -> bool:

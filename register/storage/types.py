@@ -41,30 +41,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class WrittenJson(TypeDecorator[Any]):
-    """JSON the register writes itself and never has the database look into on a hot path: dicts in and out in
-    Python, JSON on SQLite, but plain `text` on PostgreSQL, whose `json` parses every value written only to
-    check it (1.2 us of its CPU for a version's state, one a line of a daily file: BENCHMARKS.md, ingest,
-    eleventh round). Written as sorted JSON; a query that reads into it casts it to `json` (storage.retention)."""
+class TextJson(TypeDecorator[Any]):
+    """PostgreSQL's side of `WrittenJson`: text holding the JSON the register wrote (sorted keys), dicts in
+    Python. A value given encoded (bytes: the batch path) is stored as it is."""
 
-    impl = JSON
+    impl = Text
     cache_ok = True
 
     def load_dialect_impl(self, dialect):  # noqa: ANN001
-        # Text itself: the psycopg dialect's descriptor for it is a VARCHAR, which is not what the column is
-        return Text() if dialect.name == "postgresql" else dialect.type_descriptor(JSON())
+        return Text()  # itself: psycopg's descriptor for Text is a VARCHAR, which is not what the column is
 
     def process_bind_param(self, value: Any, dialect):  # noqa: ANN001
-        if dialect.name != "postgresql":  # JSON encodes it; given encoded (bytes: the batch path), it is decoded first
-            return orjson.loads(value) if isinstance(value, bytes) else value
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
     def process_result_value(self, value: Any, dialect):  # noqa: ANN001
-        if value is None or dialect.name != "postgresql":
-            return value
-        return orjson.loads(value)
+        return None if value is None else orjson.loads(value)
+
+
+# JSON the register writes itself and never has the database look into on a hot path: dicts in and out in
+# Python, JSON on SQLite, but plain `text` on PostgreSQL, whose `json` parses every value written only to check
+# it (1.2 us of its CPU for a version's state, one a line of a daily file: BENCHMARKS.md, ingest, eleventh
+# round). A query that reads into it asks storage.dialect's `readable_json` for the expression.
+WrittenJson = JSON().with_variant(TextJson(), "postgresql")
 
 
 def utcnow() -> datetime:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Engine, MetaData, Select, Table, text
+from sqlalchemy import JSON, Engine, MetaData, Select, Table, cast, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from register.storage.dialects.postgres_exposure import (
     _quota_params, _utc, lender_connection,
 )  # fmt: skip
 from register.storage.models import Obligation, Person
-from register.storage.types import WrittenJson
+from register.storage.types import TextJson
 
 OUTBOX_LOCK = 0x6F7574626F78  # the advisory lock outbox writers take in turn ("outbox" in ASCII)
 
@@ -90,7 +90,7 @@ def _copy_plan(table: Table, cols: tuple[str, ...]) -> tuple[str, tuple[str, ...
     for i, c in enumerate(cols):
         name = table.c[c].type.compile(dialect=dialect)
         types.append(_BINARY_TYPES[name.split("(")[0]])
-        if name == "JSON" or isinstance(table.c[c].type, WrittenJson):  # the latter is text here: the same bytes
+        if name == "JSON" or isinstance(table.c[c].type.dialect_impl(dialect), TextJson):  # text here, the same bytes
             jsons.add(i)
     return f"COPY {table.name} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)", tuple(types), frozenset(jsons)
 
@@ -262,6 +262,9 @@ class PostgresStatements:
                                      "ON CONFLICT DO NOTHING RETURNING blind_index")).scalars().all()
         session.execute(text("DELETE FROM stage_persons"))
         return {r["blind_index"] for r in rows} - {bytes(b) for b in added}
+
+    def readable_json(self, column: Any) -> Any:
+        return cast(column, JSON)  # text here (storage.types.TextJson): read as json where a query looks into it
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         """One UPDATE ... FROM a COPYed staging table, each row found through the primary key.

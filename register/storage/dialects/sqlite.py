@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Engine, Select, Table, bindparam, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import JSON, Engine, Select, Table, bindparam, case, func, insert, literal, or_, select, text, type_coerce, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
@@ -163,6 +163,9 @@ class SqliteStatements:
         if added.rowcount == len(rows):
             return set()
         return {r["blind_index"] for r in rows}  # re-read them all: which were skipped is not reported
+
+    def readable_json(self, column: Any) -> Any:
+        return type_coerce(column, JSON)  # JSON already: SQLite's json_extract reads it
 
     def update_obligations(self, session: Session, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
         table = Obligation.__table__

@@ -76,8 +76,12 @@ trap __save EXIT
 set -euo pipefail
 . "$2"
 """
-# curl, observed: each answer's status goes to stderr with a mark; what curl prints is unchanged.
-CURL = "curl() { command curl -w '%{stderr}" + CURL_MARK + " %{http_code} %{method} %{url_effective}\\n' \"$@\"; }\n"
+# curl, observed: each answer's status goes to stderr with a mark; what curl prints is unchanged. The mark is
+# written once curl has exited, in one piece: written by curl itself, it went out in several writes, and under
+# a parallel test run its body's stdout landed between them ("@@readme-curl 2", the body, "00 GET ...").
+CURL = ("curl() { local __e __rc; __e=$(mktemp); command curl -w '%{stderr}" + CURL_MARK
+        + " %{http_code} %{method} %{url_effective}\\n' \"$@\" 2>\"$__e\"; __rc=$?; cat \"$__e\" >&2; rm -f \"$__e\";"
+        " return $__rc; }\n")
 
 
 @dataclass

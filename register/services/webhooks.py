@@ -27,6 +27,7 @@ import random
 import socket
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -270,14 +271,21 @@ class WebhookConsumer:
         """Send every delivery due at `now`; how many were attempted."""
         lease = timedelta(seconds=self.timeout + 30)
         total = 0
-        with httpx.Client(timeout=self.timeout, follow_redirects=False) as http:
+        # The HTTP client is made for the first delivery only: making one costs ~20 ms of CPU (its TLS context),
+        # which each pass of a busy register's dispatcher paid, with nothing to deliver (BENCHMARKS.md, twelfth round).
+        with ExitStack() as opened:
+            http: httpx.Client | None = None
             while True:
                 with sessions.begin() as s:
                     claimed = store.claim_due(s, now=now, limit=CLAIM,
                                               lease_until=lambda n: now + max(lease, self.backoff.delay(n)))
                     jobs = [self._job(s, d, now) for d in claimed]
                 for job in jobs:
-                    outcome = self._send(http, job, now) if job["error"] is None else (None, job["error"])
+                    outcome: tuple[int | None, str | None] = (None, job["error"])
+                    if job["error"] is None:
+                        if http is None:
+                            http = opened.enter_context(httpx.Client(timeout=self.timeout, follow_redirects=False))
+                        outcome = self._send(http, job, now)
                     with sessions.begin() as s:
                         self._record(s, job, outcome, now)
                 total += len(jobs)

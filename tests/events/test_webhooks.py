@@ -266,3 +266,31 @@ def test_an_institution_reads_its_own_webhook_as_in_the_list_and_not_anothers(cl
     assert r.headers["content-type"].startswith("application/problem+json")
     client.delete(f"/v1/webhooks/{hook['id']}", headers=lender.headers)
     assert client.get(f"/v1/webhooks/{hook['id']}", headers=lender.headers).status_code == 404
+
+
+def test_a_pass_with_nothing_to_deliver_makes_no_http_client(app, client, data_dir, lender, receiver, monkeypatch):
+    """Events that no webhook wants (a register whose institutions subscribed to nothing) cost the dispatcher
+    no HTTP client: making one builds a TLS context, ~20 ms of CPU, which each pass paid (BENCHMARKS.md, twelfth
+    round). The first delivery due makes the pass's one client, shared by the pass's deliveries."""
+    import httpx
+
+    from register.services import webhooks
+
+    made = []
+
+    class Counted(httpx.Client):
+        def __init__(self, *a, **kw) -> None:
+            made.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(webhooks.httpx, "Client", Counted)
+    person = make_person(client, data_dir)
+    consumer = consumer_of(app)
+    grant(client, person.headers, lender.id)
+    run(app, consumer, utcnow())
+    assert made == [] and receiver.received == []
+    subscribe(client, lender, receiver.url)
+    for _ in range(2):
+        grant(client, person.headers, lender.id)
+    run(app, consumer, utcnow())
+    assert len(receiver.received) == 2 and made == [1]

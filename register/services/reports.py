@@ -21,7 +21,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -296,20 +296,21 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
 
 def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report, *, allow_test: bool,
              principal: Principal, batch: int, processes: int, share: Callable[[], int] | None = None) -> None:
+    """Read and prepare the lines batch by batch while the previous batch is written: one batch at a time is in
+    the writing thread (its transaction, in file order), so this thread reads the next one while that one waits
+    for the database (BENCHMARKS.md, twelfth round). A batch that fails stops the report at the last commit."""
     done_lines = report.lines_read  # committed progress: resume after it
     ends: deque[tuple[int, int]] = deque()  # (line, byte offset after it) of lines read, not yet committed
     consumed = report.bytes_read
     now = utcnow()
     pending: list[Ready | LineError] = []
     refs: set[str] = set()
+    writing: Future[None] | None = None
 
-    def commit(last_line: int) -> None:
-        """Apply the pending lines and record every line up to `last_line` as done, in one transaction."""
-        nonlocal pending, refs, consumed
-        while ends and ends[0][0] <= last_line:
-            consumed = ends.popleft()[1]
-        good = [p for p in pending if isinstance(p, Ready)]
-        errors = [p for p in pending if isinstance(p, LineError)]
+    def write(lines: list[Ready | LineError], last_line: int, bytes_read: int) -> None:
+        """Apply these lines and record every line up to `last_line` as done, in one transaction."""
+        good = [p for p in lines if isinstance(p, Ready)]
+        errors = [p for p in lines if isinstance(p, LineError)]
         for attempt in range(3):
             try:
                 with sessions.begin() as s:
@@ -320,35 +321,47 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
                         s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
                                                          "detail": e.detail} for e in errs])
                     if report.mode == "snapshot":
-                        named = {p.ref for p in pending if p.ref}
+                        named = {p.ref for p in lines if p.ref}
                         if named:
                             s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
                     s.execute(update(Report).where(Report.id == report.id).values(
-                        lines_read=last_line, bytes_read=min(consumed, report.body_bytes),
+                        lines_read=last_line, bytes_read=bytes_read,
                         accepted=Report.accepted + res.created + res.updated,
                         unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
                         heartbeat_at=utcnow()))  # fmt: skip
-                break
+                return
             except IntegrityError:
                 if attempt == 2:  # a concurrent single report kept winning the race for the same row
                     raise
+
+    def commit(last_line: int) -> None:
+        """Hand the pending lines, as done up to `last_line`, to the writing thread once it has written the
+        batch before them (whose lines they may change again)."""
+        nonlocal pending, refs, consumed, writing
+        while ends and ends[0][0] <= last_line:
+            consumed = ends.popleft()[1]
+        if writing is not None:
+            writing.result()  # raises what stopped the batch before
+        writing = writer.submit(write, pending, last_line, min(consumed, report.body_bytes))
         pending, refs = [], set()
 
     last_line = done_lines
     docs = _docs(_skip(_lines(sessions, cipher, report), done_lines, ends), report.format)
-    for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes, batch=batch,
-                                     share=share):
-        if item is None:
-            continue
-        ref = item.ref
-        if ref is not None and ref in refs:  # the same obligation twice: apply the first batch first
-            commit(last_line - 1)  # this line is not in it
-        pending.append(item)
-        if ref is not None:
-            refs.add(ref)
-        if len(pending) >= batch:
-            commit(last_line)
-    commit(last_line)
+    with ThreadPoolExecutor(1, thread_name_prefix="report-writer") as writer:  # on leaving, the last batch is written
+        for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes,
+                                         batch=batch, share=share):  # fmt: skip
+            if item is None:
+                continue
+            ref = item.ref
+            if ref is not None and ref in refs:  # the same obligation twice: apply the first batch first
+                commit(last_line - 1)  # this line is not in it
+            pending.append(item)
+            if ref is not None:
+                refs.add(ref)
+            if len(pending) >= batch:
+                commit(last_line)
+        commit(last_line)
+        writing.result()
     _finish(sessions, report, principal)
 
 

@@ -314,8 +314,9 @@ class TestAccess:
 
 class TestScale:
     def test_memory_does_not_grow_with_the_file(self, app, client, lender, monkeypatch):
-        """Processing 50,000 lines peaks at about the same memory as 10,000: the worker streams, and so does
-        the pipeline to the preparing processes (both sizes prepared there, so both hold its buffers)."""
+        """Processing 50,000 lines peaks at about the same memory as 15,000: the worker streams, and so does
+        the pipeline to the preparing processes (both sizes prepared there, so both hold its buffers). Both
+        sizes are three batches or more, so both reach the peak of one batch written while the next is read."""
         from register.services import reports
 
         monkeypatch.setattr(reports, "POOL_MIN_BYTES", 0)
@@ -327,7 +328,7 @@ class TestScale:
             return "".join(json.dumps({**base, "external_ref": f"M{n}-{i}"}) + "\n" for i in range(n))
 
         peaks = {}
-        for n in (10_000, 50_000):
+        for n in (15_000, 50_000):
             rid = upload(client, lender, file(n)).json()["id"]
             tracemalloc.start()
             process(app)
@@ -335,7 +336,41 @@ class TestScale:
             tracemalloc.stop()
             doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
             assert doc["status"] == "done" and doc["accepted"] == n, doc
-        assert peaks[50_000] < 1.5 * peaks[10_000], peaks
+        assert peaks[50_000] < 1.5 * peaks[15_000], peaks
+
+
+class TestBatchFailure:
+    def test_a_batch_that_fails_stops_the_report_at_the_batch_before_it(self, app, client, lender, monkeypatch):
+        """Lines are read ahead while a batch is written (the next batch waits, read, for that one's commit): a
+        batch whose transaction fails leaves the report failed at the last committed batch, with none of the
+        lines read after it applied, and the errors of the batches before it kept."""
+        from register.domain.permission import Principal, Role
+        from register.services import bulk, reports
+
+        written = []
+
+        def apply_batch(session, cipher, **kw):
+            written.append(len(kw["lines"]))
+            if len(written) == 3:
+                raise RuntimeError("the database went away mid-batch")
+            return bulk.apply_batch(session, cipher, **kw)
+
+        monkeypatch.setattr(reports, "apply_batch", apply_batch)
+        refs = [new_ref() for _ in range(10)]
+        lines = [line(external_ref=r) for r in refs]
+        lines[1] = "{not json"
+        rid = upload(client, lender, "\n".join(lines) + "\n").json()["id"]
+        state = app.state.register
+        principal = Principal(role=Role.lender, name=lender.name, institution_id=lender.id)
+        assert reports.process_report(state.sessions, state.cipher, rid, allow_test=False, principal=principal,
+                                      batch=2, processes=0)
+        doc = client.get(f"/v1/reports/{rid}", headers=lender.headers).json()
+        assert (doc["status"], doc["lines_read"], doc["accepted"], doc["rejected"]) == ("failed", 4, 3, 1), doc
+        assert "last committed line" in doc["error"]
+        assert written == [1, 2, 2]  # batches of two lines, line 2 an error; the third (lines 5-6) failed
+        assert [e["line"] for e in errors_of(client, lender, rid)] == [2]
+        found = [client.get(f"/v1/obligations/{r}", headers=lender.headers).status_code for r in refs]
+        assert found == [200, 404, 200, 200] + [404] * 6
 
 
 class TestRefresh:

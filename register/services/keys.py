@@ -298,10 +298,18 @@ def _each_person(sessions: sessionmaker[Session], step: str, batch: int, progres
         total = store.count_rows(session, store.ENCRYPTED[0])
     done, after = 0, None
     while True:
-        with sessions.begin() as session:
-            found = store.persons_batch(session, after=after, limit=batch)
-            for row in found:
-                fix(session, row)
+        for attempt in range(3):
+            try:
+                with sessions.begin() as session:
+                    found = store.persons_batch(session, after=after, limit=batch)
+                    for row in found:
+                        fix(session, row)
+                break
+            except IntegrityError:
+                # A request under the new key made a row the batch moves onto (a month's pseudonym, a choice
+                # of notices) after the batch looked: again, from the batch's start, seeing it this time.
+                if attempt == 2:
+                    raise
         if not found:
             return
         after, done = found[-1].id, done + len(found)

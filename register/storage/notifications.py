@@ -205,5 +205,10 @@ def outbox_for_subscribers(session: Session, *, after: int, limit: int) -> tuple
 
 
 def rekey(session: Session, old: bytes, new: bytes) -> int:
-    """For a blind-index key rotation: the subscription under `old` moves to `new` (as `pseudonyms.rekey`)."""
+    """For a blind-index key rotation: the subscription under `old` moves to `new` (as `pseudonyms.rekey`). One
+    already under `new` (the person, signed in under the new key while the rotation ran, saved their choice) is
+    their newest: the one under `old` goes, with what waited for it, as a replaced address's does."""
+    if subscription_of(session, new) is not None:
+        delete_subscriptions(session, list(session.scalars(select(_S.id).where(_S.blind_index == old))))
+        return 0
     return int(session.execute(update(_S).where(_S.blind_index == old).values(blind_index=new)).rowcount or 0)

@@ -92,7 +92,8 @@ def rekey(session: Session, old: bytes, new: bytes) -> int:
     old blind index events of leaf version 1 carry, stay as they are). A month `new` already has a
     pseudonym for (events recorded under the new key while the rotation ran) keeps both: the moved one
     takes a label of its own (`r` and 6 random hex digits) with the same `epoch_end`, so it is still
-    found, forgotten and expired with the person's others. How many rows moved."""
+    found, forgotten and expired with the person's others. How many rows moved. (A pseudonym made under `new`
+    after this looked fails the move on the unique key: the caller runs it again, and then it is seen.)"""
     taken = set(session.scalars(select(_T.epoch).where(_T.blind_index == new)))
     moved = 0
     for pseudonym, epoch in session.execute(select(_T.pseudonym, _T.epoch).where(_T.blind_index == old)).all():

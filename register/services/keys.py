@@ -27,7 +27,7 @@ from register.domain.identity import parse_national_id
 from register.storage import keys as store
 from register.storage import notifications as notice_store
 from register.storage import pseudonyms
-from register.storage.db import make_engine, make_sessionmaker
+from register.storage.db import again_on_conflict, make_engine, make_sessionmaker
 from register.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -296,20 +296,18 @@ def _each_person(sessions: sessionmaker[Session], step: str, batch: int, progres
                  fix: Callable[[Session, object], None]) -> None:
     with sessions() as session:
         total = store.count_rows(session, store.ENCRYPTED[0])
+
+    def one_batch(session: Session, after: str | None) -> list:
+        found = store.persons_batch(session, after=after, limit=batch)
+        for row in found:
+            fix(session, row)
+        return found
+
     done, after = 0, None
     while True:
-        for attempt in range(3):
-            try:
-                with sessions.begin() as session:
-                    found = store.persons_batch(session, after=after, limit=batch)
-                    for row in found:
-                        fix(session, row)
-                break
-            except IntegrityError:
-                # A request under the new key made a row the batch moves onto (a month's pseudonym, a choice
-                # of notices) after the batch looked: again, from the batch's start, seeing it this time.
-                if attempt == 2:
-                    raise
+        # Again from the batch's start if a request under the new key made a row the batch moves onto (a month's
+        # pseudonym, a choice of notices) after the batch looked: it sees that row the second time.
+        found = again_on_conflict(sessions, lambda session: one_batch(session, after))
         if not found:
             return
         after, done = found[-1].id, done + len(found)

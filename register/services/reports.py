@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.crypto.fields import FieldCipher
@@ -43,6 +42,7 @@ from register.services.events import record_event
 from register.services.report_summary import report_summary  # noqa: F401 - the routes' name for it
 from register.services.report_upload import expire_abandoned_uploads, open_chunk
 from register.services.snapshot_reports import unreport_missing
+from register.storage.db import again_on_conflict
 from register.storage.models import Report, ReportChunk, ReportError, ReportRef
 from register.storage.types import utcnow
 
@@ -311,28 +311,23 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
         """Apply these lines and record every line up to `last_line` as done, in one transaction."""
         good = [p for p in lines if isinstance(p, Ready)]
         errors = [p for p in lines if isinstance(p, LineError)]
-        for attempt in range(3):
-            try:
-                with sessions.begin() as s:
-                    res = apply_batch(s, cipher, institution_id=report.institution_id, role=principal.role,
-                                      lines=good, now=now, source=f"report:{report.id}", principal=principal)
-                    errs = errors + res.errors
-                    if errs:
-                        s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
-                                                         "detail": e.detail} for e in errs])
-                    if report.mode == "snapshot":
-                        named = {p.ref for p in lines if p.ref}
-                        if named:
-                            s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
-                    s.execute(update(Report).where(Report.id == report.id).values(
-                        lines_read=last_line, bytes_read=bytes_read,
-                        accepted=Report.accepted + res.created + res.updated,
-                        unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
-                        heartbeat_at=utcnow()))  # fmt: skip
-                return
-            except IntegrityError:
-                if attempt == 2:  # a concurrent single report kept winning the race for the same row
-                    raise
+        def apply(s: Session) -> None:
+            res = apply_batch(s, cipher, institution_id=report.institution_id, role=principal.role,
+                              lines=good, now=now, source=f"report:{report.id}", principal=principal)
+            errs = errors + res.errors
+            if errs:
+                s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
+                                                 "detail": e.detail} for e in errs])
+            if report.mode == "snapshot":
+                named = {p.ref for p in lines if p.ref}
+                if named:
+                    s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
+            s.execute(update(Report).where(Report.id == report.id).values(
+                lines_read=last_line, bytes_read=bytes_read, accepted=Report.accepted + res.created + res.updated,
+                unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
+                heartbeat_at=utcnow()))  # fmt: skip
+
+        again_on_conflict(sessions, apply)  # a concurrent single report won the race for one of its rows
 
     def commit(last_line: int) -> None:
         """Hand the pending lines, as done up to `last_line`, to the writing thread once it has written the

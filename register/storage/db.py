@@ -4,9 +4,12 @@ later with SQLITE_BUSY)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from register.storage import writer_gate
@@ -112,3 +115,20 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     place where PostgreSQL and SQLite part ways."""
     chosen = _STATEMENTS[engine.dialect.name]
     return sessionmaker(engine, expire_on_commit=False, autoflush=False, info={KEY: chosen})
+
+
+T = TypeVar("T")
+
+
+def again_on_conflict(sessions: sessionmaker[Session], work: Callable[[Session], T], *, attempts: int = 3) -> T:
+    """`work` in a transaction of its own. One that fails on a unique key, because a concurrent transaction
+    committed a row it was about to write (a single report's obligation, a request's row under a new key), is
+    run again from its start, when it sees that row: up to `attempts` times, then the error is raised."""
+    for attempt in range(attempts):
+        try:
+            with sessions.begin() as session:
+                return work(session)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("attempts must be at least 1")

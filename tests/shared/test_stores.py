@@ -80,6 +80,26 @@ class TestSlots:
         assert b.in_flight("req") == 1
         assert a.acquire([("req", 2), ("up", 1)]) is not None
 
+    def test_many_turns_on_both_holders_leave_nothing_held(self, pair):
+        a, b = pair
+        for turn in range(200):
+            holder, other = (a, b) if turn % 2 else (b, a)
+            slot = holder.acquire([("busy", 3), ("busy-up", 1)])
+            assert slot is not None
+            other.release(slot) if turn % 3 == 0 else holder.release(slot)
+        assert a.in_flight("busy") == b.in_flight("busy") == 0 == a.in_flight("busy-up")
+        held = [s for s in (a.acquire([("busy", 3)]) for _ in range(4)) if s is not None]
+        assert len(held) == 3  # the bound, exactly: no count was lost or left behind
+
+
+class TestFileStore:
+    def test_a_file_of_another_layout_is_refused_not_misread(self, tmp_path):
+        old = tmp_path / "limits"
+        old.write_bytes(b"register-limits-1" + bytes(4096))  # the layout before slot records had a total
+        with pytest.raises(LimitsUnavailable) as raised:
+            FileCounters(old)
+        assert raised.value.status == 503 and "not a limits file of this version" in raised.value.detail
+
 
 class TestGenerations:
     def test_an_advance_is_seen_by_every_holder(self, pair):

@@ -6,6 +6,12 @@ send its headers: a client that sends one header line every few seconds keeps a 
 request's worth of memory) forever. Here the headers of each request must be complete within
 `REGISTER_HEADER_TIMEOUT_SECONDS` of the connection opening or the request starting; else the client
 gets 408 and the connection is closed.
+
+It also sends a response's head and body in one write: uvicorn writes each ASGI message as it comes, so
+an answer sent as a start and a body (every JSON answer) went out as two sends, two TCP segments and two
+wake-ups of the client, and the sends were an eighth of a server process's time holding the GIL under
+load (BENCHMARKS.md). `CorkedTransport` keeps what is written in one turn of the event loop and sends it
+at the end of that turn, or at once when the connection is closed.
 """
 
 from __future__ import annotations
@@ -26,11 +32,47 @@ def header_timeout() -> float:
     return Settings().header_timeout_seconds
 
 
+class CorkedTransport:
+    """`transport`, with what is written in one turn of the event loop sent as one write at the end of the
+    turn (or before a close). Everything else is the transport's own."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop, self._held = transport, loop, None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            self._held.append(data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(len(d) for d in self._held or ())
+
+    def __getattr__(self, name: str) -> object:  # is_closing, get_extra_info, pause_reading, ...
+        return getattr(self._transport, name)
+
+
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
 
     def on_message_begin(self) -> None:

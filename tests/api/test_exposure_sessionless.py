@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from register.canonical import canonical_json
 from register.domain.consent import Purpose
@@ -182,7 +183,33 @@ class TestTheLoopsPool:
 
         state = app.state.register
         return lender_pool(state.sessions, size=kw.get("size", 1), timeout=kw.get("timeout", 0.2),
-                           statement_timeout=None)
+                           statement_timeout=kw.get("statement_timeout"))
+
+    def test_a_statement_past_the_statement_timeout_is_cancelled_and_answered_as_unavailable(self, app, backend):
+        """`DB_STATEMENT_TIMEOUT_SECONDS` holds on the lane's own connections as on the engine's: the server
+        cancels the statement, and the error is the one the API answers 503 database_unavailable."""
+        import asyncio
+
+        from sqlalchemy.exc import OperationalError
+
+        from register.api.problems import database_unavailable
+
+        if backend != "postgres":
+            pytest.skip("the loop's pool is PostgreSQL's")
+        pool = self.pool(app, size=1, timeout=2.0, statement_timeout=0.3)
+
+        async def run() -> float:
+            started = time.monotonic()
+            with pytest.raises(OperationalError) as raised:
+                async with pool.connection() as conn:
+                    await conn.conn.execute("SELECT pg_sleep(5)")
+            assert database_unavailable(raised.value)
+            async with pool.connection() as conn:  # the next question gets a working connection
+                assert await conn.conn.fetchval("SHOW statement_timeout") == "300ms"
+            await pool.close()
+            return time.monotonic() - started
+
+        assert asyncio.run(run()) < 3
 
     def test_at_its_bound_a_question_waits_then_fails_as_the_engines_pool(self, app, backend):
         import asyncio
@@ -202,21 +229,21 @@ class TestTheLoopsPool:
                 except PoolTimeout:
                     pass
             async with pool.connection() as conn:  # given back: free again
-                assert (await (await conn.conn.execute("SELECT 1")).fetchone()) == (1,)
+                assert await conn.conn.fetchval("SELECT 1") == 1
             await pool.close()
 
         asyncio.run(run())
 
     def test_a_question_cancelled_mid_statement_leaves_a_usable_pool(self, app, backend):
-        """A client gone in the middle of a statement cancels its task: the statement is cancelled (psycopg
-        cancels it on the server), and the connection is closed or given back idle, never busy."""
+        """A client gone in the middle of a statement cancels its task: the statement is cancelled on the
+        server (asyncpg sends the cancel), the connection is closed, never given to the next question, and
+        the pool's place is free at once."""
         import asyncio
 
-        import psycopg
-
         if backend != "postgres":
-            pytest.skip("the loop's pool is PostgreSQL's (psycopg AsyncConnection)")
+            pytest.skip("the loop's pool is PostgreSQL's")
         pool = self.pool(app, size=1, timeout=2.0)
+        state = app.state.register
 
         async def run() -> None:
             held = []
@@ -228,17 +255,24 @@ class TestTheLoopsPool:
 
             task = asyncio.create_task(slow())
             await asyncio.sleep(0.3)
+            pid = held[0].get_server_pid()
             task.cancel()
             started = asyncio.get_running_loop().time()
             await asyncio.gather(task, return_exceptions=True)
             async with pool.connection() as conn:  # within the pool's timeout: the sleep did not hold it
-                assert held[0].closed or conn.conn is held[0]
-                assert conn.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-                assert (await (await conn.conn.execute("SELECT 1")).fetchone()) == (1,)
+                assert conn.conn is not held[0] and held[0].is_closed()
+                assert await conn.conn.fetchval("SELECT 1") == 1
             assert asyncio.get_running_loop().time() - started < 2.0
             await pool.close()
+            return pid
 
-        asyncio.run(run())
+        pid = asyncio.run(run())
+        deadline = time.monotonic() + 3  # the server's statement is cancelled, not left to sleep its 5 s
+        with state.engine.connect() as c:
+            while c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p AND query LIKE '%pg_sleep%' "
+                                 "AND state = 'active'"), {"p": pid}).scalar():
+                assert time.monotonic() < deadline, "the cancelled statement still runs on the server"
+                time.sleep(0.1)
 
 
 def test_the_loops_pool_follows_a_multi_host_url_past_a_dead_member(backend):
@@ -254,7 +288,7 @@ def test_the_loops_pool_follows_a_multi_host_url_past_a_dead_member(backend):
     from tests.conftest import PG_URL
 
     if backend != "postgres":
-        pytest.skip("the loop's pool is PostgreSQL's (psycopg AsyncConnection)")
+        pytest.skip("the loop's pool is PostgreSQL's")
     live = make_url(PG_URL)
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there: the first member is down
     url = live.set(host=None, port=None).update_query_pairs(
@@ -264,8 +298,7 @@ def test_the_loops_pool_follows_a_multi_host_url_past_a_dead_member(backend):
 
     async def run() -> int:
         async with pool.connection() as lender:
-            port = lender.conn.info.port
-            assert (await (await lender.conn.execute("select 1")).fetchone()) == (1,)
+            port = await lender.conn.fetchval("select inet_server_port()")
         await pool.close()
         return port
 

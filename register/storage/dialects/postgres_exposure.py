@@ -10,17 +10,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import re
+import socket
 import time
+import urllib.parse
 from collections import namedtuple
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 import psycopg
 from sqlalchemy import Engine, Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from register.storage.dialect import LenderRead, QuotaTake, shard_share
@@ -100,7 +105,8 @@ q AS (INSERT INTO quota_usage (institution_id, day, shard, used, attested)
 # Then any shard with room, in shard order, each row locked and re-read before it counts (FOR UPDATE under
 # READ COMMITTED skips a row another answer has just used up and takes the next one). A scalar subquery,
 # run once: as a joined subquery in UPDATE ... FROM, PostgreSQL 15 ran it again per row and counted 15 shards.
-_SHARE = "%(q_{total})s / %(q_shards)s + CASE WHEN shard < %(q_{total})s %% %(q_shards)s THEN 1 ELSE 0 END"
+_SHARE = ("%(q_{total})s::bigint / %(q_shards)s::bigint"
+          " + CASE WHEN shard < %(q_{total})s::bigint %% %(q_shards)s::bigint THEN 1 ELSE 0 END")
 _QUOTA_ANY = f"""
 q AS (UPDATE quota_usage SET used = used + 1, attested = attested + %(q_count_attested)s
        WHERE institution_id = %(q_institution_id)s AND day = %(q_day)s AND shard = (
@@ -258,27 +264,51 @@ def lender_connection(engine: Engine) -> Iterator[_Lender]:
     fairy.close()
 
 
+# The lane on the event loop speaks to PostgreSQL through asyncpg: per statement it took half the CPU of
+# psycopg's AsyncConnection (24 against 57 microseconds with 30 parameters, BENCHMARKS.md), and a server
+# process's CPU an answer fell by a seventh. The statements are the same text, their `%(name)s` parameters
+# numbered (`_numbered`) as asyncpg takes them; asyncpg prepares each once per connection (its cache).
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+@functools.lru_cache(maxsize=64)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with each `%(name)s` as `$n` (one number a name) and `%%` as `%`, and the names in order."""
+    names: dict[str, int] = {}
+    text = _PARAM.sub(lambda m: f"${names.setdefault(m.group(1), len(names) + 1)}", sql)
+    return text.replace("%%", "%"), tuple(names)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether asyncpg's `exc` says the database could not be reached, went away or gave up the statement:
+    what psycopg raises as OperationalError (the same SQLSTATE classes: connection, operator intervention,
+    a cancelled statement, insufficient resources...), a connection closed under it, or no answer in time."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return state is not None and issubclass(psycopg.errors.lookup(state), psycopg.OperationalError)
+
+
 class _AsyncLender:
-    """`_Lender`'s statements on an `AsyncConnection` (in autocommit), awaited on the event loop, through
-    one cursor kept with the connection (a new cursor a statement, as `conn.execute` makes, was a tenth of
-    psycopg's time a statement: its adapters' map and transformer made again)."""
+    """`_Lender`'s statements on an asyncpg connection (no transaction: each statement commits when it
+    returns, as in autocommit), awaited on the event loop."""
 
-    __slots__ = ("conn", "cur")
+    __slots__ = ("conn",)
 
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
-        self.conn, self.cur = conn, conn.cursor()
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def _fetch(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        text, names = _numbered(sql)
+        return await self.conn.fetch(text, *[params[name] for name in names])
 
     async def read(self, **question: Any) -> LenderRead:
-        cur = await self.cur.execute(_LENDER_READ, _read_params(**question), prepare=True)
-        return _lender_read(await cur.fetchall())
+        return _lender_read([tuple(r) for r in await self._fetch(_LENDER_READ, _read_params(**question))])
 
     async def make_pseudonym(self, *, pseudonym: bytes, blind_index: bytes, epoch: str, epoch_end: datetime) -> bytes:
         params = {"pseudonym": pseudonym, "blind_index": blind_index, "epoch": epoch, "epoch_end": epoch_end}
-        row = await (await self.conn.execute(_MAKE_PSEUDONYM, params)).fetchone()
-        if row is None:
-            row = await (await self.conn.execute(_PSEUDONYM, params)).fetchone()
-        assert row is not None
-        return bytes(row[0])
+        rows = await self._fetch(_MAKE_PSEUDONYM, params) or await self._fetch(_PSEUDONYM, params)
+        return bytes(rows[0][0])
 
     async def grant_answer(self, *, quota: QuotaTake | None, event: dict[str, Any], record: dict[str, Any],
                            encoded: bytes) -> int | None:
@@ -289,34 +319,84 @@ class _AsyncLender:
         seq = await self._one(_grant(tuple(event), tuple(record), _QUOTA_SHARD), params)
         if seq is not None or shards == 1:
             return seq
-        async with psycopg.AsyncClientCursor(self.conn) as cur:  # its shard is used up: any other with room
-            await cur.execute(_QUOTA_ROWS, params)
+        await self._fetch(_QUOTA_ROWS, params)  # its shard is used up: any other with room (rare)
         return await self._one(_grant(tuple(event), tuple(record), _QUOTA_ANY), params)
 
     async def _one(self, sql: str, params: dict[str, Any]) -> Any:
-        row = await (await self.cur.execute(sql, params, prepare=True)).fetchone()
-        assert row is not None
-        return row[0]
+        return (await self._fetch(sql, params))[0][0]
+
+
+def _asyncpg_args(engine: Engine, connect_args: dict[str, object]) -> dict[str, Any]:
+    """asyncpg's `connect` arguments for the engine's database, with the bounds of its pool's connections
+    (`storage.db.postgres_connect_args`). libpq's parameters, from SQLAlchemy's psycopg dialect (a
+    multi-host URL, Patroni's members with `target_session_attrs=read-write`, becomes lists of hosts and
+    ports, tried in turn as libpq does), are asked of asyncpg by their names there: `connect_timeout` is its
+    `timeout`; `options`' `-c name=value` settings (statement_timeout) its server settings; the TLS ones
+    (sslmode, sslrootcert, ...) go in its DSN. The TCP bounds (keepalives, tcp_user_timeout) are set on the
+    socket once connected (`_bound_socket`)."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    params = {k: v for k, v in {**params, **connect_args}.items() if k != "context" and v is not None}
+    tls = {k: params.pop(k) for k in list(params) if k.startswith("ssl")}
+    hosts = [h for h in str(params.pop("host", "")).split(",") if h] or None
+    ports = [int(p) for p in str(params.pop("port", "")).split(",") if p] or None
+    options = str(params.pop("options", ""))
+    settings = dict(m.groups() for m in re.finditer(r"-c\s*([\w.]+)=(\S+)", options))
+    args: dict[str, Any] = {
+        "dsn": f"postgresql://?{urllib.parse.urlencode(tls)}" if tls else None,
+        "host": hosts, "port": ports if ports is None or len(ports) > 1 else ports[0],
+        "user": params.pop("user", None), "password": params.pop("password", None),
+        "database": params.pop("dbname", None), "timeout": float(params.pop("connect_timeout", 60)) * len(hosts or [None]),  # libpq's is per host
+        "target_session_attrs": params.pop("target_session_attrs", None),
+        "server_settings": {**settings, **({"application_name": str(params.pop("application_name"))}
+                                            if "application_name" in params else {})},
+        "statement_cache_size": 64,
+    }
+    # as libpq's connect_timeout and the engine's `statement_timeout`, a bound in this process too: asyncpg
+    # gives up a statement (TimeoutError) a second after the server should have cancelled it
+    if timeout := settings.get("statement_timeout"):
+        args["command_timeout"] = int(timeout) / 1000 + 1
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def _bound_socket(conn: asyncpg.Connection, connect_args: dict[str, object]) -> None:
+    """The engine's TCP bounds on a new connection's socket: a server whose machine went away is found
+    dead by keepalives when idle, and by TCP_USER_TIMEOUT when data goes unacknowledged."""
+    sock = conn._transport.get_extra_info("socket")  # noqa: SLF001 (asyncpg has no socket options of its own)
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket: no TCP to bound
+    if connect_args.get("keepalives"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, option in (("keepalives_idle", "TCP_KEEPIDLE"), ("keepalives_interval", "TCP_KEEPINTVL"),
+                             ("keepalives_count", "TCP_KEEPCNT"), ("tcp_user_timeout", "TCP_USER_TIMEOUT")):
+            if name in connect_args and hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), int(connect_args[name]))  # type: ignore[call-overload]
+
+
+def _drop(conn: asyncpg.Connection) -> None:
+    """Close a connection of another event loop, without awaiting; that loop may be closed already (a
+    test's), and then its socket goes with it."""
+    try:
+        conn.terminate()
+    except RuntimeError:  # its loop is closed
+        pass
 
 
 class AsyncLenders:
     """This process's connections for the lender's path on its event loop (`storage.dialect.LenderPool`):
-    at most `size`, each in autocommit from its start, made with the engine's URL and the same bounds as its
-    pool's (`storage.db.postgres_connect_args`: connect timeout, keepalives, `statement_timeout`). A
-    question waits at most `timeout` seconds for one, then fails as the engine's pool does (503). A
-    connection is closed instead of kept if an error left it unusable or it is older than the engine's
-    `pool_recycle`. Made lazily, on the loop that first asks (each server process has its own)."""
+    at most `size`, made with the engine's database and the same bounds as its pool's
+    (`storage.db.postgres_connect_args`: connect timeout, keepalives, `statement_timeout`). A question waits
+    at most `timeout` seconds for one, then fails as the engine's pool does (503). A connection that a
+    statement left with an error (a task cancelled in the middle of a statement included: asyncpg cancels
+    the statement on the server) is closed, never given to another question, as is one older than the
+    engine's `pool_recycle`. An error that says the database is unavailable is raised as SQLAlchemy's
+    OperationalError, which the API answers 503 as from the engine. Made lazily, on the loop that first
+    asks (each server process has its own)."""
 
     RECYCLE = 300.0  # as storage.db.make_engine's pool_recycle
 
     def __init__(self, engine: Engine, *, size: int, timeout: float, connect_args: dict[str, object]) -> None:
-        # The parameters the engine's own connections get, from SQLAlchemy's psycopg dialect: a multi-host URL
-        # (Patroni's members, `target_session_attrs=read-write`) becomes libpq's host and port lists, as for
-        # the engine. Rendering the URL as a string instead kept only its last `host` (the primary missed).
-        _, params = engine.dialect.create_connect_args(engine.url)
-        params.pop("context", None)  # the sync engine's adapters
-        self._conninfo = ""
-        self._kwargs = {**params, **connect_args}
+        self._connect_args = connect_args
+        self._args = _asyncpg_args(engine, connect_args)
         self.size, self.timeout = size, timeout
         self._idle: list[tuple[float, _AsyncLender]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -327,7 +407,7 @@ class AsyncLenders:
         if (loop := asyncio.get_running_loop()) is not self._loop:  # a new loop (tests): its own connections
             self._loop, self._free, idle, self._idle = loop, asyncio.Semaphore(self.size), self._idle, []
             for _, old in idle:
-                old.conn.pgconn.finish()
+                _drop(old.conn)
         if self._free.locked():  # all in use: wait as the engine's pool would
             try:
                 async with asyncio.timeout(self.timeout):
@@ -338,27 +418,38 @@ class AsyncLenders:
             await self._free.acquire()  # returns at once
         try:
             born, lender = self._idle.pop() if self._idle else (time.monotonic(), None)
-            if lender is None:
-                lender = _AsyncLender(
-                    await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._kwargs))
             try:
+                if lender is None:
+                    lender = _AsyncLender(await asyncpg.connect(**self._args))
+                    _bound_socket(lender.conn, self._connect_args)
                 yield lender
-            except BaseException:
-                await self._put(born, lender)
+            except BaseException as exc:
+                if lender is not None:  # left mid-statement or failed: never handed on
+                    await self._discard(lender.conn)
+                if isinstance(exc, Exception) and _unavailable(exc):
+                    raise OperationalError("the lender's lane", None, exc) from exc  # type: ignore[arg-type]
                 raise
-            await self._put(born, lender)
+            if lender.conn.is_closed() or time.monotonic() - born > self.RECYCLE:
+                await lender.conn.close(timeout=1)
+            else:
+                self._idle.append((born, lender))
         finally:
             self._free.release()
 
-    async def _put(self, born: float, lender: _AsyncLender) -> None:
-        conn = lender.conn
-        if (conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-                or time.monotonic() - born > self.RECYCLE):
-            await conn.close()
-            return
-        self._idle.append((born, lender))
+    @staticmethod
+    async def _discard(conn: asyncpg.Connection) -> None:
+        """Close `conn` once asyncpg's cancel of a statement in flight (sent when the question's task was
+        cancelled) has been answered, so that the statement stops on the server too; at most a second."""
+        try:
+            await asyncio.shield(conn.close(timeout=1))
+        except BaseException:
+            conn.terminate()
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
+        same_loop = asyncio.get_running_loop() is self._loop
         for _, lender in idle:
-            await lender.conn.close()
+            if same_loop:
+                await lender.conn.close(timeout=1)
+            else:  # made on another loop (a test's): closed without awaiting it
+                _drop(lender.conn)

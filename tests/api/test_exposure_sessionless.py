@@ -185,6 +185,28 @@ class TestTheLoopsPool:
         return lender_pool(state.sessions, size=kw.get("size", 1), timeout=kw.get("timeout", 0.2),
                            statement_timeout=kw.get("statement_timeout"))
 
+    def test_its_connections_carry_the_engine_s_tcp_bounds(self, app, backend):
+        """A database whose machine went away is found dead by TCP keepalives and the user timeout on the
+        lane's connections too (storage.db.postgres_connect_args), not only on the engine's."""
+        import asyncio
+        import socket
+
+        if backend != "postgres":
+            pytest.skip("the loop's pool is PostgreSQL's")
+        pool = self.pool(app)
+
+        async def run() -> tuple[int, int, int]:
+            async with pool.connection() as conn:
+                sock = conn.conn._transport.get_extra_info("socket")
+                got = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                       sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                       sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+            await pool.close()
+            return got
+
+        keepalive, idle, user_timeout = asyncio.run(run())
+        assert keepalive == 1 and idle == 5 and user_timeout == 10_000
+
     def test_a_statement_past_the_statement_timeout_is_cancelled_and_answered_as_unavailable(self, app, backend):
         """`DB_STATEMENT_TIMEOUT_SECONDS` holds on the lane's own connections as on the engine's: the server
         cancels the statement, and the error is the one the API answers 503 database_unavailable."""

@@ -361,7 +361,8 @@ def _asyncpg_args(engine: Engine, connect_args: dict[str, object]) -> dict[str, 
 def _bound_socket(conn: asyncpg.Connection, connect_args: dict[str, object]) -> None:
     """The engine's TCP bounds on a new connection's socket: a server whose machine went away is found
     dead by keepalives when idle, and by TCP_USER_TIMEOUT when data goes unacknowledged."""
-    sock = conn._transport.get_extra_info("socket")  # noqa: SLF001 (asyncpg has no socket options of its own)
+    transport = getattr(conn, "_transport", None)  # asyncpg has no socket options of its own
+    sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return  # a Unix socket: no TCP to bound
     if connect_args.get("keepalives"):

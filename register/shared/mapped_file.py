@@ -90,6 +90,31 @@ def _hash(key: str) -> bytes:
     return digest if digest != EMPTY else b"\x01" + digest[1:]
 
 
+class _Locked:
+    """The file's lock: the process's threads take turns (flock does not exclude threads sharing one
+    descriptor), then the processes (flock). A class, not a generator: the change it guards is a few bytes,
+    and a @contextmanager cost as much again."""
+
+    __slots__ = ("_fd", "_threads")
+
+    def __init__(self, fd: int) -> None:
+        self._fd, self._threads = fd, threading.Lock()
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
 class FileCounters:
     remote = False
     shared = True
@@ -111,25 +136,12 @@ class FileCounters:
             self._map = mmap.mmap(self._fd, SIZE)
         except OSError as exc:
             raise LimitsUnavailable(f"the shared limits file {path} cannot be opened: {exc.strerror}") from exc
-        self._thread_lock = threading.Lock()  # flock does not exclude threads sharing one descriptor
+        self._locked = _Locked(self._fd)
         self._pid = os.getpid()
         self._ids = itertools.count()
         self._records: dict[tuple[int, str], int] = {}  # (table, key): its record's offset, once made
         self._mine: dict[str, int] = {}  # slot key: the offset of this process's (pid, count) in its record
 
-    def _lock(self) -> None:
-        self._thread_lock.acquire()
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def _unlock(self) -> None:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
 
     def _record(self, at: int, size: int, count: int, key: str, *, add: bool) -> int | None:
         """`_find`, remembered: a record, once made, stays where it is for the file's life."""
@@ -160,16 +172,13 @@ class FileCounters:
     def take(self, key: str, *, rate: float, burst: int) -> float:
         if rate <= 0:
             return 0.0
-        self._lock()
-        try:
+        with self._locked:
             off = self._record(BUCKETS_AT, BUCKET.size, BUCKETS, key, add=True)
             tokens, when = BUCKET.unpack_from(self._map, off)
             held = None if when == 0.0 else (tokens, when)
             (tokens, when), wait = take_token(held, now=time.monotonic() or 1e-9, rate=rate, burst=burst)
             BUCKET.pack_into(self._map, off, tokens, when)
             return wait
-        finally:
-            self._unlock()
 
     def _slot_record(self, key: str) -> tuple[int, int]:
         """`key`'s slot record and this process's place in it (taken the first time: a free place, or one
@@ -205,8 +214,7 @@ class FileCounters:
         return total
 
     def acquire(self, bounds: Sequence[tuple[str, int]]) -> Slot | None:
-        self._lock()
-        try:
+        with self._locked:
             records = [self._slot_record(key) for key, _ in bounds]
             for (off, _), (_, bound) in zip(records, bounds):
                 if TOTAL.unpack_from(self._map, off)[0] >= bound and self._drop_dead(off) >= bound:
@@ -216,46 +224,32 @@ class FileCounters:
                 pid, count = PAIR.unpack_from(self._map, mine)
                 PAIR.pack_into(self._map, mine, pid, count + 1)
             return Slot(f"{self._pid}.{next(self._ids)}", tuple(key for key, _ in bounds))
-        finally:
-            self._unlock()
 
     def release(self, slot: Slot) -> None:
-        self._lock()
-        try:
+        with self._locked:
             for key in slot.keys:
                 off, mine = self._slot_record(key)
                 pid, count = PAIR.unpack_from(self._map, mine)
                 if count > 0:  # the place stays this process's, with its count of none
                     PAIR.pack_into(self._map, mine, pid, count - 1)
                     TOTAL.pack_into(self._map, off, TOTAL.unpack_from(self._map, off)[0] - 1)
-        finally:
-            self._unlock()
 
     def in_flight(self, key: str) -> int:
-        self._lock()
-        try:
+        with self._locked:
             off = self._record(SLOTS_AT, HOLDER.size, SLOTS, key, add=False)
             return 0 if off is None else TOTAL.unpack_from(self._map, off)[0]
-        finally:
-            self._unlock()
 
     def generation(self, name: str) -> int:
-        self._lock()
-        try:
+        with self._locked:
             off = self._record(GENERATIONS_AT, GENERATION.size, GENERATIONS, name, add=False)
             return 0 if off is None else GENERATION.unpack_from(self._map, off)[0]
-        finally:
-            self._unlock()
 
     def advance(self, name: str) -> int:
-        self._lock()
-        try:
+        with self._locked:
             off = self._record(GENERATIONS_AT, GENERATION.size, GENERATIONS, name, add=True)
             (value,) = GENERATION.unpack_from(self._map, off)
             GENERATION.pack_into(self._map, off, value + 1)
             return value + 1
-        finally:
-            self._unlock()
 
     def close(self) -> None:
         self._map.close()

@@ -34,19 +34,26 @@ def header_timeout() -> float:
 
 class CorkedTransport:
     """`transport`, with what is written in one turn of the event loop sent as one write at the end of the
-    turn (or before a close). Everything else is the transport's own."""
+    turn (or before a close), or at once past HOLD bytes: a response that streams many pieces in one turn
+    is not kept whole in memory, and uvicorn's flow control (the transport pausing it) still works.
+    Everything else is the transport's own."""
 
-    __slots__ = ("_transport", "_loop", "_held")
+    HOLD = 64 * 1024
+
+    __slots__ = ("_transport", "_loop", "_held", "_size")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport, self._loop, self._held = transport, loop, None
+        self._transport, self._loop, self._held, self._size = transport, loop, None, 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._held is None:
-            self._held = [data]
+            self._held, self._size = [data], len(data)
             self._loop.call_soon(self._flush)
         else:
             self._held.append(data)
+            self._size += len(data)
+        if self._size > self.HOLD:
+            self._flush()
 
     def _flush(self) -> None:
         held, self._held = self._held, None

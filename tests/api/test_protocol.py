@@ -68,6 +68,13 @@ async def streamed(scope, receive, send) -> None:  # noqa: ANN001
     await send({"type": "http.response.body", "body": b""})
 
 
+async def streamed_in_one_turn(scope, receive, send) -> None:  # noqa: ANN001
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    for _ in range(100):  # 1 MB, nothing awaited between the pieces
+        await send({"type": "http.response.body", "body": b"x" * 10_000, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: register\r\n\r\n"
 
 
@@ -84,6 +91,12 @@ def test_a_streamed_answer_s_pieces_go_out_as_they_come():
     assert b"first " in sent and b"second " in sent and sent.endswith(b"0\r\n\r\n")  # chunked, complete
     # each piece was sent before the app made the next one (the sleep between them ends a loop turn)
     assert len(transport.writes) >= 3
+
+
+def test_what_is_held_stays_small_when_a_response_streams_many_pieces_in_one_turn():
+    transport = asyncio.run(answer(streamed_in_one_turn, REQUEST))
+    assert sum(len(w) for w in transport.writes) > 1_000_000  # all of it sent
+    assert max(len(w) for w in transport.writes) <= 64 * 1024 + 10_100  # never the whole response in one hold
 
 
 def test_a_close_sends_what_is_held_first():

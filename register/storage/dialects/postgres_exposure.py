@@ -366,12 +366,14 @@ def _bound_socket(conn: asyncpg.Connection, connect_args: dict[str, object]) -> 
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return  # a Unix socket: no TCP to bound
+    options = [("tcp_user_timeout", "TCP_USER_TIMEOUT")]  # as libpq: not tied to keepalives
     if connect_args.get("keepalives"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, option in (("keepalives_idle", "TCP_KEEPIDLE"), ("keepalives_interval", "TCP_KEEPINTVL"),
-                             ("keepalives_count", "TCP_KEEPCNT"), ("tcp_user_timeout", "TCP_USER_TIMEOUT")):
-            if name in connect_args and hasattr(socket, option):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), int(connect_args[name]))  # type: ignore[call-overload]
+        options += [("keepalives_idle", "TCP_KEEPIDLE"), ("keepalives_interval", "TCP_KEEPINTVL"),
+                    ("keepalives_count", "TCP_KEEPCNT")]
+    for name, option in options:
+        if name in connect_args and hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), int(connect_args[name]))  # type: ignore[call-overload]
 
 
 def _drop(conn: asyncpg.Connection) -> None:

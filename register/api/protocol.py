@@ -69,7 +69,7 @@ class CorkedTransport:
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(d) for d in self._held or ())
+        return self._transport.get_write_buffer_size() + (self._size if self._held is not None else 0)
 
     def __getattr__(self, name: str) -> object:  # is_closing, get_extra_info, pause_reading, ...
         return getattr(self._transport, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -134,23 +135,30 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 def check_report(report: ObligationReport, *, now: datetime) -> None:
     """Cross-field rules. Raises InvalidInput listing every violation, with its JSON location."""
+    check_values(report.__dict__, [d.role for d in report.debtors], report.registration_consent.given_at, now=now)
+
+
+def check_values(values: Mapping[str, Any], roles: list[DebtorRole], given_at: datetime, *, now: datetime) -> None:
+    """`check_report` on a report's field values (a model's, or a batch line's dict of them: services.lines), its
+    debtors' roles and its consent's time."""
     problems: list[tuple[tuple[Any, ...], str]] = []
-    if not is_currency(report.currency):
+    if not is_currency(values["currency"]):
         problems.append((("currency",), "not an ISO 4217 currency code"))
-    primaries = [i for i, d in enumerate(report.debtors) if d.role is DebtorRole.primary]
-    if len(primaries) != 1:
-        problems.append((("debtors",), f"exactly one debtor must be primary, found {len(primaries)}"))
-    if report.kind in REVOLVING_KINDS and report.credit_limit is None:
-        problems.append((("credit_limit",), f"required for {report.kind.value}"))
-    if report.collects is not None and report.kind is not Kind.collection_claim:
+    if (primaries := roles.count(DebtorRole.primary)) != 1:
+        problems.append((("debtors",), f"exactly one debtor must be primary, found {primaries}"))
+    kind = values["kind"]
+    if kind in REVOLVING_KINDS and values["credit_limit"] is None:
+        problems.append((("credit_limit",), f"required for {kind.value}"))
+    if values["collects"] is not None and kind is not Kind.collection_claim:
         problems.append((("collects",), "only a collection_claim can collect another obligation"))
-    if report.opened_on and report.matures_on and report.matures_on < report.opened_on:
+    opened_on, matures_on = values["opened_on"], values["matures_on"]
+    if opened_on and matures_on and matures_on < opened_on:
         problems.append((("matures_on",), "before opened_on"))
-    if report.status is Status.closed and (report.balance or report.overdue_amount):
+    if values["status"] is Status.closed and (values["balance"] or values["overdue_amount"]):
         problems.append((("status",), "a closed obligation has balance and overdue_amount 0"))
-    if report.as_of > now + MAX_CLOCK_SKEW:
+    if values["as_of"] > now + MAX_CLOCK_SKEW:
         problems.append((("as_of",), "in the future"))
-    if report.registration_consent.given_at > now + MAX_CLOCK_SKEW:
+    if given_at > now + MAX_CLOCK_SKEW:
         problems.append((("registration_consent", "given_at"), "in the future"))
     if problems:
         raise InvalidInput(

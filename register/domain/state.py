@@ -31,6 +31,26 @@ def fields_of(report: ObligationReport) -> dict[str, Any]:
     return out
 
 
+def fields_of_line(line: dict[str, Any]) -> dict[str, Any]:
+    """`fields_of` for a batch line as services.lines validates it: a dict of ReportLine's fields, nested
+    models as dicts, enums as members, times in UTC. The same keys, values and order (tests/test_bulk_prepare.py
+    holds the two equal)."""
+    out = {f: line[f] for f in REPORTED_FIELDS}
+    out["kind"] = line["kind"].value
+    out["status"] = line["status"].value
+    collects, handed_to = line["collects"], line["handed_to"]
+    out["collects_institution_id"] = collects["institution_id"] if collects else None
+    out["collects_external_ref"] = collects["external_ref"] if collects else None
+    out["handed_to_institution_id"] = handed_to["institution_id"] if handed_to else None
+    out["handed_to_external_ref"] = handed_to["external_ref"] if handed_to else None
+    consent = line["registration_consent"]  # as model_dump(mode="json") gives it: a UTC time ends in Z
+    out["registration_consent"] = {"reference": consent["reference"],
+                                   "given_at": consent["given_at"].isoformat().replace("+00:00", "Z"),
+                                   "method": consent["method"]}
+    out["as_of"] = line["as_of"]
+    return out
+
+
 STATE_EXTRA = ("collects_institution_id", "collects_external_ref", "handed_to_institution_id",
                "handed_to_external_ref", "registration_consent", "as_of")  # beside REPORTED_FIELDS, in a state
 _DATE_FIELDS = ("opened_on", "matures_on")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from register.domain.state import fields_of, fields_of_line
 from register.domain.types import FastIsoDate, FastTimestamp, IsoDate, Timestamp
 from register.services import lines
 from tests.factories import obligation_body
@@ -109,10 +110,11 @@ def test_a_line_reads_as_the_reference_reads_it_through_either_path() -> None:
                  registration_consent={"reference": "A-1", "given_at": "2020-02-29 10:00:00.5-02:30", "method": "paper"})
     raw = json.dumps(good).encode()
     fast, reference = lines._validated(raw), lines.ReportLine.model_validate_json(raw)
-    assert fast.model_dump() == reference.model_dump()
-    assert fast.model_dump_json() == reference.model_dump_json()  # what the columns store, in the same order
-    assert fast.as_of.tzinfo is UTC and fast.registration_consent.given_at.tzinfo is UTC
-    assert lines._validated(good).model_dump() == reference.model_dump()  # a CSV line arrives as a dict
+    assert fast == lines._as_doc(reference) == reference.model_dump()
+    # what the columns store, in the same order, with the same JSON for the consent
+    assert list(fields_of_line(fast).items()) == list(fields_of(reference).items())
+    assert fast["as_of"].tzinfo is UTC and fast["registration_consent"]["given_at"].tzinfo is UTC
+    assert lines._validated(good) == reference.model_dump()  # a CSV line arrives as a dict
     for bad in (_line(as_of="2026-11-30T09:15:00"), _line(as_of="2026-02-30T09:15:00Z"), _line(matures_on="2026-13-01"),
                 _line(as_of="0001-01-01T00:00:00+14:00"), _line(opened_on=20200101), _line(as_of="2026-11-30T09:15:00+0100")):
         raw = json.dumps(bad).encode()
@@ -128,3 +130,58 @@ def test_a_line_reads_as_the_reference_reads_it_through_either_path() -> None:
             assert exc.errors(include_context=False) == expected
         else:
             raise AssertionError(f"the batch path accepts {bad}")
+
+
+_REF = {"institution_id": "b7d5c3e0-0000-4000-8000-000000000001", "external_ref": "C-1"}
+_CONSENT = {"reference": "A-1", "given_at": "2024-02-28T10:00:00Z", "method": "paper"}
+_DEBTOR = {"country": "SE", "national_id": "19870108-4009", "role": "primary"}
+
+
+def _variants() -> list[dict]:
+    """Lines the reference refuses, one rule each, and some it accepts with a value changed (a stripped text,
+    an optional field absent or null), for every kind of field the line has, nested ones included."""
+    bad = {"kind": ["loan", None, 1], "currency": ["sek", "SEKK", 1, None], "balance": [True, 1.0, "1", -1, 10**15 + 1, None],
+           "original_amount": [True, "100"], "interest_rate_bp": [100_001, -1, 1.5], "days_past_due": [None, 100_001, False],
+           "overdue_amount": [None, "0"], "status": ["Current", None], "original_creditor": ["", "   ", "x" * 201, 1],
+           "external_ref": ["", "a b", "x" * 201, None, 5], "corrects_dispute": ["not-a-uuid", 1],
+           "debtors": [[], [_DEBTOR] * 11, None, [{**_DEBTOR, "extra": 1}], [{**_DEBTOR, "country": "se"}],
+                       [{**_DEBTOR, "role": "owner"}], [{**_DEBTOR, "national_id": ""}], [{"country": "SE", "role": "primary"}]],
+           "collects": [{**_REF, "institution_id": "X"}, {**_REF, "extra": 1}, {"external_ref": "C-1"}, "C-1"],
+           "handed_to": [{**_REF, "external_ref": "a b"}, []],
+           "registration_consent": [{**_CONSENT, "method": "Paper"}, {**_CONSENT, "extra": 1}, {**_CONSENT, "reference": " "},
+                                    {"reference": "A-1", "given_at": "2024-02-28T10:00:00Z"}, None],
+           "unknown_field": [1]}
+    out = [_line(**{name: value}) for name, values in bad.items() for value in values]
+    out += [{k: v for k, v in _line().items() if k != name} for name in ("kind", "balance", "status", "as_of", "debtors",
+                                                                          "registration_consent", "external_ref")]
+    good = [_line(original_creditor="  Bank  "), _line(original_amount=None, credit_limit=None), _line(collects=_REF),
+            _line(handed_to=_REF, corrects_dispute="b7d5c3e0-0000-4000-8000-000000000002"),
+            {k: v for k, v in _line().items() if k not in ("original_amount", "opened_on", "matures_on", "interest_rate_bp")},
+            _line(registration_consent={**_CONSENT, "reference": " A-2 "}), _line(debtors=[_DEBTOR, {**_DEBTOR, "role": "guarantor"}])]
+    return out + good
+
+
+def test_a_line_is_accepted_or_refused_as_the_reference_does_for_every_kind_of_field() -> None:
+    """The batch path's plain-dict validation is built from ReportLine's own fields (services.lines, `_doc_type`):
+    whatever it accepts, the reference accepts with the same values; whatever the reference refuses, it refuses
+    with the reference's own errors. Tried as JSON and as a dict (a CSV line)."""
+    refused = accepted = 0
+    for doc in _variants():
+        for given_as in (json.dumps(doc).encode(), doc):
+            try:
+                reference = (lines.ReportLine.model_validate_json(given_as) if isinstance(given_as, bytes)
+                             else lines.ReportLine.model_validate(given_as))
+            except ValidationError as exc:
+                refused += 1
+                try:
+                    lines._validated(given_as)
+                except ValidationError as fast_exc:
+                    assert fast_exc.errors(include_context=False) == exc.errors(include_context=False), doc
+                else:
+                    raise AssertionError(f"the batch path accepts {doc}")
+                continue
+            accepted += 1
+            fast = lines._validated(given_as)
+            assert fast == reference.model_dump(), doc
+            assert list(fields_of_line(fast).items()) == list(fields_of(reference).items()), doc
+    assert refused > 100 and accepted >= 14  # the variants are what they say

@@ -225,11 +225,13 @@ class PostgresStatements:
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
         """One statement with an array parameter: no 1,000-parameter IN list to compile. The rows are
         locked against deletion (FOR KEY SHARE, which blocks no other report) until the batch commits, so
-        retention never forgets a person a batch is naming (storage.retention)."""
+        retention never forgets a person a batch is naming (storage.retention). The array is one parameter
+        named three times (psycopg sends it once): PostgreSQL parsed each of three copies, 6 ms a copy for
+        5,000 keys, a third of the statement (BENCHMARKS.md, ingest, fourteenth round)."""
         rows = session.connection().exec_driver_sql(
-            "SELECT id, CASE WHEN blind_index = ANY(%s::bytea[]) THEN blind_index ELSE blind_index_next END"
-            " FROM persons WHERE blind_index = ANY(%s::bytea[]) OR blind_index_next = ANY(%s::bytea[])"
-            " FOR KEY SHARE", (_bytea_array(keys),) * 3).all()
+            "SELECT id, CASE WHEN blind_index = ANY(%(keys)s::bytea[]) THEN blind_index ELSE blind_index_next END"
+            " FROM persons WHERE blind_index = ANY(%(keys)s::bytea[]) OR blind_index_next = ANY(%(keys)s::bytea[])"
+            " FOR KEY SHARE", {"keys": _bytea_array(keys)}).all()
         return [(pid, bytes(bidx)) for pid, bidx in rows]
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import uuid
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, text
 
 from register.storage import bulk
-from register.storage.models import Person
+from register.storage.models import Obligation, Person
 from register.storage.types import utcnow
+from tests.factories import debtor, make_institution, make_person, new_ref, obligation_body
 
 
 def test_a_person_is_found_by_its_index_or_by_the_one_a_rotation_is_moving_it_to(app):
@@ -31,3 +32,25 @@ def test_a_person_is_found_by_its_index_or_by_the_one_a_rotation_is_moving_it_to
     expected = ({(pid, old) for pid, old, _ in plain} | {(pid, new) for pid, _, new in moving}
                 | {(pid, old) for pid, old, _ in rotated})
     assert sorted(found) == sorted(expected)
+
+
+def test_a_batch_locks_the_lines_it_names_of_its_own_institution_and_no_other(app, client, admin_headers, data_dir,
+                                                                            backend):
+    """storage.bulk.obligations_for_update: the institution's lines with those references (a reference of another
+    institution's is not its line), and on PostgreSQL the planner's settings it changes for the statement are
+    back for the rest of the batch's transaction."""
+    bank, other = make_institution(client, admin_headers), make_institution(client, admin_headers)
+    person = make_person(client, data_dir)
+    refs = [new_ref() for _ in range(3)]
+    for inst, ref in [(bank, r) for r in refs] + [(other, refs[0])]:
+        r = client.put(f"/v1/obligations/{ref}", json=obligation_body(debtors=[debtor(person)]), headers=inst.headers)
+        assert r.status_code in (200, 201), r.text
+    sessions = app.state.register.sessions
+    with sessions.begin() as s:
+        rows = bulk.obligations_for_update(s, institution_id=bank.id, refs=[refs[0], refs[2], "NOT-REPORTED"])
+        ids = dict(s.execute(select(Obligation.external_ref, Obligation.id).where(Obligation.institution_id == bank.id)).all())
+        assert sorted((r.external_ref, r.id, r.version) for r in rows) == sorted(
+            [(refs[0], ids[refs[0]], 1), (refs[2], ids[refs[2]], 1)])
+        if backend == "postgres":
+            assert [s.execute(text(f"SHOW {name}")).scalar() for name in ("enable_seqscan", "enable_bitmapscan")] == [
+                "on", "on"]

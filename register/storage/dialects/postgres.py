@@ -139,6 +139,7 @@ def _bytea_array(values: list[bytes]) -> str:
     return "{" + ",".join('"\\\\x' + v.hex() + '"' for v in values) + "}"
 
 
+_PROBES_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
 _STAGE = Obligation.__table__.to_metadata(MetaData(), name="stage_obligations")
 _STAGE_PERSONS = Person.__table__.to_metadata(MetaData(), name="stage_persons")
 
@@ -235,18 +236,20 @@ class PostgresStatements:
         return [(pid, bytes(bidx)) for pid, bidx in rows]
 
     def obligations_for_update(self, session: Session, *, institution_id: str, refs: list[str]) -> list[Any]:
-        """One index probe a reference (`uq_obligations_institution_ref` on both columns). For a batch's
-        thousands of references the planner's estimate of as many probes chose a scan of the whole table, or
-        of all the institution's entries, filtered by the array: a cost that grows with the register, 35-46 ms
-        a batch of 5,000 new references at 166,000 obligations against 14-21 ms probing (BENCHMARKS.md,
-        ingest, fourteenth round). Scans are off for this statement only (two round trips more, ~0.1 ms)."""
+        """One probe of `uq_obligations_institution_ref` on both columns a reference, in a nested loop over
+        the array. Asked as `external_ref = ANY(array)`, a batch's thousands of references made the planner
+        walk all the institution's entries (or scan the table) and filter them by the array, a cost that grew
+        with the register: 5,000 new references took 35-46 ms at 166,000 obligations and 1,058 ms at 3 million
+        (the 5-million-line file slowed to a third as it grew), against 8 ms probing (BENCHMARKS.md, ingest,
+        fourteenth round). The planner's other choices are off for this statement only (`SET LOCAL`, set
+        back after it in the same transaction: two round trips more, ~0.1 ms)."""
         conn = session.connection()
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        conn.exec_driver_sql(_PROBES_ONLY)
         rows = conn.exec_driver_sql(
-            "SELECT id, external_ref, as_of, state_hash, retracted_at, version FROM obligations "
-            "WHERE institution_id = %s AND external_ref = ANY(%s::text[]) FOR UPDATE",
-            (institution_id, _text_array(refs))).all()
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = on; SET LOCAL enable_bitmapscan = on")
+            "SELECT o.* FROM unnest(%s::text[]) AS r(ref) CROSS JOIN LATERAL (SELECT id, external_ref, as_of, "
+            "state_hash, retracted_at, version FROM obligations WHERE institution_id = %s AND external_ref = r.ref "
+            "ORDER BY institution_id, external_ref LIMIT 1 FOR UPDATE) AS o", (_text_array(refs), institution_id)).all()
+        conn.exec_driver_sql(_PROBES_ONLY.replace("off", "on"))
         return list(rows)
 
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

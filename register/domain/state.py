@@ -33,7 +33,7 @@ def fields_of(report: ObligationReport) -> dict[str, Any]:
 
 def fields_of_line(line: dict[str, Any]) -> dict[str, Any]:
     """`fields_of` for a batch line as services.lines validates it: a dict of ReportLine's fields, nested
-    models as dicts, enums as members, times in UTC. The same keys, values and order (tests/test_bulk_prepare.py
+    models as dicts, enums as members, times in UTC. The same keys, values and order (tests/domain/test_fast_times.py
     holds the two equal)."""
     out = {f: line[f] for f in REPORTED_FIELDS}
     out["kind"] = line["kind"].value

@@ -140,6 +140,7 @@ def _bytea_array(values: list[bytes]) -> str:
 
 
 _PROBES_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
+_PLANNER_AS_IT_WAS = "SET LOCAL enable_seqscan = on; SET LOCAL enable_bitmapscan = on"
 _STAGE = Obligation.__table__.to_metadata(MetaData(), name="stage_obligations")
 _STAGE_PERSONS = Person.__table__.to_metadata(MetaData(), name="stage_persons")
 
@@ -240,7 +241,7 @@ class PostgresStatements:
         the array. Asked as `external_ref = ANY(array)`, a batch's thousands of references made the planner
         walk all the institution's entries (or scan the table) and filter them by the array, a cost that grew
         with the register: 5,000 new references took 35-46 ms at 166,000 obligations and 1,058 ms at 3 million
-        (the 5-million-line file slowed to a third as it grew), against 8 ms probing (BENCHMARKS.md, ingest,
+        (the 5-million-line file slowed to a third as it grew), against 9 ms probing (BENCHMARKS.md, ingest,
         fourteenth round). The planner's other choices are off for this statement only (`SET LOCAL`, set
         back after it in the same transaction: two round trips more, ~0.1 ms)."""
         conn = session.connection()
@@ -249,7 +250,7 @@ class PostgresStatements:
             "SELECT o.* FROM unnest(%s::text[]) AS r(ref) CROSS JOIN LATERAL (SELECT id, external_ref, as_of, "
             "state_hash, retracted_at, version FROM obligations WHERE institution_id = %s AND external_ref = r.ref "
             "ORDER BY institution_id, external_ref LIMIT 1 FOR UPDATE) AS o", (_text_array(refs), institution_id)).all()
-        conn.exec_driver_sql(_PROBES_ONLY.replace("off", "on"))
+        conn.exec_driver_sql(_PLANNER_AS_IT_WAS)
         return list(rows)
 
     def insert_rows(self, session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

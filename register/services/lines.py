@@ -104,21 +104,12 @@ def _validated(doc: dict[str, Any] | bytes) -> dict[str, Any]:
         line = _LINE.validate_json(doc) if isinstance(doc, bytes) else _LINE.validate_python(doc)
     except ValidationError:
         report = ReportLine.model_validate_json(doc) if isinstance(doc, bytes) else ReportLine.model_validate(doc)
-        return _as_doc(report)
+        return report.model_dump()  # the same shape: nested models as dicts, enums as members, times in UTC
     line = _DEFAULTS | line
     line["as_of"] = line["as_of"].astimezone(UTC)
     consent = line["registration_consent"]
     consent["given_at"] = consent["given_at"].astimezone(UTC)
     return line
-
-
-def _as_doc(value: Any) -> Any:
-    """A validated model as `_validated`'s dict of it."""
-    if isinstance(value, BaseModel):
-        return {k: _as_doc(v) for k, v in value.__dict__.items()}
-    if isinstance(value, list):
-        return [_as_doc(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,6 @@ class FileCounters:
         self._records: dict[tuple[int, str], int] = {}  # (table, key): its record's offset, once made
         self._mine: dict[str, int] = {}  # slot key: the offset of this process's (pid, count) in its record
 
-
     def _record(self, at: int, size: int, count: int, key: str, *, add: bool) -> int | None:
         """`_find`, remembered: a record, once made, stays where it is for the file's life."""
         off = self._records.get((at, key))

@@ -85,6 +85,16 @@ def server_log(data_dir: Path, tail: int = 3000) -> str:
     return path.read_text(errors="replace")[-tail:] if path.exists() else "(no log)"
 
 
+def server_errors(data_dir: Path) -> list[str]:
+    """The server's log records of a request that failed (a 500's "unhandled error", or an error uvicorn
+    logged after the answer), each with its traceback: what a test asserts is empty, or shows when a 500
+    came, once the data dir is gone."""
+    path = data_dir / "server.log"
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return [line for line in lines if '"level": "error"' in line and (
+        '"msg": "unhandled error"' in line or '"msg": "Exception in ASGI application' in line)]
+
+
 def fresh_database(backend: str, tmp_path: Path) -> str:
     """A new, migrated database: a SQLite file under tmp_path, or a new PostgreSQL database (drop it with
     `tests.conftest.drop_pg_database`)."""

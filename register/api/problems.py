@@ -124,11 +124,12 @@ def _unauthenticated(request: Request) -> JSONResponse:
 def database_unavailable(exc: BaseException | None) -> bool:
     """Whether `exc` (or what caused it) says the database could not be reached or went away: the pool
     gave no connection in time, the connection failed, closed or was invalidated (a restart, a failover,
-    the primary gone), or the server gave up the transaction. Never a client's fault, always worth a retry."""
+    the primary gone), the server gave up the transaction, or it takes no writes (a primary being demoted,
+    a standby: `ReadOnlySqlTransaction`). Never a client's fault, always worth a retry."""
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, SQLAlchemyTimeout | OperationalError | InterfaceError | psycopg.OperationalError
-                      | psycopg.InterfaceError):
+                      | psycopg.InterfaceError | psycopg.errors.ReadOnlySqlTransaction):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return True
@@ -212,14 +213,26 @@ def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = Non
         # transaction the database gave up: the same request may be sent again.
         return database_unavailable_response(request, exc)
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(psycopg.Error)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Any other error of the database's, handled here rather than by the catch-all below, which
+        # Starlette raises again once answered (uvicorn then logs each as "Exception in ASGI application"):
+        # a write to a database that takes none (a primary being demoted) is one of them, and a 503.
+        return _unexpected_response(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Also what a middleware raises (it runs outside the handlers above): a database that went away
         # there is a 503 like anywhere else, never a 500.
-        if database_unavailable(exc):
-            return database_unavailable_response(request, exc)
-        log.error("unhandled error", exc_info=exc, extra={"request_id": _rid(request)})
-        return problem_response(
-            500, "internal_error", "Internal error", "The request failed and changed nothing.",
-            request_id=_rid(request),
-        )
+        return _unexpected_response(request, exc)
+
+
+def _unexpected_response(request: Request, exc: BaseException) -> JSONResponse:
+    if database_unavailable(exc):
+        return database_unavailable_response(request, exc)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": _rid(request)})
+    return problem_response(
+        500, "internal_error", "Internal error", "The request failed and changed nothing.",
+        request_id=_rid(request),
+    )

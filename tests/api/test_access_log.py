@@ -132,8 +132,11 @@ class TestAppendOnly:
         "UPDATE access_events SET outcome = 'granted' WHERE outcome = 'refused'",
         "DELETE FROM access_events",
     ])
-    def test_update_and_delete_are_refused(self, client, lender, database_url, statement):
+    def test_update_and_delete_are_refused(self, client, data_dir, lender, database_url, statement):
         client.put(f"/v1/obligations/{new_ref()}", headers=lender.headers, json=obligation_body())
+        # a refusal of this test's own for the UPDATE to turn into a grant (not one an earlier test left)
+        unknown_consent = "00000000-0000-4000-8000-000000000000"
+        assert query(client, lender, make_person(client, data_dir), unknown_consent).status_code == 403
         engine = create_engine(database_url)
         try:
             with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:

@@ -8,16 +8,18 @@ import json
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from register.storage.migrate import upgrade
 from tests import server
-from tests.factories import consumer_headers, national_id, obligation_body
+from tests.factories import consumer_headers, in_days, national_id, obligation_body
 from tests.ha.postgres import OwnPostgres, own_postgres
 
 # The bound SPEC.md states for an answer while the database is away: connect_timeout (3 s) per host and
@@ -117,3 +119,85 @@ class TestADatabaseThatIsDown:
         for r in requests:
             assert send(base, *r).status_code < 500, r
         assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+class TestADatabaseThatTurnsReadOnly:
+    """What the register meets when its database stops taking writes while still answering: a primary
+    being demoted, or a multi-host URL whose members are all standbys for the seconds of a failover. A
+    write is refused 503 `database_unavailable` (the same request may be sent again), on the thread's
+    connections and on the event loop's lender lane alike, never a 500."""
+
+    @staticmethod
+    def read_only(pg: OwnPostgres, on: bool) -> None:
+        with psycopg.connect(pg.url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET default_transaction_read_only = {'on' if on else 'off'}")
+            conn.execute("SELECT pg_reload_conf()")
+        time.sleep(0.5)  # the backends take the reload at their next command
+
+    @staticmethod
+    def writes(base: str, data_dir: Path) -> list[tuple[dict[str, str], str, str, dict | bytes | None]]:
+        """Requests that write, each answered (< 500) once while the database takes writes: the server's
+        pools then hold connections made before it turned read-only."""
+        lender = httpx.post(f"{base}/v1/institutions", headers=server.ADMIN,
+                            json={"name": f"L {uuid.uuid4().hex[:6]}", "role": "lender"}).json()
+        lh = {"Authorization": f"Bearer {lender['token']}"}
+        nid = national_id()
+        person = consumer_headers(data_dir, "SE", nid)
+        body = obligation_body(debtors=[{"country": "SE", "national_id": nid, "role": "primary"}])
+        assert httpx.put(f"{base}/v1/obligations/RO-1", headers=lh, json=body).status_code == 201
+        consent = httpx.post(f"{base}/v1/consents", headers=person, json={
+            "institution_id": lender["id"], "purpose": "credit_application", "expires_at": in_days(30)}).json()["id"]
+        question = {"country": "SE", "national_id": nid, "purpose": "credit_application", "consent_id": consent}
+        assert httpx.post(f"{base}/v1/exposure", headers=lh, json=question).status_code == 200  # the lane's
+        return [
+            (lh, "PUT", "/v1/obligations/RO-2", body),
+            (lh, "POST", "/v1/exposure", question),  # granted: the lane's write of its event and answer
+            (lh, "POST", "/v1/exposure", {**question, "consent_id": str(uuid.uuid4())}),  # a refusal, logged
+            (person, "POST", "/v1/consents", {"institution_id": lender["id"], "purpose": "credit_application",
+                                              "expires_at": in_days(30)}),
+            (person, "PUT", "/v1/me/credit-ban", {"reason": "self_control"}),
+            ({**lh, "Content-Type": "application/x-ndjson", "Idempotency-Key": uuid.uuid4().hex}, "POST",
+             "/v1/reports", (json.dumps({**body, "external_ref": "RO-3"}) + "\n").encode()),
+        ]
+
+    def test_writes_are_503_while_the_database_is_read_only(self, register):
+        pg, base, data_dir = register
+        writes = self.writes(base, data_dir)
+        lh, person = writes[0][0], writes[3][0]
+        self.read_only(pg, True)
+        try:
+            for r in writes * 2:  # on the connections made before, then on others
+                answer = send(base, *r)
+                assert answer.status_code == 503, (r[1], r[2], answer.text)
+                assert answer.json()["code"] == "database_unavailable" and int(answer.headers["retry-after"]) >= 1
+            for headers, path in ((lh, "/v1/obligations"), (person, "/v1/me/obligations")):
+                # a read the register logs (who looked) waits for its log as a write does
+                assert send(base, headers, "GET", path, None).status_code in (200, 503), path
+        finally:
+            self.read_only(pg, False)
+        for r in writes[:2]:
+            assert send(base, *r).status_code in (200, 201), r[2]
+        assert server.server_errors(data_dir) == []
+
+    def test_a_url_asking_for_the_primary_finds_none_and_answers_503(self, register):
+        """`target_session_attrs=read-write` (a multi-host URL's): while no host takes writes, no connection
+        is made, by libpq (the engine's) or asyncpg (the lender lane's), and each write is answered 503."""
+        pg, _base, data_dir = register  # a second server on the same database, with its keys
+        port = server.free_port()
+        proc = server.start(f"{pg.url}?target_session_attrs=read-write", data_dir, port,
+                            REGISTER_ACCEPT_TEST_IDENTITIES="true")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            writes = self.writes(base, data_dir)
+            self.read_only(pg, True)
+            try:
+                for r in writes * 3:  # the lane's connection fails its write, and no new one is made
+                    answer = send(base, *r)
+                    assert answer.status_code == 503, (r[1], r[2], answer.text)
+                    assert answer.json()["code"] == "database_unavailable"
+            finally:
+                self.read_only(pg, False)
+            assert send(base, *writes[1]).status_code == 200
+            assert server.server_errors(data_dir) == []
+        finally:
+            server.kill(proc)

@@ -298,7 +298,7 @@ def test_losing_the_primary_three_times_loses_no_acknowledged_write(world: World
         stop.set()
         for t in threads:
             t.join(timeout=180)
-    assert not ledger.errors, ledger.errors
+    assert not ledger.errors, (ledger.errors, server.server_errors(world.data_dir))
     assert ledger.puts and ledger.exposures and ledger.reports and ledger.persons
     check(world, ledger)
     regulator_verifies(world, verifier_state, full=True)

@@ -281,13 +281,16 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _unavailable(exc: BaseException) -> bool:
-    """Whether asyncpg's `exc` says the database could not be reached, went away or gave up the statement:
-    what psycopg raises as OperationalError (the same SQLSTATE classes: connection, operator intervention,
-    a cancelled statement, insufficient resources...), a connection closed under it, or no answer in time."""
-    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError):
+    """Whether asyncpg's `exc` says the database could not be reached, went away, gave up the statement or
+    takes no writes, as `api.problems.database_unavailable` says of psycopg's: what psycopg raises as
+    OperationalError (the same SQLSTATE classes: connection, operator intervention, a cancelled statement,
+    insufficient resources...) or ReadOnlySqlTransaction (a primary being demoted), a connection closed
+    under it, no answer in time, or no host of a multi-host URL that takes writes (a failover's seconds)."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.TargetServerAttributeNotMatched):
         return True
     state = getattr(exc, "sqlstate", None)
-    return state is not None and issubclass(psycopg.errors.lookup(state), psycopg.OperationalError)
+    return state is not None and issubclass(psycopg.errors.lookup(state),
+                                            psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction)
 
 
 class _AsyncLender:

@@ -121,24 +121,50 @@ def _unauthenticated(request: Request) -> JSONResponse:
                             request_id=_rid(request))
 
 
+_UNAVAILABLE = (SQLAlchemyTimeout, OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+                psycopg.errors.ReadOnlySqlTransaction)
+# How SQLAlchemy names, in a PendingRollbackError's message, the driver's error that ended the transaction
+# before it: "... Original exception was: (psycopg.OperationalError) connection ... failed: session is read-only"
+_ORIGINAL = re.compile(r"\((psycopg(?:\.errors)?)\.(\w+)\)")
+
+
 def database_unavailable(exc: BaseException | None) -> bool:
     """Whether `exc` (or what caused it) says the database could not be reached or went away: the pool
     gave no connection in time, the connection failed, closed or was invalidated (a restart, a failover,
     the primary gone), the server gave up the transaction, or it takes no writes (a primary being demoted,
-    a standby: `ReadOnlySqlTransaction`). Never a client's fault, always worth a retry."""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, SQLAlchemyTimeout | OperationalError | InterfaceError | psycopg.OperationalError
-                      | psycopg.InterfaceError | psycopg.errors.ReadOnlySqlTransaction):
+    a standby: `ReadOnlySqlTransaction`). Never a client's fault, always worth a retry.
+
+    Every exception `exc` was raised from or while handling is looked at (its cause and its context both,
+    and each of a group's), not one line of them: an error raised `from` another while a database error was
+    being handled still has the database's error behind it."""
+    todo, seen = [exc], set()
+    while todo and len(seen) < 64:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, _UNAVAILABLE):
             return True
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
             return True
-        if isinstance(exc, PendingRollbackError) and "reconnect" in str(exc):
-            # A later statement (the request's commit) on a connection a disconnect invalidated.
+        if isinstance(e, PendingRollbackError) and _ended_by_unavailable(str(e)):
+            # A later statement (the request's commit) in a transaction that an unavailable database ended.
             return True
-        if isinstance(exc, BaseExceptionGroup):  # raised through a task group (middleware, streaming)
-            return any(database_unavailable(e) for e in exc.exceptions)
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        if isinstance(e, BaseExceptionGroup):  # raised through a task group (middleware, streaming)
+            todo.extend(e.exceptions)
+        todo.extend((e.__context__, e.__cause__))  # the cause first
+    return False
+
+
+def _ended_by_unavailable(message: str) -> bool:
+    """Whether a PendingRollbackError's message says the transaction ended by a disconnect ("Can't reconnect
+    until invalid transaction is rolled back") or names, as its original exception, one of `_UNAVAILABLE`."""
+    if "reconnect" in message:
+        return True
+    for module, name in _ORIGINAL.findall(message):
+        cls = getattr(psycopg.errors if module.endswith("errors") else psycopg, name, None)
+        if isinstance(cls, type) and issubclass(cls, _UNAVAILABLE):
+            return True
     return False
 
 

@@ -298,7 +298,10 @@ def test_losing_the_primary_three_times_loses_no_acknowledged_write(world: World
         stop.set()
         for t in threads:
             t.join(timeout=180)
-    assert not ledger.errors, (ledger.errors, server.server_errors(world.data_dir))
+    if ledger.errors:  # what the server said of each, whole (an assertion's message is cut short)
+        for line in server.server_errors(world.data_dir):
+            report(f"server error: {line}")
+    assert not ledger.errors, ledger.errors
     assert ledger.puts and ledger.exposures and ledger.reports and ledger.persons
     check(world, ledger)
     regulator_verifies(world, verifier_state, full=True)

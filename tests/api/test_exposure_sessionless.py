@@ -297,6 +297,34 @@ class TestTheLoopsPool:
                 time.sleep(0.1)
 
 
+    def test_a_connection_the_server_ended_while_idle_is_not_handed_out(self, app, backend):
+        """A failover or a restart ends the lane's idle connections on the server's side (FATAL, then the
+        socket closed): the next question gets a new connection, not the dead one (which answered 503, or
+        500 when asyncpg's protocol was still in the error's state)."""
+        import asyncio
+
+        if backend != "postgres":
+            pytest.skip("the loop's pool is PostgreSQL's")
+        pool = self.pool(app, size=1, timeout=2.0)
+        state = app.state.register
+
+        async def run() -> None:
+            async with pool.connection() as conn:
+                held, pid = conn.conn, conn.conn.get_server_pid()
+            with state.engine.connect() as c:
+                assert c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            for _ in range(50):  # the server's FATAL and its close reach the idle connection
+                if held.is_closed():
+                    break
+                await asyncio.sleep(0.05)
+            async with pool.connection() as conn:
+                assert conn.conn is not held
+                assert await conn.conn.fetchval("SELECT 1") == 1
+            await pool.close()
+
+        asyncio.run(run())
+
+
 def test_the_loops_pool_follows_a_multi_host_url_past_a_dead_member(backend):
     """Under Patroni the register's URL lists every member (`host=...&host=...&target_session_attrs=
     read-write`): the loop's lane must reach the primary as the engine does, not only the URL's last host

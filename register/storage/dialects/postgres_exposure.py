@@ -285,8 +285,11 @@ def _unavailable(exc: BaseException) -> bool:
     takes no writes, as `api.problems.database_unavailable` says of psycopg's: what psycopg raises as
     OperationalError (the same SQLSTATE classes: connection, operator intervention, a cancelled statement,
     insufficient resources...) or ReadOnlySqlTransaction (a primary being demoted), a connection closed
-    under it, no answer in time, or no host of a multi-host URL that takes writes (a failover's seconds)."""
-    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.TargetServerAttributeNotMatched):
+    under it, no answer in time, or no host of a multi-host URL that takes writes (a failover's seconds).
+    Also asyncpg's InternalClientError, whose protocol met what the server sent out of turn (a connection
+    the server ended while it waited: "another operation is in progress"; CI's failover test met it): the
+    connection is dropped and the question may be asked again."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
     state = getattr(exc, "sqlstate", None)
     return state is not None and issubclass(psycopg.errors.lookup(state),
@@ -424,7 +427,12 @@ class AsyncLenders:
         else:
             await self._free.acquire()  # returns at once
         try:
-            born, lender = self._idle.pop() if self._idle else (time.monotonic(), None)
+            born, lender = time.monotonic(), None
+            while self._idle:  # one the server ended while it waited here (a failover, a restart) is not handed out
+                born, lender = self._idle.pop()
+                if not lender.conn.is_closed():
+                    break
+                born, lender = time.monotonic(), None
             try:
                 if lender is None:
                     lender = _AsyncLender(await asyncpg.connect(**self._args))

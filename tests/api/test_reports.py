@@ -339,6 +339,31 @@ class TestScale:
         assert peaks[50_000] < 1.5 * peaks[15_000], peaks
 
 
+class TestTheWorkerLoop:
+    def test_a_report_received_while_another_is_processed_is_taken_without_a_wake(self, app, client, lender,
+                                                                                 monkeypatch):
+        """A file accepted by another server process wakes only that process's worker: the worker that finishes
+        a report looks for the next one at once, instead of leaving its process idle until its next poll."""
+        from register.services import reports
+
+        real, order = reports.process_report, []
+        second = {}
+
+        def process_report(sessions, cipher, rid, **kw):
+            order.append(rid)
+            if not second:  # another server process accepts a file while this one works on the first
+                second["id"] = upload(client, lender, line() + "\n").json()["id"]
+            return real(sessions, cipher, rid, **kw)
+
+        monkeypatch.setattr(reports, "process_report", process_report)
+        first = upload(client, lender, line() + "\n").json()["id"]
+        state = app.state.register
+        assert reports.ReportWorker(state.sessions, state.cipher, allow_test=False).run_pending() == 2
+        assert order == [first, second["id"]]
+        for rid in order:
+            assert client.get(f"/v1/reports/{rid}", headers=lender.headers).json()["status"] == "done"
+
+
 class TestBatchFailure:
     def test_a_batch_that_fails_stops_the_report_at_the_batch_before_it(self, app, client, lender, monkeypatch):
         """Lines are read ahead while a batch is written (the next batch waits, read, for that one's commit): a

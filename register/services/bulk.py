@@ -89,6 +89,20 @@ def _resolve_persons(session: Session, cipher: FieldCipher, lines: Sequence[Read
     return found
 
 
+@dataclass
+class Plan:
+    """A batch decided (`plan_batch`), its writes not made yet (`write_plan`)."""
+
+    result: BatchResult
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)  # rows in the order of INSERT_COLUMNS
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    refreshes: list[dict[str, Any]] = field(default_factory=list)
+    debtor_rows: list[tuple[str, str, str]] = field(default_factory=list)  # (obligation_id, person_id, role)
+    versions: list[tuple[Any, ...]] = field(default_factory=list)  # rows in the order of VERSION_COLUMNS
+    replaced: list[str] = field(default_factory=list)
+    corrected: list[tuple[str, str]] = field(default_factory=list)  # (obligation id, dispute id) named by a change
+
+
 def apply_batch(
     session: Session, cipher: FieldCipher, *, institution_id: str, role: Role, lines: Sequence[Ready], now: datetime, source: str,
     principal: Principal | None = None,
@@ -100,23 +114,29 @@ def apply_batch(
     Only what the register needs is written: a new line makes an obligation, its debtors and version 1; a
     changed one rewrites the obligation and its debtors and adds a version; a refresh (the same content with
     a newer `as_of`) moves the obligation's `as_of` and hash only; an identical repeat writes nothing."""
-    result = BatchResult()
+    plan = plan_batch(session, cipher, institution_id=institution_id, role=role, lines=lines, now=now, source=source)
+    return write_plan(session, plan, principal=principal, now=now, source=source)
+
+
+def plan_batch(
+    session: Session, cipher: FieldCipher, *, institution_id: str, role: Role, lines: Sequence[Ready], now: datetime, source: str,
+) -> Plan:
+    """`apply_batch`'s reads and decisions, in the caller's transaction: the batch's persons (the missing ones
+    added), its stored obligations locked, each line decided. Nothing of the obligations is written yet: a
+    batch's writes may be made on this session while the next batch is planned on another (services.report_writer)."""
+    plan = Plan(BatchResult())
+    result = plan.result
     lines = _allowed(lines, collector=role is Role.collector, errors=result.errors)
     if not lines:
-        return result
+        return plan
     persons = _resolve_persons(session, cipher, lines, now)
     stored: dict[str, Any] = {}
     for row in store.obligations_for_update(session, institution_id=institution_id, refs=[p.ref for p in lines]):
         stored[row.external_ref] = row
     named = {p.corrects_dispute for p in lines if p.corrects_dispute is not None}
     open_named = disputes.open_disputes_for(session, institution_id=institution_id, dispute_ids=named) if named else {}
-    corrected: list[tuple[str, str]] = []  # (obligation id, dispute id) of accepted changes naming one
-    inserts: list[tuple[Any, ...]] = []  # rows in the order of INSERT_COLUMNS
-    updates: list[dict[str, Any]] = []
-    refreshes: list[dict[str, Any]] = []
-    debtor_rows: list[tuple[str, str, str]] = []  # (obligation_id, person_id, role)
-    versions: list[tuple[Any, ...]] = []  # rows in the order of VERSION_COLUMNS
-    replaced: list[str] = []
+    inserts, updates, refreshes, versions = plan.inserts, plan.updates, plan.refreshes, plan.versions
+    debtor_rows, replaced, corrected = plan.debtor_rows, plan.replaced, plan.corrected
     iso: dict[datetime, bytes] = {}  # a file repeats a few hundred distinct as_of times
     for p in lines:
         as_of = p.values[AS_OF_AT]
@@ -162,19 +182,24 @@ def apply_batch(
                 corrected.append((oid, p.corrects_dispute))
         debtor_rows += [(oid, pid, role) for pid, role in debtors]
         versions.append((oid, version, verdict.value, institution_id, source, now, as_of, state))  # state: canonical JSON
+    return plan
 
-    if inserts:
-        store.add_obligations(session, INSERT_COLUMNS, inserts)
-    if updates:
-        store.update_obligations(session, updates, columns=UPDATE_COLUMNS)
-    if refreshes:
-        store.update_obligations(session, refreshes, columns=("as_of", "state_hash"))
-    store.replace_debtors(session, replaced, debtor_rows)
-    if versions:
-        store.add_versions(session, VERSION_COLUMNS, versions)
-    if principal is not None and replaced:
-        _close_disputes(session, principal, corrected, replaced, debtor_rows, now=now, source=source)
-    return result
+
+def write_plan(session: Session, plan: Plan, *, principal: Principal | None, now: datetime, source: str) -> BatchResult:
+    """A planned batch's writes, in the transaction that planned it; its result."""
+    if plan.inserts:
+        store.add_obligations(session, INSERT_COLUMNS, plan.inserts)
+    if plan.updates:
+        store.update_obligations(session, plan.updates, columns=UPDATE_COLUMNS)
+    if plan.refreshes:
+        store.update_obligations(session, plan.refreshes, columns=("as_of", "state_hash"))
+    if plan.replaced or plan.debtor_rows:
+        store.replace_debtors(session, plan.replaced, plan.debtor_rows)
+    if plan.versions:
+        store.add_versions(session, VERSION_COLUMNS, plan.versions)
+    if principal is not None and plan.replaced:
+        _close_disputes(session, principal, plan.corrected, plan.replaced, plan.debtor_rows, now=now, source=source)
+    return plan.result
 
 
 def _close_disputes(session: Session, principal: Principal, corrected: list[tuple[str, str]], replaced: list[str],

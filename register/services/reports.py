@@ -21,7 +21,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from register.domain.permission import Principal
 from register.errors import NotFound
 from register.population import CSV_COLUMNS, from_csv_row
 from register.services import outbox as told
-from register.services.bulk import apply_batch
+from register.services.bulk import Plan, plan_batch, write_plan
 from register.services.lines import (
     MAX_LINE_BYTES, Doc, LineError, Ready, Wire, from_wire, prepare_docs, prepare_task, raise_gc_thresholds,
     start_preparer,
@@ -41,8 +41,9 @@ from register.services.lines import (
 from register.services.events import record_event
 from register.services.report_summary import report_summary  # noqa: F401 - the routes' name for it
 from register.services.report_upload import expire_abandoned_uploads, open_chunk
+from register.services.report_writer import Batch, BatchWriter
 from register.services.snapshot_reports import unreport_missing
-from register.storage.db import again_on_conflict
+from register.storage.bulk import batches_overlap
 from register.storage.models import Report, ReportChunk, ReportError, ReportRef
 from register.storage.types import utcnow
 
@@ -296,8 +297,8 @@ def process_report(sessions: sessionmaker[Session], cipher: FieldCipher, report_
 
 def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Report, *, allow_test: bool,
              principal: Principal, batch: int, processes: int, share: Callable[[], int] | None = None) -> None:
-    """Read and prepare the lines batch by batch while the previous batch is written: one batch at a time is in
-    the writing thread (its transaction, in file order), so this thread reads the next one while that one waits
+    """Read and prepare the lines batch by batch while the batches before are planned and written (services.
+    report_writer: each in its transaction, in file order), so this thread reads the next one while those wait
     for the database (BENCHMARKS.md, twelfth round). A batch that fails stops the report at the last commit."""
     done_lines = report.lines_read  # committed progress: resume after it
     ends: deque[tuple[int, int]] = deque()  # (line, byte offset after it) of lines read, not yet committed
@@ -305,44 +306,43 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
     now = utcnow()
     pending: list[Ready | LineError] = []
     refs: set[str] = set()
-    writing: Future[None] | None = None
 
-    def write(lines: list[Ready | LineError], last_line: int, bytes_read: int) -> None:
-        """Apply these lines and record every line up to `last_line` as done, in one transaction."""
-        good = [p for p in lines if isinstance(p, Ready)]
-        errors = [p for p in lines if isinstance(p, LineError)]
-        def apply(s: Session) -> None:
-            res = apply_batch(s, cipher, institution_id=report.institution_id, role=principal.role,
-                              lines=good, now=now, source=f"report:{report.id}", principal=principal)
-            errs = errors + res.errors
-            if errs:
-                s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
-                                                 "detail": e.detail} for e in errs])
-            if report.mode == "snapshot":
-                named = {p.ref for p in lines if p.ref}
-                if named:
-                    s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
-            s.execute(update(Report).where(Report.id == report.id).values(
-                lines_read=last_line, bytes_read=bytes_read, accepted=Report.accepted + res.created + res.updated,
-                unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
-                heartbeat_at=utcnow()))  # fmt: skip
+    def plan(s: Session, b: Batch) -> tuple[list[LineError], Plan]:
+        """The batch's reads and decisions (services.bulk.plan_batch), in its transaction."""
+        good = [p for p in b.lines if isinstance(p, Ready)]
+        errors = [p for p in b.lines if isinstance(p, LineError)]
+        return errors, plan_batch(s, cipher, institution_id=report.institution_id, role=principal.role, lines=good,
+                                  now=now, source=source)
 
-        again_on_conflict(sessions, apply)  # a concurrent single report won the race for one of its rows
+    def write(s: Session, b: Batch, planned: tuple[list[LineError], Plan]) -> None:
+        """The batch's writes, and every line up to its `last_line` recorded as done, in its transaction."""
+        errors, plan = planned
+        res = write_plan(s, plan, principal=principal, now=now, source=source)
+        errs = errors + res.errors
+        if errs:
+            s.execute(insert(ReportError), [{"report_id": report.id, "line": e.line, "code": e.code,
+                                             "detail": e.detail} for e in errs])
+        if report.mode == "snapshot":
+            named = {p.ref for p in b.lines if p.ref}
+            if named:
+                s.execute(insert(ReportRef), [{"report_id": report.id, "external_ref": r} for r in named])
+        s.execute(update(Report).where(Report.id == report.id).values(
+            lines_read=b.last_line, bytes_read=b.bytes_read, accepted=Report.accepted + res.created + res.updated,
+            unchanged=Report.unchanged + res.unchanged, rejected=Report.rejected + len(errs),
+            heartbeat_at=utcnow()))  # fmt: skip
 
     def commit(last_line: int) -> None:
-        """Hand the pending lines, as done up to `last_line`, to the writing thread once it has written the
-        batch before them (whose lines they may change again)."""
-        nonlocal pending, refs, consumed, writing
+        """Hand the pending lines, as done up to `last_line`, to the writer."""
+        nonlocal pending, refs, consumed
         while ends and ends[0][0] <= last_line:
             consumed = ends.popleft()[1]
-        if writing is not None:
-            writing.result()  # raises what stopped the batch before
-        writing = writer.submit(write, pending, last_line, min(consumed, report.body_bytes))
+        writer.submit(Batch(pending, last_line, min(consumed, report.body_bytes), frozenset(refs)))
         pending, refs = [], set()
 
     last_line = done_lines
+    source = f"report:{report.id}"
     docs = _docs(_skip(_lines(sessions, cipher, report), done_lines, ends), report.format)
-    with ThreadPoolExecutor(1, thread_name_prefix="report-writer") as writer:  # on leaving, the last batch is written
+    with BatchWriter(sessions, plan, write, overlap=batches_overlap(sessions)) as writer:  # leaving: all written
         for last_line, item in _prepared(docs, cipher, now=now, allow_test=allow_test, processes=processes,
                                          batch=batch, share=share):  # fmt: skip
             if item is None:
@@ -356,7 +356,6 @@ def _process(sessions: sessionmaker[Session], cipher: FieldCipher, report: Repor
             if len(pending) >= batch:
                 commit(last_line)
         commit(last_line)
-        writing.result()
     _finish(sessions, report, principal)
 
 

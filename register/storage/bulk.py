@@ -9,10 +9,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from register.storage.dialect import statements
 from register.storage.models import Obligation, ObligationDebtor, ObligationVersion
+
+
+def batches_overlap(sessions: sessionmaker[Session]) -> bool:
+    """Whether two transactions of these sessions may write a report's batches at once (services.report_writer):
+    PostgreSQL locks rows; SQLite takes one writer at a time, whose second would wait for the first."""
+    with sessions() as session:  # no connection is made
+        return statements(session).overlapping_writers
+
+
+def bound_lock_waits(session: Session, seconds: float) -> None:
+    """For the rest of this transaction, a statement that waits longer than `seconds` for a lock fails (see
+    `waited_too_long`) instead of waiting on: where a batch is held by another that waits for it in Python,
+    which the database cannot see as a deadlock (services.report_writer). Nothing on SQLite."""
+    statements(session).bound_lock_waits(session, seconds)
+
+
+def waited_too_long(exc: BaseException) -> bool:
+    """Whether `exc` is a statement given up after `bound_lock_waits`' bound (SQLSTATE 55P03)."""
+    return getattr(exc, "sqlstate", None) == "55P03" or getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"
 
 
 def persons_by_blind_index(session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:

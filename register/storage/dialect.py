@@ -165,6 +165,12 @@ class Statements(Protocol):
         """Insert one row unless one with its key is there already."""
 
     # --- batch writes -----------------------------------------------------------------------------------
+    overlapping_writers: bool
+    """Whether two transactions may write at once, each waiting only for the rows the other locks."""
+
+    def bound_lock_waits(self, session: Session, seconds: float) -> None:
+        """For the rest of this transaction, a statement waiting longer than `seconds` for a lock fails."""
+
     def persons_by_blind_index(self, session: Session, keys: list[bytes]) -> list[tuple[str, bytes]]:
         """(id, blind_index) of the persons with these blind indexes, locked against deletion (not against
         each other) until the transaction ends."""

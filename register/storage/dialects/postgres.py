@@ -148,6 +148,11 @@ _STAGE_PERSONS = Person.__table__.to_metadata(MetaData(), name="stage_persons")
 class PostgresStatements:
     """`storage.dialect.Statements` on PostgreSQL."""
 
+    overlapping_writers = True
+
+    def bound_lock_waits(self, session: Session, seconds: float) -> None:
+        session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}")
+
     def person_and_consent(self, session: Session, *, blind_index: bytes, consent_id: str) -> tuple[str | None, Any]:
         row = _fetch(session, _PERSON_AND_CONSENT, {"blind_index": blind_index, "consent_id": consent_id})[0]
         if row.id is None:

@@ -77,6 +77,11 @@ _BATCH = 500  # ids per IN list
 class SqliteStatements:
     """`storage.dialect.Statements` on SQLite."""
 
+    overlapping_writers = False
+
+    def bound_lock_waits(self, session: Session, seconds: float) -> None:
+        """One writer at a time: a transaction that writes holds no other's turn."""
+
     def person_and_consent(self, session: Session, *, blind_index: bytes, consent_id: str) -> tuple[str | None, Any]:
         row = session.execute(_PERSON_AND_CONSENT, {"blind_index": blind_index, "consent_id": consent_id}).one()
         return row.person_id, (row if row.id is not None else None)

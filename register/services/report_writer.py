@@ -54,8 +54,8 @@ class Batch:
 
 
 class _Again(Exception):
-    """This batch was rolled back, to be planned and written again (it, or a batch before it, met a row a
-    concurrent transaction committed)."""
+    """This batch was rolled back, to be planned and written again: it, or a batch before it, met a row a
+    concurrent transaction committed, or waited longer than LOCK_WAIT for a lock."""
 
 
 class BatchWriter:

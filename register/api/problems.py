@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from register.api import pattern_messages
 from register.api.deps import Authorize
 from register.errors import DatabaseUnavailable, RegisterError, Unauthenticated, UnsupportedMediaType
+from register.unavailable import DRIVER_UNAVAILABLE
 
 PROBLEM = "application/problem+json"
 # Seconds a client waits before sending again a request refused for want of the database: a failover
@@ -121,8 +122,7 @@ def _unauthenticated(request: Request) -> JSONResponse:
                             request_id=_rid(request))
 
 
-_UNAVAILABLE = (SQLAlchemyTimeout, OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
-                psycopg.errors.ReadOnlySqlTransaction)
+_UNAVAILABLE = (SQLAlchemyTimeout, OperationalError, InterfaceError, *DRIVER_UNAVAILABLE)
 # How SQLAlchemy names, in a PendingRollbackError's message, the driver's error that ended the transaction
 # before it: "... Original exception was: (psycopg.OperationalError) connection ... failed: session is read-only"
 _ORIGINAL = re.compile(r"\((psycopg(?:\.errors)?)\.(\w+)\)")
@@ -229,15 +229,13 @@ def install_problem_handlers(app: FastAPI, *, page_error: PageError | None = Non
             request_id=_rid(request),
         )
 
-    @app.exception_handler(SQLAlchemyTimeout)
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(psycopg.InterfaceError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # No connection in time (the pool busy, the database down, restarting or failing over), or a
         # transaction the database gave up: the same request may be sent again.
         return database_unavailable_response(request, exc)
+
+    for unavailable in _UNAVAILABLE:  # the one list `database_unavailable` also reads
+        app.add_exception_handler(unavailable, _database_unavailable)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(psycopg.Error)

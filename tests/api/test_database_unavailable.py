@@ -97,3 +97,29 @@ def test_a_bug_is_not():
         assert not database_unavailable(exc)
     assert not database_unavailable(ExceptionGroup("group", [ValueError("a"), TypeError("b")]))
     assert database_unavailable(ExceptionGroup("group", [ValueError("a"), psycopg.OperationalError("b")]))
+
+
+def test_the_lender_lane_and_the_api_count_the_same_database_errors_as_unavailable():
+    """The lane (asyncpg) and every other route (psycopg) answer a database error the same way: for every
+    SQLSTATE asyncpg knows, its error is 503 on the lane exactly when psycopg's error of that SQLSTATE is 503
+    through the API. Both read one list (register.unavailable); two copies of it once drifted apart."""
+    import inspect
+
+    import asyncpg
+
+    from register.storage.dialects.postgres_exposure import _unavailable
+
+    checked, unavailable = 0, set()
+    for _, cls in inspect.getmembers(asyncpg.exceptions, inspect.isclass):
+        state = getattr(cls, "sqlstate", None)
+        if not state or not issubclass(cls, asyncpg.PostgresError):
+            continue
+        lane = _unavailable(cls("refused"))
+        api = database_unavailable(psycopg.errors.lookup(state)("refused"))
+        assert lane == api, (cls.__name__, state, lane, api)
+        checked += 1
+        if lane:
+            unavailable.add(state)
+    assert checked > 200
+    assert {"08006", "57014", "53300", "25006", "57P01"} <= unavailable  # connection, cancelled, too many, read-only, shutdown
+    assert not {"23505", "42P01", "22P02", "42501"} & unavailable  # unique, no table, bad input, no privilege

@@ -32,6 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from register.storage.dialect import LenderRead, QuotaTake, shard_share
 from register.storage.models import AccessEvent, ExposureRecord
 from register.storage.pseudonyms import epoch_of
+from register.unavailable import sqlstate_unavailable
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
@@ -292,8 +293,7 @@ def _unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
     state = getattr(exc, "sqlstate", None)
-    return state is not None and issubclass(psycopg.errors.lookup(state),
-                                            psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction)
+    return state is not None and sqlstate_unavailable(state)
 
 
 class _AsyncLender:
